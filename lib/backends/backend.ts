@@ -1,0 +1,64 @@
+/**
+ * The seam between the serving layers (batcher, repository, server) and the engines that run
+ * inference. The layers above never know which backend they drive.
+ */
+import type { DataType, TypedArray } from '../dtypes.js';
+import type { Tensor } from '../tensor.js';
+
+export interface TensorSpec {
+  name: string;
+  dtype: DataType;
+  /**
+   * Full shape as the backend sees it, batch dimension included when the model batches;
+   * -1 marks a dynamic dimension.
+   */
+  shape: number[];
+}
+
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /**
+   * Largest batch along dimension 0 the instance accepts; 0 means the model has no batch
+   * dimension (Triton's max_batch_size: 0) and requests run one by one.
+   */
+  maxBatchSize: number;
+}
+
+export interface RunOptions {
+  /** Abort before the batch is started; a backend may ignore it once running. */
+  signal?: AbortSignal;
+}
+
+/** One model instance: one TensorRT execution context on its stream, or one ORT session. */
+export interface BackendInstance {
+  readonly kind: 'tensorrt' | 'onnxruntime' | (string & {});
+  readonly signature: ModelSignature;
+  /**
+   * Run one batch. The returned tensors may be views into buffers the instance reuses: they
+   * are valid until this instance's next run() starts. Callers copy what they keep.
+   */
+  run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>>;
+  /**
+   * Optional: a reusable host buffer (pinned memory for TensorRT) of at least `byteLength`
+   * bytes for input `name`, for the batcher to gather requests into without copying again.
+   * Valid until the next call for the same name or the next run() completes.
+   */
+  inputStaging?(name: string, byteLength: number): TypedArray | undefined;
+  /** Free everything; waits for a run in flight. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface BackendCreateOptions {
+  /** ordinal of the GPU (TensorRT); ignored by CPU backends */
+  device?: number;
+  /** optimization profile for TensorRT engines with several */
+  profile?: number;
+}
+
+export interface Backend {
+  readonly kind: string;
+  /** can this backend load a model file with this name (e.g. model.plan, model.onnx)? */
+  accepts(filename: string): boolean;
+  createInstance(modelPath: string, options?: BackendCreateOptions): Promise<BackendInstance>;
+}
