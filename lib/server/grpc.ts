@@ -1,0 +1,221 @@
+/**
+ * KServe v2 / Triton gRPC front end (package inference, service GRPCInferenceService), on
+ * @grpc/grpc-js with the protocol loaded from proto/grpc_service.proto at start.
+ */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { TensorRtError } from '../errors.js';
+import type { ModelRepository } from '../repository/repository.js';
+import {
+  SERVER_EXTENSIONS,
+  SERVER_NAME,
+  SERVER_VERSION,
+  buildInputs,
+  errorMessage,
+  grpcStatusFor,
+  kserveOutputDatatype,
+  modelMetadata,
+  requestOptions,
+  requestedOutputs,
+  statisticsJson,
+  tensorBytes,
+  type WireInput,
+} from './codec.js';
+
+export interface GrpcServerOptions {
+  repository: ModelRepository;
+  /** largest message accepted, bytes (default 64 MiB) */
+  maxMessageBytes?: number;
+  /** folder holding grpc_service.proto and model_config.proto (default: the package's proto/) */
+  protoDir?: string;
+}
+
+/** Find the package's proto/ folder from this module's location (source or bundled dist). */
+export function findProtoDir(): string {
+  const here = typeof __dirname === 'string' ? __dirname : path.dirname(fileURLToPath(import.meta.url));
+  let dir = here;
+  for (let i = 0; i < 5; i++) {
+    const p = path.join(dir, 'proto', 'grpc_service.proto');
+    if (fs.existsSync(p)) return path.dirname(p);
+    dir = path.dirname(dir);
+  }
+  throw new TensorRtError('ERR_CONFIG', `proto/grpc_service.proto not found above ${here}`);
+}
+
+type Call<T> = grpc.ServerUnaryCall<T, unknown>;
+type Callback = grpc.sendUnaryData<unknown>;
+interface InferParameter {
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: number;
+  parameter_choice?: string;
+}
+
+function paramValue(p: InferParameter | undefined): unknown {
+  if (!p) return undefined;
+  const k = p.parameter_choice as keyof InferParameter | undefined;
+  return k ? p[k] : undefined;
+}
+
+function paramsObject(m: Record<string, InferParameter> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(m ?? {})) out[k] = paramValue(v);
+  return out;
+}
+
+const CONTENTS_FIELD: Record<string, string> = {
+  BOOL: 'bool_contents',
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  INT64: 'int64_contents',
+  UINT64: 'uint64_contents',
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+  BYTES: 'bytes_contents',
+};
+
+/** Build the grpc-js server with every handler bound (not yet listening). */
+export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
+  const repo = options.repository;
+  const protoDir = options.protoDir ?? findProtoDir();
+  const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: [protoDir],
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
+  const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxBytes, 'grpc.max_send_message_length': maxBytes });
+
+  const unary =
+    <T>(fn: (req: T) => unknown | Promise<unknown>) =>
+    (call: Call<T>, cb: Callback): void => {
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then(
+          (res) => cb(null, res),
+          (e: unknown) => cb({ code: grpcStatusFor(e), details: errorMessage(e) }),
+        );
+    };
+
+  type NameVersion = { name: string; version: string };
+
+  server.addService(pkg.inference.GRPCInferenceService.service, {
+    ServerLive: unary(() => ({ live: true })),
+    ServerReady: unary(() => ({ ready: repo.isReady() })),
+    ModelReady: unary((r: NameVersion) => {
+      if (!r.name) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'model name is required');
+      return { ready: repo.isModelReady(r.name, r.version || undefined) };
+    }),
+    ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS })),
+    ModelMetadata: unary((r: NameVersion) => {
+      const m = repo.getModel(r.name, r.version || undefined);
+      const versions = r.version ? [String(m.version)] : repo.loadedVersions().filter((l) => l.name === m.name).map((l) => String(l.version));
+      return modelMetadata(m, versions);
+    }),
+    ModelConfig: unary((r: NameVersion) => ({ config: repo.getModel(r.name, r.version || undefined).config })),
+    ModelStatistics: unary((r: NameVersion) => ({
+      model_stats: repo.statistics(r.name || undefined, r.version || undefined).map((s) => statisticsJson(s.name, s.version, s.stats)),
+    })),
+    RepositoryIndex: unary(async (r: { ready: boolean }) => ({
+      models: (await repo.index({ readyOnly: r.ready })).map((e) => ({ name: e.name, version: e.version ?? '', state: e.state ?? '', reason: e.reason ?? '' })),
+    })),
+    RepositoryModelLoad: unary(async (r: { model_name: string; parameters: Record<string, unknown> }) => {
+      if (Object.keys(r.parameters ?? {}).some((k) => k === 'config' || k.startsWith('file:'))) {
+        throw new TensorRtError('ERR_INVALID_ARGUMENT', 'load parameters "config" and "file:" overrides are not supported');
+      }
+      await repo.load(r.model_name).catch((e: unknown) => {
+        throw grpcStatusFor(e) === 5 || grpcStatusFor(e) === 3 ? e : new TensorRtError('ERR_INVALID_ARGUMENT', errorMessage(e));
+      });
+      return {};
+    }),
+    RepositoryModelUnload: unary(async (r: { model_name: string }) => {
+      await repo.unload(r.model_name);
+      return {};
+    }),
+    ModelInfer: unary(async (r: ModelInferRequest) => modelInfer(r)),
+  });
+
+  interface ModelInferRequest {
+    model_name: string;
+    model_version: string;
+    id: string;
+    parameters: Record<string, InferParameter>;
+    inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, InferParameter>; contents: Record<string, unknown[]> | null }>;
+    outputs: Array<{ name: string; parameters: Record<string, InferParameter> }>;
+    raw_input_contents: Buffer[];
+  }
+
+  async function modelInfer(r: ModelInferRequest): Promise<unknown> {
+    const model = repo.getModel(r.model_name, r.model_version || undefined);
+    const raw = r.raw_input_contents ?? [];
+    if (raw.length > 0 && raw.length !== r.inputs.length) {
+      throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
+    }
+    const wire: WireInput[] = r.inputs.map((inp, i) => {
+      const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
+      const contents = inp.contents ?? {};
+      const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
+      if (raw.length > 0) {
+        if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
+        w.raw = raw[i]!;
+      } else {
+        const field = CONTENTS_FIELD[inp.datatype];
+        const other = filled.find(([k]) => k !== field);
+        if (other) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" of datatype ${inp.datatype} has data in ${other[0]}`);
+        w.typed = (field ? (contents[field] as Array<number | boolean>) : undefined) ?? [];
+      }
+      return w;
+    });
+    const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
+    for (const o of r.outputs) if (paramValue(o.parameters?.classification) !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
+    const inputs = buildInputs(model, wire);
+    const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
+    const outputs: unknown[] = [];
+    const rawOut: Buffer[] = [];
+    for (const name of names) {
+      const t = result[name];
+      if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
+      outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
+      rawOut.push(tensorBytes(t));
+    }
+    return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
+  }
+
+  return server;
+}
+
+/** Bind and start; resolves with the bound port. */
+export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+}
+
+/** Stop accepting calls and wait for those in flight (forcing after `graceMs`). */
+export function closeGrpc(server: grpc.Server, graceMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    t.unref();
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,268 @@
+/**
+ * KServe v2 / Triton HTTP/REST front end (fastify), with the binary tensor data extension,
+ * the model repository extension and the statistics extension.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { TensorRtError } from '../errors.js';
+import type { ModelRepository } from '../repository/repository.js';
+import {
+  SERVER_EXTENSIONS,
+  SERVER_NAME,
+  SERVER_VERSION,
+  buildInputs,
+  errorMessage,
+  httpStatusFor,
+  kserveOutputDatatype,
+  modelMetadata,
+  requestOptions,
+  requestedOutputs,
+  statisticsJson,
+  tensorBytes,
+  tensorJson,
+  type WireInput,
+} from './codec.js';
+
+export interface HttpServerOptions {
+  repository: ModelRepository;
+  /** largest request body accepted (413 beyond); default 64 MiB */
+  maxBodyBytes?: number;
+  /** fastify's logger (default off) */
+  logger?: boolean;
+}
+
+const HEADER_LENGTH = 'inference-header-content-length';
+
+type Params = { model?: string; version?: string };
+
+function fail(reply: FastifyReply, status: number, msg: string): FastifyReply {
+  return reply.code(status).type('application/json').send({ error: msg });
+}
+
+function failWith(reply: FastifyReply, e: unknown): FastifyReply {
+  return fail(reply, httpStatusFor(e), errorMessage(e));
+}
+
+function badRequest(msg: string): TensorRtError {
+  return new TensorRtError('ERR_INVALID_ARGUMENT', msg);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseJsonBody(buf: Buffer | undefined, allowEmpty: boolean): unknown {
+  if (!buf || buf.length === 0) {
+    if (allowEmpty) return {};
+    throw badRequest('request body is empty');
+  }
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw badRequest(`malformed JSON in request body: ${errorMessage(e)}`);
+  }
+}
+
+/** Build a fastify instance serving the repository (not yet listening). */
+export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
+  const repo = options.repository;
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.maxBodyBytes ?? 64 * 1024 * 1024 });
+
+  // every body arrives as a Buffer; JSON and the binary extension are parsed here
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+    void fail(reply, status, err.message ?? 'internal error');
+  });
+  app.setNotFoundHandler((req, reply) => void fail(reply, 404, `no route for ${req.method} ${req.url.split('?')[0]}`));
+
+  const both = (suffix: string): string[] => [`/v2/models/:model${suffix}`, `/v2/models/:model/versions/:version${suffix}`];
+
+  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS }));
+  app.get('/v2/health/live', async (_req, reply) => reply.code(200).send());
+  app.get('/v2/health/ready', async (_req, reply) => (repo.isReady() ? reply.code(200).send() : fail(reply, 503, 'server is not ready')));
+
+  for (const url of both('/ready')) {
+    app.get(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+      const { model, version } = req.params;
+      try {
+        repo.getModel(model!, version);
+        return reply.code(200).send();
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+
+  for (const url of both('')) {
+    app.get(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+      const { model, version } = req.params;
+      try {
+        const m = repo.getModel(model!, version);
+        const versions = version ? [String(m.version)] : repo.loadedVersions().filter((l) => l.name === m.name).map((l) => String(l.version));
+        return modelMetadata(m, versions);
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+
+  for (const url of both('/config')) {
+    app.get(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+      try {
+        return repo.getModel(req.params.model!, req.params.version).config;
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+
+  for (const url of both('/stats')) {
+    app.get(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+      try {
+        return { model_stats: repo.statistics(req.params.model, req.params.version).map((s) => statisticsJson(s.name, s.version, s.stats)) };
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+  app.get('/v2/models/stats', async () => ({ model_stats: repo.statistics().map((s) => statisticsJson(s.name, s.version, s.stats)) }));
+
+  app.post('/v2/repository/index', async (req, reply) => {
+    try {
+      const body = parseJsonBody(req.body as Buffer | undefined, true);
+      if (!isObject(body)) throw badRequest('repository index request must be a JSON object');
+      return await repo.index({ readyOnly: body.ready === true });
+    } catch (e) {
+      return failWith(reply, e);
+    }
+  });
+
+  app.post('/v2/repository/models/:model/load', async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    try {
+      const body = parseJsonBody(req.body as Buffer | undefined, true);
+      if (!isObject(body)) throw badRequest('load request must be a JSON object');
+      const params = body.parameters;
+      if (isObject(params) && Object.keys(params).some((k) => k === 'config' || k.startsWith('file:'))) {
+        throw badRequest('load parameters "config" and "file:" overrides are not supported');
+      }
+      await repo.load(req.params.model!);
+      return reply.code(200).send();
+    } catch (e) {
+      return fail(reply, httpStatusFor(e) === 404 ? 404 : 400, errorMessage(e));
+    }
+  });
+
+  app.post('/v2/repository/models/:model/unload', async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    try {
+      const body = parseJsonBody(req.body as Buffer | undefined, true);
+      if (!isObject(body)) throw badRequest('unload request must be a JSON object');
+      await repo.unload(req.params.model!);
+      return reply.code(200).send();
+    } catch (e) {
+      return fail(reply, httpStatusFor(e) === 404 ? 404 : 400, errorMessage(e));
+    }
+  });
+
+  for (const url of both('/infer')) {
+    app.post(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+      try {
+        return await infer(req, reply);
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+
+  async function infer(req: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> {
+    const model = repo.getModel(req.params.model!, req.params.version);
+    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+    // binary tensor extension: JSON header first, then the tensors' bytes
+    let jsonPart: Buffer = body;
+    let binary: Buffer = Buffer.alloc(0);
+    const hdr = req.headers[HEADER_LENGTH];
+    if (hdr !== undefined) {
+      const s = Array.isArray(hdr) ? hdr[0]! : hdr;
+      if (!/^\d+$/.test(s)) throw badRequest(`${HEADER_LENGTH} must be a non-negative integer, got "${s}"`);
+      const n = Number(s);
+      if (n > body.length) throw badRequest(`${HEADER_LENGTH} ${n} exceeds the body's ${body.length} bytes`);
+      jsonPart = body.subarray(0, n);
+      binary = body.subarray(n);
+    }
+    const request = parseJsonBody(jsonPart, false);
+    if (!isObject(request)) throw badRequest('inference request must be a JSON object');
+    if (!Array.isArray(request.inputs)) throw badRequest('inference request needs an "inputs" array');
+    if (request.parameters !== undefined && !isObject(request.parameters)) throw badRequest('"parameters" must be an object');
+    const reqParams = (request.parameters ?? {}) as Record<string, unknown>;
+
+    let offset = 0;
+    const wire: WireInput[] = request.inputs.map((inp: unknown, i: number): WireInput => {
+      if (!isObject(inp)) throw badRequest(`input ${i} must be an object`);
+      const params = inp.parameters;
+      if (params !== undefined && !isObject(params)) throw badRequest(`input ${i}: "parameters" must be an object`);
+      const w: WireInput = { name: inp.name as string, datatype: inp.datatype as string, shape: inp.shape };
+      const size = isObject(params) ? params.binary_data_size : undefined;
+      if (size !== undefined) {
+        if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw badRequest(`input "${String(inp.name)}": binary_data_size must be a non-negative integer`);
+        if (inp.data !== undefined) throw badRequest(`input "${String(inp.name)}" has both "data" and binary_data_size`);
+        if (offset + size > binary.length) throw badRequest(`input "${String(inp.name)}": binary_data_size ${size} exceeds the ${binary.length - offset} bytes of binary data left in the body`);
+        w.raw = binary.subarray(offset, offset + size);
+        offset += size;
+      } else {
+        if (inp.data === undefined) throw badRequest(`input "${String(inp.name)}" has neither "data" nor binary_data_size`);
+        if (!Array.isArray(inp.data)) throw badRequest(`input "${String(inp.name)}": "data" must be an array`);
+        w.json = inp.data;
+      }
+      return w;
+    });
+    if (offset !== binary.length) throw badRequest(`the body has ${binary.length - offset} bytes of binary data that no input claims`);
+
+    // outputs: which, and in which form
+    const defaultBinary = reqParams.binary_data_output === true;
+    let outNames: string[] | undefined;
+    const binaryOut = new Map<string, boolean>();
+    if (request.outputs !== undefined) {
+      if (!Array.isArray(request.outputs)) throw badRequest('"outputs" must be an array');
+      outNames = request.outputs.map((o: unknown, i: number) => {
+        if (!isObject(o) || typeof o.name !== 'string') throw badRequest(`output ${i} must be an object with a name`);
+        const p = o.parameters;
+        if (p !== undefined && !isObject(p)) throw badRequest(`output "${o.name}": "parameters" must be an object`);
+        if (isObject(p) && p.classification !== undefined) throw badRequest('the classification extension is not supported');
+        if (isObject(p) && p.binary_data !== undefined) binaryOut.set(o.name, p.binary_data === true);
+        return o.name;
+      });
+    }
+    const names = requestedOutputs(model, outNames);
+    const inputs = buildInputs(model, wire);
+    const result = await model.scheduler.infer(inputs, requestOptions(reqParams, names));
+
+    const outputs: Record<string, unknown>[] = [];
+    const blobs: Buffer[] = [];
+    for (const name of names) {
+      const t = result[name];
+      if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
+      const entry: Record<string, unknown> = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
+      if (binaryOut.get(name) ?? defaultBinary) {
+        const b = tensorBytes(t);
+        entry.parameters = { binary_data_size: b.length };
+        blobs.push(b);
+      } else {
+        entry.data = tensorJson(t);
+      }
+      outputs.push(entry);
+    }
+    const response: Record<string, unknown> = { model_name: model.name, model_version: String(model.version) };
+    if (typeof request.id === 'string' && request.id) response.id = request.id;
+    response.outputs = outputs;
+    const json = Buffer.from(JSON.stringify(response));
+    if (blobs.length === 0) return reply.code(200).type('application/json').send(json);
+    return reply
+      .code(200)
+      .header('Inference-Header-Content-Length', String(json.length))
+      .type('application/octet-stream')
+      .send(Buffer.concat([json, ...blobs]));
+  }
+
+  return app;
+}

@@ -1,0 +1,117 @@
+/**
+ * One call to serve a model repository over KServe v2 HTTP and gRPC with Prometheus metrics,
+ * the way `tensorrt-node serve` does.
+ */
+import type { AddressInfo } from 'node:net';
+import type * as http from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type * as grpc from '@grpc/grpc-js';
+import { ModelRepository, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
+import type { Backend } from '../backends/backend.js';
+import type { SchedulerFactory } from '../repository/scheduler-factory.js';
+import { createHttpServer } from './http.js';
+import { createGrpcServer, listenGrpc, closeGrpc } from './grpc.js';
+import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
+
+export { createHttpServer, type HttpServerOptions } from './http.js';
+export { createGrpcServer, listenGrpc, closeGrpc, type GrpcServerOptions } from './grpc.js';
+export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
+
+export interface ServeOptions {
+  /** the model repository directory */
+  modelRepository: string;
+  /** default 127.0.0.1 */
+  host?: string;
+  /** default 8000; 0 picks a free port; false disables HTTP */
+  httpPort?: number | false;
+  /** default 8001; 0 picks a free port; false disables gRPC */
+  grpcPort?: number | false;
+  /** default 8002; 0 picks a free port; false disables metrics */
+  metricsPort?: number | false;
+  /** default 'none' */
+  modelControlMode?: ModelControlMode;
+  /** explicit mode: models to load at start */
+  loadModels?: string[];
+  /** poll mode: seconds between rescans (default 15) */
+  repositoryPollSecs?: number;
+  /** largest HTTP body / gRPC message, bytes (default 64 MiB) */
+  maxBodyBytes?: number;
+  backends?: Backend[];
+  schedulerFactory?: SchedulerFactory;
+  logger?: RepositoryLogger;
+  gpuMemory?: () => GpuMemoryReport[];
+}
+
+export interface RunningServer {
+  repository: ModelRepository;
+  host: string;
+  /** bound ports (absent when disabled) */
+  httpPort?: number;
+  grpcPort?: number;
+  metricsPort?: number;
+  /** Stop accepting, drain the schedulers, close every listener. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Load the repository and start the enabled listeners. On failure everything started is closed. */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const host = options.host ?? '127.0.0.1';
+  const repository = new ModelRepository({
+    path: options.modelRepository,
+    controlMode: options.modelControlMode ?? 'none',
+    ...(options.loadModels ? { loadModels: options.loadModels } : {}),
+    pollIntervalMs: (options.repositoryPollSecs ?? 15) * 1000,
+    ...(options.backends ? { backends: options.backends } : {}),
+    ...(options.schedulerFactory ? { schedulerFactory: options.schedulerFactory } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  let app: FastifyInstance | undefined;
+  let grpcServer: grpc.Server | undefined;
+  let metricsServer: http.Server | undefined;
+  const running: RunningServer = { repository, host, close: async () => {} };
+  let closing: Promise<void> | undefined;
+  running.close = () =>
+    (closing ??= (async () => {
+      // stop accepting first; requests in flight finish while the schedulers drain
+      const stops: Promise<unknown>[] = [];
+      if (grpcServer) stops.push(closeGrpc(grpcServer));
+      if (app) stops.push(app.close());
+      stops.push(repository.close());
+      await Promise.allSettled(stops);
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((r) => m.close(() => r()));
+        m.closeAllConnections?.();
+      }
+    })());
+  try {
+    await repository.start();
+    const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
+    if (options.httpPort !== false) {
+      app = await createHttpServer({ repository, maxBodyBytes: maxBody });
+      await app.listen({ host, port: options.httpPort ?? 8000 });
+      running.httpPort = (app.server.address() as AddressInfo).port;
+    }
+    if (options.grpcPort !== false) {
+      grpcServer = createGrpcServer({ repository, maxMessageBytes: maxBody });
+      running.grpcPort = await listenGrpc(grpcServer, host, options.grpcPort ?? 8001);
+    }
+    if (options.metricsPort !== false) {
+      const registry = createMetricsRegistry({ repository, ...(options.gpuMemory ? { gpuMemory: options.gpuMemory } : {}) });
+      const srv = createMetricsServer(registry);
+      metricsServer = srv;
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ port: options.metricsPort === undefined ? 8002 : options.metricsPort, host }, () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+      running.metricsPort = (srv.address() as AddressInfo).port;
+    }
+  } catch (e) {
+    await running.close();
+    throw e;
+  }
+  return running;
+}
