@@ -1,0 +1,761 @@
+/**
+ * Triton-style dynamic batcher over N backend instances.
+ *
+ * Batch formation follows triton-inference-server/core's DynamicBatchScheduler:
+ *  - requests are scanned in scheduling order (priority level 1 first, FIFO inside a level,
+ *    requests delayed by a 'delay' timeout after every non-delayed one); a request counts as its
+ *    dimension 0 (k items); the batch is the longest prefix that fits maxBatchSize and whose
+ *    requests share every non-batch dimension; a request that does not fit or does not match
+ *    ends the batch (it will start a later one: no reordering, so no starvation);
+ *  - if the prefix reaches a preferred batch size, the largest one reached is sent at once;
+ *    if the next request would exceed the largest preferred size (or maxBatchSize when none is
+ *    given) without an exact preferred size, the batch up to that point is sent at once;
+ *  - otherwise the batch waits until its oldest request has waited maxQueueDelayMicroseconds
+ *    (0: sent as soon as an instance is free), then everything pending (up to maxBatchSize,
+ *    same shape) is sent;
+ *  - batches are only formed when an instance is free, and go to the lowest-numbered free one;
+ *    N instances run N batches at once.
+ */
+import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
+import { byteLength, typedArrayConstructor, viewAs, type TypedArray } from '../dtypes.js';
+import { Tensor, formatShape, shapeSize } from '../tensor.js';
+import type { BackendInstance, ModelSignature, TensorSpec } from '../backends/backend.js';
+import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
+import { systemClock, type BatcherClock, type TimerHandle } from './clock.js';
+import { LazyQueue, MinHeap } from './queue.js';
+import { StatsCollector } from './stats.js';
+
+/** Reported once per request when it is settled (including rejections at submission). */
+export interface BatcherRequestEvent {
+  status: 'success' | 'fail';
+  /** error code when status is 'fail' */
+  code?: ErrorCode;
+  /** priority level the request was queued at (1 = highest) */
+  priority: number;
+  /** batch items the request carried (its dimension 0; 1 for models without a batch dimension) */
+  items: number;
+  /** µs from submission until its batch was dispatched (or until it left the queue otherwise); 0 if never queued */
+  queueMicroseconds: number;
+  /** µs from submission until settled */
+  totalMicroseconds: number;
+}
+
+/** Reported once per backend execution. */
+export interface BatcherBatchEvent {
+  /** index of the instance that ran it */
+  instance: number;
+  /** batch items (sum of the requests' dimension 0) */
+  batchSize: number;
+  /** number of requests in the batch */
+  requests: number;
+  ok: boolean;
+  /** error code when ok is false */
+  code?: ErrorCode;
+  /** gathering inputs (Triton's compute_input) */
+  computeInputMicroseconds: number;
+  /** backend run() (compute_infer) */
+  computeInferMicroseconds: number;
+  /** slicing and copying outputs (compute_output) */
+  computeOutputMicroseconds: number;
+}
+
+/**
+ * Observer hook for metrics (e.g. prom-client histograms). Called synchronously; exceptions
+ * thrown by a listener are swallowed.
+ */
+export interface BatcherListener {
+  onRequest?(event: BatcherRequestEvent): void;
+  onBatch?(event: BatcherBatchEvent): void;
+}
+
+export interface DynamicBatcherExtras {
+  /** Time source and timers (tests inject a manual clock); default performance.now + global timers. */
+  clock?: BatcherClock;
+  /** Listener registered at construction (more with addListener). */
+  listener?: BatcherListener;
+}
+
+type State = 'queued' | 'running' | 'done';
+
+type Outcome = { ok: true; value: InferResult } | { ok: false; error: TensorRtError };
+
+interface Pending {
+  seq: number;
+  inputs: Record<string, Tensor>;
+  items: number;
+  shapeKey: string;
+  level: number; // 0-based index
+  submitUs: number;
+  deadlineUs: number;
+  delayed: boolean;
+  state: State;
+  outputs: string[];
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (v: InferResult) => void;
+  reject: (e: unknown) => void;
+  dispatchUs: number;
+  outcome: Outcome | undefined;
+  settled: boolean;
+}
+
+interface Level {
+  policy: Required<QueuePolicy>;
+  queue: LazyQueue<Pending>;
+  delayed: LazyQueue<Pending>;
+  count: number;
+}
+
+interface Decision {
+  batch?: Pending[];
+  wakeAt?: number;
+}
+
+function posInt(v: number | undefined, what: string, min = 0): number {
+  const x = v ?? 0;
+  if (!Number.isInteger(x) || x < min) throw new TensorRtError('ERR_CONFIG', `${what} must be an integer >= ${min}, got ${v}`);
+  return x;
+}
+
+function resolvePolicy(p: QueuePolicy | undefined, base: Required<QueuePolicy>): Required<QueuePolicy> {
+  const out: Required<QueuePolicy> = { ...base };
+  if (p?.maxQueueSize !== undefined) out.maxQueueSize = posInt(p.maxQueueSize, 'maxQueueSize');
+  if (p?.defaultTimeoutMicroseconds !== undefined) out.defaultTimeoutMicroseconds = posInt(p.defaultTimeoutMicroseconds, 'defaultTimeoutMicroseconds');
+  if (p?.timeoutAction !== undefined) {
+    if (p.timeoutAction !== 'reject' && p.timeoutAction !== 'delay') throw new TensorRtError('ERR_CONFIG', `timeoutAction must be 'reject' or 'delay'`);
+    out.timeoutAction = p.timeoutAction;
+  }
+  if (p?.allowTimeoutOverride !== undefined) out.allowTimeoutOverride = !!p.allowTimeoutOverride;
+  return out;
+}
+
+function sameSignature(a: ModelSignature, b: ModelSignature): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export class DynamicBatcher implements InferenceScheduler {
+  readonly signature: ModelSignature;
+  private readonly instances: BackendInstance[];
+  private readonly clock: BatcherClock;
+  private readonly batching: boolean;
+  private readonly maxBatchSize: number;
+  private readonly preferred: Set<number>;
+  private readonly maxPreferred: number;
+  private readonly delayUs: number;
+  private readonly preserveOrdering: boolean;
+  private readonly levels: Level[];
+  private readonly defaultLevel: number;
+  private readonly inputSpecs: Map<string, TensorSpec>;
+  /** the model's own limit on dimension 0 (0: no batch dimension), enforced even without batching */
+  private readonly sigMaxBatch: number;
+  private readonly outputNames: Set<string>;
+  private readonly listeners = new Set<BatcherListener>();
+  private readonly stats = new StatsCollector();
+
+  private readonly busy: boolean[];
+  private readonly pools: Map<string, ArrayBuffer>[];
+  private poolAllocations = 0;
+  private readonly deadlines = new MinHeap<Pending>((r) => r.deadlineUs);
+  private queued = 0;
+  private running = 0;
+  private seq = 0;
+  private nextDeliver = 0;
+  private readonly undelivered = new Map<number, Pending>();
+
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private inSchedule = false;
+  private again = false;
+
+  private closed = false;
+  private closePromise: Promise<void> | undefined;
+  private closeResolve: (() => void) | undefined;
+
+  constructor(instances: BackendInstance[], options: DynamicBatchingOptions, extras: DynamicBatcherExtras = {}) {
+    if (!Array.isArray(instances) || instances.length === 0) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'DynamicBatcher needs at least one backend instance');
+    const first = instances[0] as BackendInstance;
+    for (const inst of instances) {
+      if (!sameSignature(inst.signature, first.signature)) throw new TensorRtError('ERR_CONFIG', 'all instances of a batcher must have the same signature');
+    }
+    const sig = first.signature;
+    const mbs = posInt(options.maxBatchSize, 'maxBatchSize');
+    if (mbs > 0 && sig.maxBatchSize === 0) throw new TensorRtError('ERR_CONFIG', `maxBatchSize ${mbs} asked for a model without a batch dimension (its maxBatchSize is 0)`);
+    if (mbs > sig.maxBatchSize && sig.maxBatchSize > 0) throw new TensorRtError('ERR_CONFIG', `maxBatchSize ${mbs} exceeds the model's ${sig.maxBatchSize}`);
+    this.instances = [...instances];
+    this.clock = extras.clock ?? systemClock;
+    this.batching = mbs > 0;
+    this.maxBatchSize = mbs;
+    this.signature = { inputs: sig.inputs, outputs: sig.outputs, maxBatchSize: mbs };
+    this.sigMaxBatch = sig.maxBatchSize;
+
+    const pref = options.preferredBatchSize ?? [];
+    for (const p of pref) {
+      if (!Number.isInteger(p) || p < 1 || (this.batching && p > mbs)) throw new TensorRtError('ERR_CONFIG', `preferred batch size ${p} must be in 1..maxBatchSize (${mbs})`);
+    }
+    this.preferred = new Set(this.batching ? pref : []);
+    this.maxPreferred = this.preferred.size > 0 ? Math.max(...this.preferred) : mbs;
+    this.delayUs = posInt(options.maxQueueDelayMicroseconds, 'maxQueueDelayMicroseconds');
+    this.preserveOrdering = !!options.preserveOrdering;
+
+    const nLevels = Math.max(1, posInt(options.priorityLevels, 'priorityLevels'));
+    const dl = options.defaultPriorityLevel ?? (nLevels > 1 ? Math.ceil(nLevels / 2) : 1);
+    if (nLevels > 1 && (!Number.isInteger(dl) || dl < 1 || dl > nLevels)) throw new TensorRtError('ERR_CONFIG', `defaultPriorityLevel ${dl} must be in 1..${nLevels}`);
+    this.defaultLevel = nLevels > 1 ? dl - 1 : 0;
+    const base = resolvePolicy(options.defaultQueuePolicy, { maxQueueSize: 0, defaultTimeoutMicroseconds: 0, timeoutAction: 'reject', allowTimeoutOverride: false });
+    for (const k of Object.keys(options.priorityQueuePolicy ?? {})) {
+      const n = Number(k);
+      if (!Number.isInteger(n) || n < 1 || n > nLevels) throw new TensorRtError('ERR_CONFIG', `priorityQueuePolicy level ${k} is not in 1..${nLevels}`);
+    }
+    this.levels = [];
+    for (let i = 0; i < nLevels; i++) {
+      this.levels.push({
+        policy: resolvePolicy(options.priorityQueuePolicy?.[i + 1], base),
+        queue: new LazyQueue<Pending>((r) => r.state === 'queued' && !r.delayed),
+        delayed: new LazyQueue<Pending>((r) => r.state === 'queued' && r.delayed),
+        count: 0,
+      });
+    }
+
+    this.inputSpecs = new Map(sig.inputs.map((s) => [s.name, s]));
+    this.outputNames = new Set(sig.outputs.map((s) => s.name));
+    this.busy = this.instances.map(() => false);
+    this.pools = this.instances.map(() => new Map());
+    if (extras.listener) this.listeners.add(extras.listener);
+  }
+
+  /** Register a metrics listener; returns a function that removes it. */
+  addListener(listener: BatcherListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Gather buffers allocated so far by the internal pools (stays flat in steady state). */
+  get gatherBufferAllocations(): number {
+    return this.poolAllocations;
+  }
+
+  /** Number of instances currently running a batch. */
+  get busyInstances(): number {
+    return this.running;
+  }
+
+  statistics(): ModelStatistics {
+    return this.stats.snapshot(this.queued);
+  }
+
+  // ---------------------------------------------------------------- submission
+
+  infer(inputs: Record<string, Tensor>, options: InferRequestOptions = {}): Promise<InferResult> {
+    const submitUs = this.clock.now();
+    let level = this.defaultLevel;
+    try {
+      if (this.closed) throw new TensorRtError('ERR_CLOSED', 'the model is closed and accepts no requests');
+      if (options.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'request aborted before submission');
+      if (this.levels.length > 1 && options.priority !== undefined && options.priority !== 0) {
+        const p = options.priority;
+        if (!Number.isInteger(p) || p < 1 || p > this.levels.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `priority ${p} is not in 1..${this.levels.length}`);
+        level = p - 1;
+      }
+      const { items, shapeKey } = this.validate(inputs);
+      const outputs = this.validateOutputs(options.outputs);
+      const lv = this.levels[level] as Level;
+      if (lv.policy.maxQueueSize > 0 && lv.count >= lv.policy.maxQueueSize) {
+        throw new TensorRtError('ERR_QUEUE_FULL', `queue of priority level ${level + 1} is full (${lv.policy.maxQueueSize} requests)`, { priority: level + 1, maxQueueSize: lv.policy.maxQueueSize });
+      }
+      let timeout = lv.policy.defaultTimeoutMicroseconds;
+      const o = options.timeoutMicroseconds;
+      if (lv.policy.allowTimeoutOverride && o !== undefined && Number.isFinite(o) && o > 0 && (timeout === 0 || o < timeout)) timeout = o;
+      return this.enqueue(inputs, items, shapeKey, level, submitUs, timeout, outputs, options.signal);
+    } catch (e) {
+      const err = isTensorRtError(e) ? e : new TensorRtError('ERR_INVALID_ARGUMENT', String((e as Error)?.message ?? e), undefined, { cause: e });
+      const total = this.clock.now() - submitUs;
+      this.stats.requestFailed(total);
+      this.emitRequest({ status: 'fail', code: err.code, priority: level + 1, items: 0, queueMicroseconds: 0, totalMicroseconds: total });
+      return Promise.reject(err);
+    }
+  }
+
+  private validate(inputs: Record<string, Tensor>): { items: number; shapeKey: string } {
+    if (inputs === null || typeof inputs !== 'object') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'inputs must be an object of tensors');
+    for (const name of Object.keys(inputs)) {
+      if (!this.inputSpecs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no input named '${name}'`, { tensor: name });
+    }
+    let batch = -1;
+    let key = '';
+    for (const spec of this.inputSpecs.values()) {
+      const t = inputs[spec.name];
+      if (t === undefined) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${spec.name}' is required`, { tensor: spec.name });
+      if (!(t instanceof Tensor)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input '${spec.name}' is not a Tensor`, { tensor: spec.name });
+      if (t.type !== spec.dtype) throw new TensorRtError('ERR_DTYPE_MISMATCH', `input '${spec.name}' must be ${spec.dtype}, got ${t.type}`, { tensor: spec.name, expected: spec.dtype, actual: t.type });
+      const shapeErr = (why: string): TensorRtError =>
+        new TensorRtError('ERR_SHAPE_MISMATCH', `input '${spec.name}' has shape ${formatShape(t.dims)}, the model wants ${formatShape(spec.shape)}: ${why}`, {
+          tensor: spec.name,
+          expected: [...spec.shape],
+          actual: [...t.dims],
+        });
+      if (t.dims.length !== spec.shape.length) throw shapeErr(`rank ${t.dims.length} instead of ${spec.shape.length}`);
+      const from = this.batching ? 1 : 0;
+      for (let i = from; i < spec.shape.length; i++) {
+        const want = spec.shape[i] as number;
+        if (want >= 0 && t.dims[i] !== want) throw shapeErr(`dimension ${i} is ${t.dims[i]}, not ${want}`);
+      }
+      if (this.batching || this.sigMaxBatch > 0) {
+        const k = t.dims[0] as number;
+        if (this.batching && k < 1) throw shapeErr('dimension 0 (batch) must be at least 1');
+        if (batch === -1) batch = k;
+        else if (k !== batch) throw shapeErr(`dimension 0 (batch) is ${k} but another input has ${batch}`);
+      }
+      if (this.batching) key += t.dims.length > 1 ? `${t.dims.slice(1).join(',')};` : ';';
+    }
+    const limit = this.batching ? this.maxBatchSize : this.sigMaxBatch;
+    if (batch > limit && limit > 0) {
+      throw new TensorRtError('ERR_BATCH_TOO_LARGE', `request carries ${batch} items, maxBatchSize is ${limit}`, { items: batch, maxBatchSize: limit });
+    }
+    return { items: batch > 0 && (this.batching || this.sigMaxBatch > 0) ? batch : 1, shapeKey: key };
+  }
+
+  private validateOutputs(wanted: string[] | undefined): string[] {
+    if (wanted === undefined) return [...this.outputNames];
+    for (const n of wanted) {
+      if (!this.outputNames.has(n)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no output named '${n}'`, { tensor: n });
+    }
+    return [...new Set(wanted)];
+  }
+
+  private enqueue(
+    inputs: Record<string, Tensor>,
+    items: number,
+    shapeKey: string,
+    level: number,
+    submitUs: number,
+    timeoutUs: number,
+    outputs: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<InferResult> {
+    return new Promise<InferResult>((resolve, reject) => {
+      const r: Pending = {
+        seq: this.seq++,
+        inputs,
+        items,
+        shapeKey,
+        level,
+        submitUs,
+        deadlineUs: timeoutUs > 0 ? submitUs + timeoutUs : Infinity,
+        delayed: false,
+        state: 'queued',
+        outputs,
+        signal,
+        onAbort: undefined,
+        resolve,
+        reject,
+        dispatchUs: 0,
+        outcome: undefined,
+        settled: false,
+      };
+      const lv = this.levels[level] as Level;
+      lv.queue.push(r);
+      lv.count++;
+      this.queued++;
+      this.undelivered.set(r.seq, r);
+      if (r.deadlineUs !== Infinity) this.deadlines.push(r);
+      if (signal) {
+        r.onAbort = () => this.abort(r);
+        signal.addEventListener('abort', r.onAbort, { once: true });
+      }
+      this.schedule();
+    });
+  }
+
+  private abort(r: Pending): void {
+    if (r.state === 'done') return;
+    const wasQueued = r.state === 'queued';
+    if (wasQueued) this.unqueue(r);
+    // Delivered at once even with preserveOrdering: the caller asked to stop waiting.
+    this.finish(r, { ok: false, error: new TensorRtError('ERR_ABORTED', wasQueued ? 'request aborted while queued' : 'request aborted while its batch ran') }, true);
+    if (wasQueued) this.schedule();
+  }
+
+  private unqueue(r: Pending): void {
+    const lv = this.levels[r.level] as Level;
+    lv.count--;
+    this.queued--;
+    r.state = 'done';
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  private *order(): Generator<Pending> {
+    for (const lv of this.levels) yield* lv.queue.live();
+    for (const lv of this.levels) yield* lv.delayed.live();
+  }
+
+  private schedule(): void {
+    if (this.inSchedule) {
+      this.again = true;
+      return;
+    }
+    this.inSchedule = true;
+    try {
+      do {
+        this.again = false;
+        this.scheduleOnce();
+      } while (this.again);
+    } finally {
+      this.inSchedule = false;
+    }
+    this.maybeFinishClose();
+  }
+
+  private scheduleOnce(): void {
+    const now = this.clock.now();
+    this.expire(now);
+    let wakeAt = Infinity;
+    while (this.queued > 0) {
+      const idx = this.busy.indexOf(false);
+      if (idx < 0) break;
+      const d = this.formBatch(now);
+      if (d.batch !== undefined && d.batch.length > 0) {
+        this.dispatch(idx, d.batch, now);
+        continue;
+      }
+      wakeAt = d.wakeAt ?? Infinity;
+      break;
+    }
+    this.arm(Math.min(wakeAt, this.nextDeadline()), now);
+  }
+
+  private expire(now: number): void {
+    for (;;) {
+      const r = this.deadlines.peek();
+      if (r === undefined || r.deadlineUs > now) break;
+      this.deadlines.pop();
+      if (r.state !== 'queued' || r.delayed) continue;
+      const lv = this.levels[r.level] as Level;
+      if (lv.policy.timeoutAction === 'delay') {
+        r.delayed = true;
+        lv.delayed.push(r);
+      } else {
+        this.unqueue(r);
+        this.finish(r, { ok: false, error: new TensorRtError('ERR_TIMEOUT', `request timed out after ${Math.round(now - r.submitUs)} µs in the queue`) });
+      }
+    }
+  }
+
+  private nextDeadline(): number {
+    for (;;) {
+      const r = this.deadlines.peek();
+      if (r === undefined) return Infinity;
+      if (r.state === 'queued' && !r.delayed) return r.deadlineUs;
+      this.deadlines.pop();
+    }
+  }
+
+  private arm(at: number, now: number): void {
+    if (at === this.timerAt && this.timer !== undefined) return;
+    if (this.timer !== undefined) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+    }
+    if (at === Infinity) return;
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.schedule();
+    }, Math.max(0, (at - now) / 1000));
+  }
+
+  private formBatch(now: number): Decision {
+    if (!this.batching) {
+      for (const r of this.order()) return { batch: [r] };
+      return {};
+    }
+    const taken: Pending[] = [];
+    let total = 0;
+    let best = 0;
+    let bestCount = 0;
+    let sendNow = false;
+    let oldest = Infinity;
+    let key = '';
+    for (const r of this.order()) {
+      if (taken.length === 0) {
+        key = r.shapeKey;
+      } else {
+        if (total + r.items > this.maxPreferred && best === 0) {
+          best = total;
+          bestCount = taken.length;
+        }
+        if (total + r.items > this.maxBatchSize || r.shapeKey !== key) {
+          sendNow = true;
+          break;
+        }
+      }
+      taken.push(r);
+      total += r.items;
+      if (r.submitUs < oldest) oldest = r.submitUs;
+      if (this.preferred.has(total)) {
+        best = total;
+        bestCount = taken.length;
+      }
+      if (total >= this.maxBatchSize) {
+        sendNow = true;
+        break;
+      }
+    }
+    const exceeded = this.delayUs > 0 && now - oldest >= this.delayUs;
+    if (best > 0 && !exceeded) return { batch: taken.slice(0, bestCount) };
+    if (sendNow || total >= this.maxPreferred || exceeded || this.delayUs === 0 || this.closed) return { batch: taken };
+    return { wakeAt: oldest + this.delayUs };
+  }
+
+  private dispatch(idx: number, batch: Pending[], now: number): void {
+    this.busy[idx] = true;
+    this.running++;
+    for (const r of batch) {
+      this.unqueue(r);
+      r.state = 'running';
+      r.dispatchUs = now;
+    }
+    void this.execute(idx, batch);
+  }
+
+  // ---------------------------------------------------------------- execution
+
+  private poolBuffer(idx: number, name: string, bytes: number): ArrayBuffer {
+    const pool = this.pools[idx] as Map<string, ArrayBuffer>;
+    let b = pool.get(name);
+    if (b === undefined || b.byteLength < bytes) {
+      b = new ArrayBuffer(bytes);
+      pool.set(name, b);
+      this.poolAllocations++;
+    }
+    return b;
+  }
+
+  private gather(idx: number, batch: Pending[], total: number): Record<string, Tensor> {
+    const inst = this.instances[idx] as BackendInstance;
+    const first = batch[0] as Pending;
+    if (batch.length === 1 && inst.inputStaging === undefined) return first.inputs;
+    const feeds: Record<string, Tensor> = {};
+    for (const spec of this.inputSpecs.values()) {
+      const t0 = first.inputs[spec.name] as Tensor;
+      const dims = this.batching ? [total, ...t0.dims.slice(1)] : [...t0.dims];
+      const bytes = byteLength(spec.dtype, shapeSize(dims));
+      let buffer: ArrayBufferLike;
+      let offset: number;
+      const staged = inst.inputStaging?.(spec.name, bytes);
+      if (staged !== undefined && staged.byteLength >= bytes) {
+        buffer = staged.buffer;
+        offset = staged.byteOffset;
+      } else {
+        buffer = this.poolBuffer(idx, spec.name, bytes);
+        offset = 0;
+      }
+      const dst = new Uint8Array(buffer, offset, bytes);
+      let at = 0;
+      for (const r of batch) {
+        const d = (r.inputs[spec.name] as Tensor).data;
+        dst.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
+        at += d.byteLength;
+      }
+      feeds[spec.name] = new Tensor(spec.dtype, viewAs(spec.dtype, buffer, offset, bytes), dims);
+    }
+    return feeds;
+  }
+
+  /** Slice every request's rows out of the batch outputs, copying them (outputs may be reused buffers). */
+  private scatter(out: Record<string, Tensor>, batch: Pending[], total: number): Map<Pending, InferResult> {
+    const results = new Map<Pending, InferResult>();
+    for (const r of batch) results.set(r, {});
+    const names = new Set<string>();
+    for (const r of batch) for (const n of r.outputs) names.add(n);
+    for (const name of names) {
+      const t = out[name];
+      if (!(t instanceof Tensor)) throw new TensorRtError('ERR_BACKEND', `backend returned no output '${name}'`, { tensor: name });
+      const C = typedArrayConstructor(t.type);
+      const src = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      if (!this.batching) {
+        const copy = new Uint8Array(src.byteLength);
+        copy.set(src);
+        for (const r of batch) if (r.outputs.includes(name)) (results.get(r) as InferResult)[name] = new Tensor(t.type, viewAs(t.type, copy.buffer, 0, copy.byteLength), t.dims);
+        continue;
+      }
+      if (t.dims.length === 0 || t.dims[0] !== total) {
+        throw new TensorRtError('ERR_BACKEND', `backend output '${name}' has shape ${formatShape(t.dims)}, expected dimension 0 = ${total}`, { tensor: name });
+      }
+      const rest = t.dims.slice(1);
+      const rowBytes = byteLength(t.type, shapeSize(rest));
+      let at = 0;
+      for (const r of batch) {
+        const bytes = rowBytes * r.items;
+        if (r.outputs.includes(name) && r.state === 'running') {
+          const dst: TypedArray = new C(bytes / C.BYTES_PER_ELEMENT);
+          new Uint8Array(dst.buffer).set(src.subarray(at, at + bytes));
+          (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
+        }
+        at += bytes;
+      }
+    }
+    return results;
+  }
+
+  private async execute(idx: number, batch: Pending[]): Promise<void> {
+    const inst = this.instances[idx] as BackendInstance;
+    let total = 0;
+    for (const r of batch) total += r.items;
+    const t0 = this.clock.now();
+    let t1 = t0;
+    let t2 = t0;
+    let ok = false;
+    let code: ErrorCode | undefined;
+    try {
+      const feeds = this.gather(idx, batch, total);
+      t1 = this.clock.now();
+      const out = await inst.run(feeds);
+      t2 = this.clock.now();
+      const results = this.scatter(out, batch, total);
+      const t3 = this.clock.now();
+      ok = true;
+      this.stats.execution(total, t1 - t0, t2 - t1, t3 - t2, true);
+      this.emitBatch({ instance: idx, batchSize: total, requests: batch.length, ok: true, computeInputMicroseconds: t1 - t0, computeInferMicroseconds: t2 - t1, computeOutputMicroseconds: t3 - t2 });
+      for (const r of batch) {
+        if (r.state !== 'running') continue;
+        this.finish(r, { ok: true, value: results.get(r) as InferResult }, false, [r.dispatchUs - r.submitUs, t1 - t0, t2 - t1, t3 - t2]);
+      }
+    } catch (e) {
+      const t3 = this.clock.now();
+      if (t2 === t0) t2 = t3;
+      const msg = e instanceof Error ? e.message : String(e);
+      const err = new TensorRtError('ERR_BACKEND', isTensorRtError(e, 'ERR_BACKEND') ? msg : `backend failed to run the batch: ${msg}`, { instance: idx, ...(isTensorRtError(e) ? { backendCode: e.code } : {}) }, { cause: e });
+      code = err.code;
+      if (!ok) {
+        this.stats.execution(total, t1 - t0, t2 - t1, t3 - t2, false);
+        this.emitBatch({ instance: idx, batchSize: total, requests: batch.length, ok: false, code, computeInputMicroseconds: t1 - t0, computeInferMicroseconds: t2 - t1, computeOutputMicroseconds: t3 - t2 });
+      }
+      for (const r of batch) if (r.state === 'running') this.finish(r, { ok: false, error: err });
+    } finally {
+      this.busy[idx] = false;
+      this.running--;
+      this.schedule();
+    }
+  }
+
+  // ---------------------------------------------------------------- completion
+
+  /**
+   * Record a request's outcome and deliver it (in arrival order with preserveOrdering, unless
+   * `immediate`). `phases`: queue, input, infer, output µs for successes.
+   */
+  private finish(r: Pending, outcome: Outcome, immediate = false, phases?: [number, number, number, number]): void {
+    if (r.state === 'done' && r.outcome !== undefined) return;
+    const dispatched = r.state === 'running';
+    r.state = 'done';
+    r.outcome = outcome;
+    if (r.signal && r.onAbort) r.signal.removeEventListener('abort', r.onAbort);
+    const now = this.clock.now();
+    const total = now - r.submitUs;
+    const queueUs = dispatched ? r.dispatchUs - r.submitUs : now - r.submitUs;
+    if (outcome.ok && phases) {
+      this.stats.requestSucceeded(total, phases[0], phases[1], phases[2], phases[3]);
+    } else {
+      this.stats.requestFailed(total);
+    }
+    this.emitRequest({
+      status: outcome.ok ? 'success' : 'fail',
+      ...(outcome.ok ? {} : { code: outcome.error.code }),
+      priority: r.level + 1,
+      items: r.items,
+      queueMicroseconds: queueUs,
+      totalMicroseconds: total,
+    });
+    if (!this.preserveOrdering || immediate) this.settle(r);
+    if (this.preserveOrdering) this.deliverInOrder();
+    else this.undelivered.delete(r.seq);
+  }
+
+  private settle(r: Pending): void {
+    if (r.settled || r.outcome === undefined) return;
+    r.settled = true;
+    const o = r.outcome;
+    r.inputs = {};
+    if (o.ok) r.resolve(o.value);
+    else r.reject(o.error);
+  }
+
+  private deliverInOrder(): void {
+    for (;;) {
+      const r = this.undelivered.get(this.nextDeliver);
+      if (r === undefined) {
+        if (this.nextDeliver < this.seq) {
+          this.nextDeliver++;
+          continue;
+        }
+        return;
+      }
+      if (r.outcome === undefined) return;
+      this.settle(r);
+      this.undelivered.delete(r.seq);
+      this.nextDeliver++;
+    }
+  }
+
+  private emitRequest(e: BatcherRequestEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l.onRequest?.(e);
+      } catch {
+        /* listeners must not break the batcher */
+      }
+    }
+  }
+
+  private emitBatch(e: BatcherBatchEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l.onBatch?.(e);
+      } catch {
+        /* listeners must not break the batcher */
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  close(options: { drain?: boolean } = {}): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise;
+    this.closed = true;
+    const drain = options.drain ?? true;
+    if (!drain) {
+      const dropped: Pending[] = [];
+      for (const lv of this.levels) {
+        dropped.push(...lv.queue.drain(), ...lv.delayed.drain());
+      }
+      for (const r of dropped) {
+        if (r.state !== 'queued') continue;
+        this.unqueue(r);
+        this.finish(r, { ok: false, error: new TensorRtError('ERR_CLOSED', 'the model was closed before the request ran') });
+      }
+    }
+    const idle = new Promise<void>((resolve) => {
+      this.closeResolve = resolve;
+    });
+    this.closePromise = idle.then(async () => {
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      await Promise.allSettled(this.instances.map((i) => i.dispose()));
+    });
+    this.schedule();
+    return this.closePromise;
+  }
+
+  private maybeFinishClose(): void {
+    if (this.closed && this.closeResolve && this.queued === 0 && this.running === 0) {
+      const r = this.closeResolve;
+      this.closeResolve = undefined;
+      r();
+    }
+  }
+}

@@ -1,0 +1,520 @@
+import { describe, expect, it } from 'vitest';
+import { DynamicBatcher, type BatcherBatchEvent, type BatcherRequestEvent } from '../../lib/batcher/dynamic-batcher.js';
+import type { DynamicBatchingOptions } from '../../lib/batcher/types.js';
+import { TensorRtError } from '../../lib/errors.js';
+import { Tensor } from '../../lib/tensor.js';
+import { FakeClock, flush, makeInstances, rows } from './batcher-helpers.js';
+
+function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, maxBatchSize = 64, manual = true, extra: { staging?: boolean; staticFeatures?: number } = {}) {
+  const clock = new FakeClock();
+  const { log, instances } = makeInstances(n, clock, maxBatchSize, extra);
+  for (const i of instances) i.manual = manual;
+  const batcher = new DynamicBatcher(instances, { maxBatchSize: options.maxBatchSize ?? 8, ...options }, { clock });
+  return { clock, log, instances, batcher };
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (e) {
+    return e instanceof TensorRtError ? e.code : `untyped: ${String(e)}`;
+  }
+}
+
+/** Track settlement order of promises by label. */
+function track<T>(p: Promise<T>, label: string, order: string[]): Promise<T> {
+  p.then(
+    () => order.push(label),
+    () => order.push(`${label}!`),
+  );
+  return p;
+}
+
+const sizes = (log: { dims: number[] }[]) => log.map((r) => r.dims[0]);
+
+describe('DynamicBatcher: batch formation', () => {
+  it('delay 0: dispatches as soon as an instance is free, batching what queued meanwhile', async () => {
+    const { log, instances, batcher } = setup(1);
+    const ps = [batcher.infer({ x: rows(0) })];
+    expect(sizes(log)).toEqual([1]);
+    for (let i = 1; i <= 5; i++) ps.push(batcher.infer({ x: rows(i) }));
+    expect(log).toHaveLength(1);
+    instances[0]!.release();
+    await flush();
+    expect(sizes(log)).toEqual([1, 5]);
+    expect(log[1]!.data).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+    instances[0]!.release();
+    const res = await Promise.all(ps);
+    res.forEach((r, i) => {
+      expect(Array.from(r.y!.data)).toEqual([i * 10, i * 10]);
+      expect(r.y!.dims).toEqual([1, 2]);
+      expect(Array.from(r.s!.data)).toEqual([2 * i]);
+    });
+  });
+
+  it('caps batches at maxBatchSize, counting each request as its dimension 0', async () => {
+    const { log, instances, batcher } = setup(1, { maxBatchSize: 4 });
+    const ps = [batcher.infer({ x: rows(0) })];
+    for (let i = 0; i < 10; i++) ps.push(batcher.infer({ x: rows(i) }));
+    ps.push(batcher.infer({ x: rows(100, 3) }), batcher.infer({ x: rows(200, 3) }));
+    for (let i = 0; i < 6; i++) {
+      if (instances[0]!.waiting) instances[0]!.release();
+      await flush();
+    }
+    await Promise.all(ps);
+    // 1, then 4,4,2 (next is 3 items: does not fit), 3, 3
+    expect(sizes(log)).toEqual([1, 4, 4, 2, 3, 3]);
+    const big = await ps[11]!;
+    expect(big.y!.dims).toEqual([3, 2]);
+    expect(Array.from(big.y!.data)).toEqual([1000, 1000, 1010, 1010, 1020, 1020]);
+  });
+
+  it('dispatches at the largest reachable preferred batch size', async () => {
+    const { log, instances, batcher, clock } = setup(1, { maxBatchSize: 8, preferredBatchSize: [2, 4], maxQueueDelayMicroseconds: 10_000 });
+    const ps = [batcher.infer({ x: rows(0) })];
+    expect(log).toHaveLength(0); // 1 item, not preferred: waits
+    ps.push(batcher.infer({ x: rows(1) }));
+    expect(sizes(log)).toEqual([2]); // preferred 2 reached at once
+    for (let i = 2; i < 7; i++) ps.push(batcher.infer({ x: rows(i) }));
+    instances[0]!.release();
+    await flush();
+    expect(sizes(log)).toEqual([2, 4]); // 5 queued: largest preferred reachable is 4
+    instances[0]!.release();
+    await flush();
+    expect(log).toHaveLength(2); // 1 left, waits for the delay
+    clock.advance(9_999);
+    expect(log).toHaveLength(2);
+    clock.advance(1);
+    expect(sizes(log)).toEqual([2, 4, 1]);
+    expect(log[2]!.time).toBe(10_000);
+    instances[0]!.release();
+    await Promise.all(ps);
+  });
+
+  it('waits maxQueueDelay for the oldest request, unless the batch reaches maxBatchSize', async () => {
+    const { log, instances, batcher, clock } = setup(1, { maxBatchSize: 4, maxQueueDelayMicroseconds: 5_000 });
+    const ps = [batcher.infer({ x: rows(0) })];
+    clock.advance(2_000);
+    ps.push(batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) }));
+    clock.advance(2_999);
+    expect(log).toHaveLength(0);
+    clock.advance(1);
+    expect(sizes(log)).toEqual([3]);
+    expect(log[0]!.time).toBe(5_000);
+    instances[0]!.release();
+    await flush();
+    for (let i = 0; i < 4; i++) ps.push(batcher.infer({ x: rows(i) }));
+    expect(sizes(log)).toEqual([3, 4]); // full: no waiting
+    expect(log[1]!.time).toBe(5_000);
+    instances[0]!.release();
+    await Promise.all(ps);
+  });
+
+  it('only batches requests whose non-batch dimensions agree', async () => {
+    const { log, instances, batcher } = setup(1);
+    const ps = [batcher.infer({ x: rows(0) })];
+    ps.push(batcher.infer({ x: rows(1, 1, 4) }), batcher.infer({ x: rows(2, 1, 4) }), batcher.infer({ x: rows(3, 1, 3) }), batcher.infer({ x: rows(4, 1, 4) }));
+    for (let i = 0; i < 4; i++) {
+      instances[0]!.release();
+      await flush();
+    }
+    const res = await Promise.all(ps);
+    expect(log.map((r) => r.dims)).toEqual([[1, 2], [2, 4], [1, 3], [1, 4]]);
+    expect(Array.from(res[3]!.y!.data)).toEqual([30, 30, 30]);
+  });
+
+  it('runs one request per execution when the model has no batch dimension', async () => {
+    const clock = new FakeClock();
+    const { log, instances } = makeInstances(1, clock, 0, { staticFeatures: 2 });
+    instances[0]!.manual = true;
+    const b = new DynamicBatcher(instances, { maxBatchSize: 0 }, { clock });
+    expect(b.signature.maxBatchSize).toBe(0);
+    const ps = [1, 2, 3].map((v) => b.infer({ x: new Tensor('float32', new Float32Array([v, v]), [2]) }));
+    for (let i = 0; i < 3; i++) {
+      instances[0]!.release();
+      await flush();
+    }
+    const res = await Promise.all(ps);
+    expect(log.map((r) => r.dims)).toEqual([[2], [2], [2]]);
+    expect(res.map((r) => Array.from(r.y!.data))).toEqual([[10, 10], [20, 20], [30, 30]]);
+    expect(await code(b.infer({ x: new Tensor('float32', new Float32Array(3), [3]) }))).toBe('ERR_SHAPE_MISMATCH');
+  });
+
+  it('runs N batches concurrently on N instances, each on the first free instance', async () => {
+    const { log, instances, batcher } = setup(2);
+    const ps = [batcher.infer({ x: rows(0) }), batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) }), batcher.infer({ x: rows(3) })];
+    expect(log.map((r) => r.instance)).toEqual([0, 1]);
+    expect(instances[0]!.running + instances[1]!.running).toBe(2);
+    instances[1]!.release();
+    await flush();
+    expect(log.map((r) => r.instance)).toEqual([0, 1, 1]);
+    expect(log[2]!.dims[0]).toBe(2);
+    instances[0]!.release();
+    instances[1]!.release();
+    await Promise.all(ps);
+    // both free now: the next batch goes to instance 0
+    const p = batcher.infer({ x: rows(9) });
+    expect(log.at(-1)!.instance).toBe(0);
+    instances[0]!.release();
+    await p;
+  });
+});
+
+describe('DynamicBatcher: priorities, ordering, timeouts, aborts', () => {
+  it('takes higher priority (lower number) requests first', async () => {
+    const { log, instances, batcher } = setup(1, { maxBatchSize: 1, priorityLevels: 3, defaultPriorityLevel: 2 });
+    const ps = [batcher.infer({ x: rows(0) })];
+    ps.push(batcher.infer({ x: rows(3) }, { priority: 3 }));
+    ps.push(batcher.infer({ x: rows(2) }));
+    ps.push(batcher.infer({ x: rows(1) }, { priority: 1 }));
+    ps.push(batcher.infer({ x: rows(11) }, { priority: 1 }));
+    for (let i = 0; i < 5; i++) {
+      instances[0]!.release();
+      await flush();
+    }
+    await Promise.all(ps);
+    expect(log.map((r) => r.data[0])).toEqual([0, 1, 11, 2, 3]);
+    expect(await code(batcher.infer({ x: rows(0) }, { priority: 4 }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('without preserveOrdering, responses come as batches finish', async () => {
+    const { instances, batcher } = setup(2);
+    const order: string[] = [];
+    const a = track(batcher.infer({ x: rows(0) }), 'a', order);
+    const b = track(batcher.infer({ x: rows(1) }), 'b', order);
+    instances[1]!.release();
+    await b;
+    expect(order).toEqual(['b']);
+    instances[0]!.release();
+    await a;
+    expect(order).toEqual(['b', 'a']);
+  });
+
+  it('with preserveOrdering, responses come in arrival order even when batches finish out of order', async () => {
+    const { instances, batcher } = setup(2, { preserveOrdering: true, maxBatchSize: 2 });
+    const order: string[] = [];
+    const a = track(batcher.infer({ x: rows(0) }), 'a', order);
+    const b = track(batcher.infer({ x: rows(1) }), 'b', order);
+    const c = track(batcher.infer({ x: rows(2) }), 'c', order);
+    const d = track(batcher.infer({ x: rows(3) }), 'd', order);
+    instances[1]!.release(); // b done
+    await flush();
+    expect(order).toEqual([]); // a still running
+    // c+d were batched onto instance 1 after b
+    instances[1]!.release();
+    await flush();
+    expect(order).toEqual([]);
+    instances[0]!.release();
+    await Promise.all([a, b, c, d]);
+    await flush();
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+    expect(Array.from((await d).y!.data)).toEqual([30, 30]);
+  });
+
+  it("timeoutAction 'reject': a request that waits past its timeout fails with ERR_TIMEOUT and never runs", async () => {
+    const { log, instances, batcher, clock } = setup(1, { defaultQueuePolicy: { defaultTimeoutMicroseconds: 1_000 } });
+    const first = batcher.infer({ x: rows(0) }); // runs at once, does not time out
+    const late = batcher.infer({ x: rows(1) });
+    const lateCode = code(late);
+    clock.advance(999);
+    await flush();
+    expect(batcher.statistics().pendingRequests).toBe(1);
+    clock.advance(1);
+    expect(await lateCode).toBe('ERR_TIMEOUT');
+    expect(batcher.statistics().pendingRequests).toBe(0);
+    instances[0]!.release();
+    await first;
+    await flush();
+    expect(log).toHaveLength(1);
+    expect(batcher.statistics().fail.count).toBe(1);
+  });
+
+  it("timeoutAction 'delay': a timed-out request is moved behind all others and still served", async () => {
+    const { log, instances, batcher, clock } = setup(1, {
+      maxBatchSize: 1,
+      priorityLevels: 2,
+      defaultPriorityLevel: 1,
+      priorityQueuePolicy: { 1: { defaultTimeoutMicroseconds: 1_000, timeoutAction: 'delay' } },
+    });
+    const ps = [batcher.infer({ x: rows(0) })];
+    ps.push(batcher.infer({ x: rows(1) })); // level 1, will time out
+    clock.advance(1_000);
+    ps.push(batcher.infer({ x: rows(2) })); // level 1, fresh
+    ps.push(batcher.infer({ x: rows(3) }, { priority: 2 })); // lower level, but not delayed
+    for (let i = 0; i < 4; i++) {
+      instances[0]!.release();
+      await flush();
+    }
+    const res = await Promise.all(ps);
+    expect(log.map((r) => r.data[0])).toEqual([0, 2, 3, 1]);
+    expect(Array.from(res[1]!.y!.data)).toEqual([10, 10]);
+  });
+
+  it('allowTimeoutOverride lets a request set a shorter timeout, never a longer one', async () => {
+    const mk = (allow: boolean) => setup(1, { defaultQueuePolicy: { defaultTimeoutMicroseconds: 10_000, allowTimeoutOverride: allow } });
+    {
+      const { batcher, clock, instances } = mk(true);
+      const running = batcher.infer({ x: rows(0) });
+      const short = code(batcher.infer({ x: rows(1) }, { timeoutMicroseconds: 1_000 }));
+      const long = code(batcher.infer({ x: rows(1, 1, 3) }, { timeoutMicroseconds: 50_000 }));
+      clock.advance(1_000);
+      expect(await short).toBe('ERR_TIMEOUT');
+      clock.advance(9_000);
+      expect(await long).toBe('ERR_TIMEOUT'); // capped by the default
+      instances[0]!.release();
+      await running;
+    }
+    {
+      const { batcher, clock, instances } = mk(false);
+      const running = batcher.infer({ x: rows(0) });
+      const order: string[] = [];
+      const p = track(batcher.infer({ x: rows(1) }, { timeoutMicroseconds: 1_000 }), 'p', order);
+      const pc = code(p);
+      clock.advance(5_000);
+      await flush();
+      expect(order).toEqual([]); // override ignored
+      clock.advance(5_000);
+      expect(await pc).toBe('ERR_TIMEOUT');
+      instances[0]!.release();
+      await running;
+    }
+  });
+
+  it('abort before dispatch removes the request: ERR_ABORTED, never run', async () => {
+    const { log, instances, batcher } = setup(1);
+    const running = batcher.infer({ x: rows(0) });
+    const ac = new AbortController();
+    const aborted = batcher.infer({ x: rows(1) }, { signal: ac.signal });
+    const kept = batcher.infer({ x: rows(2) });
+    ac.abort();
+    expect(await code(aborted)).toBe('ERR_ABORTED');
+    instances[0]!.release();
+    await flush();
+    instances[0]!.release();
+    await Promise.all([running, kept]);
+    expect(log.map((r) => r.data[0])).toEqual([0, 2]);
+    // already-aborted signal: rejected at submission
+    expect(await code(batcher.infer({ x: rows(3) }, { signal: AbortSignal.abort() }))).toBe('ERR_ABORTED');
+    expect(log).toHaveLength(2);
+  });
+
+  it('abort while the batch runs fails only that request', async () => {
+    const { log, instances, batcher } = setup(1);
+    const first = batcher.infer({ x: rows(0) });
+    const ac = new AbortController();
+    const a = batcher.infer({ x: rows(1) });
+    const b = batcher.infer({ x: rows(2) }, { signal: ac.signal });
+    const c = batcher.infer({ x: rows(3) });
+    instances[0]!.release();
+    await flush();
+    expect(sizes(log)).toEqual([1, 3]);
+    ac.abort();
+    expect(await code(b)).toBe('ERR_ABORTED'); // before the batch finished
+    expect(instances[0]!.waiting).toBe(1);
+    instances[0]!.release();
+    const [ra, rc] = await Promise.all([a, c]);
+    expect(Array.from(ra.y!.data)).toEqual([10, 10]);
+    expect(Array.from(rc.y!.data)).toEqual([30, 30]);
+    await first;
+    const s = batcher.statistics();
+    expect(s.success.count).toBe(3);
+    expect(s.fail.count).toBe(1);
+  });
+
+  it('rejects with ERR_QUEUE_FULL when a level queue is at maxQueueSize', async () => {
+    const { instances, batcher } = setup(1, { priorityLevels: 2, defaultPriorityLevel: 1, priorityQueuePolicy: { 1: { maxQueueSize: 2 } } });
+    const ps = [batcher.infer({ x: rows(0) })]; // running, not queued
+    ps.push(batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) }));
+    expect(await code(batcher.infer({ x: rows(3) }))).toBe('ERR_QUEUE_FULL');
+    ps.push(batcher.infer({ x: rows(4) }, { priority: 2 })); // the other level is unbounded
+    instances[0]!.release();
+    await flush();
+    instances[0]!.release();
+    const res = await Promise.all(ps);
+    expect(res).toHaveLength(4);
+    expect(batcher.statistics().fail.count).toBe(1);
+  });
+});
+
+describe('DynamicBatcher: failures, validation, close', () => {
+  it('a backend that throws fails exactly that batch; the instance is reused', async () => {
+    const { log, instances, batcher } = setup(1);
+    const ok1 = batcher.infer({ x: rows(0) });
+    const bad = [batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) })];
+    instances[0]!.release();
+    await ok1;
+    instances[0]!.failNext = new Error('kaboom in kernel');
+    const after = batcher.infer({ x: rows(3) }); // queued behind the failing batch
+    instances[0]!.release();
+    for (const p of bad) {
+      const e = await p.then(
+        () => undefined,
+        (x: unknown) => x as TensorRtError,
+      );
+      expect(e?.code).toBe('ERR_BACKEND');
+      expect(e?.message).toContain('kaboom in kernel');
+      expect((e?.cause as Error).message).toBe('kaboom in kernel');
+    }
+    await flush();
+    instances[0]!.release();
+    expect(Array.from((await after).y!.data)).toEqual([30, 30]);
+    expect(log.map((r) => r.instance)).toEqual([0, 0, 0]);
+    const s = batcher.statistics();
+    expect([s.success.count, s.fail.count, s.executionCount]).toEqual([2, 2, 3]);
+  });
+
+  it('rejects bad requests at submission with typed codes', async () => {
+    const { batcher, log } = setup(1, { maxBatchSize: 4 }, 64, false, { staticFeatures: 2 });
+    const f = (d: number[], v = new Float32Array(d.reduce((a, b) => a * b, 1))) => new Tensor('float32', v, d);
+    expect(await code(batcher.infer({ x: f([1, 2]), nope: f([1, 2]) }))).toBe('ERR_UNKNOWN_TENSOR');
+    expect(await code(batcher.infer({}))).toBe('ERR_MISSING_TENSOR');
+    expect(await code(batcher.infer({ x: new Tensor('int32', new Int32Array(2), [1, 2]) }))).toBe('ERR_DTYPE_MISMATCH');
+    expect(await code(batcher.infer({ x: f([2]) }))).toBe('ERR_SHAPE_MISMATCH'); // rank
+    expect(await code(batcher.infer({ x: f([1, 3]) }))).toBe('ERR_SHAPE_MISMATCH'); // static dim
+    expect(await code(batcher.infer({ x: f([0, 2]) }))).toBe('ERR_SHAPE_MISMATCH'); // empty batch
+    expect(await code(batcher.infer({ x: f([5, 2]) }))).toBe('ERR_BATCH_TOO_LARGE');
+    expect(await code(batcher.infer({ x: f([1, 2]) }, { outputs: ['zz'] }))).toBe('ERR_UNKNOWN_TENSOR');
+    expect(await code(batcher.infer({ x: 'no' as unknown as Tensor }))).toBe('ERR_INVALID_ARGUMENT');
+    expect(log).toHaveLength(0);
+    expect(batcher.statistics().fail.count).toBe(9);
+    const r = await batcher.infer({ x: f([4, 2]) }, { outputs: ['s'] });
+    expect(Object.keys(r)).toEqual(['s']);
+    await batcher.close();
+    expect(await code(batcher.infer({ x: f([1, 2]) }))).toBe('ERR_CLOSED');
+  });
+
+  it('rejects bad configurations with ERR_CONFIG', () => {
+    const clock = new FakeClock();
+    const { instances } = makeInstances(1, clock, 8);
+    const bad: DynamicBatchingOptions[] = [
+      { maxBatchSize: 16 }, // above the model's 8
+      { maxBatchSize: 8, preferredBatchSize: [9] },
+      { maxBatchSize: 8, priorityLevels: 2, defaultPriorityLevel: 3 },
+      { maxBatchSize: 8, priorityLevels: 2, priorityQueuePolicy: { 5: {} } },
+      { maxBatchSize: -1 },
+    ];
+    for (const o of bad) expect(() => new DynamicBatcher(instances, o, { clock }), JSON.stringify(o)).toThrowError(expect.objectContaining({ code: 'ERR_CONFIG' }));
+    const { instances: noBatch } = makeInstances(1, clock, 0);
+    expect(() => new DynamicBatcher(noBatch, { maxBatchSize: 4 })).toThrowError(expect.objectContaining({ code: 'ERR_CONFIG' }));
+    expect(() => new DynamicBatcher([], { maxBatchSize: 4 })).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('close({drain: true}) finishes the queue, then disposes instances; idempotent', async () => {
+    const { instances, batcher, clock, log } = setup(2, { maxQueueDelayMicroseconds: 1_000_000, preferredBatchSize: [8] });
+    const ps = [1, 2, 3].map((v) => batcher.infer({ x: rows(v) }));
+    expect(log).toHaveLength(0); // waiting for the delay
+    const closed = batcher.close();
+    expect(batcher.close()).toBe(closed);
+    await flush();
+    expect(sizes(log)).toEqual([3]); // closing flushes at once
+    let done = false;
+    void closed.then(() => (done = true));
+    await flush();
+    expect(done).toBe(false);
+    expect(instances[0]!.disposed).toBe(0);
+    instances[0]!.release();
+    await closed;
+    expect((await Promise.all(ps)).map((r) => r.y!.data[0])).toEqual([10, 20, 30]);
+    expect(instances.map((i) => i.disposed)).toEqual([1, 1]);
+    expect(clock.pendingTimers).toBe(0);
+    expect(await code(batcher.infer({ x: rows(0) }))).toBe('ERR_CLOSED');
+  });
+
+  it('close({drain: false}) rejects queued requests with ERR_CLOSED and lets running ones finish', async () => {
+    const { instances, batcher } = setup(1, { priorityLevels: 2, defaultQueuePolicy: { defaultTimeoutMicroseconds: 10, timeoutAction: 'delay' } });
+    const running = batcher.infer({ x: rows(0) });
+    const queued = [batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) }, { priority: 1 })];
+    const codes = Promise.all(queued.map(code));
+    const closed = batcher.close({ drain: false });
+    expect(await codes).toEqual(['ERR_CLOSED', 'ERR_CLOSED']);
+    instances[0]!.release();
+    await closed;
+    expect(Array.from((await running).y!.data)).toEqual([0, 0]);
+    expect(instances[0]!.disposed).toBe(1);
+    expect(batcher.statistics().pendingRequests).toBe(0);
+  });
+});
+
+describe('DynamicBatcher: buffers, statistics, listeners', () => {
+  it('copies outputs out of the backend buffers, which the next run overwrites', async () => {
+    const { instances, batcher } = setup(1);
+    const a = batcher.infer({ x: rows(1) });
+    instances[0]!.release();
+    const ra = await a;
+    const b = batcher.infer({ x: rows(7) });
+    instances[0]!.release();
+    await b;
+    expect(Array.from(ra.y!.data)).toEqual([10, 10]);
+  });
+
+  it('gathers into a per-instance pool that stops allocating in steady state', async () => {
+    const { instances, batcher } = setup(1, { maxBatchSize: 8 });
+    const round = async (n: number) => {
+      const ps = [batcher.infer({ x: rows(0) })];
+      for (let i = 0; i < n; i++) ps.push(batcher.infer({ x: rows(i) }));
+      instances[0]!.release();
+      await flush();
+      instances[0]!.release();
+      return Promise.all(ps);
+    };
+    await round(8);
+    const warm = batcher.gatherBufferAllocations;
+    expect(warm).toBe(1);
+    for (let i = 0; i < 5; i++) {
+      const res = await round(2 + i);
+      expect(res.at(-1)!.y!.data[0]).toBe(10 * (1 + i));
+    }
+    expect(batcher.gatherBufferAllocations).toBe(warm);
+  });
+
+  it('gathers into inputStaging() when the instance offers it', async () => {
+    const { instances, batcher, log } = setup(1, {}, 64, true, { staging: true });
+    const ps = [batcher.infer({ x: rows(0) }), batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) })];
+    instances[0]!.release();
+    await flush();
+    instances[0]!.release();
+    await Promise.all(ps);
+    expect(instances[0]!.stagingCalls).toBe(2);
+    expect(log[1]!.feed.buffer).toBe(instances[0]!.staging!.buffer);
+    expect(log[1]!.data).toEqual([1, 1, 2, 2]);
+    expect(batcher.gatherBufferAllocations).toBe(0);
+  });
+
+  it('statistics() and listeners report Triton-style counts and durations', async () => {
+    const { instances, batcher, clock } = setup(1, { maxQueueDelayMicroseconds: 100 });
+    const reqs: BatcherRequestEvent[] = [];
+    const batches: BatcherBatchEvent[] = [];
+    const off = batcher.addListener({ onRequest: (e) => reqs.push(e), onBatch: (e) => batches.push(e) });
+    const ps = [batcher.infer({ x: rows(0, 2) }), batcher.infer({ x: rows(2) })];
+    clock.advance(100); // dispatch after 100 µs in the queue
+    clock.advance(50);
+    instances[0]!.release();
+    await Promise.all(ps);
+    await code(batcher.infer({ x: rows(0, 99) }));
+    const s = batcher.statistics();
+    expect(s.success.count).toBe(2);
+    expect(s.fail.count).toBe(1);
+    expect(s.queue).toEqual({ count: 2, ns: 200_000 });
+    expect(s.computeInfer).toEqual({ count: 2, ns: 100_000 });
+    expect(s.inferenceCount).toBe(3);
+    expect(s.executionCount).toBe(1);
+    expect(s.batchStats.map((b) => [b.batchSize, b.computeInfer.count, b.computeInfer.ns])).toEqual([[3, 1, 50_000]]);
+    expect(s.lastInference).toBeGreaterThan(0);
+    expect(batches).toEqual([
+      { instance: 0, batchSize: 3, requests: 2, ok: true, computeInputMicroseconds: 0, computeInferMicroseconds: 50, computeOutputMicroseconds: 0 },
+    ]);
+    expect(reqs.map((r) => [r.status, r.items, r.queueMicroseconds, r.totalMicroseconds])).toEqual([
+      ['success', 2, 100, 150],
+      ['success', 1, 100, 150],
+      ['fail', 0, 0, 0],
+    ]);
+    expect(reqs[2]!.code).toBe('ERR_BATCH_TOO_LARGE');
+    off();
+    const p = batcher.infer({ x: rows(0) });
+    clock.advance(100);
+    instances[0]!.release();
+    await p;
+    expect(reqs).toHaveLength(3);
+  });
+});
