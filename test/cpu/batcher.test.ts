@@ -31,6 +31,9 @@ function track<T>(p: Promise<T>, label: string, order: string[]): Promise<T> {
   return p;
 }
 
+/** A tensor's values as plain numbers. */
+const vals = (t: Tensor) => Array.from(t.data as Float32Array);
+
 const sizes = (log: { dims: number[] }[]) => log.map((r) => r.dims[0]);
 
 describe('DynamicBatcher: batch formation', () => {
@@ -47,9 +50,9 @@ describe('DynamicBatcher: batch formation', () => {
     instances[0]!.release();
     const res = await Promise.all(ps);
     res.forEach((r, i) => {
-      expect(Array.from(r.y!.data)).toEqual([i * 10, i * 10]);
+      expect(vals(r.y!)).toEqual([i * 10, i * 10]);
       expect(r.y!.dims).toEqual([1, 2]);
-      expect(Array.from(r.s!.data)).toEqual([2 * i]);
+      expect(vals(r.s!)).toEqual([2 * i]);
     });
   });
 
@@ -67,7 +70,7 @@ describe('DynamicBatcher: batch formation', () => {
     expect(sizes(log)).toEqual([1, 4, 4, 2, 3, 3]);
     const big = await ps[11]!;
     expect(big.y!.dims).toEqual([3, 2]);
-    expect(Array.from(big.y!.data)).toEqual([1000, 1000, 1010, 1010, 1020, 1020]);
+    expect(vals(big.y!)).toEqual([1000, 1000, 1010, 1010, 1020, 1020]);
   });
 
   it('dispatches at the largest reachable preferred batch size', async () => {
@@ -121,7 +124,7 @@ describe('DynamicBatcher: batch formation', () => {
     }
     const res = await Promise.all(ps);
     expect(log.map((r) => r.dims)).toEqual([[1, 2], [2, 4], [1, 3], [1, 4]]);
-    expect(Array.from(res[3]!.y!.data)).toEqual([30, 30, 30]);
+    expect(vals(res[3]!.y!)).toEqual([30, 30, 30]);
   });
 
   it('runs one request per execution when the model has no batch dimension', async () => {
@@ -137,7 +140,7 @@ describe('DynamicBatcher: batch formation', () => {
     }
     const res = await Promise.all(ps);
     expect(log.map((r) => r.dims)).toEqual([[2], [2], [2]]);
-    expect(res.map((r) => Array.from(r.y!.data))).toEqual([[10, 10], [20, 20], [30, 30]]);
+    expect(res.map((r) => vals(r.y!))).toEqual([[10, 10], [20, 20], [30, 30]]);
     expect(await code(b.infer({ x: new Tensor('float32', new Float32Array(3), [3]) }))).toBe('ERR_SHAPE_MISMATCH');
   });
 
@@ -248,7 +251,7 @@ describe('DynamicBatcher: priorities, ordering, timeouts, aborts', () => {
     }
     const res = await Promise.all(ps);
     expect(log.map((r) => r.data[0])).toEqual([0, 2, 3, 1]);
-    expect(Array.from(res[1]!.y!.data)).toEqual([10, 10]);
+    expect(vals(res[1]!.y!)).toEqual([10, 10]);
   });
 
   it('allowTimeoutOverride lets a request set a shorter timeout, never a longer one', async () => {
@@ -314,8 +317,8 @@ describe('DynamicBatcher: priorities, ordering, timeouts, aborts', () => {
     expect(instances[0]!.waiting).toBe(1);
     instances[0]!.release();
     const [ra, rc] = await Promise.all([a, c]);
-    expect(Array.from(ra.y!.data)).toEqual([10, 10]);
-    expect(Array.from(rc.y!.data)).toEqual([30, 30]);
+    expect(vals(ra.y!)).toEqual([10, 10]);
+    expect(vals(rc.y!)).toEqual([30, 30]);
     await first;
     const s = batcher.statistics();
     expect(s.success.count).toBe(3);
@@ -445,7 +448,7 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
     const b = batcher.infer({ x: rows(7) });
     instances[0]!.release();
     await b;
-    expect(Array.from(ra.y!.data)).toEqual([10, 10]);
+    expect(vals(ra.y!)).toEqual([10, 10]);
   });
 
   it('gathers into a per-instance pool that stops allocating in steady state', async () => {
