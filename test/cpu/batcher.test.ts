@@ -212,7 +212,7 @@ describe('DynamicBatcher: priorities, ordering, timeouts, aborts', () => {
     await Promise.all([a, b, c, d]);
     await flush();
     expect(order).toEqual(['a', 'b', 'c', 'd']);
-    expect(Array.from((await d).y!.data)).toEqual([30, 30]);
+    expect(vals((await d).y!)).toEqual([30, 30]);
   });
 
   it("timeoutAction 'reject': a request that waits past its timeout fails with ERR_TIMEOUT and never runs", async () => {
@@ -361,7 +361,7 @@ describe('DynamicBatcher: failures, validation, close', () => {
     }
     await flush();
     instances[0]!.release();
-    expect(Array.from((await after).y!.data)).toEqual([30, 30]);
+    expect(vals((await after).y!)).toEqual([30, 30]);
     expect(log.map((r) => r.instance)).toEqual([0, 0, 0]);
     const s = batcher.statistics();
     expect([s.success.count, s.fail.count, s.executionCount]).toEqual([2, 2, 3]);
@@ -433,7 +433,7 @@ describe('DynamicBatcher: failures, validation, close', () => {
     expect(await codes).toEqual(['ERR_CLOSED', 'ERR_CLOSED']);
     instances[0]!.release();
     await closed;
-    expect(Array.from((await running).y!.data)).toEqual([0, 0]);
+    expect(vals((await running).y!)).toEqual([0, 0]);
     expect(instances[0]!.disposed).toBe(1);
     expect(batcher.statistics().pendingRequests).toBe(0);
   });
