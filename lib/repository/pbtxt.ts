@@ -186,7 +186,7 @@ export function parsePbtxt(src: string): PbField[] {
       if (numTok.kind !== 'number') throw new PbtxtSyntaxError(`expected a number after "-", found ${describe(numTok)}`, numTok.pos);
     }
     if (numTok.kind === 'number') {
-      const raw = numTok.text.replace(/[fF]$/, '');
+      const raw = /^0[xX]/.test(numTok.text) ? numTok.text : numTok.text.replace(/[fF]$/, '');
       let v: number;
       if (/^0[xX]/.test(raw)) v = parseInt(raw.slice(2), 16);
       else if (/^0[0-7]+$/.test(raw)) v = parseInt(raw, 8);
@@ -227,9 +227,10 @@ export function parsePbtxt(src: string): PbField[] {
       if (isPunct(v, '{') || isPunct(v, '<')) {
         next();
         fields.push({ name, pos: t.pos, value: { kind: 'message', fields: parseMessageBody(v.text === '{' ? '}' : '>') } });
-      } else if (!colon) {
+      } else if (!colon && !isPunct(v, '[')) {
         throw new PbtxtSyntaxError(`expected ":" or "{" after field "${name}", found ${describe(v)}`, v.pos);
       } else if (isPunct(v, '[')) {
+        // `name: [ ... ]`, or `name [ { ... } ]` (a list of messages may omit the colon)
         next();
         if (isPunct(peek(), ']')) next();
         else {

@@ -419,8 +419,11 @@ export class ModelRepository {
     const old = this.models.get(name);
     const entry: ModelEntry = { name, state: 'LOADING', reason: '', warnings: [], versions: new Map(), fingerprint: await fingerprint(dir) };
     if (!old) this.models.set(name, entry);
+    if (!(await exists(dir))) {
+      if (!old || old === entry) this.models.delete(name);
+      throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" not found in ${this.path}`);
+    }
     try {
-      if (!(await exists(dir))) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" not found in ${this.path}`);
       // config
       let config: ModelConfig = {};
       const cfgPath = path.join(dir, 'config.pbtxt');
