@@ -46,7 +46,7 @@ describe('DynamicBatcher + ONNX Runtime', () => {
       expect(got.z!.data).toEqual(ref.z!.data);
     }
     // and the exact known values
-    expect(results[0]!.y!.data[0]).toBe(reqs[0]!.x.data[0]! * 2 + 1);
+    expect(results[0]!.y!.data[0]).toBe((reqs[0]!.x.data[0] as number) * 2 + 1);
     const s = batcher.statistics();
     expect(s.success.count).toBe(N);
     expect(s.inferenceCount).toBe(items);
