@@ -386,9 +386,10 @@ export class DynamicBatcher implements InferenceScheduler {
 
   // ---------------------------------------------------------------- scheduling
 
-  private *order(): Generator<Pending> {
-    for (const lv of this.levels) yield* lv.queue.live();
-    for (const lv of this.levels) yield* lv.delayed.live();
+  /** Visit queued requests in scheduling order until `fn` returns false. */
+  private scanOrder(fn: (r: Pending) => boolean): void {
+    for (const lv of this.levels) if (!lv.queue.scan(fn)) return;
+    for (const lv of this.levels) if (!lv.delayed.scan(fn)) return;
   }
 
   private schedule(): void {
@@ -470,8 +471,12 @@ export class DynamicBatcher implements InferenceScheduler {
 
   private formBatch(now: number): Decision {
     if (!this.batching) {
-      for (const r of this.order()) return { batch: [r] };
-      return {};
+      let head: Pending | undefined;
+      this.scanOrder((r) => {
+        head = r;
+        return false;
+      });
+      return head === undefined ? {} : { batch: [head] };
     }
     const taken: Pending[] = [];
     let total = 0;
@@ -480,7 +485,7 @@ export class DynamicBatcher implements InferenceScheduler {
     let sendNow = false;
     let oldest = Infinity;
     let key = '';
-    for (const r of this.order()) {
+    this.scanOrder((r) => {
       if (taken.length === 0) {
         key = r.shapeKey;
       } else {
@@ -490,7 +495,7 @@ export class DynamicBatcher implements InferenceScheduler {
         }
         if (total + r.items > this.maxBatchSize || r.shapeKey !== key) {
           sendNow = true;
-          break;
+          return false;
         }
       }
       taken.push(r);
@@ -502,9 +507,10 @@ export class DynamicBatcher implements InferenceScheduler {
       }
       if (total >= this.maxBatchSize) {
         sendNow = true;
-        break;
+        return false;
       }
-    }
+      return true;
+    });
     const exceeded = this.delayUs > 0 && now - oldest >= this.delayUs;
     if (best > 0 && !exceeded) return { batch: taken.slice(0, bestCount) };
     if (sendNow || total >= this.maxPreferred || exceeded || this.delayUs === 0 || this.closed) return { batch: taken };
@@ -588,12 +594,19 @@ export class DynamicBatcher implements InferenceScheduler {
       }
       const rest = t.dims.slice(1);
       const rowBytes = byteLength(t.type, shapeSize(rest));
+      const whole = t.data.BYTES_PER_ELEMENT === C.BYTES_PER_ELEMENT && rowBytes % C.BYTES_PER_ELEMENT === 0;
       let at = 0;
       for (const r of batch) {
         const bytes = rowBytes * r.items;
         if (r.outputs.includes(name) && r.state === 'running') {
-          const dst: TypedArray = new C(bytes / C.BYTES_PER_ELEMENT);
-          new Uint8Array(dst.buffer).set(src.subarray(at, at + bytes));
+          let dst: TypedArray;
+          if (whole) {
+            // element-aligned: one native copy
+            dst = t.data.slice(at / C.BYTES_PER_ELEMENT, (at + bytes) / C.BYTES_PER_ELEMENT);
+          } else {
+            dst = new C(bytes / C.BYTES_PER_ELEMENT);
+            new Uint8Array(dst.buffer).set(src.subarray(at, at + bytes));
+          }
           (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
         }
         at += bytes;

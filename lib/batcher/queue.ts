@@ -38,6 +38,17 @@ export class LazyQueue<T> {
     }
   }
 
+  /** Visit live items in FIFO order until `fn` returns false; returns false if stopped early. */
+  scan(fn: (item: T) => boolean): boolean {
+    this.trim();
+    const items = this.items;
+    for (let i = this.head; i < items.length; i++) {
+      const it = items[i];
+      if (it !== undefined && this.isLive(it) && !fn(it)) return false;
+    }
+    return true;
+  }
+
   /** Remove every item (live or not) and return the live ones. */
   drain(): T[] {
     const out: T[] = [];
