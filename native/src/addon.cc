@@ -1,0 +1,88 @@
+// Module entry: registers the native classes, a CUDA probe, and the environment cleanup hook
+// that stops stream watchers before the process exits.
+#include <napi.h>
+
+#include <cuda_runtime_api.h>
+
+#include "addon_data.h"
+#include "buffers.h"
+#include "common.h"
+#include "context.h"
+#include "engine.h"
+#include "stream.h"
+#include "trt_library.h"
+
+namespace trtnode {
+namespace {
+
+// cudaInfo() → { driverVersion, runtimeVersion, devices: [...] } or throws ERR_CUDA_UNAVAILABLE.
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int driver = 0, runtime = 0, count = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    Throw(env, "ERR_CUDA_UNAVAILABLE", "no usable CUDA device: " + CudaMessage(e, "cudaGetDeviceCount") +
+                                           (driver == 0 ? " (no NVIDIA driver found)" : ""));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("driverVersion", driver);
+  o.Set("runtimeVersion", runtime);
+  Napi::Array devs = Napi::Array::New(env, count);
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p{};
+    cudaGetDeviceProperties(&p, i);
+    size_t freeB = 0, totalB = 0;
+    cudaSetDevice(i);
+    cudaMemGetInfo(&freeB, &totalB);
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", i);
+    d.Set("name", p.name);
+    d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+    d.Set("totalMemory", static_cast<double>(totalB));
+    d.Set("freeMemory", static_cast<double>(freeB));
+    d.Set("multiProcessorCount", p.multiProcessorCount);
+    devs[static_cast<uint32_t>(i)] = d;
+  }
+  o.Set("devices", devs);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  Napi::Function stream = Stream::Init(env);
+  Napi::Function deviceBuffer = DeviceBuffer::Init(env);
+  Napi::Function hostBuffer = HostBuffer::Init(env);
+  Napi::Function runtime = Runtime::Init(env);
+  Napi::Function engine = Engine::Init(env);
+  Napi::Function context = ExecutionContext::Init(env);
+  data->streamCtor = Napi::Persistent(stream);
+  data->deviceBufferCtor = Napi::Persistent(deviceBuffer);
+  data->hostBufferCtor = Napi::Persistent(hostBuffer);
+  data->runtimeCtor = Napi::Persistent(runtime);
+  data->engineCtor = Napi::Persistent(engine);
+  data->contextCtor = Napi::Persistent(context);
+  exports.Set("Stream", stream);
+  exports.Set("DeviceBuffer", deviceBuffer);
+  exports.Set("HostBuffer", hostBuffer);
+  exports.Set("Runtime", runtime);
+  exports.Set("Engine", engine);
+  exports.Set("ExecutionContext", context);
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("headerVersion", Napi::String::New(env, VersionString(HeaderVersion())));
+  exports.Set("addonVersion", Napi::String::New(env, TRTNODE_ADDON_VERSION));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  // Watchers are threads: stop them before the environment goes, so none calls into a dead one.
+  napi_add_env_cleanup_hook(env, [](void*) { ShutdownAllStreams(); }, nullptr);
+  return exports;
+}
+
+}  // namespace
+}  // namespace trtnode
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return trtnode::Init(env, exports); }
+
+NODE_API_MODULE(tensorrt_node, InitAddon)

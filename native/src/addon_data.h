@@ -1,0 +1,19 @@
+// Per-environment data: constructors for instanceof checks of native classes.
+#pragma once
+
+#include <napi.h>
+
+namespace trtnode {
+
+struct AddonData {
+  Napi::FunctionReference streamCtor;
+  Napi::FunctionReference deviceBufferCtor;
+  Napi::FunctionReference hostBufferCtor;
+  Napi::FunctionReference runtimeCtor;
+  Napi::FunctionReference engineCtor;
+  Napi::FunctionReference contextCtor;
+};
+
+inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
+
+}  // namespace trtnode

@@ -1,0 +1,84 @@
+// Device memory (cudaMalloc) and pinned host memory (cudaHostAlloc, exposed to JS as an
+// external ArrayBuffer: zero-copy DMA from JS-visible memory). The memory itself lives in a
+// shared "Mem" object: work in flight holds it, so dispose() during a copy or an inference
+// frees it only after the GPU is done with it.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace trtnode {
+
+struct DeviceMem {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  int device = 0;
+  ~DeviceMem();
+};
+
+struct HostMem {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~HostMem();
+};
+
+class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit DeviceBuffer(const Napi::CallbackInfo& info);
+  ~DeviceBuffer() override;
+
+  std::shared_ptr<DeviceMem> mem(Napi::Env env);  // throws ERR_DISPOSED
+  static DeviceBuffer* FromJs(Napi::Env env, Napi::Value v);
+  static bool Is(Napi::Env env, Napi::Value v);
+
+ private:
+  Napi::Value CopyFrom(const Napi::CallbackInfo& info);
+  Napi::Value CopyTo(const Napi::CallbackInfo& info);
+  Napi::Value Fill(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetByteLength(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetAddress(const Napi::CallbackInfo& info);
+  void Release(Napi::Env env);
+
+  std::shared_ptr<DeviceMem> mem_;
+  int64_t reported_ = 0;  // bytes reported to V8 as external memory
+};
+
+class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit HostBuffer(const Napi::CallbackInfo& info);
+  ~HostBuffer() override;
+
+  std::shared_ptr<HostMem> mem(Napi::Env env);  // throws ERR_DISPOSED
+  static HostBuffer* FromJs(Napi::Env env, Napi::Value v);
+  static bool Is(Napi::Env env, Napi::Value v);
+
+ private:
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetByteLength(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<HostMem> mem_;
+  Napi::Reference<Napi::ArrayBuffer> arrayBuffer_;
+  std::shared_ptr<HostMem>* hold_ = nullptr;  // owned by the ArrayBuffer's finalizer
+};
+
+// A host region given by JS: a HostBuffer (pinned) or an ArrayBuffer / TypedArray / DataView
+// (pageable). keep holds what must stay alive while a copy is in flight.
+struct HostRegion {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  bool pinned = false;
+  std::shared_ptr<HostMem> pinnedMem;
+  Napi::Value jsValue;
+};
+HostRegion GetHostRegion(Napi::Env env, Napi::Value v);  // throws ERR_INVALID_ARGUMENT / ERR_DETACHED_BUFFER
+
+}  // namespace trtnode

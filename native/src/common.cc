@@ -1,0 +1,65 @@
+#include "common.h"
+
+namespace trtnode {
+
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Value().Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+void Throw(Napi::Env env, const char* code, const std::string& message) {
+  throw MakeError(env, code, message);
+}
+
+const char* CudaErrorCode(cudaError_t e) {
+  switch (e) {
+    case cudaErrorMemoryAllocation:
+      return "ERR_OUT_OF_MEMORY";
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+    case cudaErrorInvalidDevice:
+    case cudaErrorDevicesUnavailable:
+    case cudaErrorSystemDriverMismatch:
+    case cudaErrorCompatNotSupportedOnDevice:
+    case cudaErrorInitializationError:
+    case cudaErrorStubLibrary:
+      return "ERR_CUDA_UNAVAILABLE";
+    default:
+      return "ERR_CUDA";
+  }
+}
+
+std::string CudaMessage(cudaError_t e, const char* what) {
+  return std::string(what) + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+}
+
+void CheckCuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw CodedError{CudaErrorCode(e), CudaMessage(e, what)};
+}
+
+void CheckCudaJs(Napi::Env env, cudaError_t e, const char* what) {
+  if (e != cudaSuccess) Throw(env, CudaErrorCode(e), CudaMessage(e, what));
+}
+
+void UseDevice(int device) {
+  int current = -1;
+  if (cudaGetDevice(&current) != cudaSuccess || current != device) CheckCuda(cudaSetDevice(device), "cudaSetDevice");
+}
+
+bool GetBool(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : dflt;
+}
+
+double GetNumber(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : dflt;
+}
+
+std::string GetString(const Napi::Object& o, const char* key, const std::string& dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : dflt;
+}
+
+}  // namespace trtnode

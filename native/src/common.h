@@ -1,0 +1,44 @@
+// Shared helpers of the addon: error objects with stable codes, CUDA error mapping, and the
+// per-environment registry that lets the cleanup hook stop what is still alive at exit.
+#pragma once
+
+#include <napi.h>
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#define TRTNODE_STR2(x) #x
+#define TRTNODE_STR(x) TRTNODE_STR2(x)
+
+namespace trtnode {
+
+// A JS Error with a `code` property; the TypeScript layer turns it into TensorRtError.
+Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message);
+[[noreturn]] void Throw(Napi::Env env, const char* code, const std::string& message);
+
+// C++ exception carrying a code, for code that runs off the JS thread (workers, watchers).
+struct CodedError {
+  std::string code;
+  std::string message;
+};
+
+// "ERR_OUT_OF_MEMORY" for allocation failures, "ERR_CUDA_UNAVAILABLE" when there is no
+// driver or device, "ERR_CUDA" otherwise.
+const char* CudaErrorCode(cudaError_t e);
+std::string CudaMessage(cudaError_t e, const char* what);
+
+// Throws CodedError when e != cudaSuccess (off the JS thread).
+void CheckCuda(cudaError_t e, const char* what);
+// Throws a JS error when e != cudaSuccess (on the JS thread).
+void CheckCudaJs(Napi::Env env, cudaError_t e, const char* what);
+
+// Makes `device` current on this thread (CUDA's current device is per thread).
+void UseDevice(int device);
+
+// Reads an optional property of an options object.
+bool GetBool(const Napi::Object& o, const char* key, bool dflt);
+double GetNumber(const Napi::Object& o, const char* key, double dflt);
+std::string GetString(const Napi::Object& o, const char* key, const std::string& dflt);
+
+}  // namespace trtnode

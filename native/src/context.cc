@@ -1,0 +1,547 @@
+#include "context.h"
+
+#include <immintrin.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "addon_data.h"
+#include "common.h"
+
+namespace trtnode {
+
+using Clock = std::chrono::steady_clock;
+
+ContextCore::~ContextCore() {
+  cudaSetDevice(engine->device);
+  if (graphExec != nullptr) cudaGraphExecDestroy(graphExec);
+  delete ctx;
+}
+
+void ContextCore::SetShape(int index, const nvinfer1::Dims& d) {
+  const TensorInfo& t = engine->io[index];
+  if (!t.isInput) throw CodedError{"ERR_INVALID_ARGUMENT", "'" + t.name + "' is an output; only input shapes can be set"};
+  if (d.nbDims != t.dims.nbDims)
+    throw CodedError{"ERR_SHAPE_MISMATCH", "input '" + t.name + "' has rank " + std::to_string(t.dims.nbDims) + " (shape " + DimsString(t.dims) +
+                                               "), got rank " + std::to_string(d.nbDims) + " " + DimsString(d)};
+  const ProfileRange& r = t.profiles[profile];
+  for (int i = 0; i < d.nbDims; ++i) {
+    if (d.d[i] < 0) throw CodedError{"ERR_SHAPE_MISMATCH", "input '" + t.name + "': negative dimension in " + DimsString(d)};
+    if (t.dims.d[i] >= 0 && d.d[i] != t.dims.d[i])
+      throw CodedError{"ERR_SHAPE_MISMATCH", "input '" + t.name + "' is " + DimsString(t.dims) + ", got " + DimsString(d) + " (dimension " +
+                                                 std::to_string(i) + " is static)"};
+    if (d.d[i] < r.min.d[i] || d.d[i] > r.max.d[i])
+      throw CodedError{"ERR_SHAPE_OUT_OF_PROFILE", "input '" + t.name + "' shape " + DimsString(d) + " is outside optimization profile " +
+                                                       std::to_string(profile) + " (min " + DimsString(r.min) + ", max " + DimsString(r.max) + ")"};
+  }
+  Binding& b = bindings[index];
+  if (b.dimsSet && b.dims.nbDims == d.nbDims && std::memcmp(b.dims.d, d.d, sizeof(int64_t) * d.nbDims) == 0) return;
+  Logger::ClearErrors();
+  if (!ctx->setInputShape(t.name.c_str(), d)) {
+    b.dimsSet = false;
+    throw CodedError{"ERR_SHAPE_MISMATCH", "TensorRT rejected shape " + DimsString(d) + " for '" + t.name + "': " + Logger::TakeErrors()};
+  }
+  b.dims = d;
+  b.dimsSet = true;
+  ++generation;
+}
+
+void ContextCore::Prepare() {
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const TensorInfo& t = engine->io[i];
+    Binding& b = bindings[i];
+    if (t.isInput) {
+      if (!b.dimsSet) {
+        // A fully static input needs no shape from the caller.
+        if (Volume(t.dims) >= 0 && [&] { for (int k = 0; k < t.dims.nbDims; ++k) if (t.dims.d[k] < 0) return false; return true; }()) {
+          SetShape(static_cast<int>(i), t.dims);
+        } else {
+          throw CodedError{"ERR_MISSING_TENSOR", "the shape of input '" + t.name + "' was not set (it has dynamic dimensions " + DimsString(t.dims) + ")"};
+        }
+      }
+    } else {
+      nvinfer1::Dims d = ctx->getTensorShape(t.name.c_str());
+      for (int k = 0; k < d.nbDims; ++k)
+        if (d.d[k] < 0)
+          throw CodedError{"ERR_TRT", "output '" + t.name + "' has a data-dependent shape " + DimsString(d) + ", which this version does not support"};
+      if (d.nbDims < 0) throw CodedError{"ERR_TRT", "TensorRT could not infer the shape of output '" + t.name + "'"};
+      if (b.dims.nbDims != d.nbDims || std::memcmp(b.dims.d, d.d, sizeof(int64_t) * d.nbDims) != 0) ++generation;
+      b.dims = d;
+      b.dimsSet = true;
+    }
+    if (t.format != 0)
+      throw CodedError{"ERR_TRT", "tensor '" + t.name + "' uses a vectorized format (" + t.formatDesc + "); only linear formats are supported"};
+    b.bytes = ByteSize(b.dims, t.elemBits);
+    if (!b.dev) throw CodedError{"ERR_MISSING_TENSOR", "no device buffer is bound to " + std::string(t.isInput ? "input" : "output") + " '" + t.name + "'"};
+    if (b.devOffset + b.bytes > b.dev->bytes)
+      throw CodedError{"ERR_BUFFER_TOO_SMALL", "'" + t.name + "' " + DimsString(b.dims) + " needs " + std::to_string(b.bytes) + " bytes; its device buffer has " +
+                                                   std::to_string(b.dev->bytes - b.devOffset)};
+    if (b.host && b.hostOffset + b.bytes > b.host->bytes)
+      throw CodedError{"ERR_BUFFER_TOO_SMALL", "'" + t.name + "' " + DimsString(b.dims) + " needs " + std::to_string(b.bytes) + " bytes; its host staging buffer has " +
+                                                   std::to_string(b.host->bytes - b.hostOffset)};
+  }
+}
+
+namespace {
+void CopiesIn(ContextCore& c) {
+  for (size_t i = 0; i < c.bindings.size(); ++i) {
+    Binding& b = c.bindings[i];
+    if (c.engine->io[i].isInput && b.host && b.bytes > 0)
+      CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
+                                cudaMemcpyHostToDevice, c.stream->stream()),
+                "cudaMemcpyAsync (input)");
+  }
+}
+void CopiesOut(ContextCore& c) {
+  for (size_t i = 0; i < c.bindings.size(); ++i) {
+    Binding& b = c.bindings[i];
+    if (!c.engine->io[i].isInput && b.host && b.bytes > 0)
+      CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, b.bytes,
+                                cudaMemcpyDeviceToHost, c.stream->stream()),
+                "cudaMemcpyAsync (output)");
+  }
+}
+void Enqueue(ContextCore& c) {
+  Logger::ClearErrors();
+  if (!c.ctx->enqueueV3(c.stream->stream())) throw CodedError{"ERR_TRT", "enqueueV3 failed: " + Logger::TakeErrors()};
+}
+}  // namespace
+
+void ContextCore::EnqueueOnce(TimingEvents* t) {
+  cudaStream_t s = stream->stream();
+  if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
+  if (graphEnabled && graphExec != nullptr && graphGeneration == generation) {
+    CheckCuda(cudaGraphLaunch(graphExec, s), "cudaGraphLaunch");
+    if (t) {
+      CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
+      CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
+      CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
+    }
+    return;
+  }
+  if (graphEnabled && warmGeneration == generation) {
+    // Capture copies + inference once for this generation, then replay it from now on.
+    cudaGraph_t g = nullptr;
+    CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    bool ok = true;
+    std::string why;
+    try {
+      CopiesIn(*this);
+      Enqueue(*this);
+      CopiesOut(*this);
+    } catch (const CodedError& e) {
+      ok = false;
+      why = e.message;
+    }
+    cudaError_t e = cudaStreamEndCapture(s, &g);
+    if (ok && e == cudaSuccess && g != nullptr) {
+      cudaGraphExec_t exec = nullptr;
+      e = cudaGraphInstantiate(&exec, g, 0);
+      cudaGraphDestroy(g);
+      if (e == cudaSuccess) {
+        if (graphExec != nullptr) cudaGraphExecDestroy(graphExec);
+        graphExec = exec;
+        graphGeneration = generation;
+        EnqueueOnce(t);
+        return;
+      }
+    }
+    if (g != nullptr) cudaGraphDestroy(g);
+    cudaGetLastError();
+    // Not capturable (TensorRT needs a synchronization inside, say): run without graphs.
+    graphEnabled = false;
+    if (engine->runtime->logger)
+      engine->runtime->logger->log(nvinfer1::ILogger::Severity::kWARNING,
+                                   ("tensorrt-node: CUDA graph capture failed, running without graphs: " + (why.empty() ? std::string(cudaGetErrorString(e)) : why)).c_str());
+  }
+  CopiesIn(*this);
+  if (t) CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
+  Enqueue(*this);
+  if (t) CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
+  CopiesOut(*this);
+  if (t) CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
+  warmGeneration = generation;
+}
+
+// ----------------------------------------------------------------------------- JS class
+
+Napi::Function ExecutionContext::Init(Napi::Env env) {
+  return DefineClass(env, "ExecutionContext",
+                     {
+                         InstanceMethod("setInputShape", &ExecutionContext::SetInputShape),
+                         InstanceMethod("getTensorShape", &ExecutionContext::GetTensorShape),
+                         InstanceMethod("setTensorAddress", &ExecutionContext::SetTensorAddress),
+                         InstanceMethod("setHostStaging", &ExecutionContext::SetHostStaging),
+                         InstanceMethod("setOptimizationProfile", &ExecutionContext::SetOptimizationProfile),
+                         InstanceMethod("setCudaGraph", &ExecutionContext::SetCudaGraph),
+                         InstanceMethod("setTiming", &ExecutionContext::SetTiming),
+                         InstanceMethod("run", &ExecutionContext::Run),
+                         InstanceMethod("benchmark", &ExecutionContext::Benchmark),
+                         InstanceMethod("dispose", &ExecutionContext::Dispose),
+                         InstanceAccessor("profile", &ExecutionContext::GetProfile, nullptr),
+                         InstanceAccessor("pending", &ExecutionContext::GetPending, nullptr),
+                         InstanceAccessor("disposed", &ExecutionContext::GetDisposed, nullptr),
+                         InstanceAccessor("graphCaptured", &ExecutionContext::GetGraphCaptured, nullptr),
+                     });
+}
+
+// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer })
+ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionContext>(info) {
+  Napi::Env env = info.Env();
+  auto engine = Engine::FromJs(env, info[0])->core(env);
+  auto stream = Stream::FromJs(env, info[1])->core(env);
+  Napi::Object o = info.Length() > 2 && info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  if (stream->device() != engine->device)
+    Throw(env, "ERR_INVALID_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) + ", the engine on device " + std::to_string(engine->device));
+  auto core = std::make_shared<ContextCore>();
+  core->engine = engine;
+  core->stream = stream;
+  core->bindings.resize(engine->io.size());
+  try {
+    UseDevice(engine->device);
+    Napi::Value mem = o.Get("deviceMemory");
+    Logger::ClearErrors();
+    if (DeviceBuffer::Is(env, mem)) {
+      // Caller-managed activation memory: contexts that never run at the same time may share it.
+      core->scratch = DeviceBuffer::FromJs(env, mem)->mem(env);
+      const int64_t need = engine->engine->getDeviceMemorySizeV2();
+      if (static_cast<int64_t>(core->scratch->bytes) < need)
+        Throw(env, "ERR_BUFFER_TOO_SMALL", "deviceMemory has " + std::to_string(core->scratch->bytes) + " bytes; the engine needs " + std::to_string(need));
+      core->ctx = engine->engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED);
+      if (core->ctx) core->ctx->setDeviceMemoryV2(core->scratch->ptr, static_cast<int64_t>(core->scratch->bytes));
+    } else {
+      core->ctx = engine->engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kSTATIC);
+    }
+    if (core->ctx == nullptr) {
+      std::string err = Logger::TakeErrors();
+      const bool oom = err.find("memory") != std::string::npos || err.find("Memory") != std::string::npos;
+      Throw(env, oom ? "ERR_OUT_OF_MEMORY" : "ERR_TRT", "createExecutionContext failed: " + (err.empty() ? "no reason given" : err));
+    }
+    const int profile = static_cast<int>(GetNumber(o, "profile", 0));
+    if (profile < 0 || profile >= engine->numProfiles)
+      Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(profile) + " does not exist (the engine has " + std::to_string(engine->numProfiles) + ")");
+    if (profile != 0 || engine->numProfiles > 1) {
+      if (!core->ctx->setOptimizationProfileAsync(profile, stream->stream()))
+        Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
+    }
+    core->profile = profile;
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  {
+    std::lock_guard<std::mutex> lock(engine->childrenMutex);
+    engine->children.push_back(core);
+  }
+  core_ = core;
+}
+
+std::shared_ptr<ContextCore> ExecutionContext::core(Napi::Env env) {
+  if (!core_ || core_->disposed) Throw(env, "ERR_DISPOSED", core_ ? "the Engine of this ExecutionContext was disposed" : "the ExecutionContext was disposed");
+  return core_;
+}
+
+int ExecutionContext::Index(Napi::Env env, Napi::Value name) {
+  if (!name.IsString()) Throw(env, "ERR_INVALID_ARGUMENT", "tensor name must be a string");
+  std::string n = name.As<Napi::String>().Utf8Value();
+  int i = core(env)->engine->Find(n);
+  if (i < 0) Throw(env, "ERR_UNKNOWN_TENSOR", "the engine has no tensor named '" + n + "'");
+  return i;
+}
+
+static nvinfer1::Dims DimsFromJs(Napi::Env env, Napi::Value v) {
+  if (!v.IsArray()) Throw(env, "ERR_INVALID_ARGUMENT", "a shape must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  nvinfer1::Dims d{};
+  if (a.Length() > static_cast<uint32_t>(nvinfer1::Dims::MAX_DIMS)) Throw(env, "ERR_SHAPE_MISMATCH", "too many dimensions");
+  d.nbDims = static_cast<int32_t>(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a[i];
+    double f = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1.5;
+    if (f != static_cast<double>(static_cast<int64_t>(f))) Throw(env, "ERR_INVALID_ARGUMENT", "shape dimensions must be integers");
+    d.d[i] = static_cast<int64_t>(f);
+  }
+  return d;
+}
+
+Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int i = Index(env, info[0]);
+  try {
+    core_->SetShape(i, DimsFromJs(env, info[1]));
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  return env.Undefined();
+}
+
+Napi::Value ExecutionContext::GetTensorShape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int i = Index(env, info[0]);
+  return DimsToJs(env, core_->ctx->getTensorShape(core_->engine->io[i].name.c_str()));
+}
+
+// setTensorAddress(name, deviceBuffer | null, byteOffset = 0)
+Napi::Value ExecutionContext::SetTensorAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int i = Index(env, info[0]);
+  auto c = core_;
+  Binding& b = c->bindings[i];
+  if (info[1].IsNull() || info[1].IsUndefined()) {
+    b.dev.reset();
+    ++c->generation;
+    return env.Undefined();
+  }
+  auto mem = DeviceBuffer::FromJs(env, info[1])->mem(env);
+  const size_t off = info.Length() > 2 && info[2].IsNumber() ? static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
+  if (off >= mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset is beyond the end of the buffer");
+  if (mem->device != c->engine->device) Throw(env, "ERR_INVALID_ARGUMENT", "the buffer is on another device than the engine");
+  if (off % 256 != 0) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be a multiple of 256 (TensorRT's alignment)");
+  if (!c->ctx->setTensorAddress(c->engine->io[i].name.c_str(), static_cast<uint8_t*>(mem->ptr) + off))
+    Throw(env, "ERR_TRT", "setTensorAddress failed: " + Logger::TakeErrors());
+  b.dev = mem;
+  b.devOffset = off;
+  ++c->generation;
+  return env.Undefined();
+}
+
+// setHostStaging(name, hostBuffer | null, byteOffset = 0): run() copies inputs from it before
+// the inference and outputs into it after.
+Napi::Value ExecutionContext::SetHostStaging(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int i = Index(env, info[0]);
+  Binding& b = core_->bindings[i];
+  if (info[1].IsNull() || info[1].IsUndefined()) {
+    b.host.reset();
+  } else {
+    b.host = HostBuffer::FromJs(env, info[1])->mem(env);
+    b.hostOffset = info.Length() > 2 && info[2].IsNumber() ? static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
+  }
+  ++core_->generation;
+  return env.Undefined();
+}
+
+Napi::Value ExecutionContext::SetOptimizationProfile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = core(env);
+  const int p = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (p < 0 || p >= c->engine->numProfiles)
+    Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(p) + " does not exist (the engine has " + std::to_string(c->engine->numProfiles) + ")");
+  if (c->inflight > 0 || c->benchmarking) Throw(env, "ERR_BUSY", "cannot change the optimization profile while work is in flight");
+  if (p == c->profile) return env.Undefined();
+  Logger::ClearErrors();
+  if (!c->ctx->setOptimizationProfileAsync(p, c->stream->stream())) Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
+  c->profile = p;
+  for (size_t i = 0; i < c->bindings.size(); ++i)
+    if (c->engine->io[i].isInput) c->bindings[i].dimsSet = false;  // shapes must be set again for the new profile
+  ++c->generation;
+  return env.Undefined();
+}
+
+Napi::Value ExecutionContext::SetCudaGraph(const Napi::CallbackInfo& info) {
+  auto c = core(info.Env());
+  c->graphEnabled = info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
+Napi::Value ExecutionContext::SetTiming(const Napi::CallbackInfo& info) {
+  core(info.Env())->timing = info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
+// run(inputDims?: Int32Array, outputDims?: Int32Array) → Promise<undefined | Float64Array>
+// inputDims packs [rank, d0, d1, ...] for every input in engine IO order (null: keep the
+// current shapes). outputDims, if given, receives the same packing for every output.
+Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = core(env);
+  if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
+  try {
+    if (info.Length() > 0 && info[0].IsTypedArray()) {
+      Napi::Int32Array dims = info[0].As<Napi::Int32Array>();
+      size_t k = 0;
+      for (size_t i = 0; i < c->bindings.size(); ++i) {
+        if (!c->engine->io[i].isInput) continue;
+        if (k >= dims.ElementLength()) throw CodedError{"ERR_INVALID_ARGUMENT", "inputDims is too short"};
+        nvinfer1::Dims d{};
+        d.nbDims = dims[k++];
+        if (d.nbDims < 0 || d.nbDims > nvinfer1::Dims::MAX_DIMS || k + d.nbDims > dims.ElementLength())
+          throw CodedError{"ERR_INVALID_ARGUMENT", "inputDims is malformed"};
+        for (int j = 0; j < d.nbDims; ++j) d.d[j] = dims[k++];
+        c->SetShape(static_cast<int>(i), d);
+      }
+    }
+    c->Prepare();
+    UseDevice(c->engine->device);
+    TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
+    try {
+      c->EnqueueOnce(t);
+    } catch (...) {
+      if (t) c->stream->ReleaseTiming(t);
+      throw;
+    }
+    if (info.Length() > 1 && info[1].IsTypedArray()) {
+      Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+      size_t k = 0;
+      for (size_t i = 0; i < c->bindings.size(); ++i) {
+        if (c->engine->io[i].isInput) continue;
+        const nvinfer1::Dims& d = c->bindings[i].dims;
+        if (k + 1 + d.nbDims > out.ElementLength()) break;
+        out[k++] = d.nbDims;
+        for (int j = 0; j < d.nbDims; ++j) out[k++] = static_cast<int32_t>(d.d[j]);
+      }
+    }
+    Completion* comp = c->stream->NewCompletion();
+    comp->timing = t;
+    comp->keepAlive.push_back(c);
+    for (auto& b : c->bindings) {
+      if (b.dev) comp->keepAlive.push_back(b.dev);
+      if (b.host) comp->keepAlive.push_back(b.host);
+    }
+    ContextCore* raw = c.get();
+    comp->onSettled = [raw] { --raw->inflight; };
+    ++c->inflight;
+    return c->stream->Track(env, comp);
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+}
+
+// ----------------------------------------------------------------------------- C++ reference loop
+
+namespace {
+
+struct BenchOptions {
+  int64_t iterations = 0;
+  double durationMs = 3000;
+  double warmupMs = 200;
+  bool graph = false;
+};
+
+class BenchmarkWorker : public Napi::AsyncWorker {
+ public:
+  BenchmarkWorker(Napi::Env env, std::shared_ptr<ContextCore> c, BenchOptions o)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), c_(std::move(c)), o_(o) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    TimingEvents t;
+    try {
+      UseDevice(c_->engine->device);
+      for (auto& e : t.ev) CheckCuda(cudaEventCreate(&e), "cudaEventCreate");
+      const bool wasGraph = c_->graphEnabled;
+      c_->graphEnabled = o_.graph;
+      auto once = [&](bool record) {
+        const Clock::time_point t0 = Clock::now();
+        c_->EnqueueOnce(&t);
+        const Clock::time_point t1 = Clock::now();
+        cudaError_t r;
+        while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) _mm_pause();
+        CheckCuda(r, "GPU work");
+        const Clock::time_point t2 = Clock::now();
+        if (!record) return;
+        float h2d = 0, compute = 0, d2h = 0;
+        cudaEventElapsedTime(&h2d, t.ev[0], t.ev[1]);
+        cudaEventElapsedTime(&compute, t.ev[1], t.ev[2]);
+        cudaEventElapsedTime(&d2h, t.ev[2], t.ev[3]);
+        latency_.push_back(std::chrono::duration<double, std::micro>(t2 - t0).count());
+        enqueue_.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        h2d_.push_back(h2d * 1000.0);
+        compute_.push_back(compute * 1000.0);
+        d2h_.push_back(d2h * 1000.0);
+      };
+      const Clock::time_point w0 = Clock::now();
+      do once(false);
+      while (std::chrono::duration<double, std::milli>(Clock::now() - w0).count() < o_.warmupMs);
+      const Clock::time_point s0 = Clock::now();
+      for (int64_t i = 0;; ++i) {
+        if (o_.iterations > 0 ? i >= o_.iterations : std::chrono::duration<double, std::milli>(Clock::now() - s0).count() >= o_.durationMs) break;
+        once(true);
+      }
+      totalMs_ = std::chrono::duration<double, std::milli>(Clock::now() - s0).count();
+      graphUsed_ = c_->graphEnabled && c_->graphExec != nullptr && c_->graphGeneration == c_->generation;
+      c_->graphEnabled = wasGraph;
+    } catch (const CodedError& e) {
+      code_ = e.code;
+      SetError(e.message);
+    }
+    for (auto e : t.ev)
+      if (e) cudaEventDestroy(e);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    c_->benchmarking = false;
+    Napi::Object r = Napi::Object::New(env);
+    auto arr = [&](const std::vector<double>& v) {
+      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+      std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
+      return a;
+    };
+    r.Set("latencyUs", arr(latency_));
+    r.Set("enqueueUs", arr(enqueue_));
+    r.Set("h2dUs", arr(h2d_));
+    r.Set("computeUs", arr(compute_));
+    r.Set("d2hUs", arr(d2h_));
+    r.Set("totalMs", totalMs_);
+    r.Set("cudaGraph", graphUsed_);
+    deferred_.Resolve(r);
+  }
+  void OnError(const Napi::Error& e) override {
+    c_->benchmarking = false;
+    deferred_.Reject(MakeError(Env(), code_.c_str(), e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<ContextCore> c_;
+  BenchOptions o_;
+  std::vector<double> latency_, enqueue_, h2d_, compute_, d2h_;
+  double totalMs_ = 0;
+  bool graphUsed_ = false;
+  std::string code_ = "ERR_CUDA";
+};
+
+}  // namespace
+
+// benchmark({ iterations, durationMs, warmupMs, cudaGraph }) → Promise<{ latencyUs, ... }>:
+// the same work as run() in a C++ loop on a worker thread, one iteration at a time, each
+// waited for by spinning on an event: the floor the JS path is compared against.
+Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = core(env);
+  if (c->inflight > 0 || c->benchmarking) Throw(env, "ERR_BUSY", "the context has work in flight");
+  Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  BenchOptions b;
+  b.iterations = static_cast<int64_t>(GetNumber(o, "iterations", 0));
+  b.durationMs = GetNumber(o, "durationMs", 3000);
+  b.warmupMs = GetNumber(o, "warmupMs", 200);
+  b.graph = GetBool(o, "cudaGraph", false);
+  try {
+    c->Prepare();
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  c->benchmarking = true;
+  auto* w = new BenchmarkWorker(env, c, b);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value ExecutionContext::Dispose(const Napi::CallbackInfo& info) {
+  if (core_) core_->disposed = true;
+  core_.reset();  // the IExecutionContext goes when the work in flight releases it
+  return info.Env().Undefined();
+}
+
+Napi::Value ExecutionContext::GetProfile(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core(info.Env())->profile); }
+Napi::Value ExecutionContext::GetPending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->inflight) : 0);
+}
+Napi::Value ExecutionContext::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_ || core_->disposed); }
+Napi::Value ExecutionContext::GetGraphCaptured(const Napi::CallbackInfo& info) {
+  auto c = core(info.Env());
+  return Napi::Boolean::New(info.Env(), c->graphExec != nullptr && c->graphGeneration == c->generation);
+}
+
+}  // namespace trtnode

@@ -1,0 +1,83 @@
+// ExecutionContext: one IExecutionContext bound to one stream, with its tensor bindings
+// (device buffers, optional pinned staging for host copies), shape validation against the
+// active optimization profile, optional CUDA-graph replay, and the C++ reference loop that the
+// benchmarks compare the JS path against.
+#pragma once
+
+#include <NvInferRuntime.h>
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "buffers.h"
+#include "engine.h"
+#include "stream.h"
+
+namespace trtnode {
+
+struct Binding {
+  std::shared_ptr<DeviceMem> dev;
+  size_t devOffset = 0;
+  std::shared_ptr<HostMem> host;  // pinned staging: copied in before / out after the enqueue
+  size_t hostOffset = 0;
+  nvinfer1::Dims dims{};          // current shape (inputs: as set; outputs: as inferred)
+  bool dimsSet = false;
+  size_t bytes = 0;               // bytes of the current shape
+};
+
+struct ContextCore {
+  std::shared_ptr<EngineCore> engine;
+  std::shared_ptr<StreamCore> stream;
+  std::shared_ptr<DeviceMem> scratch;  // user-managed activation memory, if any
+  nvinfer1::IExecutionContext* ctx = nullptr;
+  std::vector<Binding> bindings;  // engine IO order
+  int profile = 0;
+  std::atomic<bool> disposed{false};
+  std::atomic<bool> benchmarking{false};
+  size_t inflight = 0;  // JS thread only
+
+  // CUDA graph state: a graph is valid for one "generation" of shapes and addresses.
+  uint64_t generation = 1;
+  bool graphEnabled = false;
+  uint64_t graphGeneration = 0;  // generation the graph was captured for
+  uint64_t warmGeneration = 0;   // generation that ran once without a graph (TensorRT needs that before capture)
+  cudaGraphExec_t graphExec = nullptr;
+  bool timing = false;
+
+  ~ContextCore();
+  // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.
+  void EnqueueOnce(TimingEvents* t);
+  // Checks bindings and recomputes byte sizes; throws CodedError.
+  void Prepare();
+  void SetShape(int index, const nvinfer1::Dims& d);  // validates against the profile
+};
+
+class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit ExecutionContext(const Napi::CallbackInfo& info);
+  std::shared_ptr<ContextCore> core(Napi::Env env);
+
+ private:
+  Napi::Value SetInputShape(const Napi::CallbackInfo& info);
+  Napi::Value GetTensorShape(const Napi::CallbackInfo& info);
+  Napi::Value SetTensorAddress(const Napi::CallbackInfo& info);
+  Napi::Value SetHostStaging(const Napi::CallbackInfo& info);
+  Napi::Value SetOptimizationProfile(const Napi::CallbackInfo& info);
+  Napi::Value SetCudaGraph(const Napi::CallbackInfo& info);
+  Napi::Value SetTiming(const Napi::CallbackInfo& info);
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value Benchmark(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetProfile(const Napi::CallbackInfo& info);
+  Napi::Value GetPending(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetGraphCaptured(const Napi::CallbackInfo& info);
+  int Index(Napi::Env env, Napi::Value name);
+
+  std::shared_ptr<ContextCore> core_;
+};
+
+}  // namespace trtnode

@@ -1,0 +1,329 @@
+#include "stream.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "addon_data.h"
+#include "common.h"
+
+namespace trtnode {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+std::mutex gStreamsMutex;
+std::vector<std::weak_ptr<StreamCore>> gStreams;
+
+double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+}  // namespace
+
+void RegisterStream(const std::shared_ptr<StreamCore>& s) {
+  std::lock_guard<std::mutex> lock(gStreamsMutex);
+  gStreams.erase(std::remove_if(gStreams.begin(), gStreams.end(), [](auto& w) { return w.expired(); }), gStreams.end());
+  gStreams.push_back(s);
+}
+
+void ShutdownAllStreams() {
+  std::vector<std::shared_ptr<StreamCore>> alive;
+  {
+    std::lock_guard<std::mutex> lock(gStreamsMutex);
+    for (auto& w : gStreams)
+      if (auto s = w.lock()) alive.push_back(s);
+    gStreams.clear();
+  }
+  for (auto& s : alive) s->Shutdown();
+}
+
+std::shared_ptr<StreamCore> StreamCore::Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros) {
+  std::shared_ptr<StreamCore> s(new StreamCore());
+  s->device_ = device;
+  s->mode_ = mode;
+  s->spinMicros_ = spinMicros;
+  UseDevice(device);
+  CheckCuda(cudaStreamCreateWithPriority(&s->stream_, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
+  // The thread-safe function only carries "something completed"; Deliver drains the list.
+  StreamCore* raw = s.get();
+  s->tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "tensorrt-node-stream", 0, 1);
+  s->tsfn_.Unref(env);  // only pending work keeps the event loop alive (see Track)
+  s->selfWhileRunning_ = s;
+  s->watcher_ = std::thread([raw] { raw->WatchLoop(); });
+  RegisterStream(s);
+  return s;
+}
+
+StreamCore::~StreamCore() {
+  Shutdown();
+  for (auto* c : completionPool_) delete c;
+  for (auto* t : timingPool_) {
+    for (auto e : t->ev) cudaEventDestroy(e);
+    delete t;
+  }
+  for (auto e : eventPool_) cudaEventDestroy(e);
+  if (stream_ != nullptr) {
+    cudaSetDevice(device_);
+    cudaStreamDestroy(stream_);
+  }
+}
+
+Completion* StreamCore::NewCompletion() {
+  if (!completionPool_.empty()) {
+    Completion* c = completionPool_.back();
+    completionPool_.pop_back();
+    return c;
+  }
+  return new Completion();
+}
+
+TimingEvents* StreamCore::NewTiming() {
+  if (!timingPool_.empty()) {
+    TimingEvents* t = timingPool_.back();
+    timingPool_.pop_back();
+    return t;
+  }
+  auto* t = new TimingEvents();
+  for (auto& e : t->ev) CheckCuda(cudaEventCreate(&e), "cudaEventCreate");
+  return t;
+}
+
+void StreamCore::Recycle(Completion* c) {
+  c->keepAlive.clear();
+  c->jsRefs.clear();
+  c->deferred.reset();
+  c->onSettled = nullptr;
+  if (c->timing != nullptr) timingPool_.push_back(c->timing);
+  c->timing = nullptr;
+  c->status = cudaSuccess;
+  if (completionPool_.size() < 64) completionPool_.push_back(c);
+  else delete c;
+}
+
+Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) {
+  cudaEvent_t ev = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stop_ || disposeRequested_) {
+      Recycle(c);
+      Throw(env, "ERR_DISPOSED", "the stream was disposed");
+    }
+    if (!eventPool_.empty()) {
+      ev = eventPool_.back();
+      eventPool_.pop_back();
+    }
+  }
+  cudaError_t e = cudaSuccess;
+  if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync);
+  if (e == cudaSuccess) e = cudaEventRecord(ev, stream_);
+  if (e != cudaSuccess) {
+    Recycle(c);
+    CheckCudaJs(env, e, "cudaEventRecord");
+  }
+  c->event = ev;
+  c->submitted = Clock::now();
+  c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+  Napi::Promise promise = c->deferred->Promise();
+  if (inflight_++ == 0) tsfn_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(c);
+  }
+  cv_.notify_one();
+  return promise;
+}
+
+void StreamCore::WatchLoop() {
+  cudaSetDevice(device_);
+  Clock::time_point lastDone = Clock::now();
+  for (;;) {
+    Completion* c = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stop requested and nothing left
+      c = pending_.front();
+    }
+    cudaError_t r = cudaEventQuery(c->event);
+    const Clock::time_point start = std::max(c->submitted, lastDone);
+    if (r == cudaErrorNotReady) {
+      if (mode_ == WaitMode::kBlock) {
+        r = cudaEventSynchronize(c->event);
+      } else {
+        const double ema = emaMicros_.load();
+        if (mode_ == WaitMode::kAdaptive && ema > 3 * spinMicros_) {
+          // Sleep through most of the expected duration; the OS wakes us ~60 µs late at worst.
+          const double sleepUs = ema * 0.85 - 80.0 - Micros(Clock::now() - start);
+          if (sleepUs > 50) std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(sleepUs)));
+        }
+        const double budget = mode_ == WaitMode::kSpin ? 1e18 : std::max(spinMicros_, ema * 0.3 + 100.0);
+        const Clock::time_point spinStart = Clock::now();
+        unsigned n = 0;
+        while ((r = cudaEventQuery(c->event)) == cudaErrorNotReady) {
+          _mm_pause();
+          if ((++n & 63) == 0 && Micros(Clock::now() - spinStart) > budget) {
+            r = cudaEventSynchronize(c->event);
+            break;
+          }
+        }
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    if (r == cudaSuccess) {
+      const double took = Micros(now - start);
+      const double ema = emaMicros_.load();
+      emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
+    }
+    lastDone = now;
+    bool notify = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending_.pop_front();
+      c->status = r;
+      eventPool_.push_back(c->event);
+      c->event = nullptr;
+      notify = done_.empty();
+      done_.push_back(c);
+    }
+    if (notify) {
+      // One outstanding call drains everything completed meanwhile.
+      tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) {
+        if (env != nullptr) Deliver(env);
+      });
+    }
+  }
+}
+
+void StreamCore::Deliver(Napi::Env env) {
+  std::shared_ptr<StreamCore> keep = shared_from_this();  // a dispose below may drop the last reference
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    delivering_.swap(done_);
+  }
+  Napi::HandleScope scope(env);
+  for (Completion* c : delivering_) {
+    if (c->onSettled) c->onSettled();
+    if (c->status == cudaSuccess) {
+      Napi::Value value = env.Undefined();
+      if (c->timing != nullptr) {
+        // [h2d, compute, d2h] in ms, from the four timing events.
+        Napi::Float64Array t = Napi::Float64Array::New(env, 3);
+        for (int i = 0; i < 3; ++i) {
+          float ms = 0;
+          cudaEventElapsedTime(&ms, c->timing->ev[i], c->timing->ev[i + 1]);
+          t[i] = ms;
+        }
+        value = t;
+      }
+      c->deferred->Resolve(value);
+    } else {
+      c->deferred->Reject(MakeError(env, CudaErrorCode(c->status), CudaMessage(c->status, "GPU work")).Value());
+    }
+    Recycle(c);
+    if (--inflight_ == 0) tsfn_.Unref(env);
+  }
+  delivering_.clear();
+  if (inflight_ == 0 && disposeRequested_) Shutdown();
+}
+
+void StreamCore::RequestDispose() {
+  disposeRequested_ = true;
+  if (inflight_ == 0) Shutdown();
+}
+
+void StreamCore::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (joined_) return;
+    stop_ = true;
+    joined_ = true;
+  }
+  cv_.notify_all();
+  if (watcher_.joinable()) {
+    if (watcher_.get_id() == std::this_thread::get_id()) watcher_.detach();
+    else watcher_.join();
+  }
+  tsfn_.Abort();
+  // Work that completed but was never delivered (environment teardown): drop it quietly.
+  for (Completion* c : done_) delete c;
+  done_.clear();
+  selfWhileRunning_.reset();
+}
+
+// ----------------------------------------------------------------------------- Stream (JS)
+
+Napi::Function Stream::Init(Napi::Env env) {
+  return DefineClass(env, "Stream",
+                     {
+                         InstanceMethod("synchronize", &Stream::Synchronize),
+                         InstanceMethod("dispose", &Stream::Dispose),
+                         InstanceAccessor("device", &Stream::GetDevice, nullptr),
+                         InstanceAccessor("pending", &Stream::GetPending, nullptr),
+                         InstanceAccessor("disposed", &Stream::GetDisposed, nullptr),
+                         InstanceAccessor("estimatedMicroseconds", &Stream::GetEstimate, nullptr),
+                         InstanceAccessor("handle", &Stream::GetHandle, nullptr),
+                     });
+}
+
+// new Stream({ device = 0, priority = 0, waitMode = 'adaptive', spinMicroseconds = 200 })
+Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  const int device = static_cast<int>(GetNumber(o, "device", 0));
+  const int priority = static_cast<int>(GetNumber(o, "priority", 0));
+  const std::string mode = GetString(o, "waitMode", "adaptive");
+  WaitMode m = WaitMode::kAdaptive;
+  if (mode == "spin") m = WaitMode::kSpin;
+  else if (mode == "block") m = WaitMode::kBlock;
+  else if (mode != "adaptive") Throw(env, "ERR_INVALID_ARGUMENT", "waitMode must be 'adaptive', 'spin' or 'block'");
+  try {
+    core_ = StreamCore::Create(env, device, priority, m, GetNumber(o, "spinMicroseconds", 200));
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+}
+
+Stream::~Stream() {
+  // The finalizer runs on the JS thread; work in flight keeps the core alive through its
+  // completions, so only drop our reference here.
+  core_.reset();
+}
+
+std::shared_ptr<StreamCore> Stream::core(Napi::Env env) {
+  if (!core_) Throw(env, "ERR_DISPOSED", "the stream was disposed");
+  return core_;
+}
+
+Stream* Stream::FromJs(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject()) Throw(env, "ERR_INVALID_ARGUMENT", "expected a Stream");
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.InstanceOf(Data(env)->streamCtor.Value())) Throw(env, "ERR_INVALID_ARGUMENT", "expected a Stream");
+  return Napi::ObjectWrap<Stream>::Unwrap(o);
+}
+
+Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto core = this->core(env);
+  Completion* c = core->NewCompletion();
+  return core->Track(env, c);
+}
+
+Napi::Value Stream::Dispose(const Napi::CallbackInfo& info) {
+  // Work in flight still holds the core; the watcher ends once it is delivered and the last
+  // reference goes away. A disposed stream accepts no new work.
+  if (core_) core_->RequestDispose();
+  core_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value Stream::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core(info.Env())->device()); }
+Napi::Value Stream::GetPending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->inflight()) : 0);
+}
+Napi::Value Stream::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_); }
+Napi::Value Stream::GetEstimate(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), core_ ? core_->EstimatedMicros() : 0);
+}
+Napi::Value Stream::GetHandle(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(core(info.Env())->stream())));
+}
+
+}  // namespace trtnode

@@ -1,0 +1,126 @@
+// A CUDA stream with its completion watcher: one thread per stream (not per call) waits for
+// recorded events in stream order and resolves the JS Promises through one thread-safe function.
+//
+// Waiting is adaptive: the watcher learns how long work on this stream takes (EMA), sleeps
+// until shortly before the expected completion, spins on cudaEventQuery for a bounded window,
+// then falls back to a blocking-sync wait. 'spin' never blocks (lowest latency, one busy core
+// while work is pending); 'block' always blocks (least CPU).
+#pragma once
+
+#include <napi.h>
+
+#include <cuda_runtime_api.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace trtnode {
+
+enum class WaitMode { kAdaptive, kSpin, kBlock };
+
+// Optional timing of one tracked piece of work: four events around H2D, compute, D2H.
+struct TimingEvents {
+  cudaEvent_t ev[4] = {nullptr, nullptr, nullptr, nullptr};
+};
+
+struct Completion {
+  cudaEvent_t event = nullptr;
+  std::chrono::steady_clock::time_point submitted;
+  cudaError_t status = cudaSuccess;
+  std::unique_ptr<Napi::Promise::Deferred> deferred;
+  std::vector<std::shared_ptr<void>> keepAlive;  // native objects the work uses
+  std::vector<Napi::Reference<Napi::Value>> jsRefs;  // JS memory the work reads or writes
+  TimingEvents* timing = nullptr;                    // owned by the stream's timing pool
+  std::function<void()> onSettled;                   // JS thread, before resolving
+};
+
+class StreamCore : public std::enable_shared_from_this<StreamCore> {
+ public:
+  static std::shared_ptr<StreamCore> Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros);
+  ~StreamCore();
+
+  cudaStream_t stream() const { return stream_; }
+  int device() const { return device_; }
+  WaitMode mode() const { return mode_; }
+  size_t inflight() const { return inflight_; }
+
+  // JS thread. Records an event after the work already enqueued on the stream and returns a
+  // Promise that resolves when it completes (or rejects with the CUDA error).
+  Napi::Promise Track(Napi::Env env, Completion* c);
+  Completion* NewCompletion();  // JS thread; pooled
+  TimingEvents* NewTiming();    // JS thread; pooled
+  void ReleaseTiming(TimingEvents* t) { timingPool_.push_back(t); }
+
+  // Stops the watcher after the work in flight has finished. Safe to call twice.
+  void Shutdown();
+  // JS thread: no new work; shuts down once the work in flight has been delivered.
+  void RequestDispose();
+  bool disposed() const { return disposeRequested_; }
+
+  // Estimated duration of one piece of work on this stream (µs), as the watcher learned it.
+  double EstimatedMicros() const { return emaMicros_.load(); }
+
+ private:
+  StreamCore() = default;
+  void WatchLoop();
+  void Deliver(Napi::Env env);  // JS thread: settles completed work
+  void Recycle(Completion* c);
+
+  cudaStream_t stream_ = nullptr;
+  int device_ = 0;
+  WaitMode mode_ = WaitMode::kAdaptive;
+  double spinMicros_ = 200;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Completion*> pending_;
+  std::vector<Completion*> done_;
+  std::vector<Completion*> delivering_;
+  std::vector<cudaEvent_t> eventPool_;
+  std::vector<Completion*> completionPool_;  // JS thread only
+  std::vector<TimingEvents*> timingPool_;      // JS thread only
+  bool stop_ = false;
+  bool joined_ = false;
+
+  std::thread watcher_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::shared_ptr<StreamCore> selfWhileRunning_;
+  size_t inflight_ = 0;  // JS thread only
+  bool disposeRequested_ = false;  // JS thread only
+  std::atomic<double> emaMicros_{0};
+};
+
+// The JS-facing Stream class.
+class Stream : public Napi::ObjectWrap<Stream> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Stream(const Napi::CallbackInfo& info);
+  ~Stream() override;
+
+  std::shared_ptr<StreamCore> core(Napi::Env env);  // throws ERR_DISPOSED
+  static Stream* FromJs(Napi::Env env, Napi::Value v);  // throws ERR_INVALID_ARGUMENT
+
+ private:
+  Napi::Value Synchronize(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetPending(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetEstimate(const Napi::CallbackInfo& info);
+  Napi::Value GetHandle(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<StreamCore> core_;
+};
+
+// Streams alive in this process, so the environment cleanup hook can stop their watchers.
+void RegisterStream(const std::shared_ptr<StreamCore>& s);
+void ShutdownAllStreams();
+
+}  // namespace trtnode

@@ -1,0 +1,128 @@
+#include "trt_library.h"
+
+#include <NvInferVersion.h>
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "common.h"
+
+namespace trtnode {
+
+namespace {
+
+std::mutex gMutex;
+std::map<std::string, std::shared_ptr<TrtLibrary>> gLoaded;  // by resolved key (flavor|path)
+
+const char* SonameFor(const std::string& flavor) {
+  if (flavor == "lean") return "libnvinfer_lean.so." TRTNODE_STR(NV_TENSORRT_MAJOR);
+  if (flavor == "dispatch") return "libnvinfer_dispatch.so." TRTNODE_STR(NV_TENSORRT_MAJOR);
+  return "libnvinfer.so." TRTNODE_STR(NV_TENSORRT_MAJOR);
+}
+
+std::vector<std::string> SplitPath(const char* s) {
+  std::vector<std::string> out;
+  if (s == nullptr) return out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ':'))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// Tries one file; on success fills lib, else appends "path: reason" to tried.
+bool TryOpen(const std::string& file, const std::string& flavor, TrtLibrary& lib, std::vector<std::string>& tried) {
+  void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) {
+    const char* err = dlerror();
+    tried.push_back(file + ": " + (err ? err : "not loadable"));
+    return false;
+  }
+  using VersionFn = int32_t (*)();
+  auto version = reinterpret_cast<VersionFn>(dlsym(h, "getInferLibVersion"));
+  auto create = reinterpret_cast<void* (*)(void*, int32_t)>(dlsym(h, "createInferRuntime_INTERNAL"));
+  if (version == nullptr || create == nullptr) {
+    tried.push_back(file + ": loaded, but it does not export getInferLibVersion/createInferRuntime_INTERNAL (not a TensorRT runtime)");
+    dlclose(h);
+    return false;
+  }
+  lib.handle = h;
+  lib.path = file;
+  lib.flavor = flavor;
+  lib.version = version();
+  lib.createInferRuntime = create;
+  return true;
+}
+
+}  // namespace
+
+int32_t HeaderVersion() { return NV_TENSORRT_MAJOR * 10000 + NV_TENSORRT_MINOR * 100 + NV_TENSORRT_PATCH; }
+
+std::string VersionString(int32_t v) {
+  std::ostringstream s;
+  s << v / 10000 << '.' << (v / 100) % 100 << '.' << v % 100;
+  return s.str();
+}
+
+std::shared_ptr<TrtLibrary> LoadTrtLibrary(const std::string& flavor, const std::string& libraryPath) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  const std::string key = flavor + "|" + libraryPath;
+  auto it = gLoaded.find(key);
+  if (it != gLoaded.end()) return it->second;
+
+  std::vector<std::string> flavors;
+  if (flavor == "auto") flavors = {"full", "lean", "dispatch"};
+  else if (flavor == "full" || flavor == "lean" || flavor == "dispatch") flavors = {flavor};
+  else throw CodedError{"ERR_INVALID_ARGUMENT", "runtime flavor must be 'auto', 'full', 'lean' or 'dispatch', got '" + flavor + "'"};
+
+  std::vector<std::string> tried;
+  auto lib = std::make_shared<TrtLibrary>();
+  bool ok = false;
+  if (!libraryPath.empty()) {
+    // An explicit file: its flavor is what the caller said, or guessed from the name.
+    std::string f = flavor != "auto" ? flavor
+                    : libraryPath.find("nvinfer_lean") != std::string::npos     ? "lean"
+                    : libraryPath.find("nvinfer_dispatch") != std::string::npos ? "dispatch"
+                                                                                 : "full";
+    ok = TryOpen(libraryPath, f, *lib, tried);
+  } else {
+    // TENSORRT_LIB_DIR first, then the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache,
+    // system directories), then the usual install locations of NVIDIA's archives and packages.
+    std::vector<std::string> dirs = SplitPath(std::getenv("TENSORRT_LIB_DIR"));
+    const std::vector<std::string> standard = {"/usr/lib/x86_64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib",
+                                               "/usr/lib/aarch64-linux-gnu"};
+    for (const auto& f : flavors) {
+      const std::string soname = SonameFor(f);
+      for (const auto& d : dirs)
+        if ((ok = TryOpen(d + "/" + soname, f, *lib, tried))) break;
+      if (!ok) ok = TryOpen(soname, f, *lib, tried);
+      for (size_t i = 0; !ok && i < standard.size(); ++i) ok = TryOpen(standard[i] + "/" + soname, f, *lib, tried);
+      if (ok) break;
+    }
+  }
+  if (!ok) {
+    std::string msg = "TensorRT runtime not found (flavor '" + flavor + "'). Tried:";
+    for (const auto& t : tried) msg += "\n  - " + t;
+    msg += "\nInstall TensorRT " TRTNODE_STR(NV_TENSORRT_MAJOR) ".x and set TENSORRT_LIB_DIR (or LD_LIBRARY_PATH) to the folder holding " +
+           std::string(SonameFor(flavors.front())) + ", or pass { libraryPath }.";
+    throw CodedError{"ERR_TRT_NOT_FOUND", msg};
+  }
+  // Within a major version TensorRT keeps its ABI for newer runtimes, not older ones: a runtime
+  // older than the headers may lack virtual functions the addon calls.
+  const int32_t hv = HeaderVersion();
+  if (lib->version / 10000 != hv / 10000 || (lib->version / 100) % 100 < (hv / 100) % 100) {
+    std::string msg = "TensorRT runtime " + VersionString(lib->version) + " at " + lib->path +
+                      " is not supported by this build of tensorrt-node, compiled against TensorRT " + VersionString(hv) +
+                      " headers: it needs a " TRTNODE_STR(NV_TENSORRT_MAJOR) ".x runtime of version " + VersionString(hv) +
+                      " or newer.";
+    dlclose(lib->handle);
+    throw CodedError{"ERR_TRT_VERSION", msg};
+  }
+  gLoaded[key] = lib;
+  return lib;
+}
+
+}  // namespace trtnode
