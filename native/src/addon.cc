@@ -72,6 +72,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", engine);
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("setErrorFactory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    if (info[0].IsFunction()) Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
+    return info.Env().Undefined();
+  }, "setErrorFactory"));
   exports.Set("headerVersion", Napi::String::New(env, VersionString(HeaderVersion())));
   exports.Set("addonVersion", Napi::String::New(env, TRTNODE_ADDON_VERSION));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

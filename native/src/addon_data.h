@@ -12,6 +12,8 @@ struct AddonData {
   Napi::FunctionReference runtimeCtor;
   Napi::FunctionReference engineCtor;
   Napi::FunctionReference contextCtor;
+  // (code, message) => Error: set by the JS layer so native errors are its TensorRtError.
+  Napi::FunctionReference errorFactory;
 };
 
 inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

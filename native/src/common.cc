@@ -1,8 +1,16 @@
 #include "common.h"
 
+#include "addon_data.h"
+
 namespace trtnode {
 
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
+  AddonData* data = Data(env);
+  if (data != nullptr && !data->errorFactory.IsEmpty()) {
+    Napi::Value v = data->errorFactory.Call({Napi::String::New(env, code), Napi::String::New(env, message)});
+    if (!env.IsExceptionPending() && v.IsObject()) return Napi::Error(env, v);
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  }
   Napi::Error err = Napi::Error::New(env, message);
   err.Value().Set("code", Napi::String::New(env, code));
   return err;

@@ -1,0 +1,217 @@
+/**
+ * The typed description of what the native addon (build/Release/tensorrt_node.node) exports,
+ * and its loader. Everything above this file talks to the addon only through these types.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TensorRtError, type ErrorCode } from '../errors.js';
+
+export interface NativeStream {
+  readonly device: number;
+  readonly pending: number;
+  readonly disposed: boolean;
+  readonly estimatedMicroseconds: number;
+  readonly handle: bigint;
+  synchronize(): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeDeviceBuffer {
+  readonly byteLength: number;
+  readonly device: number;
+  readonly disposed: boolean;
+  readonly address: bigint;
+  copyFrom(src: NativeDeviceBuffer | NativeHostBuffer | ArrayBufferView | ArrayBuffer, options: NativeCopyOptions): Promise<void>;
+  copyTo(dst: NativeDeviceBuffer | NativeHostBuffer | ArrayBufferView | ArrayBuffer, options: NativeCopyOptions): Promise<void>;
+  fill(byte: number, options: { stream: NativeStream }): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativeCopyOptions {
+  stream: NativeStream;
+  offset?: number;
+  srcOffset?: number;
+  dstOffset?: number;
+  byteLength?: number;
+}
+
+export interface NativeHostBuffer {
+  readonly buffer: ArrayBuffer;
+  readonly byteLength: number;
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+export interface NativeRuntimeInfo {
+  version: string;
+  versionNumber: number;
+  flavor: 'full' | 'lean' | 'dispatch';
+  libraryPath: string;
+  headerVersion: string;
+  device: number;
+}
+
+export interface NativeTensorInfo {
+  name: string;
+  mode: 'input' | 'output';
+  trtDataType: number;
+  shape: number[];
+  format: number;
+  formatDescription: string;
+  location: 'device' | 'host';
+  isShapeTensor: boolean;
+}
+
+export type NativeProfile = Record<string, { min: number[]; opt: number[]; max: number[] }>;
+
+export interface NativeEngine {
+  readonly io: NativeTensorInfo[];
+  readonly profiles: NativeProfile[];
+  readonly deviceMemorySize: number;
+  readonly name: string;
+  readonly disposed: boolean;
+  layerInformation(): string;
+  dispose(): void;
+}
+
+export interface NativeRuntime {
+  readonly info: NativeRuntimeInfo;
+  deserialize(plan: string | ArrayBufferView | ArrayBuffer | NativeHostBuffer): NativeEngine;
+  deserializeAsync(plan: string | ArrayBufferView | ArrayBuffer | NativeHostBuffer): Promise<NativeEngine>;
+  setLogSeverity(severity: number): void;
+  setLogger(fn: ((severity: number, message: string) => void) | undefined): void;
+  dispose(): void;
+}
+
+export interface NativeBenchmarkResult {
+  latencyUs: Float64Array;
+  enqueueUs: Float64Array;
+  h2dUs: Float64Array;
+  computeUs: Float64Array;
+  d2hUs: Float64Array;
+  totalMs: number;
+  cudaGraph: boolean;
+}
+
+export interface NativeExecutionContext {
+  readonly profile: number;
+  readonly pending: number;
+  readonly disposed: boolean;
+  readonly graphCaptured: boolean;
+  setInputShape(name: string, dims: readonly number[]): void;
+  getTensorShape(name: string): number[];
+  setTensorAddress(name: string, buffer: NativeDeviceBuffer | null, byteOffset?: number): void;
+  setHostStaging(name: string, buffer: NativeHostBuffer | null, byteOffset?: number): void;
+  setOptimizationProfile(index: number): void;
+  setCudaGraph(enabled: boolean): void;
+  setTiming(enabled: boolean): void;
+  /** Resolves with [h2d, compute, d2h] ms when timing is on, else undefined. */
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null): Promise<Float64Array | undefined>;
+  benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }): Promise<NativeBenchmarkResult>;
+  dispose(): void;
+}
+
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  freeMemory: number;
+  multiProcessorCount: number;
+}
+
+export interface CudaInfo {
+  driverVersion: number;
+  runtimeVersion: number;
+  devices: CudaDeviceInfo[];
+}
+
+export interface NativeBinding {
+  Stream: new (options?: { device?: number; priority?: number; waitMode?: 'adaptive' | 'spin' | 'block'; spinMicroseconds?: number }) => NativeStream;
+  DeviceBuffer: new (byteLength: number, options?: { device?: number }) => NativeDeviceBuffer;
+  HostBuffer: new (byteLength: number) => NativeHostBuffer;
+  Runtime: new (options?: {
+    flavor?: string;
+    libraryPath?: string;
+    device?: number;
+    logSeverity?: number;
+    onLog?: (severity: number, message: string) => void;
+    hostCodeAllowed?: boolean;
+  }) => NativeRuntime;
+  ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer }) => NativeExecutionContext;
+  cudaInfo(): CudaInfo;
+  setErrorFactory(fn: (code: string, message: string) => Error): void;
+  headerVersion: string;
+  addonVersion: string;
+  napiVersion: number;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        if (JSON.parse(readFileSync(pj, 'utf8')).name === 'tensorrt-node') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new TensorRtError('ERR_NATIVE_NOT_BUILT', 'cannot find the tensorrt-node package root');
+    dir = up;
+  }
+}
+
+let cached: NativeBinding | undefined;
+let loadError: TensorRtError | undefined;
+
+/**
+ * Loads the addon once. Loading needs neither a GPU nor TensorRT; those are looked for at
+ * first use (Runtime creation, allocations) and reported then.
+ */
+export function loadNative(): NativeBinding {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  const root = packageRoot();
+  const require = createRequire(join(root, 'package.json'));
+  let binding: NativeBinding;
+  try {
+    const gypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    binding = gypBuild(root) as NativeBinding;
+  } catch (e) {
+    loadError = new TensorRtError(
+      'ERR_NATIVE_NOT_BUILT',
+      `the tensorrt-node native addon could not be loaded (${(e as Error).message.split('\n')[0]}). ` +
+        `No prebuilt binary matches ${process.platform}-${process.arch} (Node-API ${process.versions.napi}); build it with ` +
+        '`npm run build:native` (needs a C++ compiler; TensorRT and CUDA headers come from TENSORRT_ROOT/CUDA_PATH or are fetched). ' +
+        'The ONNX Runtime backend works without it.',
+      undefined,
+      { cause: e },
+    );
+    throw loadError;
+  }
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  if (binding.addonVersion !== pkg.version) {
+    loadError = new TensorRtError(
+      'ERR_NATIVE_NOT_BUILT',
+      `the native addon is version ${binding.addonVersion} but the package is ${pkg.version}: rebuild it with \`npm run build:native\``,
+    );
+    throw loadError;
+  }
+  binding.setErrorFactory((code, message) => new TensorRtError(code as ErrorCode, message));
+  cached = binding;
+  return binding;
+}
+
+/** Whether the addon loads here (says nothing about GPUs or TensorRT). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}

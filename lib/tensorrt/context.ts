@@ -1,0 +1,128 @@
+/**
+ * ExecutionContext: the low-level path for people who manage their own device buffers.
+ * Bind device buffers (and optionally pinned staging buffers), set input shapes, run().
+ */
+import { loadNative, type NativeBenchmarkResult, type NativeExecutionContext } from '../native/binding.js';
+import { TensorRtError } from '../errors.js';
+import { formatShape } from '../tensor.js';
+import { Stream, type DeviceBuffer, type HostBuffer } from './cuda.js';
+import type { Engine } from './runtime.js';
+
+export interface ExecutionContextOptions {
+  /** Optimization profile to start with (default 0). */
+  profile?: number;
+  /** Stream to run on; by default the context creates its own. */
+  stream?: Stream;
+  /**
+   * Caller-managed activation memory (at least engine.deviceMemorySize bytes). Contexts that
+   * never run at the same time (e.g. on one stream) may share one buffer.
+   */
+  deviceMemory?: DeviceBuffer;
+  /** Capture copies + inference in a CUDA graph and replay it while shapes and buffers stay the same. */
+  cudaGraph?: boolean;
+}
+
+export interface BenchmarkOptions {
+  iterations?: number;
+  durationMs?: number;
+  warmupMs?: number;
+  cudaGraph?: boolean;
+}
+
+export class ExecutionContext {
+  /** @internal */ readonly native: NativeExecutionContext;
+  readonly engine: Engine;
+  readonly stream: Stream;
+  readonly #ownsStream: boolean;
+
+  /** @internal use engine.createContext() */
+  constructor(engine: Engine, options: ExecutionContextOptions = {}) {
+    this.engine = engine;
+    this.#ownsStream = options.stream === undefined;
+    this.stream = options.stream ?? new Stream({ device: engine.device });
+    try {
+      this.native = new (loadNative().ExecutionContext)(engine.native, this.stream.native, {
+        profile: options.profile ?? 0,
+        deviceMemory: options.deviceMemory?.native,
+      });
+    } catch (e) {
+      if (this.#ownsStream) this.stream.dispose();
+      throw e;
+    }
+    if (options.cudaGraph) this.native.setCudaGraph(true);
+  }
+
+  get profile(): number {
+    return this.native.profile;
+  }
+  get pending(): number {
+    return this.native.pending;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  /** Whether a CUDA graph is captured for the current shapes and bindings. */
+  get graphCaptured(): boolean {
+    return this.native.graphCaptured;
+  }
+
+  /** Validated against the engine and the active profile before TensorRT sees it. */
+  setInputShape(name: string, dims: readonly number[]): void {
+    this.native.setInputShape(name, dims);
+  }
+  getTensorShape(name: string): number[] {
+    return this.native.getTensorShape(name);
+  }
+  /** Binds a device buffer to an input or output (byteOffset: a multiple of 256). */
+  setTensorAddress(name: string, buffer: DeviceBuffer | null, byteOffset = 0): void {
+    this.native.setTensorAddress(name, buffer ? buffer.native : null, byteOffset);
+  }
+  /** run() copies inputs from this pinned buffer before, and outputs into it after, the inference. */
+  setHostStaging(name: string, buffer: HostBuffer | null, byteOffset = 0): void {
+    this.native.setHostStaging(name, buffer ? buffer.native : null, byteOffset);
+  }
+  setOptimizationProfile(index: number): void {
+    this.native.setOptimizationProfile(index);
+  }
+  setCudaGraph(enabled: boolean): void {
+    this.native.setCudaGraph(enabled);
+  }
+  /** When on, run() resolves with [h2d, compute, d2h] milliseconds measured with CUDA events. */
+  setTiming(enabled: boolean): void {
+    this.native.setTiming(enabled);
+  }
+  /**
+   * Enqueues staging copies, the inference and copies back on the context's stream; resolves
+   * when the GPU is done. The JS thread is never blocked.
+   */
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null): Promise<Float64Array | undefined> {
+    return this.native.run(inputDims ?? null, outputDims ?? null);
+  }
+  /** The same work in a C++ loop on a worker thread: the floor for JS-path comparisons. */
+  benchmark(options: BenchmarkOptions = {}): Promise<NativeBenchmarkResult> {
+    return this.native.benchmark(options);
+  }
+  /** Work in flight completes; the context is released after it. Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+    if (this.#ownsStream) this.stream.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Packs shapes for run(): [rank, d0, d1, ...] per tensor, in order. */
+export function packDims(shapes: readonly (readonly number[])[], out?: Int32Array): Int32Array {
+  const n = shapes.reduce((a, s) => a + 1 + s.length, 0);
+  const a = out && out.length >= n ? out : new Int32Array(n);
+  let k = 0;
+  for (const s of shapes) {
+    a[k++] = s.length;
+    for (const d of s) {
+      if (!Number.isInteger(d) || d < 0 || d > 0x7fffffff) throw new TensorRtError('ERR_SHAPE_MISMATCH', `invalid dimension ${d} in ${formatShape(s)}`);
+      a[k++] = d;
+    }
+  }
+  return a;
+}

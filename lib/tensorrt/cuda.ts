@@ -1,0 +1,152 @@
+/**
+ * CUDA-level objects: streams, device memory, pinned host memory. Thin, typed wrappers over the
+ * native classes; every method can throw or reject with a TensorRtError.
+ */
+import { loadNative, type CudaInfo, type NativeDeviceBuffer, type NativeHostBuffer, type NativeStream } from '../native/binding.js';
+import { TensorRtError } from '../errors.js';
+import { typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
+import ndarray from 'ndarray';
+
+export type WaitMode = 'adaptive' | 'spin' | 'block';
+
+export interface StreamOptions {
+  device?: number;
+  /** CUDA stream priority (lower is higher priority). */
+  priority?: number;
+  /**
+   * How the completion watcher waits for GPU work: 'adaptive' (default) sleeps through most of
+   * the expected duration, then spins; 'spin' never sleeps (lowest latency, one busy core while
+   * work is pending); 'block' always sleeps in the driver (least CPU).
+   */
+  waitMode?: WaitMode;
+  /** Spin window of 'adaptive' before it blocks (µs, default 200). */
+  spinMicroseconds?: number;
+}
+
+/** Information on the CUDA driver and devices; throws ERR_CUDA_UNAVAILABLE without them. */
+export function cudaInfo(): CudaInfo {
+  return loadNative().cudaInfo();
+}
+
+export class Stream {
+  /** @internal */ readonly native: NativeStream;
+  constructor(options: StreamOptions = {}) {
+    this.native = new (loadNative().Stream)(options);
+  }
+  get device(): number {
+    return this.native.device;
+  }
+  /** Pieces of work enqueued on this stream whose completion has not been delivered yet. */
+  get pending(): number {
+    return this.native.pending;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  /** Resolves when everything enqueued so far has completed. */
+  synchronize(): Promise<void> {
+    return this.native.synchronize();
+  }
+  /** No new work; the stream is destroyed once the work in flight is delivered. Idempotent. */
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+export interface CopyOptions {
+  stream: Stream;
+  /** byte offset into this device buffer */
+  offset?: number;
+  /** byte offset into the other side */
+  otherOffset?: number;
+  byteLength?: number;
+}
+
+type HostSide = HostBuffer | ArrayBufferView | ArrayBuffer;
+
+function hostNative(x: HostSide | DeviceBuffer): NativeHostBuffer | NativeDeviceBuffer | ArrayBufferView | ArrayBuffer {
+  return x instanceof HostBuffer || x instanceof DeviceBuffer ? x.native : x;
+}
+
+/** Device memory (cudaMalloc). Freed by dispose() or the garbage collector, after work in flight. */
+export class DeviceBuffer {
+  /** @internal */ readonly native: NativeDeviceBuffer;
+  constructor(byteLength: number, options: { device?: number } = {}) {
+    this.native = new (loadNative().DeviceBuffer)(byteLength, options);
+  }
+  get byteLength(): number {
+    return this.native.byteLength;
+  }
+  get device(): number {
+    return this.native.device;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  /** The raw device pointer, for interop with other CUDA libraries. */
+  get address(): bigint {
+    return this.native.address;
+  }
+  /** Asynchronous copy into this buffer from host memory or another device buffer. */
+  copyFrom(src: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
+    return this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength });
+  }
+  /** Asynchronous copy from this buffer into host memory or another device buffer. */
+  copyTo(dst: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
+    return this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength });
+  }
+  /** Sets every byte (cudaMemsetAsync). */
+  fill(byte: number, options: { stream: Stream }): Promise<void> {
+    return this.native.fill(byte, { stream: options.stream.native });
+  }
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Pinned host memory (cudaHostAlloc) exposed as an ArrayBuffer without copies: DMA reads and
+ * writes exactly the bytes JS sees. dispose() detaches the ArrayBuffer (views become empty).
+ */
+export class HostBuffer {
+  /** @internal */ readonly native: NativeHostBuffer;
+  constructor(byteLength: number) {
+    this.native = new (loadNative().HostBuffer)(byteLength);
+  }
+  get byteLength(): number {
+    return this.native.byteLength;
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  /** The pinned memory as an ArrayBuffer. */
+  get buffer(): ArrayBuffer {
+    return this.native.buffer;
+  }
+  /** A TypedArray view of `count` elements of `dtype` at `byteOffset`. */
+  view(dtype: DataType, byteOffset = 0, count?: number): TypedArray {
+    const C = typedArrayConstructor(dtype);
+    const bytes = count === undefined ? this.byteLength - byteOffset : count * C.BYTES_PER_ELEMENT;
+    if (byteOffset < 0 || byteOffset + bytes > this.byteLength || byteOffset % C.BYTES_PER_ELEMENT !== 0) {
+      throw new TensorRtError('ERR_INVALID_ARGUMENT', `a ${dtype} view of ${bytes} bytes at ${byteOffset} does not fit a ${this.byteLength}-byte HostBuffer`);
+    }
+    return viewAs(dtype, this.buffer, byteOffset, bytes);
+  }
+  /** An ndarray over the pinned memory (no copy). */
+  ndarray(dtype: DataType, shape: number[], byteOffset = 0): ndarray.NdArray {
+    const n = shape.reduce((a, b) => a * b, 1);
+    return ndarray(this.view(dtype, byteOffset, n) as unknown as ndarray.Data<number>, shape);
+  }
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -1,0 +1,7 @@
+export { Runtime, Engine, LogSeverity, type RuntimeOptions, type RuntimeInfo, type TensorInfo, type ShapeRange, type ProfileInfo, type LogSeverityName } from './runtime.js';
+export { ExecutionContext, packDims, type ExecutionContextOptions, type BenchmarkOptions } from './context.js';
+export { Stream, DeviceBuffer, HostBuffer, cudaInfo, type StreamOptions, type WaitMode, type CopyOptions } from './cuda.js';
+export { Session, deviceTensor, type DeviceTensor, type SessionFeed, type SessionOptions, type SessionResult, type SessionDeviceResult } from './session.js';
+export { inspectPlan, type PlanInspection } from './inspect.js';
+export { checkInputShape } from './shapes.js';
+export { loadNative, nativeAvailable, type CudaInfo, type CudaDeviceInfo, type NativeBenchmarkResult } from '../native/binding.js';

@@ -1,0 +1,33 @@
+import { Runtime, type RuntimeInfo, type RuntimeOptions, type ProfileInfo, type TensorInfo } from './runtime.js';
+
+export interface PlanInspection {
+  path: string;
+  runtime: RuntimeInfo;
+  io: TensorInfo[];
+  profiles: ProfileInfo[];
+  deviceMemorySize: number;
+  layers?: unknown;
+}
+
+/** Loads a plan and describes it: IO tensors, profiles, activation memory, optionally layers. */
+export async function inspectPlan(path: string, options: RuntimeOptions & { layers?: boolean } = {}): Promise<PlanInspection> {
+  const runtime = new Runtime(options);
+  try {
+    const engine = await runtime.deserializeAsync(path);
+    try {
+      const r: PlanInspection = {
+        path,
+        runtime: runtime.info,
+        io: [...engine.io],
+        profiles: [...engine.profiles],
+        deviceMemorySize: engine.deviceMemorySize,
+      };
+      if (options.layers) r.layers = engine.layerInformation();
+      return r;
+    } finally {
+      engine.dispose();
+    }
+  } finally {
+    runtime.dispose();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Runtime (a loaded TensorRT library) and Engine (a deserialized plan with its IO signature).
+ */
+import { loadNative, type NativeEngine, type NativeRuntime, type NativeRuntimeInfo } from '../native/binding.js';
+import { TensorRtError } from '../errors.js';
+import { dataTypeFromTrt, type DataType } from '../dtypes.js';
+import { ExecutionContext, type ExecutionContextOptions } from './context.js';
+
+/** TensorRT's ILogger severities. */
+export const LogSeverity = { internalError: 0, error: 1, warning: 2, info: 3, verbose: 4 } as const;
+export type LogSeverityName = keyof typeof LogSeverity;
+
+export interface RuntimeOptions {
+  /** 'auto' tries full, then lean, then dispatch. */
+  flavor?: 'auto' | 'full' | 'lean' | 'dispatch';
+  /** A specific library file to load instead of searching TENSORRT_LIB_DIR, LD_LIBRARY_PATH and standard paths. */
+  libraryPath?: string;
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+  /** Messages at or above this severity reach onLog (default 'warning'). */
+  logSeverity?: LogSeverityName;
+  onLog?: (severity: LogSeverityName, message: string) => void;
+  /** Allow plans that embed host code (version-compatible plans with the lean runtime inside). Default false. */
+  hostCodeAllowed?: boolean;
+}
+
+export type RuntimeInfo = NativeRuntimeInfo;
+
+const SEVERITY_NAMES = Object.keys(LogSeverity) as LogSeverityName[];
+
+function severity(name: LogSeverityName | undefined): number {
+  if (name === undefined) return LogSeverity.warning;
+  if (!(name in LogSeverity)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `logSeverity must be one of ${SEVERITY_NAMES.join(', ')}`);
+  return LogSeverity[name];
+}
+
+export class Runtime {
+  /** @internal */ readonly native: NativeRuntime;
+  constructor(options: RuntimeOptions = {}) {
+    const onLog = options.onLog;
+    this.native = new (loadNative().Runtime)({
+      flavor: options.flavor ?? 'auto',
+      libraryPath: options.libraryPath,
+      device: options.device ?? 0,
+      logSeverity: severity(options.logSeverity),
+      onLog: onLog ? (s: number, m: string) => onLog(SEVERITY_NAMES[s] ?? 'verbose', m) : undefined,
+      hostCodeAllowed: options.hostCodeAllowed ?? false,
+    });
+  }
+  /** Version, flavor and path of the loaded library. */
+  get info(): RuntimeInfo {
+    return this.native.info;
+  }
+  /** Deserializes a plan (file path or bytes) on the calling thread. */
+  deserialize(plan: string | ArrayBufferView | ArrayBuffer): Engine {
+    return new Engine(this.native.deserialize(plan), this.native.info.device);
+  }
+  /** Reads and deserializes a plan on a worker thread. */
+  async deserializeAsync(plan: string | ArrayBufferView | ArrayBuffer): Promise<Engine> {
+    return new Engine(await this.native.deserializeAsync(plan), this.native.info.device);
+  }
+  setLogSeverity(s: LogSeverityName): void {
+    this.native.setLogSeverity(severity(s));
+  }
+  /** Engines keep what they need of the runtime; dispose() only ends this handle. */
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+export interface TensorInfo {
+  name: string;
+  mode: 'input' | 'output';
+  dtype: DataType;
+  /** -1 marks a dynamic dimension. */
+  shape: number[];
+  formatDescription: string;
+  location: 'device' | 'host';
+  isShapeTensor: boolean;
+}
+
+export interface ShapeRange {
+  min: number[];
+  opt: number[];
+  max: number[];
+}
+
+/** One optimization profile: the shape range of every input. */
+export type ProfileInfo = Record<string, ShapeRange>;
+
+export class Engine {
+  /** @internal */ readonly native: NativeEngine;
+  readonly io: readonly TensorInfo[];
+  readonly profiles: readonly ProfileInfo[];
+  readonly deviceMemorySize: number;
+  /** CUDA device the engine lives on. */
+  readonly device: number;
+
+  /** @internal */
+  constructor(native: NativeEngine, device: number) {
+    this.native = native;
+    this.device = device;
+    this.io = Object.freeze(
+      native.io.map((t) => {
+        let dtype: DataType;
+        try {
+          dtype = dataTypeFromTrt(t.trtDataType);
+        } catch {
+          throw new TensorRtError('ERR_DTYPE_MISMATCH', `tensor '${t.name}' has TensorRT data type ${t.trtDataType}, unknown to this version of tensorrt-node`);
+        }
+        return Object.freeze({ name: t.name, mode: t.mode, dtype, shape: t.shape, formatDescription: t.formatDescription, location: t.location, isShapeTensor: t.isShapeTensor });
+      }),
+    );
+    this.profiles = Object.freeze(native.profiles);
+    this.deviceMemorySize = native.deviceMemorySize;
+  }
+
+  get inputs(): TensorInfo[] {
+    return this.io.filter((t) => t.mode === 'input');
+  }
+  get outputs(): TensorInfo[] {
+    return this.io.filter((t) => t.mode === 'output');
+  }
+  get disposed(): boolean {
+    return this.native.disposed;
+  }
+  tensor(name: string): TensorInfo {
+    const t = this.io.find((x) => x.name === name);
+    if (!t) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the engine has no tensor named '${name}' (it has ${this.io.map((x) => x.name).join(', ')})`);
+    return t;
+  }
+  /** Per-layer information from TensorRT's engine inspector (parsed JSON). */
+  layerInformation(): unknown {
+    return JSON.parse(this.native.layerInformation());
+  }
+  createContext(options: ExecutionContextOptions = {}): ExecutionContext {
+    return new ExecutionContext(this, options);
+  }
+  /** Disposes the engine and its contexts; memory goes once the work in flight completes. */
+  dispose(): void {
+    this.native.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
