@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU test host, after the full TensorRT runtime was staged into /tmp/opt/trt
-# (scripts/gpu-host/stage.sh trt): builds the fixture engines with the TensorRT builder and
+# (scripts/gpu-host/stage.sh builder): builds the fixture engines with the TensorRT builder and
 # puts them, their ONNX files and references under $OUT for the trip back.
 #   build-fixtures.sh [--only a,b | --skip a,b]
 set -uo pipefail
@@ -9,7 +9,7 @@ trt=${TRT_DIR:-/tmp/opt/trt}
 out=${OUT:?OUT must name the folder whose files come back}
 work=/tmp/fixtures
 mkdir -p "$work" /tmp/site
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$trt"/wheels/tensorrt_cu13_bindings-*.whl 2>&1 | tail -2
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$trt"/wheels/tensorrt_*bindings-*.whl 2>&1 | tail -2
 export PYTHONPATH=/tmp/site LD_LIBRARY_PATH="$trt/lib:${LD_LIBRARY_PATH:-}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader
 python3 -c 'import torch, onnx, onnxruntime; print("torch", torch.__version__, "onnx", onnx.__version__, "ort", onnxruntime.__version__)'

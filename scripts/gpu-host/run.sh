@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# On the GPU test host: unpacks node, node_modules and the built addon (.stage/app), points the
+# addon at the staged TensorRT, runs `npm run test:gpu` and, with --bench, the GPU benchmarks;
+# logs and results go to $OUT, and a short summary is printed last.
+#   bash scripts/gpu-host/run.sh [--bench] [--tests PATTERN]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/out}
+mkdir -p "$out" /tmp/node/bin
+bench=0
+pattern=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bench) bench=1 ;;
+    --tests) pattern=$2; shift ;;
+    --no-tests) pattern=NONE ;;
+  esac
+  shift
+done
+if [ ! -x /tmp/node/bin/node ]; then
+  xz -dc .stage/app/node.xz > /tmp/node/bin/node && chmod +x /tmp/node/bin/node
+fi
+export PATH=/tmp/node/bin:$PATH
+[ -d node_modules ] || tar -xJf .stage/app/node_modules.tar.xz
+if [ -f .stage/lean/lean.tar.xz ] && [ ! -d /tmp/opt/lean ]; then
+  mkdir -p /tmp/opt/lean && xz -dc .stage/lean/lean.tar.xz | tar -C /tmp/opt/lean -xf -
+fi
+tar -xJf .stage/app/build.tar.xz
+export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
+export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
+export TRTNODE_FIXTURES=${TRTNODE_FIXTURES:-/tmp/fixtures/engines}
+export TRTNODE_RESULTS_DIR=$out
+export TRTNODE_JUNIT=$out/gpu-junit.xml
+{
+  echo "date: $(date -u +%FT%TZ)"
+  nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader
+  echo "node $(node --version); TENSORRT_LIB_DIR=$TENSORRT_LIB_DIR; fixtures $TRTNODE_FIXTURES"
+} | tee "$out/environment.txt"
+rc=0
+if [ "$pattern" != NONE ]; then
+  node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts $pattern 2>&1 | tee "$out/test-gpu.log"
+  rc=${PIPESTATUS[0]}
+fi
+if [ $bench = 1 ]; then
+  node bench/run-gpu-bench.mjs "$out/bench.json" 2>&1 | tee "$out/bench.log"
+  node bench/report.mjs "$out/bench.json" "$out" 2>&1 | tail -5
+fi
+echo "=== summary ==="
+cat "$out/environment.txt"
+[ -f "$out/test-gpu.log" ] && grep -E "Test Files|Tests |FAIL|✗|×" "$out/test-gpu.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -15
+echo "test:gpu exit $rc"
+exit $rc

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# On the development machine: prepares the payloads a GPU test host run needs, each small
+# enough for one device call (64 MiB), under .stage/ (git-ignored). See docs/gpu-host.md.
+#   scripts/gpu-host/stage.sh app       node binary + slim node_modules + built addon  -> .stage/app
+#   scripts/gpu-host/stage.sh runtime   TensorRT 10.6 libnvinfer (run plans)           -> .stage/runtime/<k>
+#   scripts/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
+#   scripts/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
+#   scripts/gpu-host/stage.sh fixtures  fixtures/engines (plans + refs, split)         -> .stage/fixtures/<k>
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+pack=${PACK_SH:-$root/../shared/device/pack.sh}
+what=${1:?usage: stage.sh app|runtime|lean|builder|fixtures}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+case "$what" in
+  app)
+    [ -f build/Release/tensorrt_node.node ] || npm run build:native
+    npm run build:ts >/dev/null || echo "stage.sh: build:ts failed; staging without dist/ (tests run from sources)" >&2
+    rm -rf .stage/app && mkdir -p .stage/app
+    xz -T0 -6 -c "$(command -v node)" > .stage/app/node.xz
+    # vitest and the runtime dependencies; not onnxruntime-node (CPU reference, 290 MB), typescript, typedoc
+    tar -cf - --exclude=node_modules/onnxruntime-node --exclude=node_modules/typescript --exclude=node_modules/typedoc \
+      --exclude=node_modules/@shikijs --exclude=node_modules/cmake-js node_modules | xz -T0 -6 > .stage/app/node_modules.tar.xz
+    tar -cJf .stage/app/build.tar.xz build/Release/tensorrt_node.node $( [ -d dist ] && echo dist )
+    du -sh .stage/app/*
+    ;;
+  runtime)
+    node scripts/toolchain.mjs runtime >/dev/null
+    mkdir -p "$tmp/src/lib" && cp .cache/toolchain/tensorrt-10.6.0/lib/libnvinfer.so.10 "$tmp/src/lib/"
+    bash "$pack" "$tmp/src" .stage/runtime
+    ;;
+  lean)
+    node scripts/toolchain.mjs lean >/dev/null
+    rm -rf .stage/lean && mkdir -p .stage/lean
+    tar -C .cache/toolchain/tensorrt-10.15.1.29-lean -cf - . | xz -T0 -6 > .stage/lean/lean.tar.xz
+    du -sh .stage/lean/*
+    ;;
+  builder)
+    node scripts/toolchain.mjs runtime bindings >/dev/null
+    mkdir -p "$tmp/src/lib" "$tmp/src/wheels"
+    cp .cache/toolchain/tensorrt-10.6.0/lib/* "$tmp/src/lib/"
+    cp .cache/toolchain/wheels/tensorrt_cu12_bindings-10.6.0-*.whl "$tmp/src/wheels/"
+    bash "$pack" "$tmp/src" .stage/builder
+    ;;
+  fixtures)
+    [ -f fixtures/engines/manifest.json ] || { echo "stage.sh: no fixtures/engines/manifest.json (scripts/fixtures/fetch.sh)" >&2; exit 2; }
+    bash "$pack" fixtures .stage/fixtures
+    ;;
+  *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
+esac
