@@ -5,7 +5,7 @@
 import { loadNative, type NativeBenchmarkResult, type NativeExecutionContext } from '../native/binding.js';
 import { TensorRtError } from '../errors.js';
 import { formatShape } from '../tensor.js';
-import { Stream, type DeviceBuffer, type HostBuffer } from './cuda.js';
+import { Stream, settle, type DeviceBuffer, type HostBuffer } from './cuda.js';
 import type { Engine } from './runtime.js';
 
 export interface ExecutionContextOptions {
@@ -96,11 +96,15 @@ export class ExecutionContext {
    * when the GPU is done. The JS thread is never blocked.
    */
   run(inputDims?: Int32Array | null, outputDims?: Int32Array | null): Promise<Float64Array | undefined> {
-    return this.native.run(inputDims ?? null, outputDims ?? null);
+    try {
+      return this.native.run(inputDims ?? null, outputDims ?? null);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
   /** The same work in a C++ loop on a worker thread: the floor for JS-path comparisons. */
   benchmark(options: BenchmarkOptions = {}): Promise<NativeBenchmarkResult> {
-    return this.native.benchmark(options);
+    return settle(() => this.native.benchmark(options));
   }
   /** Work in flight completes; the context is released after it. Idempotent. */
   dispose(): void {

@@ -23,6 +23,15 @@ export interface StreamOptions {
   spinMicroseconds?: number;
 }
 
+/** Calls an async native method so that a synchronous throw becomes a rejection. */
+export function settle<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /** Information on the CUDA driver and devices; throws ERR_CUDA_UNAVAILABLE without them. */
 export function cudaInfo(): CudaInfo {
   return loadNative().cudaInfo();
@@ -45,7 +54,7 @@ export class Stream {
   }
   /** Resolves when everything enqueued so far has completed. */
   synchronize(): Promise<void> {
-    return this.native.synchronize();
+    return settle(() => this.native.synchronize());
   }
   /** No new work; the stream is destroyed once the work in flight is delivered. Idempotent. */
   dispose(): void {
@@ -92,15 +101,15 @@ export class DeviceBuffer {
   }
   /** Asynchronous copy into this buffer from host memory or another device buffer. */
   copyFrom(src: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength });
+    return settle(() => this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength }));
   }
   /** Asynchronous copy from this buffer into host memory or another device buffer. */
   copyTo(dst: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength });
+    return settle(() => this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength }));
   }
   /** Sets every byte (cudaMemsetAsync). */
   fill(byte: number, options: { stream: Stream }): Promise<void> {
-    return this.native.fill(byte, { stream: options.stream.native });
+    return settle(() => this.native.fill(byte, { stream: options.stream.native }));
   }
   dispose(): void {
     this.native.dispose();

@@ -28,7 +28,15 @@ fi
 tar -xJf .stage/app/build.tar.xz
 export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
 export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
-export TRTNODE_FIXTURES=${TRTNODE_FIXTURES:-/tmp/fixtures/engines}
+# fixtures just built on this host win over the repository's copy
+if [ -z "${TRTNODE_FIXTURES:-}" ]; then
+  if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
+fi
+export TRTNODE_FIXTURES
+# the ResNet-50 plan lives outside git: staged by `stage.sh resnet` as .stage/resnet/*
+if [ -d .stage/resnet ] && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
+  cat .stage/resnet/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
+fi
 export TRTNODE_RESULTS_DIR=$out
 export TRTNODE_JUNIT=$out/gpu-junit.xml
 {

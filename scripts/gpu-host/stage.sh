@@ -5,12 +5,12 @@
 #   scripts/gpu-host/stage.sh runtime   TensorRT 10.6 libnvinfer (run plans)           -> .stage/runtime/<k>
 #   scripts/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
 #   scripts/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
-#   scripts/gpu-host/stage.sh fixtures  fixtures/engines (plans + refs, split)         -> .stage/fixtures/<k>
+#   scripts/gpu-host/stage.sh resnet    the ResNet-50 plan (not in git), split         -> .stage/resnet
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|fixtures}
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -43,9 +43,13 @@ case "$what" in
     cp .cache/toolchain/wheels/tensorrt_cu12_bindings-10.6.0-*.whl "$tmp/src/wheels/"
     bash "$pack" "$tmp/src" .stage/builder
     ;;
-  fixtures)
-    [ -f fixtures/engines/manifest.json ] || { echo "stage.sh: no fixtures/engines/manifest.json (scripts/fixtures/fetch.sh)" >&2; exit 2; }
-    bash "$pack" fixtures .stage/fixtures
+  resnet)
+    plan=fixtures/gpu/engines/resnet50_fp16.plan
+    [ -f $plan ] || { echo "stage.sh: $plan is missing: rebuild it on the GPU host (build-fixtures.sh --only resnet50) and bring it back" >&2; exit 2; }
+    want=$(node -e "console.log(require('./fixtures/gpu/manifest.json').engines.resnet50_fp16.sha256)")
+    [ "$(sha256sum $plan | cut -d' ' -f1)" = "$want" ] || { echo "stage.sh: $plan does not match the manifest's sha256" >&2; exit 2; }
+    rm -rf .stage/resnet && mkdir -p .stage/resnet && split -b 15M -d -a 1 $plan .stage/resnet/resnet50_fp16.plan.part
+    du -sh .stage/resnet
     ;;
   *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
 esac

@@ -10,7 +10,8 @@ import type { DataType } from '../../lib/dtypes.js';
 import { typedArrayConstructor } from '../../lib/dtypes.js';
 import { loadNative } from '../../lib/native/binding.js';
 
-export const FIXTURES = resolve(process.env.TRTNODE_FIXTURES ?? 'fixtures/engines');
+/** Folder with manifest.json, engines/, refs/ (what scripts/fixtures/build_fixtures.py writes). */
+export const FIXTURES = resolve(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu');
 
 export interface RefTensor {
   dtype: string;
@@ -59,13 +60,13 @@ export const SKIP_REASON = p.ready ? '' : ` [skipped: ${p.reason}]`;
 export const manifest = p.manifest as Manifest;
 
 export function plan(name: string): string {
-  return join(FIXTURES, `${name}.plan`);
+  return join(FIXTURES, 'engines', `${name}.plan`);
 }
 
 export function ref(t: RefTensor): Tensor {
   const dtype = NUMPY[t.dtype];
   if (!dtype) throw new Error(`unsupported reference dtype ${t.dtype}`);
-  const bytes = readFileSync(join(FIXTURES, '..', t.file));
+  const bytes = readFileSync(join(FIXTURES, t.file));
   const C = typedArrayConstructor(dtype);
   const ab = new ArrayBuffer(bytes.byteLength);
   new Uint8Array(ab).set(bytes);
@@ -73,7 +74,8 @@ export function ref(t: RefTensor): Tensor {
 }
 
 export function refCase(engine: string, c: string): { inputs: Record<string, Tensor>; outputs: Record<string, Tensor> } {
-  const e = manifest.engines[engine];
+  // references belong to the ONNX model; any engine built from it carries them
+  const e = manifest.engines[engine] ?? Object.values(manifest.engines).find((x) => (x as EngineManifest & { onnx?: string }).onnx === `onnx/${engine}.onnx`);
   if (!e) throw new Error(`fixture ${engine} is not in the manifest`);
   const r = e.refs[c];
   if (!r) throw new Error(`fixture ${engine} has no reference case ${c}`);

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { timingStats } from '../../lib/bench/stats.js';
+import { benchRatios } from '../../lib/bench/run.js';
+import type { BenchLoopResult, BenchReport } from '../../lib/bench/types.js';
+
+interface ReportModule {
+  renderReport(data: unknown): { date: string; markdown: string; svg: string };
+  writeReport(data: unknown, dir: string): { markdownPath: string; svgPath: string };
+  headlines(data: unknown): Record<string, unknown>;
+}
+const REPORT = path.resolve(__dirname, '../../bench/report.mjs');
+let mod: ReportModule;
+let tmp: string;
+
+const lat = (meanUs: number, n = 200) => timingStats(Array.from({ length: n }, (_, i) => meanUs * (0.95 + (0.1 * i) / n)));
+function loop(method: BenchLoopResult['method'], qps: number, meanUs: number, batch: number, graph = false): BenchLoopResult {
+  return { method, iterations: Math.round(qps * 2), wallMs: 2000, throughputQps: qps, inferencesPerSecond: qps * batch, latency: lat(meanUs), enqueue: lat(meanUs / 20), compute: lat(meanUs * 0.8), cudaGraph: graph };
+}
+function report(batch: number, cppQps: number, jsQps: number, trtexecQps?: number, graph = false): BenchReport {
+  const results: BenchReport['results'] = { cpp: loop('cpp', cppQps, 1e6 / cppQps, batch, graph), js: loop('js', jsQps, 1e6 / jsQps, batch, graph) };
+  if (trtexecQps) results.trtexec = loop('trtexec', trtexecQps, 1e6 / trtexecQps, batch, graph);
+  return {
+    version: 1,
+    date: '2026-11-26T10:00:00.000Z',
+    environment: { node: 'v20.19.0', platform: 'linux x64', uvThreadpoolSize: 4 },
+    config: { plan: '/f/x.plan', device: 0, profile: 0, shapes: { input: [batch, 3, 224, 224] }, batch, streams: 1, cudaGraph: graph, dataTransfers: true, durationMs: 2000, warmupMs: 500, methods: ['cpp', 'js'] },
+    results,
+    ratios: benchRatios(results),
+    notes: ['TRTEXEC is not set: the C++ loop stands in for trtexec.'],
+  };
+}
+
+function synthetic(): Record<string, unknown> {
+  const cases = [
+    { id: 'tiny-b1', group: 'tiny', model: 'tiny', batch: 1, streams: 1, cudaGraph: false, waitMode: 'adaptive', report: report(1, 40000, 30000) },
+    { id: 'tiny-b1-graph', group: 'tiny', model: 'tiny', batch: 1, streams: 1, cudaGraph: true, waitMode: 'adaptive', report: report(1, 60000, 45000, undefined, true) },
+    { id: 'tiny-b1-spin', group: 'tiny', model: 'tiny', batch: 1, streams: 1, cudaGraph: false, waitMode: 'spin', report: report(1, 40000, 36000) },
+    { id: 'classifier_fp16-b8', group: 'classifier', model: 'classifier_fp16', batch: 8, streams: 1, cudaGraph: false, waitMode: 'adaptive', error: { code: 'ERR_SHAPE_OUT_OF_PROFILE', message: 'outside | profile' } },
+    { id: 'classifier_fp32-b1', group: 'classifier', model: 'classifier_fp32', batch: 1, streams: 1, cudaGraph: false, waitMode: 'adaptive', skipped: 'missing /f/classifier_fp32.plan' },
+    { id: 'resnet50_fp16-b32-s1', group: 'resnet50', model: 'resnet50_fp16', batch: 32, streams: 1, cudaGraph: false, waitMode: 'adaptive', report: report(32, 250, 247.5, 252) },
+    { id: 'resnet50_fp16-b32-s2-graph', group: 'resnet50', model: 'resnet50_fp16', batch: 32, streams: 2, cudaGraph: true, waitMode: 'adaptive', report: report(32, 270, 269, 271, true) },
+  ];
+  const runs = [1, 8, 16, 32, 64].map((c) => {
+    const ips = Math.min(7000, 600 * c);
+    const p99 = 1500 + c * 90;
+    return { concurrency: c, requests: ips * 2, failed: 0, wallMs: 2000, inferencesPerSecond: ips, latency: { ...lat(p99 * 0.8), p99 }, meanBatchSize: Math.min(32, c / 2 + 1), meanQueueUs: 300, executions: 100, ratioToBestStatic: ips / 7600, p99WithinBound: p99 <= 500 + 4500 };
+  });
+  const batcherReport = {
+    ...report(1, 1, 1),
+    results: {},
+    ratios: {},
+    batcher: {
+      instances: 2,
+      maxBatchSize: 32,
+      maxQueueDelayUs: 500,
+      requestShapes: { input: [1, 3, 224, 224] },
+      staticSweep: [1, 2, 4, 8, 16, 32].map((b) => ({ batchSize: b, iterations: 100, wallMs: 1000, inferencesPerSecond: Math.min(7600, 900 * b), latencyMeanUs: 1000 + b * 110, latencyP99Us: 1100 + b * 115, computeMeanUs: 800 + b * 100 })),
+      bestStatic: { batchSize: 32, inferencesPerSecond: 7600 },
+      maxBatchLatencyUs: 4520,
+      p99BoundUs: 5020,
+      runs,
+    },
+  };
+  return {
+    kind: 'tensorrt-node-gpu-bench',
+    version: 1,
+    date: '2026-11-26T10:05:00.000Z',
+    environment: { node: 'v20.19.0', platform: 'linux x64', cpus: 16, cpuModel: 'Intel Xeon', cuda: { driverVersion: 12040, runtimeVersion: 12040, devices: [{ index: 0, name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' }] }, tensorrt: { version: '10.3.0' }, trtexec: null },
+    config: { fixtures: '/f', durationMs: 2000, warmupMs: 500, trtexec: null },
+    cases,
+    batcher: { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', instances: 2, maxBatchSize: 32, maxQueueDelayUs: 500, concurrency: [1, 8, 16, 32, 64], report: batcherReport },
+  };
+}
+
+beforeAll(async () => {
+  const spec: string = REPORT;
+  mod = (await import(spec)) as ReportModule;
+  tmp = mkdtempSync(path.join(tmpdir(), 'trtn-report-'));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('bench/report.mjs', () => {
+  it('computes the headline ratios', () => {
+    const h = mod.headlines(synthetic()) as {
+      resnet50B32JsOverCpp: number;
+      resnet50B32JsOverTrtexec: number;
+      tinyJsMinusCppUs: { mean: number };
+      tinyGraphJsOverCpp: number;
+      batcher: { concurrency: number; ratioToBestStatic: number; withinBound: boolean; boundUs: number };
+    };
+    expect(h.resnet50B32JsOverCpp).toBeCloseTo(0.99, 12);
+    expect(h.resnet50B32JsOverTrtexec).toBeCloseTo(247.5 / 252, 12);
+    // (1e6/30000 − 1e6/40000) µs × 0.99975 (the synthetic samples average 0.99975 × their nominal mean)
+    expect(h.tinyJsMinusCppUs.mean).toBeCloseTo(8.33125, 5);
+    expect(h.tinyGraphJsOverCpp).toBeCloseTo(0.75, 12);
+    expect(h.batcher).toMatchObject({ concurrency: 64, boundUs: 5020 });
+    expect(h.batcher.ratioToBestStatic).toBeCloseTo(7000 / 7600, 12);
+    expect(h.batcher.withinBound).toBe(false); // p99 = 1500 + 64 × 90 = 7260 µs > 5020
+  });
+
+  it('renders Markdown tables with the headline and every case', () => {
+    const { date, markdown } = mod.renderReport(synthetic());
+    expect(date).toBe('2026-11-26');
+    expect(markdown).toMatch(/^# GPU benchmark 2026-11-26/);
+    expect(markdown).toContain('NVIDIA H100 80GB HBM3 (sm 9.0)');
+    expect(markdown).toContain('trtexec not run: the C++ reference loop stands in for it.');
+    expect(markdown).toMatch(/\| ResNet-50 FP16, batch 32: JS \/ C\+\+ loop throughput \| 0\.990 \|/);
+    expect(markdown).toMatch(/\| tiny, batch 1: JS − C\+\+ latency, µs \(mean \/ median \/ p99\) \| \+8\.3 \/ \+8\.3 \/ \+8\.\d \|/);
+    expect(markdown).toMatch(/\| tiny, batch 1, CUDA graph: JS \/ C\+\+ loop throughput \| 0\.750 \|/);
+    expect(markdown).toMatch(/Batcher, 64 single-image callers: throughput \/ best static batch \| 0\.921 \(7000\.0 vs 7600\.0 inferences\/s, batch 32\)/);
+    expect(markdown).toMatch(/p99 vs maxQueueDelay \+ one batch \| 7\.260 ms vs 5\.020 ms \(500 µs \+ 4\.520 ms\): exceeds/);
+    expect(markdown).toMatch(/\| resnet50_fp16 b32 ×2 graph \| 32 \| 2 \| on \| adaptive \| 271\.0 \| 270\.0 \| 269\.0 \| 0\.996 \|/);
+    expect(markdown).toContain('skipped: missing /f/classifier_fp32.plan');
+    expect(markdown).toContain('error: outside \\| profile [ERR_SHAPE_OUT_OF_PROFILE]');
+    expect(markdown).toMatch(/\| 64 \| 14000 \| 7000\.0 \| 0\.921 \|/);
+    expect(markdown).toContain('![throughput and latency vs concurrency; JS/C++ ratios](2026-11-26-gpu.svg)');
+    expect(markdown).toContain('- TRTEXEC is not set');
+    // every table row has as many cells as its header
+    for (const block of markdown.split('\n\n').filter((b) => b.startsWith('|'))) {
+      const counts = block.split('\n').map((l) => l.replace(/\\\|/g, '').split('|').length);
+      expect(new Set(counts).size).toBe(1);
+    }
+  });
+
+  it('renders an SVG with the batcher sweep and the ratio bars', () => {
+    const { svg } = mod.renderReport(synthetic());
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<polyline class="(throughput|p50|p99)"/g)).toHaveLength(3);
+    const tput = /<polyline class="throughput"[^>]* points="([^"]+)"/.exec(svg)![1]!.split(' ');
+    expect(tput).toHaveLength(5);
+    expect(svg.match(/<rect class="ratio"/g)).toHaveLength(5); // cases with a JS/C++ ratio
+    expect(svg).toContain('best static (batch 32)');
+    expect(svg).toContain('resnet50_fp16 b32 ×2 graph');
+    expect(svg).not.toMatch(/NaN|undefined/);
+    // well-formed enough: tags balance
+    expect((svg.match(/<text/g) ?? []).length).toBe((svg.match(/<\/text>/g) ?? []).length);
+  });
+
+  it('writes <date>-gpu.md and .svg, also from the command line', () => {
+    const r = mod.writeReport(synthetic(), tmp);
+    expect(r.markdownPath).toBe(path.join(tmp, '2026-11-26-gpu.md'));
+    expect(readFileSync(r.svgPath, 'utf8')).toMatch(/^<svg/);
+    const json = path.join(tmp, 'bench.json');
+    writeFileSync(json, JSON.stringify(synthetic()));
+    const out = path.join(tmp, 'cli');
+    const p = spawnSync(process.execPath, [REPORT, json, '--out-dir', out], { encoding: 'utf8' });
+    expect(p.status).toBe(0);
+    expect(existsSync(path.join(out, '2026-11-26-gpu.md'))).toBe(true);
+    expect(existsSync(path.join(out, '2026-11-26-gpu.svg'))).toBe(true);
+    const bad = spawnSync(process.execPath, [REPORT], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+  });
+
+  it('copes with a run that has no batcher and no cases', () => {
+    const d = { ...synthetic(), cases: [], batcher: { skipped: 'missing plan' } };
+    const { markdown, svg } = mod.renderReport(d);
+    expect(markdown).toContain('| Batcher | missing plan |');
+    expect(svg).toContain('no batcher data');
+    expect(() => mod.renderReport({ kind: 'other' })).toThrow(/not a tensorrt-node GPU bench result/);
+  });
+});
