@@ -1,0 +1,666 @@
+/**
+ * runBench(): trtexec's method (warm-up, then timed iterations; throughput = queries / wall time;
+ * min/max/mean/median/percentiles of every metric) applied to three loops over the same plan,
+ * shapes and random inputs:
+ *
+ *  - the C++ loop: ExecutionContext.benchmark(), one iteration at a time on a worker thread,
+ *    each waited for by spinning on a CUDA event (the floor; stands in for trtexec);
+ *  - the JS loop: `await ctx.run()` back to back from JavaScript, with CUDA-event timing on;
+ *  - trtexec itself, when TRTEXEC names the binary.
+ *
+ * With K streams, K contexts (each on its own stream) run at once in every loop. The batcher
+ * mode drives a DynamicBatcher over K TensorRtBackend instances with C concurrent callers sending
+ * single-item requests, and measures the best static-batch throughput in the same run.
+ */
+import { statSync } from 'node:fs';
+import os from 'node:os';
+import { resolve } from 'node:path';
+import { TensorRtError } from '../errors.js';
+import { byteLength } from '../dtypes.js';
+import { Tensor, formatShape, shapeSize } from '../tensor.js';
+import { Runtime, type Engine, type RuntimeOptions } from '../tensorrt/runtime.js';
+import { packDims, type ExecutionContext } from '../tensorrt/context.js';
+import { DeviceBuffer, HostBuffer, Stream, cudaInfo, type WaitMode } from '../tensorrt/cuda.js';
+import { checkInputShape } from '../tensorrt/shapes.js';
+import type { NativeBenchmarkResult } from '../native/binding.js';
+import { TensorRtBackend } from '../backends/tensorrt.js';
+import type { BackendInstance } from '../backends/backend.js';
+import { DynamicBatcher } from '../batcher/dynamic-batcher.js';
+import { fillRandom } from './data.js';
+import { resolveShapes } from './shapes.js';
+import { addSamples, concatSamples, timingStats } from './stats.js';
+import { checkTrtexec, runTrtexec } from './trtexec.js';
+import { TimeProgress, noProgress, type ProgressSink } from './progress.js';
+import type {
+  BatcherBenchReport,
+  BatcherRunResult,
+  BenchConfig,
+  BenchEnvironment,
+  BenchLoopResult,
+  BenchMethod,
+  BenchRatios,
+  BenchReport,
+  StaticBatchResult,
+} from './types.js';
+
+export interface BatcherBenchOptions {
+  /** concurrent callers; a list runs one measurement per value (the static sweep once) */
+  concurrency: number | readonly number[];
+  /** default: the instances' maxBatchSize (the profile's max of dimension 0) */
+  maxBatchSize?: number;
+  /** default 500 */
+  maxQueueDelayUs?: number;
+  /** measure the best static-batch throughput (default true) */
+  staticSweep?: boolean;
+  /** duration of each static batch size (default min(durationMs, 1000)) */
+  staticDurationMs?: number;
+}
+
+export interface RunBenchOptions {
+  /** path of a serialized engine (.plan / .engine) */
+  plan: string;
+  /** input shapes by name (trtexec's --shapes); others: static shape or the profile's opt shape */
+  shapes?: Record<string, readonly number[]>;
+  /** overrides dimension 0 of every input */
+  batch?: number;
+  /** timed iterations per stream (exclusive with durationMs) */
+  iterations?: number;
+  /** timed phase length, ms (default 3000 unless iterations is set) */
+  durationMs?: number;
+  /** warm-up, ms (default 200, trtexec's default) */
+  warmupMs?: number;
+  /** contexts, each on its own stream, running at once (trtexec --infStreams); default 1 */
+  streams?: number;
+  cudaGraph?: boolean;
+  /** copy inputs in and outputs out around every inference (default true; false = --noDataTransfers) */
+  dataTransfers?: boolean;
+  device?: number;
+  profile?: number;
+  /** completion wait mode of the streams the JS loop (and the batcher's instances) run on */
+  waitMode?: WaitMode;
+  /** loops to run (default all; trtexec only when a binary is known) */
+  methods?: readonly BenchMethod[];
+  /** trtexec binary (default process.env.TRTEXEC); false: never */
+  trtexec?: string | false;
+  /** more trtexec arguments (default: TRTEXEC_ARGS split on spaces) */
+  trtexecArgs?: readonly string[];
+  /** batcher mode instead of the three loops */
+  batcher?: BatcherBenchOptions;
+  /** a progress bar on stderr (true) or a custom sink; default none */
+  progress?: boolean | ProgressSink;
+  /** Runtime options (library path, flavor, host code) */
+  runtime?: Omit<RuntimeOptions, 'device'>;
+}
+
+const DEFAULT_DURATION_MS = 3000;
+const DEFAULT_WARMUP_MS = 200;
+const STATIC_SIZES = [1, 2, 4, 8, 16, 32, 64];
+
+function bad(message: string): TensorRtError {
+  return new TensorRtError('ERR_INVALID_ARGUMENT', message);
+}
+
+function checkInt(v: number | undefined, what: string, min: number): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < min)) throw bad(`${what} must be an integer >= ${min}, got ${v}`);
+}
+
+function checkNum(v: number | undefined, what: string, min: number): void {
+  if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min)) throw bad(`${what} must be a number >= ${min}, got ${v}`);
+}
+
+/** Option checks that need no GPU (the CLI runs them before anything is loaded). */
+export function validateBenchOptions(o: RunBenchOptions): void {
+  if (typeof o.plan !== 'string' || o.plan === '') throw bad('a plan path is required');
+  if (o.iterations !== undefined && o.durationMs !== undefined) throw bad('iterations and duration are exclusive: give one');
+  checkInt(o.iterations, 'iterations', 1);
+  checkNum(o.durationMs, 'duration', 1);
+  checkNum(o.warmupMs, 'warm-up', 0);
+  checkInt(o.streams, 'streams', 1);
+  checkInt(o.batch, 'batch', 1);
+  checkInt(o.device, 'device', 0);
+  checkInt(o.profile, 'profile', 0);
+  if (o.waitMode !== undefined && !['adaptive', 'spin', 'block'].includes(o.waitMode)) throw bad(`waitMode must be adaptive, spin or block, got ${String(o.waitMode)}`);
+  for (const m of o.methods ?? []) if (!['cpp', 'js', 'trtexec'].includes(m)) throw bad(`unknown method ${String(m)} (cpp, js, trtexec)`);
+  if (o.batcher) {
+    const c = typeof o.batcher.concurrency === 'number' ? [o.batcher.concurrency] : [...o.batcher.concurrency];
+    if (c.length === 0) throw bad('concurrency needs at least one value');
+    for (const x of c) checkInt(x, 'concurrency', 1);
+    checkInt(o.batcher.maxBatchSize, 'max batch', 1);
+    checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
+    checkNum(o.batcher.staticDurationMs, 'static duration', 1);
+  }
+}
+
+function uvThreadpoolSize(): number {
+  const n = Number(process.env.UV_THREADPOOL_SIZE);
+  return Number.isInteger(n) && n > 0 ? n : 4;
+}
+
+function environment(runtime: Runtime | undefined, device: number): BenchEnvironment {
+  const cpus = os.cpus();
+  const env: BenchEnvironment = { node: process.version, platform: `${process.platform} ${process.arch}`, cpus: cpus.length, uvThreadpoolSize: uvThreadpoolSize() };
+  if (cpus[0]) env.cpuModel = cpus[0].model.trim();
+  if (runtime) {
+    const i = runtime.info;
+    env.tensorrt = { version: i.version, flavor: i.flavor, libraryPath: i.libraryPath };
+  }
+  try {
+    const c = cudaInfo();
+    const d = c.devices.find((x) => x.index === device) ?? c.devices[device];
+    env.cuda = { driverVersion: c.driverVersion, runtimeVersion: c.runtimeVersion };
+    if (d) env.cuda.device = { index: d.index, name: d.name, computeCapability: d.computeCapability, totalMemory: d.totalMemory };
+  } catch {
+    /* no CUDA: the runtime would have failed first */
+  }
+  return env;
+}
+
+// ------------------------------------------------------------------------------------ slots
+
+interface SlotOptions {
+  device: number;
+  profile: number;
+  waitMode?: WaitMode | undefined;
+  dataTransfers: boolean;
+  seed: number;
+}
+
+/** One context on its own stream with device buffers (and pinned staging) at the bench shapes. */
+class BenchSlot {
+  readonly stream: Stream;
+  readonly ctx: ExecutionContext;
+  readonly #buffers: { dispose(): void }[] = [];
+
+  private constructor(stream: Stream, ctx: ExecutionContext) {
+    this.stream = stream;
+    this.ctx = ctx;
+  }
+
+  static async create(engine: Engine, shapes: Record<string, number[]>, o: SlotOptions): Promise<BenchSlot> {
+    const stream = new Stream(o.waitMode ? { device: o.device, waitMode: o.waitMode } : { device: o.device });
+    let ctx: ExecutionContext;
+    try {
+      ctx = engine.createContext({ profile: o.profile, stream });
+    } catch (e) {
+      stream.dispose();
+      throw e;
+    }
+    const slot = new BenchSlot(stream, ctx);
+    try {
+      for (const t of engine.inputs) ctx.setInputShape(t.name, shapes[t.name]!);
+      let seed = o.seed;
+      for (const t of engine.io) {
+        const dims = t.mode === 'input' ? shapes[t.name]! : ctx.getTensorShape(t.name);
+        if (dims.some((d) => d < 0)) throw new TensorRtError('ERR_TRT', `output '${t.name}' has a data-dependent shape ${formatShape(dims)}; the bench does not support it`);
+        const bytes = byteLength(t.dtype, shapeSize(dims));
+        const cap = Math.max(256, Math.ceil(bytes / 256) * 256);
+        const dev = new DeviceBuffer(cap, { device: o.device });
+        slot.#buffers.push(dev);
+        ctx.setTensorAddress(t.name, dev);
+        if (t.mode === 'input' || o.dataTransfers) {
+          const host = new HostBuffer(cap);
+          slot.#buffers.push(host);
+          if (t.mode === 'input') {
+            fillRandom(host.buffer, t.dtype, 0, bytes, seed++);
+            // Without transfers the data must already be on the device.
+            if (!o.dataTransfers) await dev.copyFrom(host, { stream, byteLength: cap });
+          }
+          if (o.dataTransfers) ctx.setHostStaging(t.name, host);
+        }
+      }
+    } catch (e) {
+      slot.dispose();
+      throw e;
+    }
+    return slot;
+  }
+
+  dispose(): void {
+    this.ctx.dispose();
+    this.stream.dispose();
+    for (const b of this.#buffers) b.dispose();
+  }
+}
+
+async function createSlots(n: number, engine: Engine, shapes: Record<string, number[]>, o: SlotOptions): Promise<BenchSlot[]> {
+  const slots: BenchSlot[] = [];
+  try {
+    for (let i = 0; i < n; i++) slots.push(await BenchSlot.create(engine, shapes, { ...o, seed: o.seed + i * 101 }));
+  } catch (e) {
+    for (const s of slots) s.dispose();
+    throw e;
+  }
+  return slots;
+}
+
+// ------------------------------------------------------------------------------------ loops
+
+interface LoopOptions {
+  iterations?: number | undefined;
+  durationMs: number;
+  warmupMs: number;
+  cudaGraph: boolean;
+  batch: number;
+}
+
+/** The C++ loop on every slot at once; iterations of all slots pooled. */
+export function cppLoopResult(rs: readonly NativeBenchmarkResult[], batch: number): BenchLoopResult {
+  const iterations = rs.reduce((a, r) => a + r.latencyUs.length, 0);
+  const wallMs = Math.max(...rs.map((r) => r.totalMs));
+  const graph = rs.length > 0 && rs.every((r) => r.cudaGraph);
+  const qps = wallMs > 0 ? iterations / (wallMs / 1000) : 0;
+  const res: BenchLoopResult = {
+    method: 'cpp',
+    iterations,
+    wallMs,
+    throughputQps: qps,
+    inferencesPerSecond: qps * batch,
+    latency: timingStats(concatSamples(rs.map((r) => r.latencyUs))),
+    enqueue: timingStats(concatSamples(rs.map((r) => r.enqueueUs))),
+    cudaGraph: graph,
+  };
+  if (graph) {
+    // A graph holds copies and inference: its events span the whole graph.
+    res.compute = timingStats(concatSamples(rs.map((r) => addSamples(r.h2dUs, r.computeUs, r.d2hUs))));
+  } else {
+    res.h2d = timingStats(concatSamples(rs.map((r) => r.h2dUs)));
+    res.compute = timingStats(concatSamples(rs.map((r) => r.computeUs)));
+    res.d2h = timingStats(concatSamples(rs.map((r) => r.d2hUs)));
+  }
+  return res;
+}
+
+async function cppLoop(slots: readonly BenchSlot[], o: LoopOptions): Promise<BenchLoopResult> {
+  const opts: { iterations?: number; durationMs?: number; warmupMs: number; cudaGraph: boolean } = { warmupMs: o.warmupMs, cudaGraph: o.cudaGraph };
+  if (o.iterations !== undefined) opts.iterations = o.iterations;
+  else opts.durationMs = o.durationMs;
+  const rs = await Promise.all(slots.map((s) => s.ctx.benchmark(opts)));
+  return cppLoopResult(rs, o.batch);
+}
+
+/** Per-iteration samples of the JS loop (µs). */
+export interface JsSamples {
+  latency: number[];
+  enqueue: number[];
+  h2d: number[];
+  compute: number[];
+  d2h: number[];
+}
+
+export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
+  const iterations = samples.reduce((a, s) => a + s.latency.length, 0);
+  const qps = wallMs > 0 ? iterations / (wallMs / 1000) : 0;
+  const res: BenchLoopResult = {
+    method: 'js',
+    iterations,
+    wallMs,
+    throughputQps: qps,
+    inferencesPerSecond: qps * batch,
+    latency: timingStats(concatSamples(samples.map((s) => s.latency))),
+    enqueue: timingStats(concatSamples(samples.map((s) => s.enqueue))),
+    cudaGraph: graph,
+  };
+  if (graph) {
+    res.compute = timingStats(concatSamples(samples.map((s) => addSamples(Float64Array.from(s.h2d), Float64Array.from(s.compute), Float64Array.from(s.d2h)))));
+  } else {
+    res.h2d = timingStats(concatSamples(samples.map((s) => s.h2d)));
+    res.compute = timingStats(concatSamples(samples.map((s) => s.compute)));
+    res.d2h = timingStats(concatSamples(samples.map((s) => s.d2h)));
+  }
+  return res;
+}
+
+async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<BenchLoopResult> {
+  for (const s of slots) {
+    s.ctx.setTiming(true);
+    s.ctx.setCudaGraph(o.cudaGraph);
+  }
+  // Warm-up: at least two runs, so that a CUDA graph is captured before timing starts.
+  await Promise.all(
+    slots.map(async (s) => {
+      const end = performance.now() + o.warmupMs;
+      let n = 0;
+      do {
+        await s.ctx.run(inputDims, null);
+        n++;
+      } while (performance.now() < end || n < 2);
+    }),
+  );
+  const samples: JsSamples[] = slots.map(() => ({ latency: [], enqueue: [], h2d: [], compute: [], d2h: [] }));
+  const t0 = performance.now();
+  const end = t0 + o.durationMs;
+  await Promise.all(
+    slots.map(async (s, i) => {
+      const a = samples[i]!;
+      const ctx = s.ctx;
+      for (let n = 0; o.iterations !== undefined ? n < o.iterations : performance.now() < end; n++) {
+        const x = performance.now();
+        const p = ctx.run(inputDims, null);
+        const y = performance.now();
+        const t = await p;
+        const z = performance.now();
+        a.latency.push((z - x) * 1000);
+        a.enqueue.push((y - x) * 1000);
+        a.h2d.push((t?.[0] ?? Number.NaN) * 1000);
+        a.compute.push((t?.[1] ?? Number.NaN) * 1000);
+        a.d2h.push((t?.[2] ?? Number.NaN) * 1000);
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  const graph = o.cudaGraph && slots.every((s) => s.ctx.graphCaptured);
+  for (const s of slots) s.ctx.setTiming(false);
+  return jsLoopResult(samples, wallMs, o.batch, graph);
+}
+
+export function benchRatios(r: BenchReport['results']): BenchRatios {
+  const out: BenchRatios = {};
+  const { cpp, js, trtexec } = r;
+  if (cpp && js) {
+    out.jsOverCppThroughput = js.throughputQps / cpp.throughputQps;
+    out.jsMinusCppLatencyUs = {
+      mean: js.latency.mean - cpp.latency.mean,
+      median: js.latency.median - cpp.latency.median,
+      p90: js.latency.p90 - cpp.latency.p90,
+      p99: js.latency.p99 - cpp.latency.p99,
+    };
+  }
+  if (trtexec && cpp) out.cppOverTrtexecThroughput = cpp.throughputQps / trtexec.throughputQps;
+  if (trtexec && js) out.jsOverTrtexecThroughput = js.throughputQps / trtexec.throughputQps;
+  return out;
+}
+
+function batchOf(engine: Engine, shapes: Record<string, number[]>): number {
+  const first = engine.inputs[0];
+  const d = first ? shapes[first.name] : undefined;
+  return d && d.length > 0 ? d[0]! : 1;
+}
+
+// ------------------------------------------------------------------------------------ runBench
+
+/**
+ * Runs the benchmark described by `options` and resolves with its report. Rejects with a
+ * TensorRtError: ERR_INVALID_ARGUMENT for bad options or a missing file, ERR_TRT_NOT_FOUND /
+ * ERR_CUDA_UNAVAILABLE without TensorRT or a GPU, ERR_PLAN_INVALID for a plan that does not
+ * load, ERR_SHAPE_OUT_OF_PROFILE / ERR_SHAPE_MISMATCH / ERR_UNKNOWN_TENSOR for bad shapes,
+ * ERR_CONFIG when TRTEXEC is not trtexec, ERR_TRT when trtexec fails.
+ */
+export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
+  validateBenchOptions(options);
+  const device = options.device ?? 0;
+  const profileIndex = options.profile ?? 0;
+  const streams = options.streams ?? 1;
+  const warmupMs = options.warmupMs ?? DEFAULT_WARMUP_MS;
+  const durationMs = options.iterations !== undefined ? undefined : (options.durationMs ?? DEFAULT_DURATION_MS);
+  const cudaGraph = options.cudaGraph ?? false;
+  const dataTransfers = options.dataTransfers ?? true;
+  const notes: string[] = [];
+  const batcherMode = options.batcher !== undefined;
+
+  let methods: BenchMethod[] = batcherMode ? [] : [...(options.methods ?? ['cpp', 'js', 'trtexec'])];
+  let trtexecBinary: string | undefined;
+  if (methods.includes('trtexec')) {
+    const b = options.trtexec === false ? undefined : (options.trtexec ?? process.env.TRTEXEC);
+    if (b) {
+      trtexecBinary = b;
+      await checkTrtexec(b); // fail fast, before loading anything
+    } else {
+      methods = methods.filter((m) => m !== 'trtexec');
+      if (options.methods === undefined || options.trtexec === undefined) {
+        notes.push('TRTEXEC is not set: the C++ loop stands in for trtexec (same method: warm-up, then timed iterations, one at a time, each waited for).');
+      }
+    }
+  }
+  if (streams > uvThreadpoolSize() - 1 && (methods.includes('cpp') || batcherMode)) {
+    notes.push(`${streams} C++ loops share libuv's thread pool of ${uvThreadpoolSize()} threads with plan loading: set UV_THREADPOOL_SIZE above ${streams} so that they all run at once.`);
+  }
+
+  const runtime = new Runtime({ ...options.runtime, device });
+  let engine: Engine | undefined;
+  const progress: ProgressSink = options.progress === true ? new TimeProgress() : options.progress ? options.progress : noProgress;
+  try {
+    const planPath = resolve(options.plan);
+    let st;
+    try {
+      st = statSync(planPath);
+    } catch {
+      throw bad(`no such file: ${options.plan}`);
+    }
+    if (!st.isFile()) throw bad(`not a file: ${options.plan}`);
+    engine = await runtime.deserializeAsync(planPath);
+    if (profileIndex >= engine.profiles.length && !(profileIndex === 0 && engine.profiles.length === 0)) {
+      throw bad(`optimization profile ${profileIndex} does not exist (the engine has ${engine.profiles.length})`);
+    }
+    const prof = engine.profiles[profileIndex];
+    const shapes = resolveShapes(engine.inputs, engine.outputs, prof, { shapes: options.shapes, batch: options.batch, profile: profileIndex });
+    const batch = batchOf(engine, shapes);
+    const config: BenchConfig = { plan: planPath, device, profile: profileIndex, shapes, batch, streams, cudaGraph, dataTransfers, warmupMs, methods };
+    if (options.iterations !== undefined) config.iterations = options.iterations;
+    if (durationMs !== undefined) config.durationMs = durationMs;
+    if (options.waitMode) config.waitMode = options.waitMode;
+    const report: BenchReport = { version: 1, date: new Date().toISOString(), environment: environment(runtime, device), config, results: {}, ratios: {}, notes };
+
+    const slotOptions: SlotOptions = { device, profile: profileIndex, waitMode: options.waitMode, dataTransfers, seed: 1 };
+    const loopMs = (durationMs ?? 1000) + warmupMs;
+    if (batcherMode) {
+      report.batcher = await batcherBench(engine, planPath, shapes, options, { device, profile: profileIndex, streams, warmupMs, durationMs, cudaGraph, progress, slotOptions });
+      return report;
+    }
+
+    progress.start(methods.length * loopMs + 500);
+    progress.phase('setting up contexts', 500);
+    const slots = await createSlots(streams, engine, shapes, slotOptions);
+    const loop: LoopOptions = { iterations: options.iterations, durationMs: durationMs ?? 0, warmupMs, cudaGraph, batch };
+    try {
+      if (methods.includes('cpp')) {
+        progress.phase(`C++ loop${streams > 1 ? ` ×${streams}` : ''}`, loopMs);
+        report.results.cpp = await cppLoop(slots, loop);
+        if (cudaGraph && !report.results.cpp.cudaGraph) notes.push('CUDA graph capture failed in the C++ loop: it ran without a graph.');
+      }
+      if (methods.includes('js')) {
+        progress.phase(`JS loop${streams > 1 ? ` ×${streams}` : ''}`, loopMs);
+        const inputDims = packDims(engine.inputs.map((t) => shapes[t.name]!));
+        report.results.js = await jsLoop(slots, inputDims, loop);
+        if (cudaGraph && !report.results.js.cudaGraph) notes.push('CUDA graph capture failed in the JS loop: it ran without a graph.');
+      }
+    } finally {
+      for (const s of slots) s.dispose();
+    }
+    if (trtexecBinary && methods.includes('trtexec')) {
+      progress.phase('trtexec', loopMs + 2000);
+      const dynamicShapes: Record<string, number[]> = {};
+      for (const t of engine.inputs) if (t.shape.some((d) => d < 0)) dynamicShapes[t.name] = shapes[t.name]!;
+      const extra = options.trtexecArgs ?? (process.env.TRTEXEC_ARGS ? process.env.TRTEXEC_ARGS.split(/\s+/).filter(Boolean) : []);
+      report.results.trtexec = await runTrtexec({
+        binary: trtexecBinary,
+        plan: planPath,
+        shapes: dynamicShapes,
+        ...(options.iterations !== undefined ? { iterations: options.iterations } : { durationMs: durationMs ?? DEFAULT_DURATION_MS }),
+        warmupMs,
+        streams,
+        cudaGraph,
+        dataTransfers,
+        device,
+        profile: profileIndex,
+        extraArgs: extra,
+        batch,
+      });
+    }
+    report.ratios = benchRatios(report.results);
+    return report;
+  } finally {
+    progress.stop();
+    engine?.dispose();
+    runtime.dispose();
+  }
+}
+
+// ------------------------------------------------------------------------------------ batcher
+
+interface BatcherContext {
+  device: number;
+  profile: number;
+  streams: number;
+  warmupMs: number;
+  durationMs: number | undefined;
+  cudaGraph: boolean;
+  progress: ProgressSink;
+  slotOptions: SlotOptions;
+}
+
+function randomTensors(engine: Engine, shapes: Record<string, number[]>, seed: number): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const t of engine.inputs) {
+    const tensor = Tensor.zeros(t.dtype, shapes[t.name]!);
+    fillRandom(tensor.data.buffer as ArrayBuffer, t.dtype, tensor.data.byteOffset, tensor.data.byteLength, seed++);
+    out[t.name] = tensor;
+  }
+  return out;
+}
+
+async function batcherBench(engine: Engine, planPath: string, shapes: Record<string, number[]>, options: RunBenchOptions, c: BatcherContext): Promise<BatcherBenchReport> {
+  const bo = options.batcher!;
+  const concurrency = typeof bo.concurrency === 'number' ? [bo.concurrency] : [...bo.concurrency];
+  const delayUs = bo.maxQueueDelayUs ?? 500;
+  const instancesN = c.streams;
+  const staticMs = bo.staticDurationMs ?? Math.min(c.durationMs ?? 1000, 1000);
+  const runMs = c.durationMs ?? 1000;
+
+  // Same rule as TensorRtInstance: batchable when dimension 0 is dynamic on every tensor.
+  const batchable = engine.io.every((t) => t.shape.length > 0 && t.shape[0] === -1);
+  if (!batchable) throw new TensorRtError('ERR_CONFIG', 'the batcher bench needs a model with a dynamic batch dimension (dimension 0 of every input and output -1)');
+  const prof = engine.profiles[c.profile];
+  const profMax = Math.min(...engine.inputs.map((t) => prof?.[t.name]?.max[0] ?? 0));
+  const profMin = Math.max(...engine.inputs.map((t) => prof?.[t.name]?.min[0] ?? 1));
+  const maxBatch = bo.maxBatchSize ?? profMax;
+  if (maxBatch > profMax) throw new TensorRtError('ERR_SHAPE_OUT_OF_PROFILE', `max batch ${maxBatch} exceeds the profile's maximum batch ${profMax}`);
+  const requestShapes: Record<string, number[]> = {};
+  for (const t of engine.inputs) {
+    const d = [...shapes[t.name]!];
+    d[0] = 1;
+    checkInputShape(t, prof?.[t.name], d, c.profile);
+    requestShapes[t.name] = d;
+  }
+
+  const sizes = [...new Set([...STATIC_SIZES.filter((b) => b <= maxBatch), maxBatch])].filter((b) => b >= profMin).sort((a, b) => a - b);
+  const sweep = bo.staticSweep !== false;
+  const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
+  c.progress.start(expected);
+
+  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, requestShapes, staticSweep: [], runs: [] };
+
+  // 1. Static batches: the C++ loop on `instances` contexts at once, per batch size.
+  if (sweep) {
+    for (const b of sizes) {
+      c.progress.phase(`static batch ${b}`, staticMs + c.warmupMs + 200);
+      const bShapes: Record<string, number[]> = {};
+      for (const t of engine.inputs) bShapes[t.name] = [b, ...shapes[t.name]!.slice(1)];
+      const slots = await createSlots(instancesN, engine, bShapes, c.slotOptions);
+      try {
+        const r = await cppLoop(slots, { durationMs: staticMs, warmupMs: c.warmupMs, cudaGraph: c.cudaGraph, batch: b });
+        const s: StaticBatchResult = {
+          batchSize: b,
+          iterations: r.iterations,
+          wallMs: r.wallMs,
+          inferencesPerSecond: r.inferencesPerSecond,
+          latencyMeanUs: r.latency.mean,
+          latencyP99Us: r.latency.p99,
+          computeMeanUs: r.compute?.mean ?? Number.NaN,
+        };
+        report.staticSweep.push(s);
+      } finally {
+        for (const s of slots) s.dispose();
+      }
+    }
+    const best = report.staticSweep.reduce<StaticBatchResult | undefined>((a, s) => (!a || s.inferencesPerSecond > a.inferencesPerSecond ? s : a), undefined);
+    if (best) report.bestStatic = { batchSize: best.batchSize, inferencesPerSecond: best.inferencesPerSecond };
+    const atMax = report.staticSweep.find((s) => s.batchSize === maxBatch);
+    if (atMax) {
+      report.maxBatchLatencyUs = atMax.latencyMeanUs;
+      report.p99BoundUs = delayUs + atMax.latencyMeanUs;
+    }
+  }
+
+  // 2. The dynamic batcher over `instances` TensorRtBackend instances.
+  c.progress.phase('loading batcher instances', 500);
+  const backend = new TensorRtBackend({ ...options.runtime, ...(options.waitMode ? { waitMode: options.waitMode } : {}), cudaGraph: c.cudaGraph });
+  const instances: BackendInstance[] = [];
+  try {
+    for (let i = 0; i < instancesN; i++) instances.push(await backend.createInstance(planPath, { device: c.device, profile: c.profile }));
+  } catch (e) {
+    await Promise.allSettled(instances.map((x) => x.dispose()));
+    throw e;
+  }
+  let batcher: DynamicBatcher;
+  try {
+    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs });
+  } catch (e) {
+    await Promise.allSettled(instances.map((x) => x.dispose()));
+    throw e;
+  }
+  const inputs = randomTensors(engine, requestShapes, 7);
+  try {
+    for (const conc of concurrency) {
+      c.progress.phase(`batcher, ${conc} callers`, runMs + c.warmupMs);
+      report.runs.push(await batcherRun(batcher, inputs, conc, c.warmupMs, options.iterations, runMs));
+    }
+  } finally {
+    await batcher.close();
+  }
+  for (const r of report.runs) {
+    if (report.bestStatic) r.ratioToBestStatic = r.inferencesPerSecond / report.bestStatic.inferencesPerSecond;
+    if (report.p99BoundUs !== undefined) r.p99WithinBound = r.latency.p99 <= report.p99BoundUs;
+  }
+  return report;
+}
+
+async function batcherRun(batcher: DynamicBatcher, inputs: Record<string, Tensor>, callers: number, warmupMs: number, iterations: number | undefined, durationMs: number): Promise<BatcherRunResult> {
+  let failure: unknown;
+  const wEnd = performance.now() + warmupMs;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      do {
+        await batcher.infer(inputs);
+      } while (performance.now() < wEnd);
+    }),
+  );
+  const s0 = batcher.statistics();
+  const lat: number[][] = Array.from({ length: callers }, () => []);
+  let started = 0;
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  await Promise.all(
+    lat.map(async (mine) => {
+      while (failure === undefined && (iterations !== undefined ? started < iterations : performance.now() < end)) {
+        started++;
+        const a = performance.now();
+        try {
+          await batcher.infer(inputs);
+        } catch (e) {
+          failure ??= e;
+          return;
+        }
+        mine.push((performance.now() - a) * 1000);
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  if (failure !== undefined) throw failure;
+  const s1 = batcher.statistics();
+  const requests = lat.reduce((a, l) => a + l.length, 0);
+  const executions = s1.executionCount - s0.executionCount;
+  const inferences = s1.inferenceCount - s0.inferenceCount;
+  const qn = s1.queue.ns - s0.queue.ns;
+  const qc = s1.queue.count - s0.queue.count;
+  return {
+    concurrency: callers,
+    requests,
+    failed: s1.fail.count - s0.fail.count,
+    wallMs,
+    inferencesPerSecond: wallMs > 0 ? requests / (wallMs / 1000) : 0,
+    latency: timingStats(concatSamples(lat)),
+    meanBatchSize: executions > 0 ? inferences / executions : 0,
+    meanQueueUs: qc > 0 ? qn / qc / 1000 : 0,
+    executions,
+  };
+}
