@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+/**
+ * The GPU benchmark matrix of issue 5, on the GPU host (after `npm run build`):
+ *
+ *   FIXTURES=fixtures/engines [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
+ *
+ *  - tiny.plan, batch 1: CUDA graph off / on; JS-path wait modes spin / adaptive / block;
+ *  - classifier_fp16.plan and classifier_fp32.plan at batch 1, 8, 32;
+ *  - resnet50_fp16.plan at batch 1, 8, 32 × streams 1, 2 × CUDA graph off / on;
+ *  - the dynamic batcher on resnet50_fp16.plan: 2 instances, maxBatchSize 32, maxQueueDelay
+ *    500 µs, single-image callers at concurrency 1, 8, 16, 32, 64, with the best static-batch
+ *    throughput measured in the same run.
+ *
+ * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
+ * trtexec); each timed phase lasts DURATION_MS (default 2000) after WARMUP_MS (default 500).
+ * Writes one JSON file (default $OUT/bench-<date>.json, or bench/results/ without OUT), the
+ * Markdown report and SVG chart next to it (bench/report.mjs), and prints a summary table.
+ * Library: ../dist/index.js, or the module in TENSORRT_NODE_LIB.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const here = new URL('.', import.meta.url);
+const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', here).href;
+const lib = await import(libUrl);
+const { runBench, checkTrtexec, cudaInfo, Runtime } = lib;
+const { writeReport } = await import(new URL('./report.mjs', here).href);
+
+const FIXTURES = resolve(process.env.FIXTURES ?? process.env.TRTNODE_FIXTURES ?? 'fixtures/engines');
+const DURATION_MS = Number(process.env.DURATION_MS ?? 2000);
+const WARMUP_MS = Number(process.env.WARMUP_MS ?? 500);
+const STAMP = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
+const outPath = resolve(process.argv[2] ?? join(process.env.OUT ?? 'bench/results', `bench-${STAMP}.json`));
+const started = performance.now();
+
+function log(line) {
+  process.stderr.write(`${line}\n`);
+}
+
+function errorInfo(e) {
+  return { code: e?.code ?? 'ERR_UNEXPECTED', message: String(e?.message ?? e).split('\n')[0] };
+}
+
+// ------------------------------------------------------------------ environment and trtexec
+const environment = { node: process.version, platform: `${process.platform} ${process.arch}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model?.trim(), hostname: os.hostname() };
+try {
+  environment.cuda = cudaInfo();
+} catch (e) {
+  environment.cuda = { error: errorInfo(e) };
+}
+try {
+  const rt = new Runtime();
+  environment.tensorrt = rt.info;
+  rt.dispose();
+} catch (e) {
+  environment.tensorrt = { error: errorInfo(e) };
+}
+let trtexec = false;
+if (process.env.TRTEXEC) {
+  try {
+    const c = await checkTrtexec(process.env.TRTEXEC);
+    trtexec = process.env.TRTEXEC;
+    environment.trtexec = { binary: trtexec, version: c.version ?? null };
+  } catch (e) {
+    environment.trtexec = { binary: process.env.TRTEXEC, error: errorInfo(e) };
+    log(`warning: ${errorInfo(e).message}; running without trtexec`);
+  }
+} else {
+  environment.trtexec = null;
+}
+
+// ------------------------------------------------------------------ the matrix
+const plan = (name) => join(FIXTURES, `${name}.plan`);
+const cases = [];
+const add = (c) => cases.push({ streams: 1, cudaGraph: false, waitMode: 'adaptive', methods: ['cpp', 'js', 'trtexec'], ...c });
+
+add({ id: 'tiny-b1', group: 'tiny', model: 'tiny', batch: 1 });
+add({ id: 'tiny-b1-graph', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true });
+for (const waitMode of ['spin', 'block']) add({ id: `tiny-b1-${waitMode}`, group: 'tiny', model: 'tiny', batch: 1, waitMode, methods: ['cpp', 'js'] });
+for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of [1, 8, 32]) add({ id: `${model}-b${batch}`, group: 'classifier', model, batch });
+for (const batch of [1, 8, 32])
+  for (const streams of [1, 2])
+    for (const cudaGraph of [false, true]) add({ id: `resnet50_fp16-b${batch}-s${streams}${cudaGraph ? '-graph' : ''}`, group: 'resnet50', model: 'resnet50_fp16', batch, streams, cudaGraph });
+
+const results = [];
+for (const [i, c] of cases.entries()) {
+  const entry = { ...c, plan: plan(c.model) };
+  results.push(entry);
+  if (!existsSync(entry.plan)) {
+    entry.skipped = `missing ${entry.plan}`;
+    log(`[${i + 1}/${cases.length}] ${c.id}: skipped (${entry.skipped})`);
+    continue;
+  }
+  log(`[${i + 1}/${cases.length}] ${c.id}`);
+  try {
+    // tiny has static shapes (batch 1 built in): no batch override there.
+    entry.report = await runBench({
+      plan: entry.plan,
+      ...(c.group === 'tiny' ? {} : { batch: c.batch }),
+      durationMs: DURATION_MS,
+      warmupMs: WARMUP_MS,
+      streams: c.streams,
+      cudaGraph: c.cudaGraph,
+      waitMode: c.waitMode,
+      methods: c.methods,
+      trtexec,
+    });
+  } catch (e) {
+    entry.error = errorInfo(e);
+    log(`  error: ${entry.error.message} [${entry.error.code}]`);
+  }
+}
+
+// ------------------------------------------------------------------ batcher
+const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), instances: 2, maxBatchSize: 32, maxQueueDelayUs: 500, concurrency: [1, 8, 16, 32, 64] };
+if (!existsSync(batcher.plan)) {
+  batcher.skipped = `missing ${batcher.plan}`;
+} else {
+  log(`batcher: ${batcher.instances} instances, maxBatchSize ${batcher.maxBatchSize}, callers ${batcher.concurrency.join(', ')}`);
+  try {
+    batcher.report = await runBench({
+      plan: batcher.plan,
+      durationMs: DURATION_MS,
+      warmupMs: WARMUP_MS,
+      streams: batcher.instances,
+      batcher: { concurrency: batcher.concurrency, maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticDurationMs: Math.min(DURATION_MS, 1000) },
+    });
+  } catch (e) {
+    batcher.error = errorInfo(e);
+    log(`  error: ${batcher.error.message} [${batcher.error.code}]`);
+  }
+}
+
+const data = {
+  kind: 'tensorrt-node-gpu-bench',
+  version: 1,
+  date: new Date().toISOString(),
+  environment,
+  config: { fixtures: FIXTURES, durationMs: DURATION_MS, warmupMs: WARMUP_MS, trtexec: trtexec || null },
+  cases: results,
+  batcher,
+  elapsedSeconds: (performance.now() - started) / 1000,
+};
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileSync(outPath, `${JSON.stringify(data, null, 2)}\n`);
+let written = [];
+try {
+  const r = writeReport(data, dirname(outPath));
+  written = [r.markdownPath, r.svgPath];
+} catch (e) {
+  log(`warning: report not written: ${errorInfo(e).message}`);
+}
+
+// ------------------------------------------------------------------ summary
+const f = (v, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
+const rows = [['case', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'JS−C++ mean µs', 'JS−C++ p99 µs']];
+for (const e of results) {
+  const r = e.report;
+  if (!r) {
+    rows.push([e.id, e.skipped ? 'skipped' : `error ${e.error?.code ?? ''}`, '', '', '', '', '']);
+    continue;
+  }
+  rows.push([
+    e.id,
+    f(r.results.trtexec?.throughputQps),
+    f(r.results.cpp?.throughputQps),
+    f(r.results.js?.throughputQps),
+    f(r.ratios.jsOverCppThroughput, 3),
+    f(r.ratios.jsMinusCppLatencyUs?.mean),
+    f(r.ratios.jsMinusCppLatencyUs?.p99),
+  ]);
+}
+const b = batcher.report?.batcher;
+if (b) {
+  rows.push(['', '', '', '', '', '', '']);
+  rows.push(['batcher callers', 'infer/s', '/best static', 'p50 ms', 'p99 ms', 'mean batch', 'p99 ≤ bound']);
+  for (const r of b.runs) rows.push([String(r.concurrency), f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), String(r.p99WithinBound ?? '-')]);
+  if (b.bestStatic) rows.push(['best static', f(b.bestStatic.inferencesPerSecond), `batch ${b.bestStatic.batchSize}`, '', '', '', '']);
+} else {
+  rows.push(['batcher', batcher.skipped ?? `error ${batcher.error?.code ?? ''}`, '', '', '', '', '']);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
+for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));
+console.log(`\n${outPath}${written.length ? `\n${written.join('\n')}` : ''}\n(${f(data.elapsedSeconds, 0)} s)`);
