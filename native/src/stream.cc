@@ -241,7 +241,7 @@ void StreamCore::Shutdown() {
     if (watcher_.get_id() == std::this_thread::get_id()) watcher_.detach();
     else watcher_.join();
   }
-  tsfn_.Abort();
+  if (static_cast<napi_threadsafe_function>(tsfn_) != nullptr) tsfn_.Abort();  // null if creation failed early
   // Work that completed but was never delivered (environment teardown): drop it quietly.
   for (Completion* c : done_) delete c;
   done_.clear();

@@ -1,0 +1,120 @@
+// The native addon on a machine without a GPU (CI): it loads, says precisely what is missing,
+// validates arguments, and never takes the process down.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadNative } from '../../lib/native/binding.js';
+import { Runtime } from '../../lib/tensorrt/runtime.js';
+import { DeviceBuffer, HostBuffer, Stream, cudaInfo } from '../../lib/tensorrt/cuda.js';
+import { Session } from '../../lib/tensorrt/session.js';
+import { TensorRtError } from '../../lib/errors.js';
+
+function codeOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TensorRtError);
+    return (e as TensorRtError).code;
+  }
+  return 'no error';
+}
+
+const hasGpu = (() => {
+  try {
+    return cudaInfo().devices.length > 0;
+  } catch {
+    return false;
+  }
+})();
+
+describe('native addon without a GPU', () => {
+  it('loads, and reports the TensorRT headers it was built against', () => {
+    const n = loadNative();
+    expect(n.headerVersion).toMatch(/^10\.\d+\.\d+$/);
+    expect(n.napiVersion).toBe(8);
+    expect(typeof n.Runtime).toBe('function');
+  });
+
+  it.skipIf(hasGpu)('CUDA probes fail with ERR_CUDA_UNAVAILABLE, not a crash', () => {
+    expect(codeOf(() => cudaInfo())).toBe('ERR_CUDA_UNAVAILABLE');
+    expect(codeOf(() => new DeviceBuffer(1024))).toBe('ERR_CUDA_UNAVAILABLE');
+    expect(codeOf(() => new HostBuffer(1024))).toBe('ERR_CUDA_UNAVAILABLE');
+    expect(codeOf(() => new Stream())).toBe('ERR_CUDA_UNAVAILABLE');
+  });
+
+  it('no TensorRT: ERR_TRT_NOT_FOUND naming every place it looked and how to fix it', () => {
+    const env = { ...process.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
+    const out = spawnSync(process.execPath, ['-e', `
+      const b = require(${JSON.stringify(join(process.cwd(), 'build/Release/tensorrt_node.node'))});
+      try { new b.Runtime({}); console.log('created'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`], { env, encoding: 'utf8' });
+    const r = JSON.parse(out.stdout.trim()) as { code: string; message: string };
+    if (r.code === 'ERR_TRT_NOT_FOUND') {
+      expect(r.message).toContain('/nonexistent/trt/libnvinfer.so.10');
+      expect(r.message).toContain('libnvinfer_lean.so.10');
+      expect(r.message).toContain('libnvinfer_dispatch.so.10');
+      expect(r.message).toMatch(/TENSORRT_LIB_DIR/);
+    } else {
+      // a machine with TensorRT installed system-wide: it was found, and then needs a GPU
+      expect(['ERR_CUDA_UNAVAILABLE', 'created']).toContain(r.code ?? 'created');
+    }
+  });
+
+  it('an explicit library that is not TensorRT, or a bad flavor, is refused with a typed error', () => {
+    expect(codeOf(() => new Runtime({ libraryPath: '/nonexistent/libnvinfer.so.10' }))).toBe('ERR_TRT_NOT_FOUND');
+    const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'].find(existsSync);
+    if (libc) {
+      try {
+        new Runtime({ libraryPath: libc });
+        expect.fail('libc accepted as TensorRT');
+      } catch (e) {
+        expect((e as TensorRtError).code).toBe('ERR_TRT_NOT_FOUND');
+        expect((e as Error).message).toContain('not a TensorRT runtime');
+      }
+    }
+    expect(codeOf(() => new Runtime({ flavor: 'turbo' as 'full' }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('the real TensorRT 10.15 lean runtime (PyPI) loads; the version guard or the missing GPU answers', () => {
+    const dir = join(process.cwd(), '.cache/toolchain/tensorrt-10.15.1.29-lean/tensorrt_lean_libs/libnvinfer_lean.so.10');
+    if (!existsSync(dir)) execFileSync(process.execPath, ['scripts/toolchain.mjs', 'lean'], { stdio: 'ignore' });
+    const headers = loadNative().headerVersion;
+    const minor = Number(headers.split('.')[1]);
+    try {
+      new Runtime({ flavor: 'lean', libraryPath: dir });
+      expect(hasGpu).toBe(true);
+    } catch (e) {
+      const err = e as TensorRtError;
+      if (minor > 15) {
+        // built against newer headers than the runtime (CI's crates.io headers): refused up front
+        expect(err.code).toBe('ERR_TRT_VERSION');
+        expect(err.message).toContain('10.15.1');
+        expect(err.message).toContain(headers);
+      } else {
+        expect(err.code).toBe('ERR_CUDA_UNAVAILABLE');
+      }
+    }
+  });
+
+  it('argument validation happens before any CUDA call', () => {
+    const n = loadNative();
+    expect(codeOf(() => new DeviceBuffer(-5))).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => new DeviceBuffer(1.5))).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => new HostBuffer(0))).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => new n.Stream({ waitMode: 'nap' as 'spin' }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('Session.create without TensorRT rejects with a typed error', async () => {
+    const e = await Session.create('fixtures/gpu/engines/tiny.plan', { libraryPath: '/nonexistent/libnvinfer.so.10' }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(TensorRtError);
+    expect((e as TensorRtError).code).toBe('ERR_TRT_NOT_FOUND');
+  });
+
+  it('a process that loaded the addon exits promptly (no watcher keeps it alive)', () => {
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(process.cwd(), 'build/Release/tensorrt_node.node'))}); console.log('ok')`], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('ok');
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
