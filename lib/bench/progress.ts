@@ -21,6 +21,7 @@ export class TimeProgress implements ProgressSink {
   #phaseStart = 0;
   #phaseMs = 0;
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
 
   constructor(stream: NodeJS.WritableStream = process.stderr) {
     this.#bar = new cliProgress.SingleBar(
@@ -37,6 +38,8 @@ export class TimeProgress implements ProgressSink {
   }
 
   start(totalMs: number): void {
+    if (this.#started) return;
+    this.#started = true;
     this.#total = Math.max(1, Math.round(totalMs));
     this.#bar.start(this.#total, 0, { phase: 'loading' });
     this.#timer = setInterval(() => this.#tick(), 100);
@@ -44,6 +47,7 @@ export class TimeProgress implements ProgressSink {
   }
 
   phase(name: string, expectedMs: number): void {
+    if (!this.#started) return;
     this.#base += this.#phaseMs;
     this.#phaseMs = Math.max(0, expectedMs);
     this.#phaseStart = performance.now();
@@ -56,6 +60,8 @@ export class TimeProgress implements ProgressSink {
   }
 
   stop(): void {
+    if (!this.#started) return;
+    this.#started = false;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#bar.update(this.#total);
