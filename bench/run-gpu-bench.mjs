@@ -2,7 +2,7 @@
 /**
  * The GPU benchmark matrix of issue 5, on the GPU host (after `npm run build`):
  *
- *   FIXTURES=fixtures/engines [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
+ *   [FIXTURES=fixtures/gpu/engines] [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
  *
  *  - tiny.plan, batch 1: CUDA graph off / on; JS-path wait modes spin / adaptive / block;
  *  - classifier_fp16.plan and classifier_fp32.plan at batch 1, 8, 32;
@@ -28,7 +28,12 @@ const lib = await import(libUrl);
 const { runBench, checkTrtexec, cudaInfo, Runtime } = lib;
 const { writeReport } = await import(new URL('./report.mjs', here).href);
 
-const FIXTURES = resolve(process.env.FIXTURES ?? process.env.TRTNODE_FIXTURES ?? 'fixtures/engines');
+// $FIXTURES (the folder with the .plan files), else $TRTNODE_FIXTURES/engines, else the first of
+// fixtures/engines and fixtures/gpu/engines that exists.
+const FIXTURES = resolve(
+  process.env.FIXTURES ??
+    (process.env.TRTNODE_FIXTURES ? join(process.env.TRTNODE_FIXTURES, 'engines') : ['fixtures/engines', 'fixtures/gpu/engines'].find((d) => existsSync(d)) ?? 'fixtures/engines'),
+);
 const DURATION_MS = Number(process.env.DURATION_MS ?? 2000);
 const WARMUP_MS = Number(process.env.WARMUP_MS ?? 500);
 const STAMP = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
