@@ -12,3 +12,4 @@ export { systemClock, type BatcherClock, type TimerHandle } from './batcher/cloc
 export { OnnxRuntimeBackend, OnnxRuntimeInstance, createOnnxRuntimeInstances, dataTypeFromOrt, ortTypeFromDataType, type OnnxRuntimeCreateOptions } from './backends/onnxruntime.js';
 export * from './server/index.js';
 export * from './repository/index.js';
+export * from './bench/index.js';

@@ -33,10 +33,12 @@ if [ -z "${TRTNODE_FIXTURES:-}" ]; then
   if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
 fi
 export TRTNODE_FIXTURES
-# the ResNet-50 plan lives outside git: staged by `stage.sh resnet` as .stage/resnet/*
-if [ -d .stage/resnet ] && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
-  cat .stage/resnet/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
-fi
+# the ResNet-50 plan lives outside git: `stage.sh resnet` parts, carried by an earlier call to /tmp/resnet
+for d in .stage/resnet /tmp/resnet; do
+  if ls $d/resnet50_fp16.plan.part* >/dev/null 2>&1 && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
+    cat $d/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
+  fi
+done
 export TRTNODE_RESULTS_DIR=$out
 export TRTNODE_JUNIT=$out/gpu-junit.xml
 {
