@@ -10,7 +10,23 @@
  *     max_batch_size from config.pbtxt). Left out, it is 0: requests then carry the full shape
  *     (dimension 0 included) and run one by one.
  */
-import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+
+// onnxruntime-node (and its 45 MB native library) is loaded on first use, so that importing
+// tensorrt-node for TensorRT alone neither pays for it nor needs it installed.
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Promise<Ort> | undefined;
+let ortLoaded: Ort | undefined;
+async function loadOrt(): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node').then(
+    (m) => (ortLoaded = ((m as { default?: Ort }).default?.InferenceSession ? (m as { default: Ort }).default : m)),
+    (e: unknown) => {
+      ortModule = undefined;
+      throw new TensorRtError('ERR_BACKEND', `onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+    },
+  );
+  return ortModule;
+}
 import { TensorRtError, isTensorRtError } from '../errors.js';
 import { matchesArrayType, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
@@ -96,7 +112,7 @@ export class OnnxRuntimeInstance implements BackendInstance {
     try {
       for (const [name, t] of Object.entries(feeds)) {
         // Same TypedArray (possibly a view into a batch buffer): no copy.
-        ortFeeds[name] = new OrtTensor(ortTypeFromDataType(t.type), t.data as OrtTensor.DataTypeMap[keyof OrtTensor.DataTypeMap] & TypedArray, [...t.dims]);
+        ortFeeds[name] = new ortLoaded!.Tensor(ortTypeFromDataType(t.type), t.data as OrtTensor.DataTypeMap[keyof OrtTensor.DataTypeMap] & TypedArray, [...t.dims]);
       }
     } catch (e) {
       if (isTensorRtError(e)) throw e;
@@ -142,7 +158,7 @@ async function createInstance(modelPath: string, options: OnnxRuntimeCreateOptio
   if (options.interOpNumThreads !== undefined) so.interOpNumThreads = options.interOpNumThreads;
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(modelPath, so);
+    session = await (await loadOrt()).InferenceSession.create(modelPath, so);
   } catch (e) {
     throw new TensorRtError('ERR_BACKEND', `onnxruntime could not load ${modelPath}: ${message(e)}`, { path: modelPath }, { cause: e });
   }
