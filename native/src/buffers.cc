@@ -169,6 +169,7 @@ static Napi::Value DeviceCopy(const Napi::CallbackInfo& info, DeviceBuffer* self
       Throw(env, "ERR_BUFFER_TOO_SMALL", "byteLength " + std::to_string(n) + " exceeds one of the buffers");
   }
   uint8_t* dev = static_cast<uint8_t*>(mem->ptr) + offset;
+  core->WaitLaunches();  // stream order: launches submitted earlier go first
   uint8_t* oth = static_cast<uint8_t*>(other) + otherOffset;
   UseDevice(mem->device);
   cudaMemcpyKind kind = otherIsDevice ? cudaMemcpyDeviceToDevice : (toDevice ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
@@ -205,6 +206,7 @@ Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   auto core = Stream::FromJs(env, o.Get("stream"))->core(env);
   UseDevice(mem->device);
+  core->WaitLaunches();
   CheckCudaJs(env, cudaMemsetAsync(mem->ptr, info[0].As<Napi::Number>().Int32Value() & 0xff, mem->bytes, core->stream()), "cudaMemsetAsync");
   Completion* c = core->NewCompletion();
   c->keepAlive.push_back(mem);

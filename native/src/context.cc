@@ -266,6 +266,7 @@ static nvinfer1::Dims DimsFromJs(Napi::Env env, Napi::Value v) {
 Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int i = Index(env, info[0]);
+  core_->Quiesce();
   try {
     core_->SetShape(i, DimsFromJs(env, info[1]));
   } catch (const CodedError& e) {
@@ -277,6 +278,7 @@ Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
 Napi::Value ExecutionContext::GetTensorShape(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int i = Index(env, info[0]);
+  core_->Quiesce();
   return DimsToJs(env, core_->ctx->getTensorShape(core_->engine->io[i].name.c_str()));
 }
 
@@ -286,12 +288,14 @@ Napi::Value ExecutionContext::SetTensorAddress(const Napi::CallbackInfo& info) {
   int i = Index(env, info[0]);
   auto c = core_;
   Binding& b = c->bindings[i];
+  c->Quiesce();
   if (info[1].IsNull() || info[1].IsUndefined()) {
     b.dev.reset();
     ++c->generation;
     return env.Undefined();
   }
   auto mem = DeviceBuffer::FromJs(env, info[1])->mem(env);
+  c->Quiesce();
   const size_t off = info.Length() > 2 && info[2].IsNumber() ? static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
   if (off >= mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset is beyond the end of the buffer");
   if (mem->device != c->engine->device) Throw(env, "ERR_INVALID_ARGUMENT", "the buffer is on another device than the engine");
@@ -310,6 +314,7 @@ Napi::Value ExecutionContext::SetHostStaging(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int i = Index(env, info[0]);
   Binding& b = core_->bindings[i];
+  core_->Quiesce();
   if (info[1].IsNull() || info[1].IsUndefined()) {
     b.host.reset();
   } else {
@@ -328,6 +333,7 @@ Napi::Value ExecutionContext::SetOptimizationProfile(const Napi::CallbackInfo& i
     Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(p) + " does not exist (the engine has " + std::to_string(c->engine->numProfiles) + ")");
   if (c->inflight > 0 || c->benchmarking) Throw(env, "ERR_BUSY", "cannot change the optimization profile while work is in flight");
   if (p == c->profile) return env.Undefined();
+  c->Quiesce();
   Logger::ClearErrors();
   if (!c->ctx->setOptimizationProfileAsync(p, c->stream->stream())) Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
   c->profile = p;
@@ -339,11 +345,13 @@ Napi::Value ExecutionContext::SetOptimizationProfile(const Napi::CallbackInfo& i
 
 Napi::Value ExecutionContext::SetCudaGraph(const Napi::CallbackInfo& info) {
   auto c = core(info.Env());
+  c->Quiesce();
   c->graphEnabled = info[0].ToBoolean().Value();
   return info.Env().Undefined();
 }
 
 Napi::Value ExecutionContext::SetTiming(const Napi::CallbackInfo& info) {
+  core(info.Env())->Quiesce();
   core(info.Env())->timing = info[0].ToBoolean().Value();
   return info.Env().Undefined();
 }
@@ -355,6 +363,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto c = core(env);
   if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
+  c->Quiesce();  // a previous run of this context must be launched before its state changes
   try {
     if (info.Length() > 0 && info[0].IsTypedArray()) {
       Napi::Int32Array dims = info[0].As<Napi::Int32Array>();
@@ -370,15 +379,11 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
         c->SetShape(static_cast<int>(i), d);
       }
     }
-    c->Prepare();
-    UseDevice(c->engine->device);
-    TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
-    try {
-      c->EnqueueOnce(t);
-    } catch (...) {
-      if (t) c->stream->ReleaseTiming(t);
-      throw;
+    if (c->preparedGeneration != c->generation) {
+      c->Prepare();
+      c->preparedGeneration = c->generation;
     }
+    TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
     if (info.Length() > 1 && info[1].IsTypedArray()) {
       Napi::Int32Array out = info[1].As<Napi::Int32Array>();
       size_t k = 0;
@@ -392,6 +397,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     }
     Completion* comp = c->stream->NewCompletion();
     comp->timing = t;
+    comp->launcher = c.get();  // the watcher thread enqueues it: the event loop is not held up
     comp->keepAlive.push_back(c);
     for (auto& b : c->bindings) {
       if (b.dev) comp->keepAlive.push_back(b.dev);
@@ -400,7 +406,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     ContextCore* raw = c.get();
     comp->onSettled = [raw] { --raw->inflight; };
     ++c->inflight;
-    return c->stream->Track(env, comp);
+    return c->stream->Submit(env, comp);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -516,6 +522,7 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   b.durationMs = GetNumber(o, "durationMs", 3000);
   b.warmupMs = GetNumber(o, "warmupMs", 200);
   b.graph = GetBool(o, "cudaGraph", false);
+  c->Quiesce();
   try {
     c->Prepare();
   } catch (const CodedError& e) {

@@ -27,7 +27,7 @@ struct Binding {
   size_t bytes = 0;               // bytes of the current shape
 };
 
-struct ContextCore {
+struct ContextCore : Launcher {
   std::shared_ptr<EngineCore> engine;
   std::shared_ptr<StreamCore> stream;
   std::shared_ptr<DeviceMem> scratch;  // user-managed activation memory, if any
@@ -46,7 +46,12 @@ struct ContextCore {
   cudaGraphExec_t graphExec = nullptr;
   bool timing = false;
 
-  ~ContextCore();
+  uint64_t preparedGeneration = 0;  // generation Prepare() last validated
+
+  ~ContextCore() override;
+  void Launch(TimingEvents* t) override { EnqueueOnce(t); }
+  // JS thread: TensorRT's context may be touched only when no launch of it is pending.
+  void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.
   void EnqueueOnce(TimingEvents* t);
   // Checks bindings and recomputes byte sizes; throws CodedError.

@@ -87,6 +87,9 @@ TimingEvents* StreamCore::NewTiming() {
 }
 
 void StreamCore::Recycle(Completion* c) {
+  c->launcher = nullptr;
+  c->errorCode.clear();
+  c->errorMessage.clear();
   c->keepAlive.clear();
   c->jsRefs.clear();
   c->deferred.reset();
@@ -98,22 +101,48 @@ void StreamCore::Recycle(Completion* c) {
   else delete c;
 }
 
-Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) {
-  cudaEvent_t ev = nullptr;
+cudaEvent_t StreamCore::TakeEvent() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stop_ || disposeRequested_) {
-      Recycle(c);
-      Throw(env, "ERR_DISPOSED", "the stream was disposed");
-    }
     if (!eventPool_.empty()) {
-      ev = eventPool_.back();
+      cudaEvent_t ev = eventPool_.back();
       eventPool_.pop_back();
+      return ev;
     }
   }
+  cudaEvent_t ev = nullptr;
+  CheckCuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreateWithFlags");
+  return ev;
+}
+
+void StreamCore::WaitLaunches() {
+  if (launchesPending_.load(std::memory_order_acquire) == 0) return;
+  // Launches take microseconds to a millisecond: spin briefly, then sleep on the condition.
+  const Clock::time_point t0 = Clock::now();
+  while (launchesPending_.load(std::memory_order_acquire) != 0) {
+    if (Micros(Clock::now() - t0) > 50) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      launchedCv_.wait(lock, [&] { return launchesPending_.load() == 0 || stop_; });
+      return;
+    }
+    _mm_pause();
+  }
+}
+
+Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) {
+  if (disposeRequested_ || stopFlag_.load()) {
+    Recycle(c);
+    Throw(env, "ERR_DISPOSED", "the stream was disposed");
+  }
+  cudaEvent_t ev = nullptr;
   cudaError_t e = cudaSuccess;
-  if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync);
-  if (e == cudaSuccess) e = cudaEventRecord(ev, stream_);
+  try {
+    ev = TakeEvent();
+  } catch (const CodedError& err) {
+    Recycle(c);
+    Throw(env, err.code.c_str(), err.message);
+  }
+  e = cudaEventRecord(ev, stream_);
   if (e != cudaSuccess) {
     Recycle(c);
     CheckCudaJs(env, e, "cudaEventRecord");
@@ -127,68 +156,169 @@ Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_.push_back(c);
   }
+  submissions_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();
   return promise;
+}
+
+Napi::Promise StreamCore::Submit(Napi::Env env, Completion* c) {
+  if (disposeRequested_ || stopFlag_.load()) {
+    Recycle(c);
+    Throw(env, "ERR_DISPOSED", "the stream was disposed");
+  }
+  try {
+    c->event = TakeEvent();
+  } catch (const CodedError& err) {
+    Recycle(c);
+    Throw(env, err.code.c_str(), err.message);
+  }
+  c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+  Napi::Promise promise = c->deferred->Promise();
+  if (inflight_++ == 0) tsfn_.Ref(env);
+  launchesPending_.fetch_add(1, std::memory_order_acq_rel);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    toLaunch_.push_back(c);
+  }
+  submissions_.fetch_add(1, std::memory_order_release);
+  cv_.notify_one();
+  return promise;
+}
+
+void StreamCore::LaunchQueued() {
+  for (;;) {
+    Completion* c = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (toLaunch_.empty()) return;
+      c = toLaunch_.front();
+      toLaunch_.pop_front();
+    }
+    if (stopFlag_.load()) {
+      c->errorCode = "ERR_DISPOSED";
+      c->errorMessage = "the stream was disposed before the work was launched";
+    } else {
+      try {
+        c->launcher->Launch(c->timing);
+        CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+      } catch (const CodedError& e) {
+        c->errorCode = e.code;
+        c->errorMessage = e.message;
+      } catch (const std::exception& e) {
+        c->errorCode = "ERR_TRT";
+        c->errorMessage = e.what();
+      }
+    }
+    c->submitted = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending_.push_back(c);
+      launchesPending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    launchedCv_.notify_all();
+  }
+}
+
+// Waits for c. Returns false, without waiting longer, when new work was submitted that should be
+// launched first (so a second run on this stream overlaps the first).
+bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
+  cudaError_t r = cudaEventQuery(c->event);
+  if (r == cudaErrorNotReady && mode_ == WaitMode::kBlock) {
+    r = cudaEventSynchronize(c->event);
+  } else if (r == cudaErrorNotReady) {
+    const double ema = emaMicros_.load();
+    if (mode_ == WaitMode::kAdaptive && ema > 3 * spinMicros_) {
+      // Sleep through most of the expected duration, waking early for new work.
+      const double sleepUs = ema * 0.85 - 80.0 - Micros(Clock::now() - start);
+      if (sleepUs > 50) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (cv_.wait_for(lock, std::chrono::microseconds(static_cast<int64_t>(sleepUs)), [&] { return stop_ || !toLaunch_.empty(); }) && !toLaunch_.empty())
+          return false;
+      }
+    }
+    const double budget = mode_ == WaitMode::kSpin ? 1e18 : std::max(spinMicros_, ema * 0.3 + 100.0);
+    const uint64_t seen = submissions_.load(std::memory_order_acquire);
+    const Clock::time_point spinStart = Clock::now();
+    for (unsigned n = 1;; ++n) {
+      // Query about once a microsecond: each query takes the driver's lock, which the JS
+      // thread needs for its own launches.
+      for (int k = 0; k < 16; ++k) _mm_pause();
+      if ((r = cudaEventQuery(c->event)) != cudaErrorNotReady) break;
+      if (submissions_.load(std::memory_order_acquire) != seen && launchesPending_.load() > 0) return false;
+      if ((n & 15) == 0 && Micros(Clock::now() - spinStart) > budget) {
+        r = cudaEventSynchronize(c->event);
+        break;
+      }
+    }
+  }
+  const Clock::time_point now = Clock::now();
+  if (r == cudaSuccess) {
+    const double took = Micros(now - start);
+    const double ema = emaMicros_.load();
+    emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
+  }
+  Finish(c, r);
+  return true;
+}
+
+void StreamCore::Finish(Completion* c, cudaError_t status) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.pop_front();
+    c->status = status;
+    eventPool_.push_back(c->event);
+    c->event = nullptr;
+    notify = done_.empty();
+    done_.push_back(c);
+  }
+  if (notify) {
+    // One outstanding call drains everything completed meanwhile.
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) {
+      if (env != nullptr) Deliver(env);
+    });
+  }
 }
 
 void StreamCore::WatchLoop() {
   cudaSetDevice(device_);
   Clock::time_point lastDone = Clock::now();
   for (;;) {
+    LaunchQueued();
     Completion* c = nullptr;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stop requested and nothing left
-      c = pending_.front();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!pending_.empty()) c = pending_.front();
     }
-    cudaError_t r = cudaEventQuery(c->event);
-    const Clock::time_point start = std::max(c->submitted, lastDone);
-    if (r == cudaErrorNotReady) {
-      if (mode_ == WaitMode::kBlock) {
-        r = cudaEventSynchronize(c->event);
-      } else {
-        const double ema = emaMicros_.load();
-        if (mode_ == WaitMode::kAdaptive && ema > 3 * spinMicros_) {
-          // Sleep through most of the expected duration; the OS wakes us ~60 µs late at worst.
-          const double sleepUs = ema * 0.85 - 80.0 - Micros(Clock::now() - start);
-          if (sleepUs > 50) std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int64_t>(sleepUs)));
-        }
-        const double budget = mode_ == WaitMode::kSpin ? 1e18 : std::max(spinMicros_, ema * 0.3 + 100.0);
-        const Clock::time_point spinStart = Clock::now();
-        unsigned n = 0;
-        while ((r = cudaEventQuery(c->event)) == cudaErrorNotReady) {
-          _mm_pause();
-          if ((++n & 63) == 0 && Micros(Clock::now() - spinStart) > budget) {
-            r = cudaEventSynchronize(c->event);
+    if (c == nullptr) {
+      // Idle. Spin a little first: a JS caller that awaits one run and starts the next is
+      // back within microseconds, and waking a sleeping thread costs tens of them.
+      const uint64_t seen = submissions_.load(std::memory_order_acquire);
+      const Clock::time_point t0 = Clock::now();
+      bool fresh = false;
+      if (mode_ != WaitMode::kBlock) {
+        for (unsigned n = 1; !stopFlag_.load(std::memory_order_relaxed); ++n) {
+          if (submissions_.load(std::memory_order_acquire) != seen) {
+            fresh = true;
             break;
           }
+          _mm_pause();
+          if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros_) break;
         }
       }
+      if (!fresh) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return stop_ || !pending_.empty() || !toLaunch_.empty(); });
+        if (stop_ && pending_.empty() && toLaunch_.empty()) return;
+      }
+      continue;
     }
-    const Clock::time_point now = Clock::now();
-    if (r == cudaSuccess) {
-      const double took = Micros(now - start);
-      const double ema = emaMicros_.load();
-      emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
+    if (!c->errorCode.empty()) {
+      Finish(c, cudaSuccess);  // Deliver rejects it with its launch error
+      continue;
     }
-    lastDone = now;
-    bool notify = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      pending_.pop_front();
-      c->status = r;
-      eventPool_.push_back(c->event);
-      c->event = nullptr;
-      notify = done_.empty();
-      done_.push_back(c);
-    }
-    if (notify) {
-      // One outstanding call drains everything completed meanwhile.
-      tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) {
-        if (env != nullptr) Deliver(env);
-      });
-    }
+    const Clock::time_point start = std::max(c->submitted, lastDone);
+    if (WaitFor(c, start)) lastDone = Clock::now();
   }
 }
 
@@ -201,7 +331,9 @@ void StreamCore::Deliver(Napi::Env env) {
   Napi::HandleScope scope(env);
   for (Completion* c : delivering_) {
     if (c->onSettled) c->onSettled();
-    if (c->status == cudaSuccess) {
+    if (!c->errorCode.empty()) {
+      c->deferred->Reject(MakeError(env, c->errorCode.c_str(), c->errorMessage).Value());
+    } else if (c->status == cudaSuccess) {
       Napi::Value value = env.Undefined();
       if (c->timing != nullptr) {
         // [h2d, compute, d2h] in ms, from the four timing events.
@@ -236,7 +368,9 @@ void StreamCore::Shutdown() {
     stop_ = true;
     joined_ = true;
   }
+  stopFlag_.store(true);
   cv_.notify_all();
+  launchedCv_.notify_all();
   if (watcher_.joinable()) {
     if (watcher_.get_id() == std::this_thread::get_id()) watcher_.detach();
     else watcher_.join();
@@ -302,6 +436,7 @@ Stream* Stream::FromJs(Napi::Env env, Napi::Value v) {
 Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto core = this->core(env);
+  core->WaitLaunches();
   Completion* c = core->NewCompletion();
   return core->Track(env, c);
 }

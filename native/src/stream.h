@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,8 +31,19 @@ struct TimingEvents {
   cudaEvent_t ev[4] = {nullptr, nullptr, nullptr, nullptr};
 };
 
+// Work whose enqueue runs on the stream's watcher thread instead of the JS thread (TensorRT's
+// enqueueV3 costs up to a millisecond of host time for large networks).
+struct Launcher {
+  virtual ~Launcher() = default;
+  // Enqueues the work on the stream (watcher thread). Throws CodedError.
+  virtual void Launch(TimingEvents* timing) = 0;
+};
+
 struct Completion {
   cudaEvent_t event = nullptr;
+  Launcher* launcher = nullptr;  // set: the watcher launches it first (kept alive by keepAlive)
+  std::string errorCode;         // a launch that failed
+  std::string errorMessage;
   std::chrono::steady_clock::time_point submitted;
   cudaError_t status = cudaSuccess;
   std::unique_ptr<Napi::Promise::Deferred> deferred;
@@ -52,8 +64,13 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   size_t inflight() const { return inflight_; }
 
   // JS thread. Records an event after the work already enqueued on the stream and returns a
-  // Promise that resolves when it completes (or rejects with the CUDA error).
+  // Promise that resolves when it completes (or rejects with the CUDA error). Work enqueued on
+  // the JS thread must call WaitLaunches() first, to keep stream order.
   Napi::Promise Track(Napi::Env env, Completion* c);
+  // JS thread. Hands c (with its launcher) to the watcher, which launches, then tracks it.
+  Napi::Promise Submit(Napi::Env env, Completion* c);
+  // Any thread but the watcher: returns once every submitted launch has been enqueued.
+  void WaitLaunches();
   Completion* NewCompletion();  // JS thread; pooled
   TimingEvents* NewTiming();    // JS thread; pooled
   void ReleaseTiming(TimingEvents* t) { timingPool_.push_back(t); }
@@ -70,8 +87,12 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
  private:
   StreamCore() = default;
   void WatchLoop();
+  void LaunchQueued();           // watcher: launches what was submitted, in order
+  bool WaitFor(Completion* c, std::chrono::steady_clock::time_point start);  // false: new work to launch first
+  void Finish(Completion* c, cudaError_t status);
   void Deliver(Napi::Env env);  // JS thread: settles completed work
   void Recycle(Completion* c);
+  cudaEvent_t TakeEvent();      // JS thread
 
   cudaStream_t stream_ = nullptr;
   int device_ = 0;
@@ -80,7 +101,12 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<Completion*> pending_;
+  std::deque<Completion*> toLaunch_;  // submitted, not launched yet
+  std::deque<Completion*> pending_;   // enqueued on the GPU, in stream order
+  std::atomic<uint64_t> submissions_{0};
+  std::atomic<int> launchesPending_{0};
+  std::condition_variable launchedCv_;
+  std::atomic<bool> stopFlag_{false};
   std::vector<Completion*> done_;
   std::vector<Completion*> delivering_;
   std::vector<cudaEvent_t> eventPool_;
