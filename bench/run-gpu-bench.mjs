@@ -88,6 +88,9 @@ for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of 
 for (const batch of [1, 8, 32])
   for (const streams of [1, 2])
     for (const cudaGraph of [false, true]) add({ id: `resnet50_fp16-b${batch}-s${streams}${cudaGraph ? '-graph' : ''}`, group: 'resnet50', model: 'resnet50_fp16', batch, streams, cudaGraph });
+// Device-resident inputs and outputs (issue 3's ResNet-50 b32 target), and the spin wait mode on it.
+add({ id: 'resnet50_fp16-b32-s1-nodt', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false });
+add({ id: 'resnet50_fp16-b32-s1-spin', group: 'resnet50', model: 'resnet50_fp16', batch: 32, waitMode: 'spin', methods: ['cpp', 'js'] });
 
 const results = [];
 for (const [i, c] of cases.entries()) {
@@ -110,6 +113,7 @@ for (const [i, c] of cases.entries()) {
       cudaGraph: c.cudaGraph,
       waitMode: c.waitMode,
       methods: c.methods,
+      ...(c.dataTransfers === false ? { dataTransfers: false } : {}),
       trtexec,
     });
   } catch (e) {

@@ -45,8 +45,21 @@ export interface BackendInstance {
    * Valid until the next call for the same name or the next run() completes.
    */
   inputStaging?(name: string, byteLength: number): TypedArray | undefined;
+  /**
+   * Optional: run one batch given as pieces (each request's data, in order) instead of one
+   * contiguous tensor per input; the backend concatenates them itself (TensorRT: on its launch
+   * thread, straight into pinned memory), which keeps the copy off the JS thread.
+   */
+  runParts?(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>>;
   /** Free everything; waits for a run in flight. Idempotent. */
   dispose(): Promise<void>;
+}
+
+/** An input given as the concatenation of `parts` along dimension 0. */
+export interface GatheredInput {
+  dtype: DataType;
+  dims: number[];
+  parts: TypedArray[];
 }
 
 export interface BackendCreateOptions {

@@ -12,7 +12,7 @@ import { viewAs } from '../dtypes.js';
 import type { Tensor } from '../tensor.js';
 import { Session, type SessionOptions } from '../tensorrt/session.js';
 import { Runtime, type Engine } from '../tensorrt/runtime.js';
-import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature, RunOptions } from './backend.js';
+import type { Backend, BackendCreateOptions, BackendInstance, GatheredInput, ModelSignature, RunOptions } from './backend.js';
 
 export interface TensorRtCreateOptions extends BackendCreateOptions, Omit<SessionOptions, 'contexts' | 'reuseOutputs' | 'outputLocation' | 'profile' | 'device'> {}
 
@@ -52,6 +52,18 @@ export class TensorRtInstance implements BackendInstance {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
     if (options?.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'aborted before the batch started');
     const p = this.session.run(feeds);
+    this.#running = p;
+    try {
+      return await p;
+    } finally {
+      if (this.#running === p) this.#running = undefined;
+    }
+  }
+
+  async runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
+    if (options?.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'aborted before the batch started');
+    const p = this.session.runParts(inputs);
     this.#running = p;
     try {
       return await p;

@@ -19,7 +19,7 @@
 import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
 import { byteLength, typedArrayConstructor, viewAs, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
-import type { BackendInstance, ModelSignature, TensorSpec } from '../backends/backend.js';
+import type { BackendInstance, GatheredInput, ModelSignature, TensorSpec } from '../backends/backend.js';
 import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
 import { systemClock, type BatcherClock, type TimerHandle } from './clock.js';
 import { LazyQueue, MinHeap } from './queue.js';
@@ -625,9 +625,21 @@ export class DynamicBatcher implements InferenceScheduler {
     let ok = false;
     let code: ErrorCode | undefined;
     try {
-      const feeds = this.gather(idx, batch, total);
-      t1 = this.clock.now();
-      const out = await inst.run(feeds);
+      let out: Record<string, Tensor>;
+      if (inst.runParts !== undefined && this.batching && batch.length > 1) {
+        // The backend concatenates the requests itself, off the JS thread.
+        const inputs: Record<string, GatheredInput> = {};
+        for (const spec of this.inputSpecs.values()) {
+          const t0d = (batch[0] as Pending).inputs[spec.name] as Tensor;
+          inputs[spec.name] = { dtype: spec.dtype, dims: [total, ...t0d.dims.slice(1)], parts: batch.map((r) => (r.inputs[spec.name] as Tensor).data) };
+        }
+        t1 = this.clock.now();
+        out = await inst.runParts(inputs);
+      } else {
+        const feeds = this.gather(idx, batch, total);
+        t1 = this.clock.now();
+        out = await inst.run(feeds);
+      }
       t2 = this.clock.now();
       const results = this.scatter(out, batch, total);
       const t3 = this.clock.now();

@@ -108,7 +108,7 @@ export interface NativeExecutionContext {
   setCudaGraph(enabled: boolean): void;
   setTiming(enabled: boolean): void;
   /** Resolves with [h2d, compute, d2h] ms when timing is on, else undefined. */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null): Promise<Float64Array | undefined>;
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null): Promise<Float64Array | undefined>;
   benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }): Promise<NativeBenchmarkResult>;
   dispose(): void;
 }

@@ -95,9 +95,11 @@ export class ExecutionContext {
    * Enqueues staging copies, the inference and copies back on the context's stream; resolves
    * when the GPU is done. The JS thread is never blocked.
    */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null): Promise<Float64Array | undefined> {
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null): Promise<Float64Array | undefined> {
     try {
-      return this.native.run(inputDims ?? null, outputDims ?? null);
+      // parts: per input, host pieces that are concatenated into its pinned staging on the
+      // launch thread (gathering a batch without copying on the JS thread)
+      return this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -221,6 +221,41 @@ export class Session {
     }
   }
 
+  /**
+   * run() for an input given as pieces to concatenate (a batch of requests): the pieces are
+   * copied into pinned memory on the launch thread, not the JS thread. Outputs as run().
+   * @internal used by the TensorRT backend for the batcher
+   */
+  async runParts(inputs: Record<string, { dtype: DataType; dims: readonly number[]; parts: readonly TypedArray[] }>): Promise<SessionResult> {
+    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
+    const shapes: number[][] = [];
+    const parts: ArrayBufferView[][] = [];
+    for (const [name, { info, range }] of this.#inputs) {
+      const f = inputs[name];
+      if (!f) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${name}' is missing`, { tensor: name });
+      if (f.dtype !== info.dtype) throw new TensorRtError('ERR_DTYPE_MISMATCH', `input '${name}' is ${info.dtype}, got ${f.dtype}`);
+      checkInputShape(info, range, f.dims, this.profile);
+      shapes.push([...f.dims]);
+      parts.push([...f.parts]);
+    }
+    for (const name of Object.keys(inputs)) if (!this.#inputs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`);
+    const slot = await this.#acquire();
+    try {
+      for (const t of slot.inputs) {
+        if (t.bound !== 'staged') {
+          slot.ctx.setTensorAddress(t.info.name, t.device);
+          slot.ctx.setHostStaging(t.info.name, t.staging);
+          t.bound = 'staged';
+        }
+      }
+      packDims(shapes, slot.inDims);
+      await slot.ctx.run(slot.inDims, slot.outDims, parts);
+      return this.#collect(slot) as SessionResult;
+    } finally {
+      this.#release(slot);
+    }
+  }
+
   #validate(feeds: Record<string, SessionFeed>): number[][] {
     if (typeof feeds !== 'object' || feeds === null) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'run() takes an object of named input tensors');
     for (const name of Object.keys(feeds)) {

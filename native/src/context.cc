@@ -107,6 +107,19 @@ void Enqueue(ContextCore& c) {
 }
 }  // namespace
 
+void ContextCore::Launch(TimingEvents* t) {
+  for (size_t i = 0; i < gather.size(); ++i) {
+    if (gather[i].empty()) continue;
+    uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
+    for (const auto& part : gather[i]) {
+      std::memcpy(dst, part.first, part.second);
+      dst += part.second;
+    }
+    gather[i].clear();
+  }
+  EnqueueOnce(t);
+}
+
 void ContextCore::EnqueueOnce(TimingEvents* t) {
   cudaStream_t s = stream->stream();
   if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
@@ -383,6 +396,35 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
       c->Prepare();
       c->preparedGeneration = c->generation;
     }
+    // Optional third argument: per input (engine input order), an array of TypedArrays whose
+    // bytes, concatenated, are the input; copied into its pinned staging on the launch thread.
+    std::vector<Napi::Value> keepParts;
+    if (info.Length() > 2 && info[2].IsArray()) {
+      Napi::Array per = info[2].As<Napi::Array>();
+      c->gather.resize(c->bindings.size());
+      uint32_t k = 0;
+      for (size_t i = 0; i < c->bindings.size(); ++i) {
+        if (!c->engine->io[i].isInput) continue;
+        Napi::Value v = per.Get(k++);
+        c->gather[i].clear();
+        if (!v.IsArray()) continue;
+        Binding& b = c->bindings[i];
+        if (!b.host) throw CodedError{"ERR_INVALID_ARGUMENT", "input '" + c->engine->io[i].name + "' has no host staging buffer to gather into"};
+        Napi::Array parts = v.As<Napi::Array>();
+        size_t total = 0;
+        for (uint32_t j = 0; j < parts.Length(); ++j) {
+          HostRegion r = GetHostRegion(env, parts.Get(j));
+          c->gather[i].emplace_back(r.ptr, r.bytes);
+          total += r.bytes;
+          keepParts.push_back(r.jsValue);
+        }
+        if (total != b.bytes) {
+          c->gather[i].clear();
+          throw CodedError{"ERR_SHAPE_MISMATCH", "the parts of input '" + c->engine->io[i].name + "' hold " + std::to_string(total) + " bytes; shape " +
+                                                     DimsString(b.dims) + " needs " + std::to_string(b.bytes)};
+        }
+      }
+    }
     TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
     if (info.Length() > 1 && info[1].IsTypedArray()) {
       Napi::Int32Array out = info[1].As<Napi::Int32Array>();
@@ -399,6 +441,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     comp->timing = t;
     comp->launcher = c.get();  // the watcher thread enqueues it: the event loop is not held up
     comp->keepAlive.push_back(c);
+    for (auto& v : keepParts) comp->jsRefs.push_back(Napi::Persistent(v));
     for (auto& b : c->bindings) {
       if (b.dev) comp->keepAlive.push_back(b.dev);
       if (b.host) comp->keepAlive.push_back(b.host);
@@ -408,6 +451,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     ++c->inflight;
     return c->stream->Submit(env, comp);
   } catch (const CodedError& e) {
+    for (auto& g : c->gather) g.clear();
     Throw(env, e.code.c_str(), e.message);
   }
 }

@@ -47,9 +47,12 @@ struct ContextCore : Launcher {
   bool timing = false;
 
   uint64_t preparedGeneration = 0;  // generation Prepare() last validated
+  // Host pieces to concatenate into an input's pinned staging on the launch thread (a batch
+  // gathered off the JS thread); per binding, set by run() and consumed by the next Launch.
+  std::vector<std::vector<std::pair<const void*, size_t>>> gather;
 
   ~ContextCore() override;
-  void Launch(TimingEvents* t) override { EnqueueOnce(t); }
+  void Launch(TimingEvents* t) override;
   // JS thread: TensorRT's context may be touched only when no launch of it is pending.
   void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.

@@ -200,7 +200,8 @@ void StreamCore::LaunchQueued() {
     } else {
       try {
         c->launcher->Launch(c->timing);
-        CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+        // With timing on, the last timing event marks the end already; no extra record.
+        if (c->timing == nullptr) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
       } catch (const CodedError& e) {
         c->errorCode = e.code;
         c->errorMessage = e.message;
@@ -222,18 +223,22 @@ void StreamCore::LaunchQueued() {
 // Waits for c. Returns false, without waiting longer, when new work was submitted that should be
 // launched first (so a second run on this stream overlaps the first).
 bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
-  cudaError_t r = cudaEventQuery(c->event);
+  cudaEvent_t ev = c->launcher != nullptr && c->timing != nullptr ? c->timing->ev[3] : c->event;
+  cudaError_t r = cudaEventQuery(ev);
   if (r == cudaErrorNotReady && mode_ == WaitMode::kBlock) {
-    r = cudaEventSynchronize(c->event);
+    r = cudaEventSynchronize(ev);
   } else if (r == cudaErrorNotReady) {
     const double ema = emaMicros_.load();
     if (mode_ == WaitMode::kAdaptive && ema > 3 * spinMicros_) {
-      // Sleep through most of the expected duration, waking early for new work.
-      const double sleepUs = ema * 0.85 - 80.0 - Micros(Clock::now() - start);
+      // Sleep through most of the expected duration, waking early for new work. The OS wakes
+      // sleepers late (tens of µs in a VM): learn by how much, and wake that much earlier.
+      const double sleepUs = ema * 0.85 - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - start);
       if (sleepUs > 50) {
+        const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
         std::unique_lock<std::mutex> lock(mutex_);
-        if (cv_.wait_for(lock, std::chrono::microseconds(static_cast<int64_t>(sleepUs)), [&] { return stop_ || !toLaunch_.empty(); }) && !toLaunch_.empty())
-          return false;
+        if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); }) && !toLaunch_.empty()) return false;
+        const double late = Micros(Clock::now() - target);
+        oversleepMicros_ = oversleepMicros_ * 0.9 + std::max(0.0, late) * 0.1;
       }
     }
     const double budget = mode_ == WaitMode::kSpin ? 1e18 : std::max(spinMicros_, ema * 0.3 + 100.0);
@@ -243,10 +248,10 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
       // Query about once a microsecond: each query takes the driver's lock, which the JS
       // thread needs for its own launches.
       for (int k = 0; k < 16; ++k) _mm_pause();
-      if ((r = cudaEventQuery(c->event)) != cudaErrorNotReady) break;
+      if ((r = cudaEventQuery(ev)) != cudaErrorNotReady) break;
       if (submissions_.load(std::memory_order_acquire) != seen && launchesPending_.load() > 0) return false;
       if ((n & 15) == 0 && Micros(Clock::now() - spinStart) > budget) {
-        r = cudaEventSynchronize(c->event);
+        r = cudaEventSynchronize(ev);
         break;
       }
     }

@@ -121,6 +121,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   size_t inflight_ = 0;  // JS thread only
   bool disposeRequested_ = false;  // JS thread only
   std::atomic<double> emaMicros_{0};
+  double oversleepMicros_ = 20;  // watcher thread only
 };
 
 // The JS-facing Stream class.
