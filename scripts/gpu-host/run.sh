@@ -12,6 +12,7 @@ pattern=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --bench) bench=1 ;;
+    --bench-twice) bench=2 ;;
     --tests) pattern=$2; shift ;;
     --no-tests) pattern=NONE ;;
   esac
@@ -51,9 +52,13 @@ if [ "$pattern" != NONE ]; then
   node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts $pattern 2>&1 | tee "$out/test-gpu.log"
   rc=${PIPESTATUS[0]}
 fi
-if [ $bench = 1 ]; then
+if [ $bench -ge 1 ]; then
   node bench/run-gpu-bench.mjs "$out/bench.json" 2>&1 | tee "$out/bench.log"
   node bench/report.mjs "$out/bench.json" "$out" 2>&1 | tail -5
+fi
+if [ $bench -ge 2 ]; then
+  # the same matrix again: the spread between the two runs is the noise
+  node bench/run-gpu-bench.mjs "$out/bench-repeat.json" 2>&1 | tee "$out/bench-repeat.log"
 fi
 echo "=== summary ==="
 cat "$out/environment.txt"

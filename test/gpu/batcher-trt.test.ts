@@ -35,6 +35,22 @@ describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
     await alone.dispose();
   });
 
+  it('gathering on the backend's launch thread (runParts) gives the same results', async () => {
+    const backend = new TensorRtBackend();
+    const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
+    const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 }, { gatherOnBackend: true });
+    const alone = await Session.create(plan('classifier_fp32'));
+    const ref = refCase('classifier', 'b32').inputs.input!;
+    const requests = Array.from({ length: 600 }, (_, i) => rows(ref, i % 29, (i % 29) + 1 + (i % 3)));
+    const expected = [];
+    for (const r of requests) expected.push((await alone.run({ input: r })).logits!);
+    const got = await Promise.all(requests.map((r) => batcher.infer({ input: r })));
+    for (let i = 0; i < got.length; i++) expect(relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array)).toBeLessThan(1e-3);
+    expect(batcher.statistics().executionCount).toBeLessThan(600);
+    await batcher.close();
+    await alone.dispose();
+  });
+
   it('preserveOrdering delivers in arrival order; bad input is rejected at submission', async () => {
     const backend = new TensorRtBackend();
     const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
