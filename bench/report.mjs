@@ -67,6 +67,7 @@ function caseLabel(c) {
   if (c.streams > 1) parts.push(`×${c.streams}`);
   if (c.cudaGraph) parts.push('graph');
   if (c.waitMode && c.waitMode !== 'adaptive') parts.push(c.waitMode);
+  if (c.dataTransfers === false) parts.push('device-resident');
   return parts.join(' ');
 }
 

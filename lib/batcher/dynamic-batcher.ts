@@ -76,8 +76,9 @@ export interface DynamicBatcherExtras {
   /**
    * Let backends that can (TensorRT: runParts) concatenate a batch's requests on their own
    * launch thread instead of the JS thread. Off by default: on the H100 host with 2 ResNet-50
-   * instances it measured 0.50 of best static throughput against 0.76 for the JS-thread gather,
-   * because each instance then copies and computes in series (bench/results/2026-11-25-h100).
+   * instances and 64 callers it measured 0.50 of best static throughput (one run), the JS-thread
+   * gather 0.76, 0.52 and 0.69 (three runs; the host is noisy), because each instance then copies
+   * and computes in series (bench/results/2026-11-25-h100/SUMMARY.md).
    */
   gatherOnBackend?: boolean;
 }

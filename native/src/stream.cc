@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "addon_data.h"
 #include "common.h"
@@ -12,6 +13,9 @@ namespace trtnode {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+// A/B switch for measurements: TRTNODE_SEPARATE_COMPLETION_EVENT=1 records a dedicated
+// completion event even when timing events are recorded.
+const bool kSeparateCompletionEvent = std::getenv("TRTNODE_SEPARATE_COMPLETION_EVENT") != nullptr;
 std::mutex gStreamsMutex;
 std::vector<std::weak_ptr<StreamCore>> gStreams;
 
@@ -201,7 +205,7 @@ void StreamCore::LaunchQueued() {
       try {
         c->launcher->Launch(c->timing);
         // With timing on, the last timing event marks the end already; no extra record.
-        if (c->timing == nullptr) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+        if (c->timing == nullptr || kSeparateCompletionEvent) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
       } catch (const CodedError& e) {
         c->errorCode = e.code;
         c->errorMessage = e.message;
@@ -223,7 +227,7 @@ void StreamCore::LaunchQueued() {
 // Waits for c. Returns false, without waiting longer, when new work was submitted that should be
 // launched first (so a second run on this stream overlaps the first).
 bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
-  cudaEvent_t ev = c->launcher != nullptr && c->timing != nullptr ? c->timing->ev[3] : c->event;
+  cudaEvent_t ev = c->launcher != nullptr && c->timing != nullptr && !kSeparateCompletionEvent ? c->timing->ev[3] : c->event;
   cudaError_t r = cudaEventQuery(ev);
   if (r == cudaErrorNotReady && mode_ == WaitMode::kBlock) {
     r = cudaEventSynchronize(ev);
