@@ -35,7 +35,7 @@ describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
     await alone.dispose();
   });
 
-  it('gathering on the backend's launch thread (runParts) gives the same results', async () => {
+  it('gathering on the launch thread of the backend (runParts) gives the same results', async () => {
     const backend = new TensorRtBackend();
     const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
     const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 }, { gatherOnBackend: true });

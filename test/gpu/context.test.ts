@@ -5,19 +5,8 @@ import { Runtime } from '../../lib/tensorrt/runtime.js';
 import { DeviceBuffer, HostBuffer, Stream, cudaInfo } from '../../lib/tensorrt/cuda.js';
 import { packDims } from '../../lib/tensorrt/context.js';
 import { Session } from '../../lib/tensorrt/session.js';
-import { isTensorRtError } from '../../lib/errors.js';
-import { GPU_READY, SKIP_REASON, plan, refCase, relError, rows } from './helpers.js';
+import { GPU_READY, SKIP_REASON, plan, refCase, relError, rows, expectCode } from './helpers.js';
 
-function expectCode(f: () => unknown, code: string): void {
-  try {
-    f();
-  } catch (e) {
-    expect(isTensorRtError(e), String(e)).toBe(true);
-    expect((e as { code: string }).code, (e as Error).message).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}`, () => {
   it('host → device → device → host round trip through pinned and pageable memory', async () => {

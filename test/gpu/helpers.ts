@@ -9,6 +9,8 @@ import { Tensor } from '../../lib/tensor.js';
 import type { DataType } from '../../lib/dtypes.js';
 import { typedArrayConstructor } from '../../lib/dtypes.js';
 import { loadNative } from '../../lib/native/binding.js';
+import { expect } from 'vitest';
+import { isTensorRtError } from '../../lib/errors.js';
 
 /** Folder with manifest.json, engines/, refs/ (what scripts/fixtures/build_fixtures.py writes). */
 export const FIXTURES = resolve(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu');
@@ -113,4 +115,28 @@ export function rows(t: Tensor, from: number, to: number): Tensor {
   const C = typedArrayConstructor(t.type);
   const data = new C(t.data.buffer.slice(t.data.byteOffset + from * per * C.BYTES_PER_ELEMENT, t.data.byteOffset + to * per * C.BYTES_PER_ELEMENT));
   return new Tensor(t.type, data, [to - from, ...t.dims.slice(1)]);
+}
+
+/** f() must throw a TensorRtError with this code. */
+export function expectCode(f: () => unknown, code: string): void {
+  try {
+    f();
+  } catch (e) {
+    expect(isTensorRtError(e), String(e)).toBe(true);
+    expect((e as { code: string }).code, (e as Error).message).toBe(code);
+    return;
+  }
+  throw new Error(`expected ${code}, nothing was thrown`);
+}
+
+/** p must reject with a TensorRtError with this code. */
+export async function expectRejectCode(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    expect(isTensorRtError(e), String(e)).toBe(true);
+    expect((e as { code: string }).code, (e as Error).message).toBe(code);
+    return;
+  }
+  throw new Error(`expected ${code}, the call succeeded`);
 }

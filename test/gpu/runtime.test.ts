@@ -8,18 +8,8 @@ import { cudaInfo } from '../../lib/tensorrt/cuda.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { Tensor } from '../../lib/tensor.js';
 import { isTensorRtError } from '../../lib/errors.js';
-import { GPU_READY, SKIP_REASON, manifest, plan, refCase } from './helpers.js';
+import { GPU_READY, SKIP_REASON, manifest, plan, refCase, expectCode } from './helpers.js';
 
-function expectCode(f: () => unknown, code: string): void {
-  try {
-    f();
-  } catch (e) {
-    expect(isTensorRtError(e), String(e)).toBe(true);
-    expect((e as { code: string }).code, (e as Error).message).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}, nothing was thrown`);
-}
 
 describe.skipIf(!GPU_READY)(`runtime and plans${SKIP_REASON}`, () => {
   it('loads the full runtime and reports its version', () => {

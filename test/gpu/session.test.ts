@@ -4,19 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session, deviceTensor } from '../../lib/tensorrt/session.js';
 import { DeviceBuffer, Stream } from '../../lib/tensorrt/cuda.js';
 import { Tensor } from '../../lib/tensor.js';
-import { isTensorRtError } from '../../lib/errors.js';
-import { GPU_READY, SKIP_REASON, halfToFloat, plan, refCase, relError, rows } from './helpers.js';
+import { GPU_READY, SKIP_REASON, halfToFloat, plan, refCase, relError, rows, expectRejectCode } from './helpers.js';
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(isTensorRtError(e), String(e)).toBe(true);
-    expect((e as { code: string }).code, (e as Error).message).toBe(code);
-    return;
-  }
-  throw new Error(`expected ${code}, the call succeeded`);
-}
 
 // Tolerances (relative L2 error against ONNX Runtime FP32 on CPU): FP32 engines may use TF32
 // tensor cores on Hopper, so 1e-3; FP16 engines 2e-2.
@@ -72,7 +61,7 @@ describe.skipIf(!GPU_READY)(`Session${SKIP_REASON}`, () => {
       expect(relError(out.hidden!.data as Float32Array, r.outputs.hidden!.data as Float32Array)).toBeLessThan(TOL_FP32);
       // the other profile's case is outside this one
       const other = refCase('seq_mlp', c === 'p0' ? 'p1' : 'p0');
-      await expectCode(s.run(other.inputs), 'ERR_SHAPE_OUT_OF_PROFILE');
+      await expectRejectCode(s.run(other.inputs), 'ERR_SHAPE_OUT_OF_PROFILE');
       await s.dispose();
     }
   });
@@ -126,35 +115,35 @@ describe.skipIf(!GPU_READY)(`Session${SKIP_REASON}`, () => {
       expect(relError(ok.logits!.data as Float32Array, r().outputs.logits!.data as Float32Array)).toBeLessThan(TOL_FP32);
     }
     it('wrong dtype', async () => {
-      await expectCode(s.run({ input: new Tensor('int32', new Int32Array(7 * 3 * 32 * 32), [7, 3, 32, 32]) }), 'ERR_DTYPE_MISMATCH');
+      await expectRejectCode(s.run({ input: new Tensor('int32', new Int32Array(7 * 3 * 32 * 32), [7, 3, 32, 32]) }), 'ERR_DTYPE_MISMATCH');
       await stillWorks();
     });
     it('wrong rank and wrong static dimension', async () => {
-      await expectCode(s.run({ input: new Tensor('float32', new Float32Array(7 * 3 * 32 * 32), [7, 3, 1024]) }), 'ERR_SHAPE_MISMATCH');
-      await expectCode(s.run({ input: new Tensor('float32', new Float32Array(7 * 4 * 32 * 32), [7, 4, 32, 32]) }), 'ERR_SHAPE_MISMATCH');
+      await expectRejectCode(s.run({ input: new Tensor('float32', new Float32Array(7 * 3 * 32 * 32), [7, 3, 1024]) }), 'ERR_SHAPE_MISMATCH');
+      await expectRejectCode(s.run({ input: new Tensor('float32', new Float32Array(7 * 4 * 32 * 32), [7, 4, 32, 32]) }), 'ERR_SHAPE_MISMATCH');
       await stillWorks();
     });
     it('batch above the profile max and below its min', async () => {
-      await expectCode(s.run({ input: new Tensor('float32', new Float32Array(33 * 3 * 32 * 32), [33, 3, 32, 32]) }), 'ERR_SHAPE_OUT_OF_PROFILE');
-      await expectCode(s.run({ input: new Tensor('float32', new Float32Array(0), [0, 3, 32, 32]) }), 'ERR_SHAPE_OUT_OF_PROFILE');
+      await expectRejectCode(s.run({ input: new Tensor('float32', new Float32Array(33 * 3 * 32 * 32), [33, 3, 32, 32]) }), 'ERR_SHAPE_OUT_OF_PROFILE');
+      await expectRejectCode(s.run({ input: new Tensor('float32', new Float32Array(0), [0, 3, 32, 32]) }), 'ERR_SHAPE_OUT_OF_PROFILE');
       await stillWorks();
     });
     it('missing and unknown tensor names', async () => {
-      await expectCode(s.run({}), 'ERR_MISSING_TENSOR');
-      await expectCode(s.run({ ...r().inputs, extra: r().inputs.input! }), 'ERR_UNKNOWN_TENSOR');
-      await expectCode(s.run({ logits: r().inputs.input! }), 'ERR_UNKNOWN_TENSOR');
+      await expectRejectCode(s.run({}), 'ERR_MISSING_TENSOR');
+      await expectRejectCode(s.run({ ...r().inputs, extra: r().inputs.input! }), 'ERR_UNKNOWN_TENSOR');
+      await expectRejectCode(s.run({ logits: r().inputs.input! }), 'ERR_UNKNOWN_TENSOR');
       await stillWorks();
     });
     it('a detached ArrayBuffer', async () => {
       const t = r().inputs.input!;
       structuredClone(t.data.buffer, { transfer: [t.data.buffer as ArrayBuffer] });
-      await expectCode(s.run({ input: t }), 'ERR_DETACHED_BUFFER');
+      await expectRejectCode(s.run({ input: t }), 'ERR_DETACHED_BUFFER');
       await stillWorks();
     });
     it('a disposed device buffer as input', async () => {
       const d = new DeviceBuffer(7 * 3 * 32 * 32 * 4);
       d.dispose();
-      await expectCode(s.run({ input: deviceTensor('float32', d, [7, 3, 32, 32]) }), 'ERR_DISPOSED');
+      await expectRejectCode(s.run({ input: deviceTensor('float32', d, [7, 3, 32, 32]) }), 'ERR_DISPOSED');
       await stillWorks();
     });
   });
@@ -162,6 +151,6 @@ describe.skipIf(!GPU_READY)(`Session${SKIP_REASON}`, () => {
   it('a disposed session refuses work; dispose is idempotent', async () => {
     const s = await Session.create(plan('tiny'));
     await Promise.all([s.dispose(), s.dispose()]);
-    await expectCode(s.run(refCase('tiny', 'b1').inputs), 'ERR_DISPOSED');
+    await expectRejectCode(s.run(refCase('tiny', 'b1').inputs), 'ERR_DISPOSED');
   });
 });
