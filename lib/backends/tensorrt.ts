@@ -12,6 +12,7 @@ import { viewAs } from '../dtypes.js';
 import type { Tensor } from '../tensor.js';
 import { Session, type SessionOptions } from '../tensorrt/session.js';
 import { Runtime, type Engine } from '../tensorrt/runtime.js';
+import { probePlan } from '../tensorrt/probe.js';
 import type { Backend, BackendCreateOptions, BackendInstance, GatheredInput, ModelSignature, RunOptions } from './backend.js';
 
 export interface TensorRtCreateOptions extends BackendCreateOptions, Omit<SessionOptions, 'contexts' | 'reuseOutputs' | 'outputLocation' | 'profile' | 'device'> {}
@@ -106,7 +107,10 @@ export class TensorRtBackend implements Backend {
   async createInstance(modelPath: string, options: BackendCreateOptions = {}): Promise<BackendInstance> {
     const device = options.device ?? 0;
     const key = `${device}:${resolve(modelPath)}`;
-    let shared = this.#engines.get(key);
+    if (!this.#engines.has(key) && this.#options.probe) {
+      await probePlan(resolve(modelPath), { ...this.#options, device, timeoutMs: typeof this.#options.probe === 'object' ? this.#options.probe.timeoutMs : undefined });
+    }
+    let shared = this.#engines.get(key); // (another call may have loaded it while this one probed)
     if (!shared) {
       const runtime = new Runtime({ ...this.#options, device });
       shared = { runtime, engine: runtime.deserializeAsync(resolve(modelPath)), refs: 0 };

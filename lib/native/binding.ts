@@ -206,6 +206,14 @@ export function loadNative(): NativeBinding {
   return binding;
 }
 
+/** The file of the native addon that loadNative() loads (for child processes). */
+export function nativeBinaryPath(): string {
+  const root = packageRoot();
+  const require = createRequire(join(root, 'package.json'));
+  const gyp = require('node-gyp-build') as { path(dir: string): string };
+  return gyp.path(root);
+}
+
 /** Whether the addon loads here (says nothing about GPUs or TensorRT). */
 export function nativeAvailable(): boolean {
   try {

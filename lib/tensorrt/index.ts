@@ -3,5 +3,6 @@ export { ExecutionContext, packDims, type ExecutionContextOptions, type Benchmar
 export { Stream, DeviceBuffer, HostBuffer, cudaInfo, type StreamOptions, type WaitMode, type CopyOptions } from './cuda.js';
 export { Session, deviceTensor, type DeviceTensor, type SessionFeed, type SessionOptions, type SessionResult, type SessionDeviceResult } from './session.js';
 export { inspectPlan, type PlanInspection } from './inspect.js';
+export { probePlan, type ProbeOptions } from './probe.js';
 export { checkInputShape } from './shapes.js';
 export { loadNative, nativeAvailable, type CudaInfo, type CudaDeviceInfo, type NativeBenchmarkResult } from '../native/binding.js';

@@ -15,6 +15,7 @@ import { DeviceBuffer, HostBuffer, type WaitMode, Stream } from './cuda.js';
 import { ExecutionContext, packDims } from './context.js';
 import { Runtime, type Engine, type RuntimeOptions, type ShapeRange, type TensorInfo } from './runtime.js';
 import { checkInputShape } from './shapes.js';
+import { probePlan } from './probe.js';
 
 /** A tensor that lives in device memory. */
 export interface DeviceTensor {
@@ -54,6 +55,11 @@ export interface SessionOptions extends RuntimeOptions {
   /** Number of contexts (each on its own stream) that serve concurrent run() calls. Default 1. */
   contexts?: number;
   waitMode?: WaitMode;
+  /**
+   * Load and run the plan once in a child process before loading it here (probePlan): for plans
+   * from untrusted places, since TensorRT can crash or hang on some corrupted plans.
+   */
+  probe?: boolean | { timeoutMs?: number };
 }
 
 interface SlotTensor {
@@ -155,6 +161,15 @@ export class Session {
 
   /** Loads a plan (path or bytes) and prepares `contexts` contexts with their buffers. */
   static async create(model: string | ArrayBufferView | ArrayBuffer, options: SessionOptions = {}): Promise<Session> {
+    if (options.probe) {
+      await probePlan(model instanceof ArrayBuffer ? new Uint8Array(model) : model, {
+        flavor: options.flavor,
+        libraryPath: options.libraryPath,
+        device: options.device,
+        hostCodeAllowed: options.hostCodeAllowed,
+        timeoutMs: typeof options.probe === 'object' ? options.probe.timeoutMs : undefined,
+      });
+    }
     const owns = options.runtime === undefined;
     const runtime = options.runtime ?? new Runtime(options);
     let engine: Engine | undefined;

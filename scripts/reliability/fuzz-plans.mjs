@@ -2,7 +2,9 @@
 // Plan fuzzing: mutates the fixture plans and loads each through the addon in worker processes;
 // counts crashes (a worker killed by a signal), hangs (no answer within --timeout) and clean
 // errors. A crashed or hung worker is replaced and continues with the next case.
-//   node scripts/reliability/fuzz-plans.mjs [--cases N] [--workers K] [--timeout S] [--plans a.plan,b.plan] [--json out.json]
+//   node scripts/reliability/fuzz-plans.mjs [--cases N] [--workers K] [--timeout S] [--plans a.plan,b.plan] [--json out.json] [--probe]
+// --probe: each worker first probes the plan in a child process (probePlan), as a service that
+// loads untrusted plans would; crashes then count only if they reach the worker itself.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
@@ -37,7 +39,7 @@ const t0 = Date.now();
 function startWorker() {
   return new Promise((done) => {
     const child = spawn(process.execPath, [join(here, 'fuzz-worker.mjs')], {
-      env: { ...process.env, FUZZ_PLANS: JSON.stringify(plans) },
+      env: { ...process.env, FUZZ_PLANS: JSON.stringify(plans), ...(args.includes('--probe') ? { FUZZ_PROBE: '1' } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let current = -1;
@@ -101,6 +103,7 @@ const codes = {};
 for (const r of list) if (r.outcome === 'error') codes[`${r.stage}:${r.code}`] = (codes[`${r.stage}:${r.code}`] ?? 0) + 1;
 const summary = {
   date: new Date().toISOString(),
+  probe: args.includes('--probe'),
   plans: plans.map((p) => p.split('/').pop()),
   cases: list.length,
   crashes: count('crash'),

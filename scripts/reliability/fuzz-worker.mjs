@@ -38,6 +38,14 @@ async function runCase(id) {
   if (runtimeError) return { id, outcome: 'error', stage: 'runtime', code: runtimeError.code ?? 'ERR' };
   const data = mutate(bytes, id);
   let engine;
+  if (process.env.FUZZ_PROBE) {
+    // the service-process view: probe in a child first, load here only if it survived
+    try {
+      await lib.probePlan(data, { timeoutMs: 20_000 });
+    } catch (e) {
+      return { id, outcome: 'error', stage: 'probe', code: e.code ?? 'NOT_TYPED', typed: e instanceof lib.TensorRtError };
+    }
+  }
   try {
     engine = runtime.deserialize(data);
   } catch (e) {

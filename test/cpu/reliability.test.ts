@@ -38,3 +38,12 @@ describe.skipIf(!built)(`reliability (CPU path)${built ? '' : ' [skipped: run `n
     expect(s.pass).toBe(true);
   });
 });
+
+describe.skipIf(!built)('probePlan (isolated plan probe)', () => {
+  it('a failure in the child comes back as the child’s typed error', async () => {
+    const { probePlan } = await import('../../lib/tensorrt/probe.js');
+    const e = await probePlan('fixtures/gpu/engines/tiny.plan', { libraryPath: '/nonexistent/libnvinfer.so.10', timeoutMs: 30_000 }).catch((x: unknown) => x);
+    expect((e as { code?: string }).code).toBe('ERR_TRT_NOT_FOUND');
+    expect((e as Error).message).toContain('/nonexistent/libnvinfer.so.10');
+  });
+});
