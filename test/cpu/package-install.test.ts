@@ -1,0 +1,146 @@
+/**
+ * First contact, as a user has it: the package is packed with `npm pack` (with the prebuilt
+ * addon from scripts/prebuild.mjs), installed into an empty project with scripts disabled, and
+ * used from there with require() and import(): no compiler runs, the prebuild is what loads,
+ * the ONNX Runtime backend serves the README's batching example with exact results, and the
+ * TensorRT backend says precisely what is missing on a machine without TensorRT.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONSUMER, ROOT, describeFailure, listFiles, missingBuild, packAndInstall, run, type Workspace } from '../consumer/harness.js';
+
+const skipReason = missingBuild();
+const PREBUILD = 'prebuilds/linux-x64/tensorrt-node.napi.node';
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+interface RuntimeOutcome {
+  created?: boolean;
+  isTensorRtError?: boolean;
+  name?: string;
+  code?: string;
+  message?: string;
+}
+
+describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || process.arch !== 'x64')(
+  `npm pack → npm install --ignore-scripts → require/import${skipReason ? ` (skipped: ${skipReason})` : process.platform !== 'linux' || process.arch !== 'x64' ? ' (skipped: prebuilds exist for linux-x64 only)' : ''}`,
+  () => {
+    let ws: Workspace;
+    let prebuildJson: { addonVersion: string; napiVersion: number; sha256: string; tensorrt: { headerVersion: string; accepts: string } };
+
+    beforeAll(() => {
+      // The real script: builds (a no-op after `npm run build`), strips, writes prebuilds/linux-x64/.
+      const pre = run(process.execPath, [join(ROOT, 'scripts', 'prebuild.mjs')], { cwd: ROOT, timeoutMs: 110_000 });
+      if (pre.status !== 0) throw new Error(`scripts/prebuild.mjs failed: ${describeFailure(pre)}`);
+      prebuildJson = JSON.parse(readFileSync(join(ROOT, 'prebuilds', 'linux-x64', 'tensorrt-node.json'), 'utf8'));
+      ws = packAndInstall('install');
+      // The scripts run from inside the consumer project: from test/consumer/ here, 'tensorrt-node'
+      // would resolve to this repository itself (a package may import its own name).
+      for (const f of ['check-require.cjs', 'check-import.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
+      console.log(`npm pack ${ws.timings.pack.toFixed(1)} s, npm install ${ws.timings.install.toFixed(1)} s`);
+    }, 180_000);
+    afterAll(() => ws?.cleanup());
+
+    it('scripts/pack-check.mjs accepts the package contents', () => {
+      const r = run(process.execPath, [join(ROOT, 'scripts', 'pack-check.mjs'), '--json'], { cwd: ROOT });
+      const report = JSON.parse(r.stdout) as { violations: string[]; size: number; files: string[] };
+      expect(report.violations).toEqual([]);
+      expect(r.status).toBe(0);
+      expect(report.files).toContain(PREBUILD);
+      expect(report.files.some((f) => /^(fixtures|bench|test|build|\.cache|lib)\//.test(f))).toBe(false);
+    });
+
+    it('installs without building: no install scripts, no build/, no compiler called, the prebuild in place', () => {
+      const manifest = JSON.parse(readFileSync(join(ws.installed, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+      // nothing would compile even without --ignore-scripts
+      for (const s of ['preinstall', 'install', 'postinstall', 'prepare']) expect(manifest.scripts?.[s], s).toBeUndefined();
+      expect(existsSync(join(ws.installed, 'build'))).toBe(false);
+      expect(existsSync(ws.trapLog) ? readFileSync(ws.trapLog, 'utf8') : '').toBe('');
+      expect(sha256(join(ws.installed, PREBUILD))).toBe(prebuildJson.sha256);
+      expect(sha256(join(ws.installed, PREBUILD))).toBe(sha256(join(ROOT, PREBUILD)));
+      const files = listFiles(ws.installed);
+      expect(files.filter((f) => !/^(dist|prebuilds|native|proto|scripts)\/|^(package\.json|README\.md|CHANGELOG\.md|CMakeLists\.txt|LICENSE.*)$/.test(f))).toEqual([]);
+      expect(files).toContain('proto/grpc_service.proto');
+    });
+
+    it("require('tensorrt-node') loads the prebuilt binary; new Runtime() names what is missing", () => {
+      const env = { ...ws.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
+      const r = run(process.execPath, [join(ws.app, 'check-require.cjs')], { cwd: ws.app, env });
+      expect(r.status, describeFailure(r)).toBe(0);
+      const out = JSON.parse(r.stdout) as { packageRoot: string; headerVersion: string; addonVersion: string; resolved: string; loaded: string[]; runtime: RuntimeOutcome; exports: number };
+      const prebuild = join(ws.installed, PREBUILD);
+      expect(out.packageRoot).toBe(ws.installed);
+      expect(out.resolved).toBe(prebuild);
+      expect(out.loaded).toEqual([prebuild]); // the only .node file mapped into the process
+      expect(out.headerVersion).toBe(prebuildJson.tensorrt.headerVersion);
+      expect(out.addonVersion).toBe(prebuildJson.addonVersion);
+      expect(out.exports).toBeGreaterThan(20);
+      expectMissingTensorRt(out.runtime);
+      expect(existsSync(ws.trapLog)).toBe(false);
+    });
+
+    it("import('tensorrt-node'): the README batching example on ONNX Runtime gives exact results; gRPC/HTTP serve from the installed package", () => {
+      const scratch = join(ws.dir, 'scratch');
+      mkdirSync(scratch);
+      const model = join(ROOT, 'fixtures', 'onnx', 'affine.onnx');
+      const env = { ...ws.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
+      const r = run(process.execPath, [join(ws.app, 'check-import.mjs'), model, scratch], { cwd: ws.app, env, timeoutMs: 60_000 });
+      expect(r.status, describeFailure(r)).toBe(0);
+      const out = JSON.parse(r.stdout) as {
+        y: number[][];
+        z: number[][];
+        dims: number[][][];
+        stats: { success: number; inferenceCount: number; executionCount: number; batchSizes: number[] };
+        server: { grpcPort: number; httpStatus: number; body: { outputs: { name: string; data: number[] }[] } };
+        loaded: string[];
+        runtime: RuntimeOutcome;
+      };
+      // affine.onnx (scripts/make_cpu_fixtures.py): y = 2x + 1, z = 3 * x_int; request i sends
+      // x = [i, i/4, -i, 0.5], x_int = [i, -7i], all exact in float32/int32.
+      const N = 64;
+      expect(out.y).toEqual(Array.from({ length: N }, (_, i) => [2 * i + 1, i / 2 + 1, -2 * i + 1, 2]));
+      expect(out.z).toEqual(Array.from({ length: N }, (_, i) => [3 * i, 0 - 21 * i]));
+      expect(out.dims).toEqual(Array.from({ length: N }, () => [[1, 4], [1, 2]]));
+      expect(out.stats.success).toBe(N);
+      expect(out.stats.inferenceCount).toBe(N);
+      expect(out.stats.executionCount).toBeLessThan(N); // the requests were batched
+      expect(Math.max(...out.stats.batchSizes)).toBeLessThanOrEqual(32);
+      // the gRPC server found proto/ from dist/ of the installed package; HTTP answered
+      expect(out.server.grpcPort).toBeGreaterThan(0);
+      expect(out.server.httpStatus).toBe(200);
+      expect(out.server.body.outputs.find((o) => o.name === 'y')?.data).toEqual([3, 5, 7, 9]);
+      expect(out.server.body.outputs.find((o) => o.name === 'z')?.data).toEqual([15, 18]);
+      // onnxruntime-node's binding is loaded too; of tensorrt-node's, only the installed prebuild
+      expect(out.loaded.filter((p) => /tensorrt[-_]node/.test(p))).toEqual([join(ws.installed, PREBUILD)]);
+      expect(out.loaded.filter((p) => p.startsWith(ROOT))).toEqual([]);
+      expectMissingTensorRt(out.runtime);
+      expect(existsSync(ws.trapLog)).toBe(false);
+    });
+
+    it('the tensorrt-node command works from node_modules/.bin', () => {
+      const r = run(join(ws.app, 'node_modules', '.bin', 'tensorrt-node'), ['inspect', join(ROOT, 'fixtures', 'onnx', 'affine.onnx'), '--json'], { cwd: ws.app, env: ws.env });
+      expect(r.status, describeFailure(r)).toBe(0);
+      const info = JSON.parse(r.stdout) as { backend: string; inputs: { name: string }[] };
+      expect(info.backend).toBe('onnxruntime');
+      expect(info.inputs.map((i) => i.name)).toEqual(['x', 'x_int']);
+    });
+  },
+);
+
+/** No TensorRT here (CI): ERR_TRT_NOT_FOUND listing where it looked and how to fix it. */
+function expectMissingTensorRt(r: RuntimeOutcome): void {
+  if (r.code === 'ERR_TRT_NOT_FOUND') {
+    expect(r.isTensorRtError).toBe(true);
+    expect(r.message).toContain('/nonexistent/trt/libnvinfer.so.10');
+    expect(r.message).toMatch(/Tried:\n {2}- /);
+    expect(r.message).toContain('set TENSORRT_LIB_DIR (or LD_LIBRARY_PATH) to the folder holding libnvinfer.so.10');
+  } else if (r.code === 'ERR_CUDA_UNAVAILABLE') {
+    // TensorRT installed system-wide but no GPU: it was found, and then the GPU is what is missing
+    expect(r.isTensorRtError).toBe(true);
+    expect(r.message).toContain('cudaGetDeviceCount');
+  } else {
+    // a GPU machine with TensorRT in a standard place: the runtime was created
+    expect(r, JSON.stringify(r)).toEqual({ created: true });
+  }
+}
