@@ -13,6 +13,7 @@ export type ErrorCode =
   // plans and engines
   | 'ERR_PLAN_INVALID' // truncated, corrupt or foreign bytes
   | 'ERR_PLAN_HOST_CODE' // plan embeds host code and the runtime forbids it
+  | 'ERR_PLAN_INCOMPATIBLE' // plan built for another GPU (compute capability / hardware compatibility)
   | 'ERR_TRT' // TensorRT reported an error
   // arguments and tensors
   | 'ERR_INVALID_ARGUMENT'
