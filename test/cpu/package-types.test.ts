@@ -20,11 +20,8 @@ describe.skipIf(skipReason !== undefined)(`types of the installed package (stric
   beforeAll(() => {
     // Packs the repository as it is (with a prebuild if package-install.test.ts made one; the
     // types do not depend on it). @types/node as a TypeScript user of Node would have it.
-    // @types/ndarray: dist/index.d.ts imports 'ndarray' (HostBuffer.ndarray() returns an
-    // NdArray), but @types/ndarray is only a devDependency, so a consumer with skipLibCheck off
-    // gets TS7016 in tensorrt-node's .d.ts (and NdArray is `any` with it on) until the package
-    // depends on @types/ndarray itself. Installed here so the rest is tested meanwhile.
-    ws = packAndInstall('types', [devDependency('@types/node'), devDependency('@types/ndarray')]);
+    // @types/ndarray comes with the package (a dependency: dist/index.d.ts imports 'ndarray').
+    ws = packAndInstall('types', [devDependency('@types/node')]);
     project = join(ws.app, 'consumer');
     cpSync(CONSUMER, project, { recursive: true, filter: (src) => !src.includes('node_modules') });
   }, 180_000);
