@@ -33,6 +33,8 @@ const defs = {
   TRTNODE_SANITIZE: args.includes('--sanitize') ? 'ON' : 'OFF',
 };
 const cmakeJs = join(dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-const cmd = [cmakeJs, 'compile', '--directory', root, ...(args.includes('--debug') ? ['--debug'] : []), ...Object.entries(defs).map(([k, v]) => `--CD${k}=${v}`)];
+// A sanitizer build goes to its own folder (build-asan/) so it never replaces the normal binary.
+const sanitize = args.includes('--sanitize');
+const cmd = [cmakeJs, sanitize ? 'rebuild' : 'compile', '--directory', root, ...(sanitize ? ['--out', 'build-asan', '--debug'] : []), ...(args.includes('--debug') ? ['--debug'] : []), ...Object.entries(defs).map(([k, v]) => `--CD${k}=${v}`)];
 const r = spawnSync(process.execPath, cmd, { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);
