@@ -449,7 +449,13 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     ContextCore* raw = c.get();
     comp->onSettled = [raw] { --raw->inflight; };
     ++c->inflight;
-    return c->stream->Submit(env, comp);
+    try {
+      return c->stream->Submit(env, comp);
+    } catch (...) {
+      --c->inflight;
+      for (auto& g : c->gather) g.clear();  // never launched: its pieces must not reach a later launch
+      throw;
+    }
   } catch (const CodedError& e) {
     for (auto& g : c->gather) g.clear();
     Throw(env, e.code.c_str(), e.message);
