@@ -49,22 +49,19 @@ export class TensorRtInstance implements BackendInstance {
     return viewAs(spec.dtype, bytes.buffer, bytes.byteOffset, byteLength);
   }
 
-  async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
-    if (options?.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'aborted before the batch started');
-    const p = this.session.run(feeds);
-    this.#running = p;
-    try {
-      return await p;
-    } finally {
-      if (this.#running === p) this.#running = undefined;
-    }
+  run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    return this.#track(options, () => this.session.run(feeds));
   }
 
-  async runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
+  runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
+    return this.#track(options, () => this.session.runParts(inputs));
+  }
+
+  /** Refuses work after dispose or abort, and remembers the run in flight for dispose(). */
+  async #track(options: RunOptions | undefined, start: () => Promise<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
     if (options?.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'aborted before the batch started');
-    const p = this.session.runParts(inputs);
+    const p = start();
     this.#running = p;
     try {
       return await p;

@@ -256,13 +256,7 @@ export class Session {
     for (const name of Object.keys(inputs)) if (!this.#inputs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`);
     const slot = await this.#acquire();
     try {
-      for (const t of slot.inputs) {
-        if (t.bound !== 'staged') {
-          slot.ctx.setTensorAddress(t.info.name, t.device);
-          slot.ctx.setHostStaging(t.info.name, t.staging);
-          t.bound = 'staged';
-        }
-      }
+      for (const t of slot.inputs) this.#stage(slot, t);
       packDims(shapes, slot.inDims);
       await slot.ctx.run(slot.inDims, slot.outDims, parts);
       return this.#collect(slot) as SessionResult;
@@ -307,14 +301,18 @@ export class Session {
     return shapes;
   }
 
+  /** Binds the slot's own device buffer and pinned staging to input t (if a caller's was bound). */
+  #stage(slot: Slot, t: SlotTensor): void {
+    if (t.bound === 'staged') return;
+    slot.ctx.setTensorAddress(t.info.name, t.device);
+    slot.ctx.setHostStaging(t.info.name, t.staging);
+    t.bound = 'staged';
+  }
+
   #bindInput(slot: Slot, t: SlotTensor, f: SessionFeed): void {
     const name = t.info.name;
     if (f instanceof Tensor) {
-      if (t.bound !== 'staged') {
-        slot.ctx.setTensorAddress(name, t.device);
-        slot.ctx.setHostStaging(name, t.staging);
-        t.bound = 'staged';
-      }
+      this.#stage(slot, t);
       const src = f.data;
       // Data already written in place (stagingView) needs no copy.
       if (src.buffer !== t.staging.buffer || src.byteOffset !== 0) t.stagingBytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));

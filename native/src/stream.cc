@@ -133,56 +133,39 @@ void StreamCore::WaitLaunches() {
   }
 }
 
-Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) {
-  if (disposeRequested_ || stopFlag_.load()) {
-    Recycle(c);
-    Throw(env, "ERR_DISPOSED", "the stream was disposed");
-  }
-  cudaEvent_t ev = nullptr;
-  cudaError_t e = cudaSuccess;
-  try {
-    ev = TakeEvent();
-  } catch (const CodedError& err) {
-    Recycle(c);
-    Throw(env, err.code.c_str(), err.message);
-  }
-  e = cudaEventRecord(ev, stream_);
-  if (e != cudaSuccess) {
-    Recycle(c);
-    CheckCudaJs(env, e, "cudaEventRecord");
-  }
-  c->event = ev;
-  c->submitted = Clock::now();
-  c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
-  Napi::Promise promise = c->deferred->Promise();
-  if (inflight_++ == 0) tsfn_.Ref(env);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    pending_.push_back(c);
-  }
-  submissions_.fetch_add(1, std::memory_order_release);
-  cv_.notify_one();
-  return promise;
-}
+Napi::Promise StreamCore::Track(Napi::Env env, Completion* c) { return Enqueue(env, c, false); }
 
-Napi::Promise StreamCore::Submit(Napi::Env env, Completion* c) {
+Napi::Promise StreamCore::Submit(Napi::Env env, Completion* c) { return Enqueue(env, c, true); }
+
+// launch: the watcher launches c, then records its event; else the work is already enqueued
+// and its event is recorded here.
+Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
   if (disposeRequested_ || stopFlag_.load()) {
     Recycle(c);
     Throw(env, "ERR_DISPOSED", "the stream was disposed");
   }
   try {
     c->event = TakeEvent();
+    if (!launch) {
+      CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+      c->submitted = Clock::now();
+    }
   } catch (const CodedError& err) {
+    if (c->event != nullptr) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      eventPool_.push_back(c->event);
+      c->event = nullptr;
+    }
     Recycle(c);
     Throw(env, err.code.c_str(), err.message);
   }
   c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   Napi::Promise promise = c->deferred->Promise();
   if (inflight_++ == 0) tsfn_.Ref(env);
-  launchesPending_.fetch_add(1, std::memory_order_acq_rel);
+  if (launch) launchesPending_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    toLaunch_.push_back(c);
+    (launch ? toLaunch_ : pending_).push_back(c);
   }
   submissions_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();

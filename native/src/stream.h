@@ -1,5 +1,6 @@
-// A CUDA stream with its completion watcher: one thread per stream (not per call) waits for
-// recorded events in stream order and resolves the JS Promises through one thread-safe function.
+// A CUDA stream with its watcher: one thread per stream (not per call) launches submitted work
+// (so TensorRT's enqueue never runs on the JS thread), waits for recorded events in stream
+// order, and resolves the JS Promises through one thread-safe function.
 //
 // Waiting is adaptive: the watcher learns how long work on this stream takes (EMA), sleeps
 // until shortly before the expected completion, spins on cudaEventQuery for a bounded window,
@@ -86,6 +87,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
  private:
   StreamCore() = default;
+  Napi::Promise Enqueue(Napi::Env env, Completion* c, bool launch);  // Track and Submit
   void WatchLoop();
   void LaunchQueued();           // watcher: launches what was submitted, in order
   bool WaitFor(Completion* c, std::chrono::steady_clock::time_point start);  // false: new work to launch first
