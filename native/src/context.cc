@@ -108,15 +108,17 @@ void Enqueue(ContextCore& c) {
 }  // namespace
 
 void ContextCore::Launch(TimingEvents* t) {
+  gatherPieces.clear();
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
     uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
     for (const auto& part : gather[i]) {
-      std::memcpy(dst, part.first, part.second);
+      gatherPieces.push_back({dst, part.first, part.second});
       dst += part.second;
     }
     gather[i].clear();
   }
+  if (!gatherPieces.empty()) ParallelCopy(gatherPieces);
   EnqueueOnce(t);
 }
 

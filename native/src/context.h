@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "buffers.h"
+#include "copy_pool.h"
 #include "engine.h"
 #include "stream.h"
 
@@ -50,6 +51,7 @@ struct ContextCore : Launcher {
   // Host pieces to concatenate into an input's pinned staging on the launch thread (a batch
   // gathered off the JS thread); per binding, set by run() and consumed by the next Launch.
   std::vector<std::vector<std::pair<const void*, size_t>>> gather;
+  std::vector<CopyPiece> gatherPieces;  // launch thread: the pieces above with their destinations
 
   ~ContextCore() override;
   void Launch(TimingEvents* t) override;
