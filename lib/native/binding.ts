@@ -15,6 +15,8 @@ export interface NativeStream {
   readonly estimatedMicroseconds: number;
   readonly handle: bigint;
   synchronize(): Promise<void>;
+  /** Settles completed work now; returns the work still in flight. */
+  poll(): number;
   dispose(): void;
 }
 

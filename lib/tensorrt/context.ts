@@ -99,7 +99,7 @@ export class ExecutionContext {
     try {
       // parts: per input, host pieces that are concatenated into its pinned staging on the
       // launch thread (gathering a batch without copying on the JS thread)
-      return this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null);
+      return this.stream.watch(this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null));
     } catch (e) {
       return Promise.reject(e);
     }

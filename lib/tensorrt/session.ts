@@ -11,7 +11,7 @@
 import { TensorRtError } from '../errors.js';
 import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
-import { DeviceBuffer, HostBuffer, type WaitMode, Stream } from './cuda.js';
+import { DeviceBuffer, HostBuffer, type CompletionMode, type WaitMode, Stream } from './cuda.js';
 import { ExecutionContext, packDims } from './context.js';
 import { Runtime, type Engine, type RuntimeOptions, type ShapeRange, type TensorInfo } from './runtime.js';
 import { checkInputShape } from './shapes.js';
@@ -55,6 +55,8 @@ export interface SessionOptions extends RuntimeOptions {
   /** Number of contexts (each on its own stream) that serve concurrent run() calls. Default 1. */
   contexts?: number;
   waitMode?: WaitMode;
+  /** How completions reach JS: 'wake' (default) or 'poll' (see StreamOptions.completion). */
+  completion?: CompletionMode;
   /**
    * Load and run the plan once in a child process before loading it here (probePlan): for plans
    * from untrusted places, since TensorRT can crash or hang on some corrupted plans.
@@ -81,7 +83,7 @@ class Slot {
   busy = false;
 
   constructor(engine: Engine, profile: number, options: SessionOptions, range: Map<string, ShapeRange>) {
-    const stream = new Stream({ device: engine.device, waitMode: options.waitMode });
+    const stream = new Stream({ device: engine.device, waitMode: options.waitMode, completion: options.completion });
     this.ctx = engine.createContext({ profile, stream, cudaGraph: options.cudaGraph ?? false });
     try {
       // Largest shapes: inputs at the profile's max; outputs as TensorRT infers them from those.

@@ -263,6 +263,7 @@ void StreamCore::Finish(Completion* c, cudaError_t status) {
     c->event = nullptr;
     notify = done_.empty();
     done_.push_back(c);
+    hasDone_.store(true, std::memory_order_release);
   }
   if (notify) {
     // One outstanding call drains everything completed meanwhile.
@@ -319,6 +320,7 @@ void StreamCore::Deliver(Napi::Env env) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     delivering_.swap(done_);
+    hasDone_.store(false, std::memory_order_relaxed);
   }
   Napi::HandleScope scope(env);
   for (Completion* c : delivering_) {
@@ -346,6 +348,11 @@ void StreamCore::Deliver(Napi::Env env) {
   }
   delivering_.clear();
   if (inflight_ == 0 && disposeRequested_) Shutdown();
+}
+
+size_t StreamCore::Poll(Napi::Env env) {
+  if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
+  return inflight_;
 }
 
 void StreamCore::RequestDispose() {
@@ -386,6 +393,7 @@ Napi::Function Stream::Init(Napi::Env env) {
                          InstanceAccessor("disposed", &Stream::GetDisposed, nullptr),
                          InstanceAccessor("estimatedMicroseconds", &Stream::GetEstimate, nullptr),
                          InstanceAccessor("handle", &Stream::GetHandle, nullptr),
+                         InstanceMethod("poll", &Stream::Poll),
                      });
 }
 
@@ -451,6 +459,15 @@ Napi::Value Stream::GetEstimate(const Napi::CallbackInfo& info) {
 }
 Napi::Value Stream::GetHandle(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(core(info.Env())->stream())));
+}
+
+// poll() → work still in flight after settling what has completed (0 once disposed: the
+// thread-safe function delivers what a disposed stream still has in flight).
+Napi::Value Stream::Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) return Napi::Number::New(env, 0);
+  std::shared_ptr<StreamCore> keep = core_;
+  return Napi::Number::New(env, static_cast<double>(keep->Poll(env)));
 }
 
 }  // namespace trtnode

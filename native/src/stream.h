@@ -82,6 +82,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void RequestDispose();
   bool disposed() const { return disposeRequested_; }
 
+  // JS thread: settles what has completed now, without waiting for the thread-safe function's
+  // wake-up (an event-loop poller calls it while work is in flight). Returns the work in flight.
+  size_t Poll(Napi::Env env);
+
   // Estimated duration of one piece of work on this stream (µs), as the watcher learned it.
   double EstimatedMicros() const { return emaMicros_.load(); }
 
@@ -110,6 +114,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   std::condition_variable launchedCv_;
   std::atomic<bool> stopFlag_{false};
   std::vector<Completion*> done_;
+  std::atomic<bool> hasDone_{false};  // done_ is not empty: lets Poll skip the lock
   std::vector<Completion*> delivering_;
   std::vector<cudaEvent_t> eventPool_;
   std::vector<Completion*> completionPool_;  // JS thread only
@@ -144,6 +149,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetEstimate(const Napi::CallbackInfo& info);
   Napi::Value GetHandle(const Napi::CallbackInfo& info);
+  Napi::Value Poll(const Napi::CallbackInfo& info);
 
   std::shared_ptr<StreamCore> core_;
 };
