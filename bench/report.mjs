@@ -184,6 +184,11 @@ export function renderSvg(data) {
 }
 
 // ------------------------------------------------------------------ Markdown
+/** Wait mode, plus the completion mode when it is not the default. */
+function waitLabel(c) {
+  return `${c.waitMode ?? ''}${c.completion && c.completion !== 'wake' ? ` + ${c.completion}` : ''}`;
+}
+
 export function renderReport(data) {
   if (!data || data.kind !== 'tensorrt-node-gpu-bench') throw new Error('not a tensorrt-node GPU bench result (kind must be tensorrt-node-gpu-bench)');
   const date = String(data.date ?? new Date().toISOString()).slice(0, 10);
@@ -229,7 +234,7 @@ export function renderReport(data) {
   for (const c of data.cases ?? []) {
     const r = c.report;
     if (!r) {
-      rows.push([caseLabel(c), c.batch, c.streams, c.cudaGraph ? 'on' : 'off', c.waitMode ?? '', c.skipped ? `skipped: ${c.skipped}` : `error: ${c.error?.message ?? '?'} [${c.error?.code ?? '?'}]`, '', '', '', '', '', '', '', '']);
+      rows.push([caseLabel(c), c.batch, c.streams, c.cudaGraph ? 'on' : 'off', waitLabel(c), c.skipped ? `skipped: ${c.skipped}` : `error: ${c.error?.message ?? '?'} [${c.error?.code ?? '?'}]`, '', '', '', '', '', '', '', '']);
       continue;
     }
     const { trtexec, cpp, js } = r.results;
@@ -238,7 +243,7 @@ export function renderReport(data) {
       c.batch,
       c.streams,
       c.cudaGraph ? 'on' : 'off',
-      c.waitMode ?? '',
+      waitLabel(c),
       fx(trtexec?.throughputQps),
       fx(cpp?.throughputQps),
       fx(js?.throughputQps),
@@ -268,6 +273,17 @@ export function renderReport(data) {
       '',
     );
     if (isNum(b.p99BoundUs)) L.push(`Bound: maxQueueDelay ${b.maxQueueDelayUs} µs + one batch of ${b.maxBatchSize} (C++ loop mean latency ${ms(b.maxBatchLatencyUs)} ms) = ${ms(b.p99BoundUs)} ms.`, '');
+  }
+  const variants = (data.batcherVariants ?? []).filter((v) => v.runs?.length || v.error);
+  if (variants.length) {
+    L.push('### Batcher variants (same run, same best static throughput)', '');
+    L.push("gather: who concatenates a batch's requests (js: the JS thread; backend: the instance's launch thread, with the parallel copy pool); completion: how finished work reaches JS.", '');
+    const vr = [];
+    for (const v of variants) {
+      if (!v.runs) vr.push([v.gather, v.completion, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '']);
+      else for (const r of v.runs) vr.push([v.gather, v.completion, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
+    }
+    L.push(mdTable(['Gather', 'Completion', 'Callers', 'Inferences/s', '/ best static', 'p50 (ms)', 'p99 (ms)', 'Mean batch'], vr), '');
   }
   L.push(`![throughput and latency vs concurrency; JS/C++ ratios](${date}-gpu.svg)`, '');
   const notes = new Set();

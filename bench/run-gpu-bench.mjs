@@ -9,7 +9,10 @@
  *  - resnet50_fp16.plan at batch 1, 8, 32 × streams 1, 2 × CUDA graph off / on;
  *  - the dynamic batcher on resnet50_fp16.plan: 2 instances, maxBatchSize 32, maxQueueDelay
  *    500 µs, single-image callers at concurrency 1, 8, 16, 32, 64, with the best static-batch
- *    throughput measured in the same run.
+ *    throughput measured in the same run; then variants at 16 and 64 callers: the batch
+ *    gathered on the backend's launch thread (parallel copy), and completions polled on the
+ *    event loop (completion 'poll'), with ratios to the same best static throughput;
+ *  - completion 'poll' against 'wake' on tiny b1 and ResNet-50 b32.
  *
  * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
  * trtexec); each timed phase lasts DURATION_MS (default 2000) after WARMUP_MS (default 500).
@@ -79,11 +82,15 @@ if (process.env.TRTEXEC) {
 // ------------------------------------------------------------------ the matrix
 const plan = (name) => join(FIXTURES, `${name}.plan`);
 const cases = [];
-const add = (c) => cases.push({ streams: 1, cudaGraph: false, waitMode: 'adaptive', methods: ['cpp', 'js', 'trtexec'], ...c });
+const add = (c) => cases.push({ streams: 1, cudaGraph: false, waitMode: 'adaptive', completion: 'wake', methods: ['cpp', 'js', 'trtexec'], ...c });
 
 add({ id: 'tiny-b1', group: 'tiny', model: 'tiny', batch: 1 });
 add({ id: 'tiny-b1-graph', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true });
 for (const waitMode of ['spin', 'block']) add({ id: `tiny-b1-${waitMode}`, group: 'tiny', model: 'tiny', batch: 1, waitMode, methods: ['cpp', 'js'] });
+// Completions collected by polling the event loop instead of waking it (issue 3's +5 µs target).
+add({ id: 'tiny-b1-poll', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', methods: ['cpp', 'js'] });
+add({ id: 'tiny-b1-poll-spin', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', waitMode: 'spin', methods: ['cpp', 'js'] });
+add({ id: 'tiny-b1-graph-poll', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
 for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of [1, 8, 32]) add({ id: `${model}-b${batch}`, group: 'classifier', model, batch });
 for (const batch of [1, 8, 32])
   for (const streams of [1, 2])
@@ -91,6 +98,8 @@ for (const batch of [1, 8, 32])
 // Device-resident inputs and outputs (issue 3's ResNet-50 b32 target), and the spin wait mode on it.
 add({ id: 'resnet50_fp16-b32-s1-nodt', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false });
 add({ id: 'resnet50_fp16-b32-s1-spin', group: 'resnet50', model: 'resnet50_fp16', batch: 32, waitMode: 'spin', methods: ['cpp', 'js'] });
+add({ id: 'resnet50_fp16-b32-s1-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, completion: 'poll', methods: ['cpp', 'js'] });
+add({ id: 'resnet50_fp16-b32-s1-nodt-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', methods: ['cpp', 'js'] });
 
 const results = [];
 for (const [i, c] of cases.entries()) {
@@ -112,6 +121,7 @@ for (const [i, c] of cases.entries()) {
       streams: c.streams,
       cudaGraph: c.cudaGraph,
       waitMode: c.waitMode,
+      completion: c.completion,
       methods: c.methods,
       ...(c.dataTransfers === false ? { dataTransfers: false } : {}),
       trtexec,
@@ -142,6 +152,35 @@ if (!existsSync(batcher.plan)) {
   }
 }
 
+// Variants of the batcher at 16 and 64 callers, against the best static throughput above.
+const batcherVariants = [];
+if (batcher.report?.batcher?.bestStatic) {
+  const best = batcher.report.batcher.bestStatic;
+  for (const v of [
+    { id: 'gather-backend', gather: 'backend', completion: 'wake' },
+    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll' },
+    { id: 'gather-js-poll', gather: 'js', completion: 'poll' },
+  ]) {
+    log(`batcher variant ${v.id}`);
+    const entry = { ...v };
+    batcherVariants.push(entry);
+    try {
+      const r = await runBench({
+        plan: batcher.plan,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        streams: batcher.instances,
+        completion: v.completion,
+        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: false, gather: v.gather },
+      });
+      entry.runs = r.batcher.runs.map((x) => ({ ...x, ratioToBestStatic: x.inferencesPerSecond / best.inferencesPerSecond }));
+    } catch (e) {
+      entry.error = errorInfo(e);
+      log(`  error: ${entry.error.message} [${entry.error.code}]`);
+    }
+  }
+}
+
 const data = {
   kind: 'tensorrt-node-gpu-bench',
   version: 1,
@@ -150,6 +189,7 @@ const data = {
   config: { fixtures: FIXTURES, durationMs: DURATION_MS, warmupMs: WARMUP_MS, trtexec: trtexec || null },
   cases: results,
   batcher,
+  batcherVariants,
   elapsedSeconds: (performance.now() - started) / 1000,
 };
 mkdirSync(dirname(outPath), { recursive: true });
@@ -189,6 +229,13 @@ if (b) {
   if (b.bestStatic) rows.push(['best static', f(b.bestStatic.inferencesPerSecond), `batch ${b.bestStatic.batchSize}`, '', '', '', '']);
 } else {
   rows.push(['batcher', batcher.skipped ?? `error ${batcher.error?.code ?? ''}`, '', '', '', '', '']);
+}
+for (const v of batcherVariants) {
+  if (!v.runs) {
+    rows.push([`batcher ${v.id}`, `error ${v.error?.code ?? ''}`, '', '', '', '', '']);
+    continue;
+  }
+  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), '']);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));

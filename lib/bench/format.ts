@@ -78,7 +78,8 @@ function describe(report: BenchReport): string {
   return (
     `${c.plan}  ${shapes}  ${c.streams} stream${c.streams > 1 ? 's' : ''}, CUDA graph ${c.cudaGraph ? 'on' : 'off'}, ` +
     `data transfers ${c.dataTransfers ? 'on' : 'off'}, ${how} after ${fixed(c.warmupMs / 1000, 1)} s warm-up` +
-    (c.waitMode ? `, waitMode ${c.waitMode}` : '')
+    (c.waitMode ? `, waitMode ${c.waitMode}` : '') +
+    (c.completion ? `, completion ${c.completion}` : '')
   );
 }
 

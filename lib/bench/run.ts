@@ -20,7 +20,7 @@ import { byteLength } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
 import { Runtime, type Engine, type RuntimeOptions } from '../tensorrt/runtime.js';
 import { packDims, type ExecutionContext } from '../tensorrt/context.js';
-import { DeviceBuffer, HostBuffer, Stream, cudaInfo, type WaitMode } from '../tensorrt/cuda.js';
+import { DeviceBuffer, HostBuffer, Stream, cudaInfo, type CompletionMode, type WaitMode } from '../tensorrt/cuda.js';
 import { checkInputShape } from '../tensorrt/shapes.js';
 import type { NativeBenchmarkResult } from '../native/binding.js';
 import { TensorRtBackend } from '../backends/tensorrt.js';
@@ -54,6 +54,8 @@ export interface BatcherBenchOptions {
   staticSweep?: boolean;
   /** duration of each static batch size (default min(durationMs, 1000)) */
   staticDurationMs?: number;
+  /** who concatenates a batch's requests: the JS thread (default) or the backend's launch thread */
+  gather?: 'js' | 'backend';
 }
 
 export interface RunBenchOptions {
@@ -78,6 +80,8 @@ export interface RunBenchOptions {
   profile?: number;
   /** completion wait mode of the streams the JS loop (and the batcher's instances) run on */
   waitMode?: WaitMode;
+  /** how completions reach JS on those streams: 'wake' (default) or 'poll' */
+  completion?: CompletionMode;
   /** loops to run (default all; trtexec only when a binary is known) */
   methods?: readonly BenchMethod[];
   /** trtexec binary (default process.env.TRTEXEC); false: never */
@@ -120,6 +124,7 @@ export function validateBenchOptions(o: RunBenchOptions): void {
   checkInt(o.device, 'device', 0);
   checkInt(o.profile, 'profile', 0);
   if (o.waitMode !== undefined && !['adaptive', 'spin', 'block'].includes(o.waitMode)) throw bad(`waitMode must be adaptive, spin or block, got ${String(o.waitMode)}`);
+  if (o.completion !== undefined && !['wake', 'poll'].includes(o.completion)) throw bad(`completion must be wake or poll, got ${String(o.completion)}`);
   for (const m of o.methods ?? []) if (!['cpp', 'js', 'trtexec'].includes(m)) throw bad(`unknown method ${String(m)} (cpp, js, trtexec)`);
   if (o.batcher) {
     const c = typeof o.batcher.concurrency === 'number' ? [o.batcher.concurrency] : [...o.batcher.concurrency];
@@ -128,6 +133,7 @@ export function validateBenchOptions(o: RunBenchOptions): void {
     checkInt(o.batcher.maxBatchSize, 'max batch', 1);
     checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
     checkNum(o.batcher.staticDurationMs, 'static duration', 1);
+    if (o.batcher.gather !== undefined && !['js', 'backend'].includes(o.batcher.gather)) throw bad(`gather must be js or backend, got ${String(o.batcher.gather)}`);
   }
 }
 
@@ -161,6 +167,7 @@ interface SlotOptions {
   device: number;
   profile: number;
   waitMode?: WaitMode | undefined;
+  completion?: CompletionMode | undefined;
   dataTransfers: boolean;
   seed: number;
 }
@@ -177,7 +184,7 @@ class BenchSlot {
   }
 
   static async create(engine: Engine, shapes: Record<string, number[]>, o: SlotOptions): Promise<BenchSlot> {
-    const stream = new Stream(o.waitMode ? { device: o.device, waitMode: o.waitMode } : { device: o.device });
+    const stream = new Stream({ device: o.device, ...(o.waitMode ? { waitMode: o.waitMode } : {}), ...(o.completion ? { completion: o.completion } : {}) });
     let ctx: ExecutionContext;
     try {
       ctx = engine.createContext({ profile: o.profile, stream });
@@ -438,9 +445,10 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
     if (options.iterations !== undefined) config.iterations = options.iterations;
     if (durationMs !== undefined) config.durationMs = durationMs;
     if (options.waitMode) config.waitMode = options.waitMode;
+    if (options.completion) config.completion = options.completion;
     const report: BenchReport = { version: 1, date: new Date().toISOString(), environment: environment(runtime, device), config, results: {}, ratios: {}, notes };
 
-    const slotOptions: SlotOptions = { device, profile: profileIndex, waitMode: options.waitMode, dataTransfers, seed: 1 };
+    const slotOptions: SlotOptions = { device, profile: profileIndex, waitMode: options.waitMode, completion: options.completion, dataTransfers, seed: 1 };
     const loopMs = (durationMs ?? 1000) + warmupMs;
     if (batcherMode) {
       report.batcher = await batcherBench(engine, planPath, shapes, options, { device, profile: profileIndex, streams, warmupMs, durationMs, cudaGraph, progress, slotOptions });
@@ -547,7 +555,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
   c.progress.start(expected);
 
-  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, requestShapes, staticSweep: [], runs: [] };
+  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'js', requestShapes, staticSweep: [], runs: [] };
 
   // 1. Static batches: the C++ loop on `instances` contexts at once, per batch size.
   if (sweep) {
@@ -583,7 +591,12 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
 
   // 2. The dynamic batcher over `instances` TensorRtBackend instances.
   c.progress.phase('loading batcher instances', 500);
-  const backend = new TensorRtBackend({ ...options.runtime, ...(options.waitMode ? { waitMode: options.waitMode } : {}), cudaGraph: c.cudaGraph });
+  const backend = new TensorRtBackend({
+    ...options.runtime,
+    ...(options.waitMode ? { waitMode: options.waitMode } : {}),
+    ...(options.completion ? { completion: options.completion } : {}),
+    cudaGraph: c.cudaGraph,
+  });
   const instances: BackendInstance[] = [];
   try {
     for (let i = 0; i < instancesN; i++) instances.push(await backend.createInstance(planPath, { device: c.device, profile: c.profile }));
@@ -593,7 +606,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   }
   let batcher: DynamicBatcher;
   try {
-    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs });
+    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather === 'backend' });
   } catch (e) {
     await Promise.allSettled(instances.map((x) => x.dispose()));
     throw e;

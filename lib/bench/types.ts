@@ -1,6 +1,6 @@
 /** The shape of a benchmark report (also what `tensorrt-node bench --json` writes). */
 import type { TimingStats } from './stats.js';
-import type { WaitMode } from '../tensorrt/cuda.js';
+import type { CompletionMode, WaitMode } from '../tensorrt/cuda.js';
 
 export type BenchMethod = 'trtexec' | 'cpp' | 'js';
 
@@ -65,6 +65,7 @@ export interface BenchConfig {
   durationMs?: number;
   warmupMs: number;
   waitMode?: WaitMode;
+  completion?: CompletionMode;
   methods: BenchMethod[];
 }
 
@@ -103,6 +104,8 @@ export interface BatcherBenchReport {
   instances: number;
   maxBatchSize: number;
   maxQueueDelayUs: number;
+  /** who concatenated the batches: the JS thread or the backend's launch thread */
+  gather?: 'js' | 'backend';
   /** shape of one request's inputs */
   requestShapes: Record<string, number[]>;
   staticSweep: StaticBatchResult[];

@@ -75,6 +75,8 @@ interface BenchFlags {
   device?: number;
   profile?: number;
   waitMode?: 'adaptive' | 'spin' | 'block';
+  completion?: 'wake' | 'poll';
+  gather?: 'js' | 'backend';
   verbose?: boolean;
 }
 
@@ -101,6 +103,8 @@ function program(io: BenchCliIo): Command {
     .option('--device <d>', 'CUDA device ordinal (default 0)', intArg('--device', 0))
     .option('--profile <p>', 'optimization profile (default 0)', intArg('--profile', 0))
     .addOption(new Option('--wait-mode <mode>', "how the JS path's streams wait for the GPU").choices(['adaptive', 'spin', 'block']))
+    .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
+    .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the JS thread or on the backend launch thread').choices(['js', 'backend']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -123,12 +127,14 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
   if (f.device !== undefined) o.device = f.device;
   if (f.profile !== undefined) o.profile = f.profile;
   if (f.waitMode !== undefined) o.waitMode = f.waitMode;
+  if (f.completion !== undefined) o.completion = f.completion;
   if (f.batcher) {
     o.batcher = { concurrency: f.concurrency ?? [32] };
     if (f.maxQueueDelayUs !== undefined) o.batcher.maxQueueDelayUs = f.maxQueueDelayUs;
     if (f.maxBatch !== undefined) o.batcher.maxBatchSize = f.maxBatch;
+    if (f.gather !== undefined) o.batcher.gather = f.gather;
   } else {
-    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch]] as const) {
+    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather]] as const) {
       if (v !== undefined) throw new UsageError(`${flag} needs --batcher`);
     }
   }

@@ -119,11 +119,24 @@ describe('bench/report.mjs', () => {
     expect(markdown).toMatch(/\| 64 \| 14000 \| 7000\.0 \| 0\.921 \|/);
     expect(markdown).toContain('![throughput and latency vs concurrency; JS/C++ ratios](2026-11-26-gpu.svg)');
     expect(markdown).toContain('- TRTEXEC is not set');
+    expect(markdown).not.toContain('Batcher variants');
     // every table row has as many cells as its header
     for (const block of markdown.split('\n\n').filter((b) => b.startsWith('|'))) {
       const counts = block.split('\n').map((l) => l.replace(/\\\|/g, '').split('|').length);
       expect(new Set(counts).size).toBe(1);
     }
+  });
+
+  it('adds the batcher variants and the completion mode of a case', () => {
+    const d = synthetic();
+    const run64 = { concurrency: 64, requests: 20000, inferencesPerSecond: 7300, ratioToBestStatic: 7300 / 7600, latency: { median: 8000, p99: 9000 }, meanBatchSize: 31.5 };
+    (d.cases[0] as Record<string, unknown>).completion = 'poll';
+    const withVariants = { ...d, batcherVariants: [{ id: 'gather-backend', gather: 'backend', completion: 'wake', runs: [run64] }, { id: 'gather-js-poll', gather: 'js', completion: 'poll', error: { code: 'ERR_TRT', message: 'boom' } }] };
+    const { markdown } = mod.renderReport(withVariants);
+    expect(markdown).toContain('### Batcher variants (same run, same best static throughput)');
+    expect(markdown).toMatch(/\| backend \| wake \| 64 \| 7300\.0 \| 0\.961 \| 8\.000 \| 9\.000 \| 31\.50 \|/);
+    expect(markdown).toMatch(/\| js \| poll \| +\| error: boom \|/);
+    expect(markdown).toMatch(/\| adaptive \+ poll \|/);
   });
 
   it('renders an SVG with the batcher sweep and the ratio bars', () => {

@@ -25,8 +25,10 @@ interface Log {
   staging: number;
   uploads: number;
   inputData: Float32Array[];
+  partsRuns: number;
+  polls: number;
 }
-const log: Log = { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [] };
+const log: Log = { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], partsRuns: 0, polls: 0 };
 
 const CLASSIFIER: FakeTensor[] = [
   { name: 'input', mode: 'input', trtDataType: 0, shape: [-1, 3, 4, 4] },
@@ -52,6 +54,10 @@ vi.mock('../../lib/native/binding.js', () => {
     }
     synchronize() {
       return Promise.resolve();
+    }
+    poll() {
+      log.polls++;
+      return 0;
     }
     dispose() {
       this.disposed = true;
@@ -152,8 +158,9 @@ vi.mock('../../lib/native/binding.js', () => {
     setTiming(on: boolean) {
       this.timing = on;
     }
-    run(inDims: Int32Array | null, outDims: Int32Array | null) {
+    run(inDims: Int32Array | null, outDims: Int32Array | null, parts?: unknown[] | null) {
       log.runs++;
+      if (Array.isArray(parts)) log.partsRuns++;
       if (inDims) {
         let k = 0;
         const seen: Record<string, number[]> = {};
@@ -249,7 +256,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeEach(() => {
-  Object.assign(log, { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [] });
+  Object.assign(log, { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], partsRuns: 0, polls: 0 });
 });
 
 describe('runBench on a fake binding', () => {
@@ -354,7 +361,21 @@ describe('runBench on a fake binding', () => {
     expect(r.results).toEqual({});
   });
 
+  it("completion 'poll' reaches every stream; gather 'backend' hands the batcher's batches to runParts", async () => {
+    const r = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, completion: 'poll', batcher: { concurrency: 8, staticSweep: false, gather: 'backend' } });
+    expect(log.streams.length).toBeGreaterThan(0);
+    for (const s of log.streams) expect(s).toMatchObject({ completion: 'poll' });
+    expect(log.polls).toBeGreaterThan(0);
+    expect(log.partsRuns).toBeGreaterThan(0);
+    expect(r.config.completion).toBe('poll');
+    expect(r.batcher!.gather).toBe('backend');
+    const js = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false } });
+    expect(js.batcher!.gather).toBe('js');
+  });
+
   it.each([
+    [{ completion: 'busy' }, 'ERR_INVALID_ARGUMENT'],
+    [{ batcher: { concurrency: 2, gather: 'gpu' } }, 'ERR_INVALID_ARGUMENT'],
     [{ shapes: { input: [64, 3, 4, 4] } }, 'ERR_SHAPE_OUT_OF_PROFILE'],
     [{ batch: 33 }, 'ERR_SHAPE_OUT_OF_PROFILE'],
     [{ shapes: { nope: [1] } }, 'ERR_UNKNOWN_TENSOR'],

@@ -1,0 +1,79 @@
+// Two throughput paths added for the performance targets: completions collected by polling the
+// event loop ('poll' streams), and a batch gathered on the launch thread with the parallel copy
+// pool (inputs of a megabyte or more: ResNet-50 images).
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Session } from '../../lib/tensorrt/session.js';
+import { DeviceBuffer, HostBuffer, Stream } from '../../lib/tensorrt/cuda.js';
+import { TensorRtBackend } from '../../lib/backends/tensorrt.js';
+import { DynamicBatcher } from '../../lib/batcher/dynamic-batcher.js';
+import { Tensor } from '../../lib/tensor.js';
+import { GPU_READY, SKIP_REASON, expectRejectCode, plan, refCase, relError } from './helpers.js';
+
+describe.skipIf(!GPU_READY)(`completion: 'poll'${SKIP_REASON}`, () => {
+  it('tiny model: exact results over 500 runs, on 2 contexts at once', async () => {
+    const s = await Session.create(plan('tiny'), { completion: 'poll', contexts: 2 });
+    const r = refCase('tiny', 'b1');
+    const y = Array.from(r.outputs.y!.data as Float32Array);
+    const m = Array.from(r.outputs.m!.data as Int32Array);
+    for (let i = 0; i < 250; i++) {
+      const outs = await Promise.all([s.run(r.inputs), s.run(r.inputs)]);
+      for (const out of outs) {
+        expect(Array.from(out.y!.data as Float32Array)).toEqual(y);
+        expect(Array.from(out.m!.data as Int32Array)).toEqual(m);
+      }
+    }
+    await s.dispose();
+  });
+
+  it('copies and synchronize on a polled stream resolve, in stream order', async () => {
+    const stream = new Stream({ completion: 'poll' });
+    expect(stream.completion).toBe('poll');
+    const n = 1 << 20;
+    const host = new HostBuffer(n);
+    const back = new HostBuffer(n);
+    const dev = new DeviceBuffer(n);
+    const src = new Uint8Array(host.buffer);
+    for (let i = 0; i < n; i++) src[i] = (i * 31 + 7) & 0xff;
+    await Promise.all([dev.copyFrom(host, { stream }), dev.copyTo(back, { stream }), stream.synchronize()]);
+    expect(Buffer.compare(Buffer.from(back.buffer), Buffer.from(host.buffer))).toBe(0);
+    expect(stream.pending).toBe(0);
+    stream.dispose();
+    await expectRejectCode(dev.copyFrom(host, { stream }), 'ERR_DISPOSED');
+    dev.dispose();
+    host.dispose();
+    back.dispose();
+  });
+
+  it('rejects an unknown completion mode', () => {
+    expect(() => new Stream({ completion: 'busy' as 'poll' })).toThrow(/completion must be 'wake' or 'poll'/);
+  });
+});
+
+const RESNET = plan('resnet50_fp16');
+const HAVE_RESNET = GPU_READY && existsSync(RESNET);
+
+describe.skipIf(!HAVE_RESNET)(`batch gathered on the launch thread, parallel copy (ResNet-50)${HAVE_RESNET ? '' : ` [skipped: ${GPU_READY ? `no ${RESNET}` : SKIP_REASON}]`}`, () => {
+  it('96 distinct images through 2 instances equal running each alone (FP16 tolerance 2e-2)', async () => {
+    const images = Array.from({ length: 96 }, (_, k) => {
+      const d = new Float32Array(3 * 224 * 224);
+      // distinct per image and position: a misplaced chunk shows up in that image's logits
+      for (let i = 0; i < d.length; i++) d[i] = Math.sin(i * 0.001 + k * 0.37) * 0.5 + ((i + k * 13) % 97) / 194;
+      return new Tensor('float32', d, [1, 3, 224, 224]);
+    });
+    const alone = await Session.create(RESNET);
+    const expected = [];
+    for (const x of images) expected.push((await alone.run({ input: x })).logits!);
+    await alone.dispose();
+    const backend = new TensorRtBackend({ completion: 'poll' });
+    const instances = await Promise.all([0, 1].map(() => backend.createInstance(RESNET)));
+    const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 2000 }, { gatherOnBackend: true });
+    const got = await Promise.all(images.map((x) => batcher.infer({ input: x })));
+    let worst = 0;
+    for (let i = 0; i < images.length; i++) worst = Math.max(worst, relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array));
+    console.log(`ResNet-50 batched on the launch thread: worst relative L2 error ${worst.toExponential(2)}, ${batcher.statistics().executionCount} executions`);
+    expect(worst).toBeLessThan(2e-2);
+    expect(batcher.statistics().executionCount).toBeLessThan(96);
+    await batcher.close();
+  });
+});
