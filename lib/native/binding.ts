@@ -15,8 +15,8 @@ export interface NativeStream {
   readonly estimatedMicroseconds: number;
   readonly handle: bigint;
   synchronize(): Promise<void>;
-  /** Settles completed work now; returns the work still in flight. */
-  poll(): number;
+  /** Settles completed work now (after spinning up to spinMicroseconds for some); returns the work still in flight. */
+  poll(spinMicroseconds?: number): number;
   dispose(): void;
 }
 
@@ -102,6 +102,7 @@ export interface NativeExecutionContext {
   readonly pending: number;
   readonly disposed: boolean;
   readonly graphCaptured: boolean;
+  readonly graphCount: number;
   setInputShape(name: string, dims: readonly number[]): void;
   getTensorShape(name: string): number[];
   setTensorAddress(name: string, buffer: NativeDeviceBuffer | null, byteOffset?: number): void;

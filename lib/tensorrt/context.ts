@@ -65,6 +65,10 @@ export class ExecutionContext {
   get graphCaptured(): boolean {
     return this.native.graphCaptured;
   }
+  /** CUDA graphs kept for replay, one per shape and binding state seen (at most 8, least recently used dropped). */
+  get graphCount(): number {
+    return this.native.graphCount;
+  }
 
   /** Validated against the engine and the active profile before TensorRT sees it. */
   setInputShape(name: string, dims: readonly number[]): void {

@@ -219,6 +219,11 @@ export class Session {
     return t.stagingBytes.subarray(0, bytes);
   }
 
+  /** CUDA graphs each context keeps for replay (cudaGraph sessions), in context order. */
+  graphCounts(): number[] {
+    return this.#slots.map((s) => s.ctx.graphCount);
+  }
+
   run(feeds: Record<string, SessionFeed>): Promise<SessionResult>;
   run(feeds: Record<string, SessionFeed>, options: { outputLocation: 'gpu' }): Promise<SessionDeviceResult>;
   async run(feeds: Record<string, SessionFeed>, options?: { outputLocation?: 'cpu' | 'gpu' }): Promise<SessionResult | SessionDeviceResult> {

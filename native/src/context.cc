@@ -14,8 +14,40 @@ using Clock = std::chrono::steady_clock;
 
 ContextCore::~ContextCore() {
   cudaSetDevice(engine->device);
-  if (graphExec != nullptr) cudaGraphExecDestroy(graphExec);
+  DestroyGraphs();
   delete ctx;
+}
+
+void ContextCore::DestroyGraphs() {
+  // An executable graph still in flight is freed by CUDA once it completes.
+  for (auto& g : graphs) cudaGraphExecDestroy(g.exec);
+  graphs.clear();
+  current = -1;
+  lookupGeneration = 0;
+}
+
+std::vector<int64_t> ContextCore::BindingKey() const {
+  std::vector<int64_t> k;
+  k.reserve(bindings.size() * 6 + 1);
+  k.push_back(profile);
+  for (const Binding& b : bindings) {
+    k.push_back(b.dims.nbDims);
+    for (int i = 0; i < b.dims.nbDims; ++i) k.push_back(b.dims.d[i]);
+    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.dev ? b.dev->ptr : nullptr)) + static_cast<int64_t>(b.devOffset));
+    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.host ? b.host->ptr : nullptr)) + static_cast<int64_t>(b.hostOffset));
+  }
+  return k;
+}
+
+ContextCore::Graph* ContextCore::CurrentGraph() {
+  if (lookupGeneration != generation) {
+    const std::vector<int64_t> key = BindingKey();
+    current = -1;
+    for (size_t i = 0; i < graphs.size(); ++i)
+      if (graphs[i].key == key) current = static_cast<int>(i);
+    lookupGeneration = generation;
+  }
+  return current >= 0 ? &graphs[static_cast<size_t>(current)] : nullptr;
 }
 
 void ContextCore::SetShape(int index, const nvinfer1::Dims& d) {
@@ -125,49 +157,30 @@ void ContextCore::Launch(TimingEvents* t) {
 void ContextCore::EnqueueOnce(TimingEvents* t) {
   cudaStream_t s = stream->stream();
   if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
-  if (graphEnabled && graphExec != nullptr && graphGeneration == generation) {
-    CheckCuda(cudaGraphLaunch(graphExec, s), "cudaGraphLaunch");
-    if (t) {
-      CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
-      CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
-      CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
-    }
-    return;
-  }
-  if (graphEnabled && warmGeneration == generation) {
-    // Capture copies + inference once for this generation, then replay it from now on.
-    cudaGraph_t g = nullptr;
-    CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    bool ok = true;
+  if (graphEnabled) {
+    Graph* g = CurrentGraph();
     std::string why;
-    try {
-      CopiesIn(*this);
-      Enqueue(*this);
-      CopiesOut(*this);
-    } catch (const CodedError& e) {
-      ok = false;
-      why = e.message;
-    }
-    cudaError_t e = cudaStreamEndCapture(s, &g);
-    if (ok && e == cudaSuccess && g != nullptr) {
-      cudaGraphExec_t exec = nullptr;
-      e = cudaGraphInstantiate(&exec, g, 0);
-      cudaGraphDestroy(g);
-      if (e == cudaSuccess) {
-        if (graphExec != nullptr) cudaGraphExecDestroy(graphExec);
-        graphExec = exec;
-        graphGeneration = generation;
-        EnqueueOnce(t);
-        return;
+    // Capture once this state has run without a graph since its last change, then replay.
+    if (g == nullptr && warmGeneration == generation) {
+      if (CaptureGraph(why)) {
+        g = CurrentGraph();
+      } else {
+        // Not capturable (TensorRT needs a synchronization inside, say): run without graphs.
+        graphEnabled = false;
+        if (engine->runtime->logger)
+          engine->runtime->logger->log(nvinfer1::ILogger::Severity::kWARNING, ("tensorrt-node: CUDA graph capture failed, running without graphs: " + why).c_str());
       }
     }
-    if (g != nullptr) cudaGraphDestroy(g);
-    cudaGetLastError();
-    // Not capturable (TensorRT needs a synchronization inside, say): run without graphs.
-    graphEnabled = false;
-    if (engine->runtime->logger)
-      engine->runtime->logger->log(nvinfer1::ILogger::Severity::kWARNING,
-                                   ("tensorrt-node: CUDA graph capture failed, running without graphs: " + (why.empty() ? std::string(cudaGetErrorString(e)) : why)).c_str());
+    if (g != nullptr) {
+      CheckCuda(cudaGraphLaunch(g->exec, s), "cudaGraphLaunch");
+      g->lastUse = ++graphUses;
+      if (t) {
+        CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
+        CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
+        CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
+      }
+      return;
+    }
   }
   CopiesIn(*this);
   if (t) CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
@@ -176,6 +189,40 @@ void ContextCore::EnqueueOnce(TimingEvents* t) {
   CopiesOut(*this);
   if (t) CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
   warmGeneration = generation;
+}
+
+// Captures copies + inference for the current binding state into `graphs`, evicting the least
+// recently used beyond kMaxGraphs. false (why says it) when the work cannot be captured.
+bool ContextCore::CaptureGraph(std::string& why) {
+  cudaStream_t s = stream->stream();
+  cudaGraph_t g = nullptr;
+  CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  bool ok = true;
+  try {
+    CopiesIn(*this);
+    Enqueue(*this);
+    CopiesOut(*this);
+  } catch (const CodedError& e) {
+    ok = false;
+    why = e.message;
+  }
+  cudaError_t e = cudaStreamEndCapture(s, &g);
+  cudaGraphExec_t exec = nullptr;
+  if (ok && e == cudaSuccess && g != nullptr) e = cudaGraphInstantiate(&exec, g, 0);
+  if (g != nullptr) cudaGraphDestroy(g);
+  if (!ok || e != cudaSuccess || exec == nullptr) {
+    cudaGetLastError();
+    if (why.empty()) why = cudaGetErrorString(e);
+    return false;
+  }
+  if (graphs.size() >= kMaxGraphs) {
+    auto lru = std::min_element(graphs.begin(), graphs.end(), [](const Graph& a, const Graph& b) { return a.lastUse < b.lastUse; });
+    cudaGraphExecDestroy(lru->exec);  // freed by CUDA after a launch still in flight
+    graphs.erase(lru);
+  }
+  graphs.push_back(Graph{BindingKey(), exec, 0});
+  lookupGeneration = 0;  // look up again: indices moved
+  return true;
 }
 
 // ----------------------------------------------------------------------------- JS class
@@ -197,6 +244,7 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                          InstanceAccessor("pending", &ExecutionContext::GetPending, nullptr),
                          InstanceAccessor("disposed", &ExecutionContext::GetDisposed, nullptr),
                          InstanceAccessor("graphCaptured", &ExecutionContext::GetGraphCaptured, nullptr),
+                         InstanceAccessor("graphCount", &ExecutionContext::GetGraphCount, nullptr),
                      });
 }
 
@@ -516,7 +564,7 @@ class BenchmarkWorker : public Napi::AsyncWorker {
         once(true);
       }
       totalMs_ = std::chrono::duration<double, std::milli>(Clock::now() - s0).count();
-      graphUsed_ = c_->graphEnabled && c_->graphExec != nullptr && c_->graphGeneration == c_->generation;
+      graphUsed_ = c_->graphEnabled && c_->CurrentGraph() != nullptr;
       c_->graphEnabled = wasGraph;
     } catch (const CodedError& e) {
       code_ = e.code;
@@ -600,7 +648,14 @@ Napi::Value ExecutionContext::GetPending(const Napi::CallbackInfo& info) {
 Napi::Value ExecutionContext::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_ || core_->disposed); }
 Napi::Value ExecutionContext::GetGraphCaptured(const Napi::CallbackInfo& info) {
   auto c = core(info.Env());
-  return Napi::Boolean::New(info.Env(), c->graphExec != nullptr && c->graphGeneration == c->generation);
+  c->Quiesce();  // the launch thread may be capturing
+  return Napi::Boolean::New(info.Env(), c->graphEnabled && c->CurrentGraph() != nullptr);
+}
+
+Napi::Value ExecutionContext::GetGraphCount(const Napi::CallbackInfo& info) {
+  auto c = core(info.Env());
+  c->Quiesce();
+  return Napi::Number::New(info.Env(), static_cast<double>(c->graphs.size()));
 }
 
 }  // namespace trtnode

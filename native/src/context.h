@@ -39,12 +39,22 @@ struct ContextCore : Launcher {
   std::atomic<bool> benchmarking{false};
   size_t inflight = 0;  // JS thread only
 
-  // CUDA graph state: a graph is valid for one "generation" of shapes and addresses.
+  // CUDA graph state. "generation" changes with every shape or address change; a graph belongs
+  // to one binding state (shapes, addresses, staging), so graphs are kept by that state: a
+  // batcher whose batch size goes 32, 31, 32 replays the graph of 32 instead of capturing again.
   uint64_t generation = 1;
   bool graphEnabled = false;
-  uint64_t graphGeneration = 0;  // generation the graph was captured for
-  uint64_t warmGeneration = 0;   // generation that ran once without a graph (TensorRT needs that before capture)
-  cudaGraphExec_t graphExec = nullptr;
+  uint64_t warmGeneration = 0;  // generation that ran once without a graph (TensorRT needs that before capture)
+  struct Graph {
+    std::vector<int64_t> key;  // BindingKey() it was captured for
+    cudaGraphExec_t exec = nullptr;
+    uint64_t lastUse = 0;
+  };
+  static constexpr size_t kMaxGraphs = 8;  // least recently used beyond that are destroyed
+  std::vector<Graph> graphs;
+  uint64_t graphUses = 0;
+  uint64_t lookupGeneration = 0;  // generation `current` was looked up for
+  int current = -1;               // index into graphs for this generation, or -1
   bool timing = false;
 
   uint64_t preparedGeneration = 0;  // generation Prepare() last validated
@@ -62,6 +72,13 @@ struct ContextCore : Launcher {
   // Checks bindings and recomputes byte sizes; throws CodedError.
   void Prepare();
   void SetShape(int index, const nvinfer1::Dims& d);  // validates against the profile
+  // The captured graph for the current binding state, or nullptr.
+  Graph* CurrentGraph();
+  void DestroyGraphs();
+
+ private:
+  std::vector<int64_t> BindingKey() const;
+  bool CaptureGraph(std::string& why);  // captures copies + inference for the current state
 };
 
 class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
@@ -85,6 +102,7 @@ class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
   Napi::Value GetPending(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetGraphCaptured(const Napi::CallbackInfo& info);
+  Napi::Value GetGraphCount(const Napi::CallbackInfo& info);
   int Index(Napi::Env env, Napi::Value name);
 
   std::shared_ptr<ContextCore> core_;

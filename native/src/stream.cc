@@ -350,7 +350,14 @@ void StreamCore::Deliver(Napi::Env env) {
   if (inflight_ == 0 && disposeRequested_) Shutdown();
 }
 
-size_t StreamCore::Poll(Napi::Env env) {
+size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
+  if (spinMicros > 0 && inflight_ > 0 && !hasDone_.load(std::memory_order_acquire)) {
+    const Clock::time_point t0 = Clock::now();
+    for (unsigned n = 1; !hasDone_.load(std::memory_order_acquire); ++n) {
+      _mm_pause();
+      if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros) break;
+    }
+  }
   if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
   return inflight_;
 }
@@ -461,13 +468,14 @@ Napi::Value Stream::GetHandle(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(core(info.Env())->stream())));
 }
 
-// poll() → work still in flight after settling what has completed (0 once disposed: the
-// thread-safe function delivers what a disposed stream still has in flight).
+// poll(spinMicroseconds = 0) → work still in flight after settling what has completed (0
+// once disposed: the thread-safe function delivers what a disposed stream still has in flight).
 Napi::Value Stream::Poll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_) return Napi::Number::New(env, 0);
+  const double spin = info.Length() > 0 && info[0].IsNumber() ? std::min(1000.0, info[0].As<Napi::Number>().DoubleValue()) : 0;
   std::shared_ptr<StreamCore> keep = core_;
-  return Napi::Number::New(env, static_cast<double>(keep->Poll(env)));
+  return Napi::Number::New(env, static_cast<double>(keep->Poll(env, spin)));
 }
 
 }  // namespace trtnode

@@ -83,8 +83,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   bool disposed() const { return disposeRequested_; }
 
   // JS thread: settles what has completed now, without waiting for the thread-safe function's
-  // wake-up (an event-loop poller calls it while work is in flight). Returns the work in flight.
-  size_t Poll(Napi::Env env);
+  // wake-up (an event-loop poller calls it while work is in flight); first spins up to
+  // spinMicros for a completion. Returns the work still in flight.
+  size_t Poll(Napi::Env env, double spinMicros);
 
   // Estimated duration of one piece of work on this stream (µs), as the watcher learned it.
   double EstimatedMicros() const { return emaMicros_.load(); }

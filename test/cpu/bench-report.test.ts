@@ -130,7 +130,7 @@ describe('bench/report.mjs', () => {
   it('adds the batcher variants and the completion mode of a case', () => {
     const d = synthetic();
     const run64 = { concurrency: 64, requests: 20000, inferencesPerSecond: 7300, ratioToBestStatic: 7300 / 7600, latency: { median: 8000, p99: 9000 }, meanBatchSize: 31.5 };
-    (d.cases[0] as Record<string, unknown>).completion = 'poll';
+    ((d.cases as Record<string, unknown>[])[0] as Record<string, unknown>).completion = 'poll';
     const withVariants = { ...d, batcherVariants: [{ id: 'gather-backend', gather: 'backend', completion: 'wake', runs: [run64] }, { id: 'gather-js-poll', gather: 'js', completion: 'poll', error: { code: 'ERR_TRT', message: 'boom' } }] };
     const { markdown } = mod.renderReport(withVariants);
     expect(markdown).toContain('### Batcher variants (same run, same best static throughput)');

@@ -124,6 +124,7 @@ vi.mock('../../lib/native/binding.js', () => {
     pending = 0;
     disposed = false;
     graphCaptured = false;
+    graphCount = 0;
     dims = new Map<string, number[]>();
     timing = false;
     graph = false;

@@ -2,7 +2,7 @@
 // event loop ('poll' streams), and a batch gathered on the launch thread with the parallel copy
 // pool (inputs of a megabyte or more: ResNet-50 images).
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../../lib/tensorrt/session.js';
 import { DeviceBuffer, HostBuffer, Stream } from '../../lib/tensorrt/cuda.js';
 import { TensorRtBackend } from '../../lib/backends/tensorrt.js';
@@ -53,27 +53,57 @@ describe.skipIf(!GPU_READY)(`completion: 'poll'${SKIP_REASON}`, () => {
 const RESNET = plan('resnet50_fp16');
 const HAVE_RESNET = GPU_READY && existsSync(RESNET);
 
-describe.skipIf(!HAVE_RESNET)(`batch gathered on the launch thread, parallel copy (ResNet-50)${HAVE_RESNET ? '' : ` [skipped: ${GPU_READY ? `no ${RESNET}` : SKIP_REASON}]`}`, () => {
-  it('96 distinct images through 2 instances equal running each alone (FP16 tolerance 2e-2)', async () => {
-    const images = Array.from({ length: 96 }, (_, k) => {
-      const d = new Float32Array(3 * 224 * 224);
-      // distinct per image and position: a misplaced chunk shows up in that image's logits
-      for (let i = 0; i < d.length; i++) d[i] = Math.sin(i * 0.001 + k * 0.37) * 0.5 + ((i + k * 13) % 97) / 194;
-      return new Tensor('float32', d, [1, 3, 224, 224]);
-    });
+describe.skipIf(!HAVE_RESNET)(`ResNet-50 batches: gathered on the launch thread (parallel copy), CUDA graphs per batch size${HAVE_RESNET ? '' : ` [skipped: ${GPU_READY ? `no ${RESNET}` : SKIP_REASON}]`}`, () => {
+  const images = Array.from({ length: 96 }, (_, k) => {
+    const d = new Float32Array(3 * 224 * 224);
+    // distinct per image and position: a misplaced chunk shows up in that image's logits
+    for (let i = 0; i < d.length; i++) d[i] = Math.sin(i * 0.001 + k * 0.37) * 0.5 + ((i + k * 13) % 97) / 194;
+    return new Tensor('float32', d, [1, 3, 224, 224]);
+  });
+  let expected: Tensor[] = [];
+  beforeAll(async () => {
     const alone = await Session.create(RESNET);
-    const expected = [];
+    expected = [];
     for (const x of images) expected.push((await alone.run({ input: x })).logits!);
     await alone.dispose();
+  });
+  const worstError = (got: { logits?: Tensor }[], from = 0): number => {
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, relError(got[i]!.logits!.data as Float32Array, expected[from + i]!.data as Float32Array));
+    return worst;
+  };
+
+  it('96 distinct images through 2 instances equal running each alone (FP16 tolerance 2e-2)', async () => {
     const backend = new TensorRtBackend({ completion: 'poll' });
     const instances = await Promise.all([0, 1].map(() => backend.createInstance(RESNET)));
     const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 2000 }, { gatherOnBackend: true });
     const got = await Promise.all(images.map((x) => batcher.infer({ input: x })));
-    let worst = 0;
-    for (let i = 0; i < images.length; i++) worst = Math.max(worst, relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array));
+    const worst = worstError(got);
     console.log(`ResNet-50 batched on the launch thread: worst relative L2 error ${worst.toExponential(2)}, ${batcher.statistics().executionCount} executions`);
     expect(worst).toBeLessThan(2e-2);
     expect(batcher.statistics().executionCount).toBeLessThan(96);
+    await batcher.close();
+  });
+
+  it('with CUDA graphs, batch sizes 5, 32, 17, 32, 9, 1 twice: graphs replayed across sizes give the results of running alone', async () => {
+    const backend = new TensorRtBackend({ cudaGraph: true });
+    const instance = await backend.createInstance(RESNET);
+    const batcher = new DynamicBatcher([instance], { maxBatchSize: 32, maxQueueDelayMicroseconds: 20_000 }, { gatherOnBackend: true });
+    let worst = 0;
+    for (let round = 0; round < 2; round++) {
+      let at = 0;
+      for (const n of [5, 32, 17, 32, 9, 1]) {
+        const from = at % (96 - n);
+        at += n;
+        const got = await Promise.all(images.slice(from, from + n).map((x) => batcher.infer({ input: x })));
+        worst = Math.max(worst, worstError(got, from));
+      }
+    }
+    const ctx = (instance as unknown as { session: { graphCounts(): number[] } }).session.graphCounts();
+    console.log(`ResNet-50 with CUDA graphs over 6 batch sizes: worst relative L2 error ${worst.toExponential(2)}, graphs kept ${ctx.join(', ')}, executions ${batcher.statistics().executionCount}`);
+    expect(worst).toBeLessThan(2e-2);
+    expect(batcher.statistics().executionCount).toBe(12); // every wave was one batch
+    expect(ctx[0]).toBeGreaterThanOrEqual(4); // sizes that came back were kept (5 distinct sizes, each run at least twice)
     await batcher.close();
   });
 });
