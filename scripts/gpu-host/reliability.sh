@@ -25,9 +25,9 @@ done
 if [ -n "${PROBE_IDS:-}" ]; then
   sel=(--ids "$PROBE_IDS" --random "${PROBE_RANDOM:-50}" --cases 2048 --workers 8)
   show="const s=require(process.argv[1]); console.log(JSON.stringify({selection:s.selection,cases:s.cases,crashes:s.crashes,hangs:s.hangs,clean:s.cleanErrors,ran:s.loadedAndRan,untyped:s.untypedErrors,seconds:s.seconds,codes:s.errorCodes,known:s.known&&{absorbed:s.known.absorbed+'/'+s.known.ids.length,outcomes:s.known.outcomes.map(o=>o.id+':'+o.outcome+(o.stage?':'+o.stage:'')+(o.code?':'+o.code:'')+(o.signal?':'+o.signal:''))}}))"
-  node scripts/reliability/fuzz-plans.mjs "${sel[@]}" --timeout 30 --json "$out/fuzz-ids-plain.json" > "$out/fuzz-ids-plain.log" 2>&1
+  node scripts/reliability/fuzz-plans.mjs "${sel[@]}" --timeout 30 --json "$out/fuzz-ids-plain.json" > "$out/fuzz-ids.log" 2>&1
   echo "fuzz ids (no probe, control) exit $?"; [ -f "$out/fuzz-ids-plain.json" ] && node -e "$show" "$out/fuzz-ids-plain.json"
-  node scripts/reliability/fuzz-plans.mjs "${sel[@]}" --timeout 90 --probe --json "$out/fuzz-ids-probe.json" > "$out/fuzz-ids-probe.log" 2>&1
+  node scripts/reliability/fuzz-plans.mjs "${sel[@]}" --timeout 90 --probe --json "$out/fuzz-ids-probe.json" >> "$out/fuzz-ids.log" 2>&1
   rc=$?
   echo "fuzz ids --probe exit $rc (0: no crash, no hang, no untyped error in the worker)"; [ -f "$out/fuzz-ids-probe.json" ] && node -e "$show" "$out/fuzz-ids-probe.json"
   [ -n "${SKIP_SOAK:-}" ] && exit $rc

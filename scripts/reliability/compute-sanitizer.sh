@@ -4,7 +4,7 @@
 # which drives the GPU paths on the tiny and classifier fixtures and checks every result.
 #   bash scripts/reliability/compute-sanitizer.sh
 #   SANITIZER_TOOLS="memcheck racecheck synccheck"   which tools (default: all three)
-#   SANITIZER_TIMEOUT=150      seconds per memcheck run; racecheck/synccheck get SANITIZER_TIMEOUT_OTHER (90)
+#   SANITIZER_TIMEOUT=120      seconds per memcheck run; racecheck/synccheck get SANITIZER_TIMEOUT_OTHER (60)
 #   SANITIZER_ITERS=1          iterations per driver step under the sanitizer
 #   SANITIZER_LEAK=1           memcheck --leak-check full (TensorRT's own allocations make this noisy)
 #   COMPUTE_SANITIZER=/path    the binary, if not in /usr/local/cuda/bin or on PATH
@@ -63,11 +63,11 @@ fi
 fail=0
 for tool in ${SANITIZER_TOOLS:-memcheck racecheck synccheck}; do
   extra=()
-  limit=${SANITIZER_TIMEOUT_OTHER:-90}
+  limit=${SANITIZER_TIMEOUT_OTHER:-60}
   only=()
   case "$tool" in
     memcheck)
-      limit=${SANITIZER_TIMEOUT:-150}
+      limit=${SANITIZER_TIMEOUT:-120}
       [ -n "${SANITIZER_LEAK:-}" ] && extra+=(--leak-check full)
       ;;
     racecheck|synccheck)
