@@ -119,5 +119,5 @@ const ours = out.loaded.filter((p) => /tensorrt[-_]node/.test(p));
 out.addonFromPrebuild = ours.length === 1 && ours[0] === join(out.packageRoot, 'prebuilds', 'linux-x64', 'tensorrt-node.napi.node');
 pass &&= out.addonFromPrebuild;
 out.pass = pass;
-process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
+process.stdout.write(`${JSON.stringify(out, (k, v) => (typeof v === 'bigint' ? String(v) : v), 1)}\n`);
 process.exitCode = pass ? 0 : 1;
