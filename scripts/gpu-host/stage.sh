@@ -6,11 +6,14 @@
 #   scripts/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
 #   scripts/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
 #   scripts/gpu-host/stage.sh resnet    the ResNet-50 plan (not in git), split         -> .stage/resnet
+#   scripts/gpu-host/stage.sh install   npm pack (with the 10.6 prebuild) installed into an empty
+#                                       project, node_modules and all                -> .stage/install
+#                                       (INSTALL_WITH_NODE=1 adds node.xz, ~24 MB, for a host without run.sh's node)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|resnet}
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -50,6 +53,51 @@ case "$what" in
     [ "$(sha256sum $plan | cut -d' ' -f1)" = "$want" ] || { echo "stage.sh: $plan does not match the manifest's sha256" >&2; exit 2; }
     rm -rf .stage/resnet && mkdir -p .stage/resnet && split -b 15M -d -a 1 $plan .stage/resnet/resnet50_fp16.plan.part
     du -sh .stage/resnet
+    ;;
+  install)
+    # issue 8, GPU half: the tarball a user would get, installed as a user would, carried to the
+    # host (no network there) and run by scripts/gpu-host/install-check.sh.
+    # 1. the prebuild, against the exact 10.6 headers (build-native.mjs takes them from
+    #    .cache/toolchain/tensorrt-10.6.0/include when present, else 10.16's, which the 10.6 runtime refuses)
+    node scripts/prebuild.mjs
+    hv=$(node -p "require('./prebuilds/linux-x64/tensorrt-node.json').tensorrt.headerVersion")
+    case "$hv" in
+      10.6.*) ;;
+      *) echo "stage.sh: the prebuild was built against TensorRT $hv headers, not 10.6: the host's 10.6 runtime would refuse it." \
+           "Get the exact headers (node scripts/toolchain.mjs headers --headers-from <NVIDIA/TensorRT git dir>), unset TENSORRT_INCLUDE_DIR/TENSORRT_ROOT, rebuild" >&2
+         exit 2 ;;
+    esac
+    npm run build:ts >/dev/null
+    node scripts/pack-check.mjs
+    # 2. npm pack, then npm install of the tarball into an empty project (ONNX Runtime's optional
+    #    GPU download skipped, as the CPU install test does)
+    npm pack --ignore-scripts --json --pack-destination "$tmp" > "$tmp/pack.json"
+    tgz=$(node -p "require('$tmp/pack.json')[0].filename")
+    mkdir -p "$tmp/app"
+    printf '{\n  "name": "tensorrt-node-gpu-consumer",\n  "version": "1.0.0",\n  "private": true,\n  "type": "module"\n}\n' > "$tmp/app/package.json"
+    cp test/consumer/app/check-gpu-example.mjs "$tmp/app/"
+    (cd "$tmp/app" && env -u npm_config_prefix ONNXRUNTIME_NODE_INSTALL=skip npm_config_onnxruntime_node_install=skip \
+      npm install "$tmp/$tgz" --no-audit --no-fund --prefer-offline --loglevel=error)
+    # 3. trim what cannot run on the host (linux-x64): ONNX Runtime's binaries for other platforms
+    before=$(du -sm "$tmp/app/node_modules" | cut -f1)
+    for d in "$tmp"/app/node_modules/onnxruntime-node/bin/napi-v*; do
+      [ -d "$d" ] || continue
+      find "$d" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
+      find "$d/linux" -mindepth 1 -maxdepth 1 ! -name x64 -exec rm -rf {} + 2>/dev/null || true
+    done
+    echo "stage.sh: node_modules ${before} MB, $(du -sm "$tmp/app/node_modules" | cut -f1) MB after dropping other platforms' ONNX Runtime binaries"
+    rm -rf .stage/install && mkdir -p .stage/install
+    tar -C "$tmp" -cf - app | xz -T0 -6 > .stage/install/app.tar.xz
+    cp "$tmp/$tgz" .stage/install/
+    [ -n "${INSTALL_WITH_NODE:-}" ] && xz -T0 -6 -c "$(command -v node)" > .stage/install/node.xz
+    {
+      echo "tarball $tgz $(sha256sum "$tmp/$tgz" | cut -d' ' -f1)"
+      echo "prebuild $(node -p "const j=require('./prebuilds/linux-x64/tensorrt-node.json'); j.sha256+' headers '+j.tensorrt.headerVersion")"
+      echo "node $(node --version)"
+      echo "staged $(date -u +%FT%TZ)"
+    } > .stage/install/manifest.txt
+    cat .stage/install/manifest.txt
+    du -sh .stage/install/*; du -shc .stage/install/* | tail -1
     ;;
   *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
 esac

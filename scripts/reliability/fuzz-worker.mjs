@@ -2,6 +2,7 @@
 // builds the mutated plan deterministically, deserializes it, and if that succeeds runs it once.
 // Prints `start <id>` before and one JSON line after each case, so the parent can tell which
 // case a crash or hang belongs to.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { mutate } from './mutations.mjs';
@@ -41,9 +42,18 @@ async function runCase(id) {
   if (process.env.FUZZ_PROBE) {
     // the service-process view: probe in a child first, load here only if it survived
     try {
-      await lib.probePlan(data, { timeoutMs: 20_000 });
+      await lib.probePlan(data, { timeoutMs: Number(process.env.FUZZ_PROBE_TIMEOUT_MS ?? 20_000) });
     } catch (e) {
-      return { id, outcome: 'error', stage: 'probe', code: e.code ?? 'NOT_TYPED', typed: e instanceof lib.TensorRtError };
+      return {
+        id,
+        outcome: 'error',
+        stage: 'probe',
+        code: e.code ?? 'NOT_TYPED',
+        typed: e instanceof lib.TensorRtError,
+        message: String(e.message).slice(0, 200),
+        signal: e.details?.signal ?? undefined,
+        timedOut: e.details?.timedOut ?? undefined,
+      };
     }
   }
   try {
@@ -72,5 +82,7 @@ for await (const line of rl) {
   if (!Number.isInteger(id)) continue;
   process.stdout.write(`start ${id}\n`);
   const r = await runCase(id);
+  // which bytes this case was (compare across runs: the same id over the same plans, the same hash)
+  if (process.env.FUZZ_HASH) r.sha256 = createHash('sha256').update(mutate(bytes, id)).digest('hex');
   process.stdout.write(`${JSON.stringify(r)}\n`);
 }

@@ -37,7 +37,7 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       ws = packAndInstall('install');
       // The scripts run from inside the consumer project: from test/consumer/ here, 'tensorrt-node'
       // would resolve to this repository itself (a package may import its own name).
-      for (const f of ['check-require.cjs', 'check-import.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
+      for (const f of ['check-require.cjs', 'check-import.mjs', 'check-gpu-example.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
       console.log(`npm pack ${ws.timings.pack.toFixed(1)} s, npm install ${ws.timings.install.toFixed(1)} s`);
     }, 180_000);
     afterAll(() => ws?.cleanup());
@@ -116,6 +116,29 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       expect(out.loaded.filter((p) => p.startsWith(ROOT))).toEqual([]);
       expectMissingTensorRt(out.runtime);
       expect(existsSync(ws.trapLog)).toBe(false);
+    });
+
+    it("the GPU example script of scripts/gpu-host/install-check.sh runs from the installed package; without TensorRT it reports exactly that", () => {
+      const env = { ...ws.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
+      const missing = run(process.execPath, [join(ws.app, 'check-gpu-example.mjs'), '--expect', 'missing'], { cwd: ws.app, env });
+      const m = JSON.parse(missing.stdout) as { pass: boolean; addonFromPrebuild: boolean; packageRoot: string; error?: RuntimeOutcome; runtime?: RuntimeOutcome };
+      expect(m.packageRoot).toBe(ws.installed);
+      expect(m.addonFromPrebuild).toBe(true);
+      // the GPU branch on this machine: with no TensorRT it must fail, never pass vacuously
+      const gpu = run(process.execPath, [join(ws.app, 'check-gpu-example.mjs'), '--expect', 'ok', '--fixtures', join(ROOT, 'fixtures', 'gpu')], { cwd: ws.app, env, timeoutMs: 60_000 });
+      const g = JSON.parse(gpu.stdout) as { pass: boolean; error?: RuntimeOutcome };
+      if (m.error?.code === 'ERR_TRT_NOT_FOUND') {
+        expect(missing.status, describeFailure(missing)).toBe(0);
+        expect(m.pass).toBe(true);
+        expectMissingTensorRt(m.error);
+        expect(gpu.status).toBe(1);
+        expect(g.pass).toBe(false);
+        expect(g.error?.code).toBe('ERR_TRT_NOT_FOUND');
+      } else {
+        // TensorRT in a standard place here: 'missing' is not what happens, and says so
+        expect(missing.status).toBe(1);
+        expect(m.pass).toBe(false);
+      }
     });
 
     it('the tensorrt-node command works from node_modules/.bin', () => {
