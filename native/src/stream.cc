@@ -352,7 +352,7 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
   if (spinMicros > 0 && inflight_ > 0 && !hasDone_.load(std::memory_order_acquire)) {
     const Clock::time_point t0 = Clock::now();
     for (unsigned n = 1; !hasDone_.load(std::memory_order_acquire); ++n) {
-      _mm_pause();
+      CpuRelax();
       if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros) break;
     }
   }
