@@ -274,16 +274,38 @@ export function renderReport(data) {
     );
     if (isNum(b.p99BoundUs)) L.push(`Bound: maxQueueDelay ${b.maxQueueDelayUs} µs + one batch of ${b.maxBatchSize} (C++ loop mean latency ${ms(b.maxBatchLatencyUs)} ms) = ${ms(b.p99BoundUs)} ms.`, '');
   }
+  if (data.sessionRuns?.length) {
+    L.push('## session.run with device-resident inputs and outputs (ResNet-50 FP16, batch 32)', '');
+    L.push('Against the C++ loop on device-resident buffers (no copies), measured just before in the same process.', '');
+    L.push(
+      mdTable(
+        ['Case', 'CUDA graph', 'Completion', 'C++ qps', 'session.run qps', 'session / C++'],
+        data.sessionRuns.map((r) => [r.id, r.cudaGraph ? 'on' : 'off', r.completion, fx(r.cppQps), r.error ? `error: ${r.error.message}` : fx(r.sessionQps), fx(r.ratio, 3)]),
+      ),
+      '',
+    );
+  }
   const variants = (data.batcherVariants ?? []).filter((v) => v.runs?.length || v.error);
   if (variants.length) {
     L.push('### Batcher variants (same run, same best static throughput)', '');
-    L.push("gather: who concatenates a batch's requests (js: the JS thread; backend: the instance's launch thread, with the parallel copy pool); completion: how finished work reaches JS.", '');
+    L.push(
+      "gather: who concatenates a batch's requests (js: the JS thread; backend: the instance's launch thread, with the parallel copy pool); completion: how finished work reaches JS; graph: CUDA graphs kept per batch size. " +
+        '/ best static: against the best static batch of the same graph setting (static batches with graphs are swept in the same run); / overall: against the best static batch of either setting.',
+      '',
+    );
     const vr = [];
     for (const v of variants) {
-      if (!v.runs) vr.push([v.gather, v.completion, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '']);
-      else for (const r of v.runs) vr.push([v.gather, v.completion, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
+      const graph = v.cudaGraph ? 'on' : 'off';
+      if (!v.runs) vr.push([v.gather, v.completion, graph, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '', '']);
+      else for (const r of v.runs) vr.push([v.gather, v.completion, graph, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), fx(r.ratioToBestOverall, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
     }
-    L.push(mdTable(['Gather', 'Completion', 'Callers', 'Inferences/s', '/ best static', 'p50 (ms)', 'p99 (ms)', 'Mean batch'], vr), '');
+    L.push(mdTable(['Gather', 'Completion', 'Graph', 'Callers', 'Inferences/s', '/ best static', '/ overall', 'p50 (ms)', 'p99 (ms)', 'Mean batch'], vr), '');
+    for (const v of variants) {
+      if (v.staticSweep?.length) {
+        L.push(`Static batches with CUDA graphs (C++ loop, ${b?.instances ?? 2} contexts at once, same run):`, '');
+        L.push(mdTable(['Batch', 'Inferences/s', 'Latency mean (ms)', 'Latency p99 (ms)'], v.staticSweep.map((x) => [x.batchSize, fx(x.inferencesPerSecond), ms(x.latencyMeanUs, 4), ms(x.latencyP99Us, 4)])), '');
+      }
+    }
   }
   L.push(`![throughput and latency vs concurrency; JS/C++ ratios](${date}-gpu.svg)`, '');
   const notes = new Set();

@@ -10,8 +10,9 @@
  *  - the dynamic batcher on resnet50_fp16.plan: 2 instances, maxBatchSize 32, maxQueueDelay
  *    500 µs, single-image callers at concurrency 1, 8, 16, 32, 64, with the best static-batch
  *    throughput measured in the same run; then variants at 16 and 64 callers: the batch
- *    gathered on the backend's launch thread (parallel copy), and completions polled on the
- *    event loop (completion 'poll'), with ratios to the same best static throughput;
+ *    gathered on the backend's launch thread (parallel copy), completions polled on the event
+ *    loop (completion 'poll'), and CUDA graphs kept per batch size (against static batches with
+ *    graphs, swept in the same run);
  *  - completion 'poll' against 'wake' on tiny b1 and ResNet-50 b32.
  *
  * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
@@ -28,7 +29,7 @@ import { pathToFileURL } from 'node:url';
 const here = new URL('.', import.meta.url);
 const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', here).href;
 const lib = await import(libUrl);
-const { runBench, checkTrtexec, cudaInfo, Runtime } = lib;
+const { runBench, checkTrtexec, cudaInfo, Runtime, Session, deviceTensor, DeviceBuffer, HostBuffer, Stream } = lib;
 const { writeReport } = await import(new URL('./report.mjs', here).href);
 
 // $FIXTURES (the folder with the .plan files), else $TRTNODE_FIXTURES/engines, else the first of
@@ -132,6 +133,58 @@ for (const [i, c] of cases.entries()) {
   }
 }
 
+// ------------------------------------------------------------------ session.run, device-resident
+// Issue 3's wording: ResNet-50 FP16 batch 32 through session.run with device-resident inputs (and
+// outputs), against the C++ loop on device-resident buffers (--noDataTransfers) in this process,
+// measured right before; both completion modes, with and without CUDA graphs.
+const sessionRuns = [];
+const resnetPlan = plan('resnet50_fp16');
+if (existsSync(resnetPlan)) {
+  for (const cudaGraph of [false, true]) {
+    for (const completion of ['wake', 'poll']) {
+      const entry = { id: `session-run-b32-device${cudaGraph ? '-graph' : ''}-${completion}`, cudaGraph, completion };
+      sessionRuns.push(entry);
+      log(`session.run ${entry.id}`);
+      let session;
+      let input;
+      try {
+        const ref = await runBench({ plan: resnetPlan, batch: 32, dataTransfers: false, cudaGraph, durationMs: DURATION_MS, warmupMs: WARMUP_MS, methods: ['cpp'] });
+        entry.cppQps = ref.results.cpp.throughputQps;
+        session = await Session.create(resnetPlan, { outputLocation: 'gpu', completion, cudaGraph });
+        const bytes = 32 * 3 * 224 * 224 * 4;
+        input = new DeviceBuffer(bytes);
+        const host = new HostBuffer(bytes);
+        const v = new Float32Array(host.buffer);
+        for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.01);
+        const stream = new Stream();
+        await input.copyFrom(host, { stream });
+        stream.dispose();
+        host.dispose();
+        const feeds = { input: deviceTensor('float32', input, [32, 3, 224, 224]) };
+        const wEnd = performance.now() + WARMUP_MS;
+        do await session.run(feeds);
+        while (performance.now() < wEnd);
+        let n = 0;
+        const t0 = performance.now();
+        const end = t0 + DURATION_MS;
+        while (performance.now() < end) {
+          await session.run(feeds);
+          n++;
+        }
+        entry.iterations = n;
+        entry.sessionQps = n / ((performance.now() - t0) / 1000);
+        entry.ratio = entry.sessionQps / entry.cppQps;
+      } catch (e) {
+        entry.error = errorInfo(e);
+        log(`  error: ${entry.error.message} [${entry.error.code}]`);
+      } finally {
+        await session?.dispose();
+        input?.dispose();
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ batcher
 const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), instances: 2, maxBatchSize: 32, maxQueueDelayUs: 500, concurrency: [1, 8, 16, 32, 64] };
 if (!existsSync(batcher.plan)) {
@@ -152,14 +205,21 @@ if (!existsSync(batcher.plan)) {
   }
 }
 
-// Variants of the batcher at 16 and 64 callers, against the best static throughput above.
+// Variants of the batcher at 16 and 64 callers. Without graphs they are compared with the best
+// static throughput above; with CUDA graphs (kept per batch size) the first graph variant sweeps
+// static batches with graphs too, and the graph variants are compared with that. ratioToBestOverall
+// compares every variant with the best static throughput of either setting.
 const batcherVariants = [];
 if (batcher.report?.batcher?.bestStatic) {
-  const best = batcher.report.batcher.bestStatic;
+  const plain = batcher.report.batcher.bestStatic;
+  let graphBest;
   for (const v of [
-    { id: 'gather-backend', gather: 'backend', completion: 'wake' },
-    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll' },
-    { id: 'gather-js-poll', gather: 'js', completion: 'poll' },
+    { id: 'gather-backend', gather: 'backend', completion: 'wake', cudaGraph: false },
+    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: false },
+    { id: 'gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: false },
+    { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true },
+    { id: 'graph-gather-js', gather: 'js', completion: 'wake', cudaGraph: true },
+    { id: 'graph-gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: true },
   ]) {
     log(`batcher variant ${v.id}`);
     const entry = { ...v };
@@ -170,10 +230,18 @@ if (batcher.report?.batcher?.bestStatic) {
         durationMs: DURATION_MS,
         warmupMs: WARMUP_MS,
         streams: batcher.instances,
+        cudaGraph: v.cudaGraph,
         completion: v.completion,
-        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: false, gather: v.gather },
+        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather },
       });
-      entry.runs = r.batcher.runs.map((x) => ({ ...x, ratioToBestStatic: x.inferencesPerSecond / best.inferencesPerSecond }));
+      if (v.sweep) {
+        entry.staticSweep = r.batcher.staticSweep;
+        graphBest = r.batcher.bestStatic;
+      }
+      const best = v.cudaGraph ? graphBest : plain;
+      entry.bestStatic = best;
+      const overall = Math.max(plain.inferencesPerSecond, graphBest?.inferencesPerSecond ?? 0);
+      entry.runs = r.batcher.runs.map((x) => ({ ...x, ratioToBestStatic: best ? x.inferencesPerSecond / best.inferencesPerSecond : undefined, ratioToBestOverall: x.inferencesPerSecond / overall }));
     } catch (e) {
       entry.error = errorInfo(e);
       log(`  error: ${entry.error.message} [${entry.error.code}]`);
@@ -190,6 +258,7 @@ const data = {
   cases: results,
   batcher,
   batcherVariants,
+  sessionRuns,
   elapsedSeconds: (performance.now() - started) / 1000,
 };
 mkdirSync(dirname(outPath), { recursive: true });
@@ -230,12 +299,14 @@ if (b) {
 } else {
   rows.push(['batcher', batcher.skipped ?? `error ${batcher.error?.code ?? ''}`, '', '', '', '', '']);
 }
+for (const r of sessionRuns) rows.push([r.id, r.error ? `error ${r.error.code}` : '', f(r.cppQps), f(r.sessionQps), f(r.ratio, 3), '', '']);
 for (const v of batcherVariants) {
   if (!v.runs) {
     rows.push([`batcher ${v.id}`, `error ${v.error?.code ?? ''}`, '', '', '', '', '']);
     continue;
   }
-  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), '']);
+  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), `${f(r.ratioToBestStatic, 3)} (${f(r.ratioToBestOverall, 3)})`, f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), '']);
+  if (v.sweep && v.bestStatic) rows.push([`${v.id}: best static`, f(v.bestStatic.inferencesPerSecond), `batch ${v.bestStatic.batchSize}`, '', '', '', '']);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));

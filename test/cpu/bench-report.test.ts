@@ -131,11 +131,24 @@ describe('bench/report.mjs', () => {
     const d = synthetic();
     const run64 = { concurrency: 64, requests: 20000, inferencesPerSecond: 7300, ratioToBestStatic: 7300 / 7600, latency: { median: 8000, p99: 9000 }, meanBatchSize: 31.5 };
     ((d.cases as Record<string, unknown>[])[0] as Record<string, unknown>).completion = 'poll';
-    const withVariants = { ...d, batcherVariants: [{ id: 'gather-backend', gather: 'backend', completion: 'wake', runs: [run64] }, { id: 'gather-js-poll', gather: 'js', completion: 'poll', error: { code: 'ERR_TRT', message: 'boom' } }] };
+    const graphRun = { ...run64, inferencesPerSecond: 7800, ratioToBestStatic: 7800 / 8000, ratioToBestOverall: 7800 / 8000 };
+    const withVariants = {
+      ...d,
+      batcherVariants: [
+        { id: 'gather-backend', gather: 'backend', completion: 'wake', cudaGraph: false, runs: [{ ...run64, ratioToBestOverall: 7300 / 8000 }] },
+        { id: 'gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: false, error: { code: 'ERR_TRT', message: 'boom' } },
+        { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true, staticSweep: [{ batchSize: 32, inferencesPerSecond: 8000, latencyMeanUs: 4000, latencyP99Us: 4100 }], runs: [graphRun] },
+      ],
+    };
     const { markdown } = mod.renderReport(withVariants);
     expect(markdown).toContain('### Batcher variants (same run, same best static throughput)');
-    expect(markdown).toMatch(/\| backend \| wake \| 64 \| 7300\.0 \| 0\.961 \| 8\.000 \| 9\.000 \| 31\.50 \|/);
-    expect(markdown).toMatch(/\| js \| poll \| +\| error: boom \|/);
+    expect(markdown).toMatch(/\| backend \| wake \| off \| 64 \| 7300\.0 \| 0\.961 \| 0\.912 \| 8\.000 \| 9\.000 \| 31\.50 \|/);
+    expect(markdown).toMatch(/\| backend \| wake \| on \| 64 \| 7800\.0 \| 0\.975 \| 0\.975 \|/);
+    expect(markdown).toMatch(/\| js \| poll \| off \| +\| error: boom \|/);
+    expect(markdown).toContain('Static batches with CUDA graphs');
+    const withSession = mod.renderReport({ ...d, sessionRuns: [{ id: 'session-run-b32-device-poll', cudaGraph: false, completion: 'poll', cppQps: 700, sessionQps: 693, ratio: 0.99 }] }).markdown;
+    expect(withSession).toMatch(/\| session-run-b32-device-poll \| off \| poll \| 700\.0 \| 693\.0 \| 0\.990 \|/);
+    expect(markdown).toMatch(/\| 32 \| 8000\.0 \| 4\.0000 \| 4\.1000 \|/);
     expect(markdown).toMatch(/\| adaptive \+ poll \|/);
   });
 
