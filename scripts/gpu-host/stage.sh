@@ -6,11 +6,14 @@
 #   scripts/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
 #   scripts/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
 #   scripts/gpu-host/stage.sh resnet    the ResNet-50 plan (not in git), split         -> .stage/resnet
+#   scripts/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
+#       (CPython 3.12 manylinux x86_64, binary only, pinned in scripts/gpu-host/tritonclient-requirements.txt;
+#        STAGE_PYTHON_VERSION=3.11 STAGE_DEST=DIR downloads the same set for another Python, for a local check)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|resnet}
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|tritonclient}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -50,6 +53,28 @@ case "$what" in
     [ "$(sha256sum $plan | cut -d' ' -f1)" = "$want" ] || { echo "stage.sh: $plan does not match the manifest's sha256" >&2; exit 2; }
     rm -rf .stage/resnet && mkdir -p .stage/resnet && split -b 15M -d -a 1 $plan .stage/resnet/resnet50_fp16.plan.part
     du -sh .stage/resnet
+    ;;
+  tritonclient)
+    reqs=scripts/gpu-host/tritonclient-requirements.txt
+    # the GPU suite must run the same client as the CPU suite: top-level pins as in setup-python.sh
+    for p in 'tritonclient\[http,grpc\]' numpy pytest; do
+      a=$(grep -oE "\"$p==[^\"]+\"" scripts/setup-python.sh | tr -d '"')
+      b=$(grep -E "^$p==" $reqs || true)
+      [ -n "$a" ] && [ "$a" = "$b" ] || { echo "stage.sh: $reqs pins '${b:-nothing}' but scripts/setup-python.sh '${a:-nothing}'" >&2; exit 2; }
+    done
+    pyver=${STAGE_PYTHON_VERSION:-3.12}
+    dest=${STAGE_DEST:-.stage/tritonclient}
+    plats=()
+    for t in manylinux1 manylinux2010 manylinux2014 manylinux_2_5 manylinux_2_12 manylinux_2_17 manylinux_2_24 manylinux_2_27 manylinux_2_28 manylinux_2_31 manylinux_2_34 manylinux_2_35 manylinux_2_39; do
+      plats+=(--platform "${t}_x86_64")
+    done
+    rm -rf "$dest" && mkdir -p "$dest"
+    ${PYTHON:-python3} -m pip download --disable-pip-version-check -q --only-binary=:all: --implementation cp \
+      --python-version "$pyver" --abi "cp${pyver/./}" --abi abi3 --abi none "${plats[@]}" --platform any \
+      -d "$dest" -r $reqs
+    ls "$dest"/tritonclient-*.whl >/dev/null
+    echo "stage.sh: $(ls "$dest" | wc -l) wheels for CPython $pyver in $dest"
+    du -sh "$dest"
     ;;
   *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
 esac
