@@ -10,9 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, type RunningServer } from '../../lib/server/index.js';
+import type { RunningServer } from '../../lib/server/index.js';
 import { Tensor } from '../../lib/tensor.js';
-import { ROOT, runTritonclientSuite, tail, testImage, venvWorks, writeRaw, type SmallModelCase } from '../python/harness.js';
+import { ROOT, runTritonclientSuite, startLoopbackServer, tail, urls, testImage, venvWorks, writeRaw, type SmallModelCase } from '../python/harness.js';
 
 const PY = path.join(ROOT, '.venv', 'bin', 'python');
 
@@ -30,16 +30,7 @@ beforeAll(async () => {
   }
   dir = mkdtempSync(path.join(tmpdir(), 'trtn-pyclient-'));
   cpSync(path.join(ROOT, 'examples', 'models'), path.join(dir, 'models'), { recursive: true });
-  server = await startServer({
-    modelRepository: path.join(dir, 'models'),
-    host: '127.0.0.1',
-    httpPort: 0,
-    grpcPort: 0,
-    metricsPort: false,
-    modelControlMode: 'explicit',
-    loadModels: ['*'],
-    logger: { info() {}, warn() {}, error() {} },
-  });
+  server = await startLoopbackServer(path.join(dir, 'models'));
 }, 600_000);
 
 afterAll(async () => {
@@ -63,7 +54,7 @@ describe('stock tritonclient (Python) against the server', () => {
     // the input and the in-process reference logits
     const x = testImage(3 * 224 * 224);
     const ref = await s.repository.getModel('classifier').scheduler.infer({ input: new Tensor('float32', x, [1, 3, 224, 224]) });
-    const r = await runTritonclientSuite(PY, dir, { http: `127.0.0.1:${s.httpPort}`, grpc: `127.0.0.1:${s.grpcPort}` }, {
+    const r = await runTritonclientSuite(PY, dir, urls(s), {
       batched: {
         name: 'classifier',
         platform: 'onnxruntime_onnx',

@@ -20,10 +20,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startServer, type RunningServer } from '../../lib/server/index.js';
+import type { RunningServer } from '../../lib/server/index.js';
 import { Session } from '../../lib/tensorrt/session.js';
-import { Tensor } from '../../lib/tensor.js';
-import { ROOT, runTritonclientSuite, tail, venvWorks, writeRaw, type SmallModelCase } from '../python/harness.js';
+import { ROOT, runTritonclientSuite, startLoopbackServer, tail, urls, venvWorks, writeRaw, type SmallModelCase } from '../python/harness.js';
 import { FIXTURES, GPU_READY, SKIP_REASON, plan, refCase, relError, rows } from './helpers.js';
 
 const VENV = process.env.TRTNODE_TRITONCLIENT_VENV ?? '/tmp/trtn-tritonclient-venv';
@@ -60,16 +59,7 @@ describe.skipIf(SKIP !== '')(`stock tritonclient (Python) against the server on 
     }
     dir = mkdtempSync(path.join(tmpdir(), 'trtn-pyclient-gpu-'));
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'gpu-host', 'model-repository.mjs'), path.join(dir, 'models'), FIXTURES], { stdio: 'pipe' });
-    server = await startServer({
-      modelRepository: path.join(dir, 'models'),
-      host: '127.0.0.1',
-      httpPort: 0,
-      grpcPort: 0,
-      metricsPort: false,
-      modelControlMode: 'explicit',
-      loadModels: ['*'],
-      logger: { info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) },
-    });
+    server = await startLoopbackServer(path.join(dir, 'models'), { info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) });
   }, 300_000);
 
   afterAll(async () => {
@@ -109,7 +99,7 @@ describe.skipIf(SKIP !== '')(`stock tritonclient (Python) against the server on 
       await classifier.dispose();
     }
 
-    const r = await runTritonclientSuite(PY, dir, { http: `127.0.0.1:${s.httpPort}`, grpc: `127.0.0.1:${s.grpcPort}` }, {
+    const r = await runTritonclientSuite(PY, dir, urls(s), {
       batched: {
         name: 'resnet50',
         platform: 'tensorrt_plan',

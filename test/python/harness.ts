@@ -7,6 +7,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { startServer, type RunningServer } from '../../lib/server/index.js';
+import type { RepositoryLogger } from '../../lib/repository/repository.js';
 
 export const ROOT = path.resolve(__dirname, '../..');
 const SCRIPT = path.join(ROOT, 'test', 'python', 'test_tritonclient.py');
@@ -105,4 +107,14 @@ export function testImage(count: number): Float32Array {
 export function writeRaw(file: string, x: Float32Array): string {
   writeFileSync(file, Buffer.from(x.buffer, x.byteOffset, x.byteLength));
   return file;
+}
+
+/** The server as both suites run it: loopback, free ports, no metrics, explicit mode with every model loaded. */
+export function startLoopbackServer(modelRepository: string, logger: RepositoryLogger = { info() {}, warn() {}, error() {} }): Promise<RunningServer> {
+  return startServer({ modelRepository, host: '127.0.0.1', httpPort: 0, grpcPort: 0, metricsPort: false, modelControlMode: 'explicit', loadModels: ['*'], logger });
+}
+
+/** host:port of the two front ends of a running server, as tritonclient takes them. */
+export function urls(s: RunningServer): { http: string; grpc: string } {
+  return { http: `${s.host}:${s.httpPort}`, grpc: `${s.host}:${s.grpcPort}` };
 }
