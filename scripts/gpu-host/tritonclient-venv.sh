@@ -19,7 +19,17 @@ if ! ls "$wheels"/tritonclient-*.whl >/dev/null 2>&1; then
   exit 3
 fi
 rm -rf "$venv"
-"$py" -m venv "$venv"
+# Ubuntu's python3 without the python3-venv package has no ensurepip: then make the venv without
+# pip and run pip from the staged pip wheel (a wheel is importable as a zip) to install pip into it.
+# TRITONCLIENT_VENV_WITHOUT_PIP=1 takes that path on purpose (to test it).
+rm -f /tmp/trtn-venv-err.txt
+if [ "${TRITONCLIENT_VENV_WITHOUT_PIP:-0}" = 1 ] || ! "$py" -m venv "$venv" 2>/tmp/trtn-venv-err.txt; then
+  [ -s /tmp/trtn-venv-err.txt ] && echo "tritonclient-venv: python3 -m venv failed ($(tail -1 /tmp/trtn-venv-err.txt)); bootstrapping pip from the staged wheel" >&2
+  rm -rf "$venv"
+  "$py" -m venv --without-pip "$venv"
+  pipwhl=$(ls "$wheels"/pip-*.whl | head -1)
+  "$venv/bin/python" "$pipwhl/pip" install --disable-pip-version-check -q --no-index "$pipwhl"
+fi
 "$venv/bin/python" -m pip install --disable-pip-version-check -q --no-index --find-links "$wheels" \
   -r "$here/tritonclient-requirements.txt"
 "$venv/bin/python" -c "$check"
