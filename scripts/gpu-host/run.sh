@@ -5,8 +5,6 @@
 #   bash scripts/gpu-host/run.sh [--bench] [--tests PATTERN]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-out=${OUT:-/tmp/out}
-mkdir -p "$out" /tmp/node/bin
 bench=0
 pattern=""
 while [ $# -gt 0 ]; do
@@ -18,28 +16,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ ! -x /tmp/node/bin/node ]; then
-  xz -dc .stage/app/node.xz > /tmp/node/bin/node && chmod +x /tmp/node/bin/node
-fi
-export PATH=/tmp/node/bin:$PATH
-[ -d node_modules ] || tar -xJf .stage/app/node_modules.tar.xz
-if [ -f .stage/lean/lean.tar.xz ] && [ ! -d /tmp/opt/lean ]; then
-  mkdir -p /tmp/opt/lean && xz -dc .stage/lean/lean.tar.xz | tar -C /tmp/opt/lean -xf -
-fi
-tar -xJf .stage/app/build.tar.xz
-export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
-export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
-# fixtures just built on this host win over the repository's copy
-if [ -z "${TRTNODE_FIXTURES:-}" ]; then
-  if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
-fi
-export TRTNODE_FIXTURES
-# the ResNet-50 plan lives outside git: `stage.sh resnet` parts, carried by an earlier call to /tmp/resnet
-for d in .stage/resnet /tmp/resnet; do
-  if ls $d/resnet50_fp16.plan.part* >/dev/null 2>&1 && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
-    cat $d/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
-  fi
-done
+# node, node_modules, the addon, TensorRT and fixture paths (shared with serve-suite.sh)
+source scripts/gpu-host/env.sh
 export TRTNODE_RESULTS_DIR=$out
 export TRTNODE_JUNIT=$out/gpu-junit.xml
 {

@@ -9,11 +9,14 @@
 #   scripts/gpu-host/stage.sh install   npm pack (with the 10.6 prebuild) installed into an empty
 #                                       project, node_modules and all                -> .stage/install
 #                                       (INSTALL_WITH_NODE=1 adds node.xz, ~24 MB, for a host without run.sh's node)
+#   scripts/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
+#       (CPython 3.12 manylinux x86_64, binary only, pinned in scripts/gpu-host/tritonclient-requirements.txt;
+#        STAGE_PYTHON_VERSION=3.11 STAGE_DEST=DIR downloads the same set for another Python, for a local check)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install}
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -98,6 +101,28 @@ case "$what" in
     } > .stage/install/manifest.txt
     cat .stage/install/manifest.txt
     du -sh .stage/install/*; du -shc .stage/install/* | tail -1
+    ;;
+  tritonclient)
+    reqs=scripts/gpu-host/tritonclient-requirements.txt
+    # the GPU suite must run the same client as the CPU suite: top-level pins as in setup-python.sh
+    for p in 'tritonclient\[http,grpc\]' numpy pytest; do
+      a=$(grep -oE "\"$p==[^\"]+\"" scripts/setup-python.sh | tr -d '"')
+      b=$(grep -E "^$p==" $reqs || true)
+      [ -n "$a" ] && [ "$a" = "$b" ] || { echo "stage.sh: $reqs pins '${b:-nothing}' but scripts/setup-python.sh '${a:-nothing}'" >&2; exit 2; }
+    done
+    pyver=${STAGE_PYTHON_VERSION:-3.12}
+    dest=${STAGE_DEST:-.stage/tritonclient}
+    plats=()
+    for t in manylinux1 manylinux2010 manylinux2014 manylinux_2_5 manylinux_2_12 manylinux_2_17 manylinux_2_24 manylinux_2_27 manylinux_2_28 manylinux_2_31 manylinux_2_34 manylinux_2_35 manylinux_2_39; do
+      plats+=(--platform "${t}_x86_64")
+    done
+    rm -rf "$dest" && mkdir -p "$dest"
+    ${PYTHON:-python3} -m pip download --disable-pip-version-check -q --only-binary=:all: --implementation cp \
+      --python-version "$pyver" --abi "cp${pyver/./}" --abi abi3 --abi none "${plats[@]}" --platform any \
+      -d "$dest" -r $reqs
+    ls "$dest"/tritonclient-*.whl >/dev/null
+    echo "stage.sh: $(ls "$dest" | wc -l) wheels for CPython $pyver in $dest"
+    du -sh "$dest"
     ;;
   *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
 esac

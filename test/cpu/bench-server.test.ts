@@ -4,7 +4,7 @@
  * The numbers themselves are not checked.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -40,5 +40,41 @@ describe('bench/server-overhead.mjs', () => {
     }
     expect(r.allCorrect).toBe(true);
     expect(readFileSync(out.replace(/\.json$/, '.md'), 'utf8')).toContain('| 4 | grpc |');
+    expect(r.criterion).toMatchObject({ method: 'grpc', concurrency: 4, target: 0.9 });
+    expect(r.criterion.ratios).toHaveLength(1);
+  });
+
+  // the path the GPU run takes (scripts/gpu-host/serve-suite.sh: --model resnet50 --methods ... --repeat 2),
+  // here with the CPU classifier: a reference-checked model, a subset of methods, two repeats
+  it.skipIf(!haveDist)('--methods, --repeat and the criterion on a reference-checked model (classifier)', () => {
+    const out = path.join(dir, 'c.json');
+    execFileSync(process.execPath, [SCRIPT, '--model', 'classifier', '--methods', 'grpc,http-binary', '--repeat', '2', '--target', '0.5', '--duration', '0.3', '--warmup', '0.1', '--concurrency', '4', '--json', out], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      timeout: 120_000,
+    });
+    const r = JSON.parse(readFileSync(out, 'utf8'));
+    expect(r.checkKind).toBe('reference');
+    expect(r.options).toMatchObject({ methods: ['in-process', 'http-binary', 'grpc'], repeat: 2, target: 0.5 });
+    expect(r.cases.map((c: { repeat: number; method: string }) => `${c.repeat}:${c.method}`)).toEqual([
+      '1:in-process', '1:http-binary', '1:grpc', '2:in-process', '2:http-binary', '2:grpc',
+    ]);
+    for (const row of r.cases) {
+      expect(row.concurrency).toBe(4);
+      expect(row.check.checked).toBeGreaterThan(0);
+      expect(row.correct).toBe(true);
+    }
+    const grpcRows = r.cases.filter((c: { method: string }) => c.method === 'grpc');
+    expect(r.criterion.ratios).toEqual(grpcRows.map((c: { throughputRatioVsInProcess: number }) => c.throughputRatioVsInProcess));
+    expect(r.criterion.met).toBe(grpcRows.every((c: { throughputRatioVsInProcess: number }) => c.throughputRatioVsInProcess >= 0.5));
+    const md = readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
+    expect(md).toContain('| 4 #2 | grpc |');
+    expect(md).not.toContain('http-json');
+  });
+
+  it('refuses an unknown method', () => {
+    const r = spawnSync(process.execPath, [SCRIPT, '--methods', 'grpc,carrier-pigeon'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('unknown: carrier-pigeon');
   });
 });

@@ -1,8 +1,16 @@
 """The stock tritonclient (HTTP and gRPC) against a tensorrt-node server.
 
-Run by test/cpu/server-tritonclient.test.ts, which starts the server on loopback and passes:
+Run through test/python/harness.ts by test/cpu/server-tritonclient.test.ts (ONNX Runtime CPU
+models of examples/models) and test/gpu/server-tritonclient.test.ts (TensorRT plans), which
+start the server on loopback and pass:
   TRTN_HTTP_URL, TRTN_GRPC_URL   host:port of the two front ends
-  TRTN_EXPECTED                  JSON file: {"input_file": raw FP32 [1,3,224,224], "logits": [...]}
+  TRTN_SPEC                      JSON file describing the two models under test (see harness.ts):
+    "batched": a dynamic-batching model with one FP32 input and one FP32 output, its expected
+               config (max_batch_size, preferred_batch_size, instance count), a raw FP32
+               [1, *dims] input file and the expected output computed in-process by the caller,
+               with the tolerance (rtol, atol; both 0 means bit-exact)
+    "small":   a second model used for exactness, errors, explicit load/unload and concurrency,
+               with a few cases (input, expected output) and its tolerance
 The server runs in explicit model control mode with every model loaded.
 """
 import json
@@ -17,10 +25,25 @@ from tritonclient.utils import InferenceServerException
 
 HTTP_URL = os.environ["TRTN_HTTP_URL"]
 GRPC_URL = os.environ["TRTN_GRPC_URL"]
-with open(os.environ["TRTN_EXPECTED"]) as f:
-    EXPECTED = json.load(f)
-INPUT = np.fromfile(EXPECTED["input_file"], dtype=np.float32).reshape(1, 3, 224, 224)
-LOGITS = np.array(EXPECTED["logits"], dtype=np.float32).reshape(1, 10)
+with open(os.environ["TRTN_SPEC"]) as f:
+    SPEC = json.load(f)
+B = SPEC["batched"]
+S = SPEC["small"]
+INPUT = np.fromfile(B["input_file"], dtype=np.float32).reshape(1, *B["dims"])
+EXPECTED = np.array(B["expected"], dtype=np.float32).reshape(1, *B["out_dims"])
+CASES = [
+    (np.array(c["input"], dtype=np.float32).reshape(c["shape"]), np.array(c["expected"], dtype=np.float32).reshape(c["out_shape"]))
+    for c in S["cases"]
+]
+
+
+def check(got, want, tol):
+    """bit-exact when both tolerances are 0, else |got - want| <= atol + rtol * |want|"""
+    assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
+    if tol["rtol"] == 0 and tol["atol"] == 0:
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=tol["rtol"], atol=tol["atol"])
 
 
 @pytest.fixture(scope="module")
@@ -42,133 +65,151 @@ def test_health(http, grpc):
     assert http.is_server_ready()
     assert grpc.is_server_live()
     assert grpc.is_server_ready()
-    assert http.is_model_ready("classifier")
-    assert grpc.is_model_ready("classifier", "1")
+    assert http.is_model_ready(B["name"])
+    assert grpc.is_model_ready(B["name"], "1")
     assert not http.is_model_ready("no_such_model")
     assert http.get_server_metadata()["name"] == "tensorrt-node"
     assert grpc.get_server_metadata().name == "tensorrt-node"
 
 
 def test_model_metadata(http, grpc):
-    md = http.get_model_metadata("classifier")
-    assert md["name"] == "classifier"
+    md = http.get_model_metadata(B["name"])
+    assert md["name"] == B["name"]
     assert md["versions"] == ["1"]
-    assert md["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
-    assert md["outputs"] == [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}]
-    g = grpc.get_model_metadata("classifier")
-    assert g.name == "classifier"
-    assert list(g.inputs[0].shape) == [-1, 3, 224, 224]
+    assert md["inputs"] == [{"name": B["input"], "datatype": "FP32", "shape": [-1, *B["dims"]]}]
+    assert md["outputs"] == [{"name": B["output"], "datatype": "FP32", "shape": [-1, *B["out_dims"]]}]
+    g = grpc.get_model_metadata(B["name"])
+    assert g.name == B["name"]
+    assert list(g.inputs[0].shape) == [-1, *B["dims"]]
     assert g.outputs[0].datatype == "FP32"
 
 
 def test_model_config(http, grpc):
-    c = http.get_model_config("classifier")
-    assert c["max_batch_size"] == 32
-    assert c["input"][0]["dims"] == [3, 224, 224]
+    c = http.get_model_config(B["name"])
+    assert c["max_batch_size"] == B["max_batch_size"]
+    assert c["input"][0]["dims"] == B["dims"]
     assert c["input"][0]["data_type"] == "TYPE_FP32"
-    g = grpc.get_model_config("classifier").config
-    assert g.name == "classifier"
-    assert g.max_batch_size == 32
-    assert list(g.input[0].dims) == [3, 224, 224]
+    if "platform" in B:
+        assert c["platform"] == B["platform"]
+    g = grpc.get_model_config(B["name"]).config
+    assert g.name == B["name"]
+    assert g.max_batch_size == B["max_batch_size"]
+    assert list(g.input[0].dims) == B["dims"]
     assert g.input[0].data_type == 11  # TYPE_FP32
-    assert list(g.dynamic_batching.preferred_batch_size) == [4, 8]
-    assert g.instance_group[0].count == 2
+    assert list(g.dynamic_batching.preferred_batch_size) == B["preferred_batch_size"]
+    assert g.instance_group[0].count == B["instance_count"]
     assert g.version_policy.WhichOneof("policy_choice") == "latest"
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_http_infer_classifier(http, binary):
-    inp = httpclient.InferInput("input", [1, 3, 224, 224], "FP32")
+def test_http_infer_batched(http, binary):
+    inp = httpclient.InferInput(B["input"], [1, *B["dims"]], "FP32")
     inp.set_data_from_numpy(INPUT, binary_data=binary)
-    out = httpclient.InferRequestedOutput("logits", binary_data=binary)
-    r = http.infer("classifier", [inp], outputs=[out], request_id="py-http")
-    logits = r.as_numpy("logits")
-    assert logits.shape == (1, 10)
-    np.testing.assert_allclose(logits, LOGITS, rtol=1e-4, atol=1e-5)
+    out = httpclient.InferRequestedOutput(B["output"], binary_data=binary)
+    r = http.infer(B["name"], [inp], outputs=[out], request_id="py-http")
+    check(r.as_numpy(B["output"]), EXPECTED, B)
     assert r.get_response()["id"] == "py-http"
 
 
-def test_grpc_infer_classifier(grpc):
-    inp = grpcclient.InferInput("input", [1, 3, 224, 224], "FP32")
+def test_grpc_infer_batched(grpc):
+    inp = grpcclient.InferInput(B["input"], [1, *B["dims"]], "FP32")
     inp.set_data_from_numpy(INPUT)
-    r = grpc.infer("classifier", [inp], outputs=[grpcclient.InferRequestedOutput("logits")], request_id="py-grpc")
-    np.testing.assert_allclose(r.as_numpy("logits"), LOGITS, rtol=1e-4, atol=1e-5)
+    r = grpc.infer(B["name"], [inp], outputs=[grpcclient.InferRequestedOutput(B["output"])], request_id="py-grpc")
+    check(r.as_numpy(B["output"]), EXPECTED, B)
     assert r.get_response().id == "py-grpc"
 
 
-def test_affine_exact(http, grpc):
-    x = np.array([[0, 1, -1, 0.5], [2, 3, 4, 5]], dtype=np.float32)
-    hi = httpclient.InferInput("x", list(x.shape), "FP32")
-    hi.set_data_from_numpy(x)
-    np.testing.assert_array_equal(http.infer("affine", [hi]).as_numpy("y"), 2 * x + 1)
-    gi = grpcclient.InferInput("x", list(x.shape), "FP32")
-    gi.set_data_from_numpy(x)
-    np.testing.assert_array_equal(grpc.infer("affine", [gi]).as_numpy("y"), 2 * x + 1)
+def test_small_model(http, grpc):
+    for x, y in CASES:
+        hi = httpclient.InferInput(S["input"], list(x.shape), "FP32")
+        hi.set_data_from_numpy(x)
+        check(http.infer(S["name"], [hi]).as_numpy(S["output"]), y, S)
+        gi = grpcclient.InferInput(S["input"], list(x.shape), "FP32")
+        gi.set_data_from_numpy(x)
+        check(grpc.infer(S["name"], [gi]).as_numpy(S["output"]), y, S)
 
 
 def test_errors(http, grpc):
-    bad = httpclient.InferInput("x", [1, 4], "INT32")
-    bad.set_data_from_numpy(np.zeros((1, 4), dtype=np.int32))
+    shape = [1, *S["dims"]]
+    bad = httpclient.InferInput(S["input"], shape, "INT32")
+    bad.set_data_from_numpy(np.zeros(shape, dtype=np.int32))
     with pytest.raises(InferenceServerException, match="does not match"):
-        http.infer("affine", [bad])
-    gbad = grpcclient.InferInput("x", [1, 3], "FP32")
-    gbad.set_data_from_numpy(np.zeros((1, 3), dtype=np.float32))
+        http.infer(S["name"], [bad])
+    wrong = [1, *S["dims"][:-1], S["dims"][-1] - 1]
+    gbad = grpcclient.InferInput(S["input"], wrong, "FP32")
+    gbad.set_data_from_numpy(np.zeros(wrong, dtype=np.float32))
     with pytest.raises(InferenceServerException, match="does not match"):
-        grpc.infer("affine", [gbad])
+        grpc.infer(S["name"], [gbad])
     with pytest.raises(InferenceServerException):
         grpc.get_model_metadata("no_such_model")
 
 
 def test_explicit_load_unload(http, grpc):
-    http.unload_model("affine")
-    assert not http.is_model_ready("affine")
-    assert not grpc.is_model_ready("affine")
+    name = S["name"]
+    http.unload_model(name)
+    assert not http.is_model_ready(name)
+    assert not grpc.is_model_ready(name)
     index = {m["name"]: m for m in http.get_model_repository_index()}
-    assert index["affine"]["state"] == "UNAVAILABLE"
-    grpc.load_model("affine")
-    assert http.is_model_ready("affine")
-    grpc.unload_model("affine")
-    assert not grpc.is_model_ready("affine")
-    http.load_model("affine")
-    assert grpc.is_model_ready("affine")
+    assert index[name]["state"] == "UNAVAILABLE"
+    grpc.load_model(name)
+    assert http.is_model_ready(name)
+    grpc.unload_model(name)
+    assert not grpc.is_model_ready(name)
+    http.load_model(name)
+    assert grpc.is_model_ready(name)
     names = [m.name for m in grpc.get_model_repository_index().models]
-    assert "affine" in names and "classifier" in names
+    assert name in names and B["name"] in names
+    # and it serves again after the reload
+    x, y = CASES[0]
+    gi = grpcclient.InferInput(S["input"], list(x.shape), "FP32")
+    gi.set_data_from_numpy(x)
+    check(grpc.infer(name, [gi]).as_numpy(S["output"]), y, S)
 
 
 def test_concurrent_inference(http, grpc):
     n = 64
-    xs = [np.full((1, 4), float(i), dtype=np.float32) for i in range(n)]
     # HTTP: the client's own async requests (gevent pool of 8; the HTTP client is not thread-safe)
     pending = []
-    for x in xs:
-        inp = httpclient.InferInput("x", [1, 4], "FP32")
-        inp.set_data_from_numpy(x, binary_data=True)
-        pending.append(http.async_infer("affine", [inp]))
+    for i in range(n):
+        inp = httpclient.InferInput(S["input"], list(CASES[i % len(CASES)][0].shape), "FP32")
+        inp.set_data_from_numpy(CASES[i % len(CASES)][0], binary_data=True)
+        pending.append(http.async_infer(S["name"], [inp]))
     for i, p in enumerate(pending):
-        np.testing.assert_array_equal(p.get_result(timeout=60).as_numpy("y"), 2 * xs[i] + 1)
+        check(p.get_result(timeout=60).as_numpy(S["output"]), CASES[i % len(CASES)][1], S)
 
     # gRPC: 64 requests from 8 threads
     def one(i):
-        inp = grpcclient.InferInput("x", [1, 4], "FP32")
-        inp.set_data_from_numpy(xs[i])
-        return grpc.infer("affine", [inp], client_timeout=60).as_numpy("y")
+        x = CASES[i % len(CASES)][0]
+        inp = grpcclient.InferInput(S["input"], list(x.shape), "FP32")
+        inp.set_data_from_numpy(x)
+        return grpc.infer(S["name"], [inp], client_timeout=60).as_numpy(S["output"])
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         ys = list(pool.map(one, range(n)))
     for i, y in enumerate(ys):
-        np.testing.assert_array_equal(y, 2 * xs[i] + 1)
+        check(y, CASES[i % len(CASES)][1], S)
 
-    # and the classifier, batched by the dynamic batcher
-    inp = httpclient.InferInput("input", [1, 3, 224, 224], "FP32")
+    # and the batched model, grouped by the dynamic batcher: 16 over HTTP, 16 over gRPC
+    inp = httpclient.InferInput(B["input"], [1, *B["dims"]], "FP32")
     inp.set_data_from_numpy(INPUT, binary_data=True)
-    pending = [http.async_infer("classifier", [inp]) for _ in range(16)]
+    pending = [http.async_infer(B["name"], [inp]) for _ in range(16)]
     for p in pending:
-        np.testing.assert_allclose(p.get_result(timeout=60).as_numpy("logits"), LOGITS, rtol=1e-4, atol=1e-5)
+        check(p.get_result(timeout=60).as_numpy(B["output"]), EXPECTED, B)
+
+    def big(_):
+        gi = grpcclient.InferInput(B["input"], [1, *B["dims"]], "FP32")
+        gi.set_data_from_numpy(INPUT)
+        return grpc.infer(B["name"], [gi], client_timeout=60).as_numpy(B["output"])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for y in pool.map(big, range(16)):
+            check(y, EXPECTED, B)
 
 
 def test_statistics(http, grpc):
-    s = http.get_inference_statistics("classifier")["model_stats"][0]
-    assert s["name"] == "classifier"
-    assert s["inference_stats"]["success"]["count"] >= 19
-    g = grpc.get_inference_statistics("classifier").model_stats[0]
-    assert g.inference_count >= 19
+    # 1 (HTTP JSON) + 1 (HTTP binary) + 1 (gRPC) + 16 + 16 (concurrent) requests of one item
+    s = http.get_inference_statistics(B["name"])["model_stats"][0]
+    assert s["name"] == B["name"]
+    assert s["inference_stats"]["success"]["count"] >= 35
+    g = grpc.get_inference_statistics(B["name"]).model_stats[0]
+    assert g.inference_count >= 35

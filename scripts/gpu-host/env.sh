@@ -1,0 +1,29 @@
+# Sourced (not run) by scripts/gpu-host/run.sh and serve-suite.sh on the GPU test host, from the
+# repository root: unpacks node, node_modules and the built addon from .stage/app (each only when
+# missing or carried again), and exports PATH, TENSORRT_LIB_DIR, TRTNODE_LEAN_DIR, TRTNODE_FIXTURES.
+# Sets `out` ($OUT, else /tmp/out). A later call on a host still held finds node in /tmp/node.
+out=${OUT:-/tmp/out}
+mkdir -p "$out" /tmp/node/bin
+if [ ! -x /tmp/node/bin/node ]; then
+  xz -dc .stage/app/node.xz > /tmp/node/bin/node && chmod +x /tmp/node/bin/node
+fi
+export PATH=/tmp/node/bin:$PATH
+[ -d node_modules ] || tar -xJf .stage/app/node_modules.tar.xz
+if [ -f .stage/lean/lean.tar.xz ] && [ ! -d /tmp/opt/lean ]; then
+  mkdir -p /tmp/opt/lean && xz -dc .stage/lean/lean.tar.xz | tar -C /tmp/opt/lean -xf -
+fi
+if [ -f .stage/app/build.tar.xz ]; then tar -xJf .stage/app/build.tar.xz; fi
+[ -f build/Release/tensorrt_node.node ] || echo "env.sh: no build/Release/tensorrt_node.node: carry .stage/app" >&2
+export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
+export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
+# fixtures just built on this host win over the repository's copy
+if [ -z "${TRTNODE_FIXTURES:-}" ]; then
+  if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
+fi
+export TRTNODE_FIXTURES
+# the ResNet-50 plan lives outside git: `stage.sh resnet` parts, carried by an earlier call to /tmp/resnet
+for d in .stage/resnet /tmp/resnet; do
+  if ls $d/resnet50_fp16.plan.part* >/dev/null 2>&1 && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
+    cat $d/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
+  fi
+done
