@@ -26,6 +26,7 @@ import type { NativeBenchmarkResult } from '../native/binding.js';
 import { TensorRtBackend } from '../backends/tensorrt.js';
 import type { BackendInstance } from '../backends/backend.js';
 import { DynamicBatcher } from '../batcher/dynamic-batcher.js';
+import type { ModelStatistics } from '../batcher/types.js';
 import { fillRandom } from './data.js';
 import { resolveShapes } from './shapes.js';
 import { addSamples, concatSamples, timingStats } from './stats.js';
@@ -663,6 +664,8 @@ async function batcherRun(batcher: DynamicBatcher, inputs: Record<string, Tensor
   const requests = lat.reduce((a, l) => a + l.length, 0);
   const executions = s1.executionCount - s0.executionCount;
   const inferences = s1.inferenceCount - s0.inferenceCount;
+  const phase = (s: ModelStatistics, k: 'computeInput' | 'computeInfer' | 'computeOutput'): number => s.batchStats.reduce((a, b) => a + b[k].ns, 0);
+  const perExec = (k: 'computeInput' | 'computeInfer' | 'computeOutput'): number => (executions > 0 ? (phase(s1, k) - phase(s0, k)) / executions / 1000 : 0);
   const qn = s1.queue.ns - s0.queue.ns;
   const qc = s1.queue.count - s0.queue.count;
   return {
@@ -675,5 +678,6 @@ async function batcherRun(batcher: DynamicBatcher, inputs: Record<string, Tensor
     meanBatchSize: executions > 0 ? inferences / executions : 0,
     meanQueueUs: qc > 0 ? qn / qc / 1000 : 0,
     executions,
+    meanExecutionUs: { input: perExec('computeInput'), infer: perExec('computeInfer'), output: perExec('computeOutput') },
   };
 }

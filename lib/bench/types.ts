@@ -94,6 +94,8 @@ export interface BatcherRunResult {
   meanBatchSize: number;
   meanQueueUs: number;
   executions: number;
+  /** mean per execution, µs: gathering the inputs (JS thread), running the batch (the backend's call, launch-thread gather included), scattering the outputs */
+  meanExecutionUs?: { input: number; infer: number; output: number };
   /** inferencesPerSecond / bestStatic.inferencesPerSecond */
   ratioToBestStatic?: number;
   /** p99 ≤ maxQueueDelay + mean latency of one max-size batch (C++ loop)? */

@@ -103,6 +103,7 @@ export interface NativeExecutionContext {
   readonly disposed: boolean;
   readonly graphCaptured: boolean;
   readonly graphCount: number;
+  readonly graphLaunches: number;
   setInputShape(name: string, dims: readonly number[]): void;
   getTensorShape(name: string): number[];
   setTensorAddress(name: string, buffer: NativeDeviceBuffer | null, byteOffset?: number): void;

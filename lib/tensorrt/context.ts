@@ -69,6 +69,10 @@ export class ExecutionContext {
   get graphCount(): number {
     return this.native.graphCount;
   }
+  /** Runs that replayed a CUDA graph (rather than enqueueing the network). */
+  get graphLaunches(): number {
+    return this.native.graphLaunches;
+  }
 
   /** Validated against the engine and the active profile before TensorRT sees it. */
   setInputShape(name: string, dims: readonly number[]): void {

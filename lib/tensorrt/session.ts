@@ -219,9 +219,9 @@ export class Session {
     return t.stagingBytes.subarray(0, bytes);
   }
 
-  /** CUDA graphs each context keeps for replay (cudaGraph sessions), in context order. */
-  graphCounts(): number[] {
-    return this.#slots.map((s) => s.ctx.graphCount);
+  /** Per context (in order): CUDA graphs kept for replay, and runs that replayed one (cudaGraph sessions). */
+  graphStats(): { kept: number; launches: number }[] {
+    return this.#slots.map((s) => ({ kept: s.ctx.graphCount, launches: s.ctx.graphLaunches }));
   }
 
   run(feeds: Record<string, SessionFeed>): Promise<SessionResult>;

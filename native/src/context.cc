@@ -243,6 +243,7 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                          InstanceAccessor("disposed", &ExecutionContext::GetDisposed, nullptr),
                          InstanceAccessor("graphCaptured", &ExecutionContext::GetGraphCaptured, nullptr),
                          InstanceAccessor("graphCount", &ExecutionContext::GetGraphCount, nullptr),
+                         InstanceAccessor("graphLaunches", &ExecutionContext::GetGraphLaunches, nullptr),
                      });
 }
 
@@ -654,6 +655,12 @@ Napi::Value ExecutionContext::GetGraphCount(const Napi::CallbackInfo& info) {
   auto c = core(info.Env());
   c->Quiesce();
   return Napi::Number::New(info.Env(), static_cast<double>(c->graphs.size()));
+}
+
+Napi::Value ExecutionContext::GetGraphLaunches(const Napi::CallbackInfo& info) {
+  auto c = core(info.Env());
+  c->Quiesce();
+  return Napi::Number::New(info.Env(), static_cast<double>(c->graphUses));
 }
 
 }  // namespace trtnode

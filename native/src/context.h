@@ -52,7 +52,7 @@ struct ContextCore : Launcher {
   };
   static constexpr size_t kMaxGraphs = 8;  // least recently used beyond that are destroyed
   std::vector<Graph> graphs;
-  uint64_t graphUses = 0;
+  uint64_t graphUses = 0;  // launch thread; also the number of graph launches
   uint64_t lookupGeneration = 0;  // generation `current` was looked up for
   int current = -1;               // index into graphs for this generation, or -1
   bool timing = false;
@@ -103,6 +103,7 @@ class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetGraphCaptured(const Napi::CallbackInfo& info);
   Napi::Value GetGraphCount(const Napi::CallbackInfo& info);
+  Napi::Value GetGraphLaunches(const Napi::CallbackInfo& info);
   int Index(Napi::Env env, Napi::Value name);
 
   std::shared_ptr<ContextCore> core_;

@@ -125,6 +125,7 @@ vi.mock('../../lib/native/binding.js', () => {
     disposed = false;
     graphCaptured = false;
     graphCount = 0;
+    graphLaunches = 0;
     dims = new Map<string, number[]>();
     timing = false;
     graph = false;
