@@ -31,22 +31,30 @@ const durationMs = opt('--duration-ms', 2000);
 const callers = opt('--callers', 64);
 
 const rows = [];
-for (const cudaGraph of [false, true]) {
-  for (const gather of ['js', 'backend']) {
-    for (const completion of ['wake', 'poll']) {
-      const r = await runBench({ plan, durationMs, warmupMs: 500, streams: 2, cudaGraph, completion, batcher: { concurrency: [callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticSweep: false, gather } });
-      const run = r.batcher.runs[0];
-      const p = run.meanExecutionUs ?? { input: NaN, infer: NaN, output: NaN };
-      rows.push({ cudaGraph, gather, completion, ips: run.inferencesPerSecond, batch: run.meanBatchSize, p50: run.latency.median, input: p.input, infer: p.infer, output: p.output, queue: run.meanQueueUs });
-    }
-  }
+const variants = [];
+for (const gather of ['js', 'backend', 'backend-pinned']) for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: false, gather, completion });
+// with graphs: the JS gather only (pinned requests DMA'd into a batch are never in a graph)
+for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: true, gather: 'js', completion });
+for (const { cudaGraph, gather, completion } of variants) {
+  const r = await runBench({
+    plan,
+    durationMs,
+    warmupMs: 500,
+    streams: 2,
+    cudaGraph,
+    completion,
+    batcher: { concurrency: [callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticSweep: false, gather: gather.startsWith('backend') ? 'backend' : 'js', requestMemory: gather.endsWith('pinned') ? 'pinned' : 'js' },
+  });
+  const run = r.batcher.runs[0];
+  const p = run.meanExecutionUs ?? { input: NaN, infer: NaN, output: NaN };
+  rows.push({ cudaGraph, gather, completion, ips: run.inferencesPerSecond, batch: run.meanBatchSize, p50: run.latency.median, input: p.input, infer: p.infer, output: p.output, queue: run.meanQueueUs });
 }
 const f = (v, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 console.log(`${callers} callers, 2 instances, maxBatchSize 32, maxQueueDelay 500 µs, ${durationMs} ms each; µs per execution (mean)`);
-console.log('graph  gather   completion  infer/s  batch  p50 µs  queue µs  gather µs  run µs  scatter µs');
+console.log('graph  gather          completion  infer/s  batch  p50 µs  queue µs  gather µs  run µs  scatter µs');
 for (const x of rows) {
   console.log(
-    `${(x.cudaGraph ? 'on' : 'off').padEnd(6)} ${x.gather.padEnd(8)} ${x.completion.padEnd(11)} ${f(x.ips).padStart(7)}  ${f(x.batch, 1).padStart(5)}  ${f(x.p50).padStart(6)}  ${f(x.queue).padStart(8)}  ${f(x.input).padStart(9)}  ${f(x.infer).padStart(6)}  ${f(x.output).padStart(10)}`,
+    `${(x.cudaGraph ? 'on' : 'off').padEnd(6)} ${x.gather.padEnd(15)} ${x.completion.padEnd(11)} ${f(x.ips).padStart(7)}  ${f(x.batch, 1).padStart(5)}  ${f(x.p50).padStart(6)}  ${f(x.queue).padStart(8)}  ${f(x.input).padStart(9)}  ${f(x.infer).padStart(6)}  ${f(x.output).padStart(10)}`,
   );
 }
 console.log(JSON.stringify(rows));

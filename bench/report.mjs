@@ -289,15 +289,16 @@ export function renderReport(data) {
   if (variants.length) {
     L.push('### Batcher variants (same run, same best static throughput)', '');
     L.push(
-      "gather: who concatenates a batch's requests (js: the JS thread; backend: the instance's launch thread, with the parallel copy pool); completion: how finished work reaches JS; graph: CUDA graphs kept per batch size. " +
+      "gather: who concatenates a batch's requests (js: the JS thread; backend: the instance's launch thread, with the parallel copy pool); pinned requests: each caller's image in a HostBuffer, DMA'd into the batch; completion: how finished work reaches JS; graph: CUDA graphs kept per batch size. " +
         '/ best static: against the best static batch of the same graph setting (static batches with graphs are swept in the same run); / overall: against the best static batch of either setting.',
       '',
     );
     const vr = [];
     for (const v of variants) {
       const graph = v.cudaGraph ? 'on' : 'off';
-      if (!v.runs) vr.push([v.gather, v.completion, graph, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '', '']);
-      else for (const r of v.runs) vr.push([v.gather, v.completion, graph, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), fx(r.ratioToBestOverall, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
+      const gather = `${v.gather}${v.requestMemory === 'pinned' ? ' (pinned requests)' : ''}`;
+      if (!v.runs) vr.push([gather, v.completion, graph, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '', '']);
+      else for (const r of v.runs) vr.push([gather, v.completion, graph, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), fx(r.ratioToBestOverall, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
     }
     L.push(mdTable(['Gather', 'Completion', 'Graph', 'Callers', 'Inferences/s', '/ best static', '/ overall', 'p50 (ms)', 'p99 (ms)', 'Mean batch'], vr), '');
     for (const v of variants) {

@@ -215,11 +215,12 @@ if (batcher.report?.batcher?.bestStatic) {
   let graphBest;
   for (const v of [
     { id: 'gather-backend', gather: 'backend', completion: 'wake', cudaGraph: false },
-    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: false },
     { id: 'gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: false },
-    { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true },
-    { id: 'graph-gather-js', gather: 'js', completion: 'wake', cudaGraph: true },
-    { id: 'graph-gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: true },
+    // requests in pinned memory: the backend gather DMAs them into the batch, no CPU copy
+    { id: 'gather-backend-pinned', gather: 'backend', completion: 'wake', cudaGraph: false, requestMemory: 'pinned' },
+    { id: 'gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned' },
+    { id: 'graph-gather-js', gather: 'js', completion: 'wake', cudaGraph: true, sweep: true },
+    { id: 'graph-gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: true },
   ]) {
     log(`batcher variant ${v.id}`);
     const entry = { ...v };
@@ -232,7 +233,7 @@ if (batcher.report?.batcher?.bestStatic) {
         streams: batcher.instances,
         cudaGraph: v.cudaGraph,
         completion: v.completion,
-        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather },
+        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js' },
       });
       if (v.sweep) {
         entry.staticSweep = r.batcher.staticSweep;

@@ -16,7 +16,7 @@ import { statSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { TensorRtError } from '../errors.js';
-import { byteLength } from '../dtypes.js';
+import { byteLength, viewAs } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
 import { Runtime, type Engine, type RuntimeOptions } from '../tensorrt/runtime.js';
 import { packDims, type ExecutionContext } from '../tensorrt/context.js';
@@ -57,6 +57,11 @@ export interface BatcherBenchOptions {
   staticDurationMs?: number;
   /** who concatenates a batch's requests: the JS thread (default) or the backend's launch thread */
   gather?: 'js' | 'backend';
+  /**
+   * Where each request's input lives: one JS array shared by every caller (default), or a pinned
+   * HostBuffer per caller, which the backend gather copies to the GPU by DMA with no CPU copy.
+   */
+  requestMemory?: 'js' | 'pinned';
 }
 
 export interface RunBenchOptions {
@@ -135,6 +140,7 @@ export function validateBenchOptions(o: RunBenchOptions): void {
     checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
     checkNum(o.batcher.staticDurationMs, 'static duration', 1);
     if (o.batcher.gather !== undefined && !['js', 'backend'].includes(o.batcher.gather)) throw bad(`gather must be js or backend, got ${String(o.batcher.gather)}`);
+    if (o.batcher.requestMemory !== undefined && !['js', 'pinned'].includes(o.batcher.requestMemory)) throw bad(`requestMemory must be js or pinned, got ${String(o.batcher.requestMemory)}`);
   }
 }
 
@@ -556,7 +562,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
   c.progress.start(expected);
 
-  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'js', requestShapes, staticSweep: [], runs: [] };
+  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'js', requestMemory: bo.requestMemory ?? 'js', requestShapes, staticSweep: [], runs: [] };
 
   // 1. Static batches: the C++ loop on `instances` contexts at once, per batch size.
   if (sweep) {
@@ -613,13 +619,30 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
     throw e;
   }
   const inputs = randomTensors(engine, requestShapes, 7);
+  // pinned: every caller gets its own copy of the request in a HostBuffer
+  const pinned: HostBuffer[] = [];
+  const perCaller = (n: number): Record<string, Tensor>[] | undefined => {
+    if (bo.requestMemory !== 'pinned') return undefined;
+    return Array.from({ length: n }, () => {
+      const own: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(inputs)) {
+        const h = new HostBuffer(Math.max(1, t.data.byteLength));
+        pinned.push(h);
+        const view = viewAs(t.type, h.buffer, 0, t.data.byteLength);
+        new Uint8Array(h.buffer, 0, t.data.byteLength).set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        own[name] = new Tensor(t.type, view, t.dims);
+      }
+      return own;
+    });
+  };
   try {
     for (const conc of concurrency) {
       c.progress.phase(`batcher, ${conc} callers`, runMs + c.warmupMs);
-      report.runs.push(await batcherRun(batcher, inputs, conc, c.warmupMs, options.iterations, runMs));
+      report.runs.push(await batcherRun(batcher, perCaller(conc) ?? inputs, conc, c.warmupMs, options.iterations, runMs));
     }
   } finally {
     await batcher.close();
+    for (const h of pinned) h.dispose();
   }
   for (const r of report.runs) {
     if (report.bestStatic) r.ratioToBestStatic = r.inferencesPerSecond / report.bestStatic.inferencesPerSecond;
@@ -628,13 +651,22 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   return report;
 }
 
-async function batcherRun(batcher: DynamicBatcher, inputs: Record<string, Tensor>, callers: number, warmupMs: number, iterations: number | undefined, durationMs: number): Promise<BatcherRunResult> {
+/** inputs: one request for every caller, or one per caller */
+async function batcherRun(
+  batcher: DynamicBatcher,
+  inputs: Record<string, Tensor> | Record<string, Tensor>[],
+  callers: number,
+  warmupMs: number,
+  iterations: number | undefined,
+  durationMs: number,
+): Promise<BatcherRunResult> {
   let failure: unknown;
+  const mine = (i: number): Record<string, Tensor> => (Array.isArray(inputs) ? inputs[i]! : inputs);
   const wEnd = performance.now() + warmupMs;
   await Promise.all(
-    Array.from({ length: callers }, async () => {
+    Array.from({ length: callers }, async (_, i) => {
       do {
-        await batcher.infer(inputs);
+        await batcher.infer(mine(i));
       } while (performance.now() < wEnd);
     }),
   );
@@ -644,17 +676,18 @@ async function batcherRun(batcher: DynamicBatcher, inputs: Record<string, Tensor
   const t0 = performance.now();
   const end = t0 + durationMs;
   await Promise.all(
-    lat.map(async (mine) => {
+    lat.map(async (samples, i) => {
+      const request = mine(i);
       while (failure === undefined && (iterations !== undefined ? started < iterations : performance.now() < end)) {
         started++;
         const a = performance.now();
         try {
-          await batcher.infer(inputs);
+          await batcher.infer(request);
         } catch (e) {
           failure ??= e;
           return;
         }
-        mine.push((performance.now() - a) * 1000);
+        samples.push((performance.now() - a) * 1000);
       }
     }),
   );

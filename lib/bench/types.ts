@@ -108,6 +108,8 @@ export interface BatcherBenchReport {
   maxQueueDelayUs: number;
   /** who concatenated the batches: the JS thread or the backend's launch thread */
   gather?: 'js' | 'backend';
+  /** where requests lived: one shared JS array, or a pinned HostBuffer per caller */
+  requestMemory?: 'js' | 'pinned';
   /** shape of one request's inputs */
   requestShapes: Record<string, number[]>;
   staticSweep: StaticBatchResult[];

@@ -77,6 +77,7 @@ interface BenchFlags {
   waitMode?: 'adaptive' | 'spin' | 'block';
   completion?: 'wake' | 'poll';
   gather?: 'js' | 'backend';
+  requestMemory?: 'js' | 'pinned';
   verbose?: boolean;
 }
 
@@ -105,6 +106,7 @@ function program(io: BenchCliIo): Command {
     .addOption(new Option('--wait-mode <mode>', "how the JS path's streams wait for the GPU").choices(['adaptive', 'spin', 'block']))
     .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
     .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the JS thread or on the backend launch thread').choices(['js', 'backend']))
+    .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA with --gather backend)').choices(['js', 'pinned']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -133,8 +135,9 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
     if (f.maxQueueDelayUs !== undefined) o.batcher.maxQueueDelayUs = f.maxQueueDelayUs;
     if (f.maxBatch !== undefined) o.batcher.maxBatchSize = f.maxBatch;
     if (f.gather !== undefined) o.batcher.gather = f.gather;
+    if (f.requestMemory !== undefined) o.batcher.requestMemory = f.requestMemory;
   } else {
-    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather]] as const) {
+    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory]] as const) {
       if (v !== undefined) throw new UsageError(`${flag} needs --batcher`);
     }
   }

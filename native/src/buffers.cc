@@ -2,6 +2,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <map>
+#include <mutex>
+
 #include "addon_data.h"
 #include "common.h"
 #include "stream.h"
@@ -15,8 +18,35 @@ DeviceMem::~DeviceMem() {
   }
 }
 
+namespace {
+// Live pinned allocations by start address, so that views of them are recognised as pinned.
+std::mutex gPinnedMutex;
+std::map<uintptr_t, std::weak_ptr<HostMem>> gPinned;
+
+void RegisterPinned(const std::shared_ptr<HostMem>& m) {
+  std::lock_guard<std::mutex> lock(gPinnedMutex);
+  gPinned[reinterpret_cast<uintptr_t>(m->ptr)] = m;
+}
+}  // namespace
+
+std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(gPinnedMutex);
+  auto it = gPinned.upper_bound(a);
+  if (it == gPinned.begin()) return nullptr;
+  --it;
+  std::shared_ptr<HostMem> m = it->second.lock();
+  if (!m || a + bytes > it->first + m->bytes) return nullptr;
+  return m;
+}
+
 HostMem::~HostMem() {
-  if (ptr != nullptr) cudaFreeHost(ptr);
+  if (ptr == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(gPinnedMutex);
+    gPinned.erase(reinterpret_cast<uintptr_t>(ptr));
+  }
+  cudaFreeHost(ptr);
 }
 
 namespace {
@@ -54,6 +84,8 @@ HostRegion GetHostRegion(Napi::Env env, Napi::Value v) {
     if (ab.IsDetached()) Throw(env, "ERR_DETACHED_BUFFER", "the TypedArray's ArrayBuffer is detached");
     r.ptr = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
     r.bytes = t.ByteLength();
+    r.pinnedMem = FindPinned(r.ptr, r.bytes);
+    r.pinned = r.pinnedMem != nullptr;
   } else if (v.IsDataView()) {
     Napi::DataView d = v.As<Napi::DataView>();
     Napi::ArrayBuffer ab = d.ArrayBuffer();
@@ -253,6 +285,7 @@ HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBu
     CheckCudaJs(env, e, "cudaHostAlloc");
   }
   mem_ = mem;
+  RegisterPinned(mem);
   // The ArrayBuffer's finalizer holds its own reference: JS views never outlive the memory.
   auto* hold = new std::shared_ptr<HostMem>(mem);
   hold_ = hold;

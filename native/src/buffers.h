@@ -70,8 +70,13 @@ class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
   std::shared_ptr<HostMem>* hold_ = nullptr;  // owned by the ArrayBuffer's finalizer
 };
 
-// A host region given by JS: a HostBuffer (pinned) or an ArrayBuffer / TypedArray / DataView
-// (pageable). keep holds what must stay alive while a copy is in flight.
+// The live HostBuffer memory holding all of [p, p + bytes), or nullptr. A TypedArray over a
+// HostBuffer's ArrayBuffer is pinned memory too: found here, it can be copied by DMA directly,
+// and holding the result keeps the memory alive while the copy is in flight.
+std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes);
+
+// A host region given by JS: a HostBuffer or a view of one (pinned), or an ArrayBuffer /
+// TypedArray / DataView (pageable). keep holds what must stay alive while a copy is in flight.
 struct HostRegion {
   void* ptr = nullptr;
   size_t bytes = 0;

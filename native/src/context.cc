@@ -1,5 +1,6 @@
 #include "context.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -116,6 +117,19 @@ namespace {
 void CopiesIn(ContextCore& c) {
   for (size_t i = 0; i < c.bindings.size(); ++i) {
     Binding& b = c.bindings[i];
+    if (c.directPending && i < c.direct.size() && !c.direct[i].empty()) {
+      // A batch whose pieces are all pinned: DMA each run of adjacent pieces to its place.
+      uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+      const auto& parts = c.direct[i];
+      for (size_t k = 0; k < parts.size();) {
+        const uint8_t* src = static_cast<const uint8_t*>(parts[k].ptr);
+        size_t n = parts[k].bytes;
+        for (++k; k < parts.size() && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
+        CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
+        dst += n;
+      }
+      continue;
+    }
     if (c.engine->io[i].isInput && b.host && b.bytes > 0)
       CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
                                 cudaMemcpyHostToDevice, c.stream->stream()),
@@ -139,23 +153,40 @@ void Enqueue(ContextCore& c) {
 
 void ContextCore::Launch(TimingEvents* t) {
   gatherPieces.clear();
+  direct.resize(gather.size());
+  directPending = false;
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
-    uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
-    for (const auto& part : gather[i]) {
-      gatherPieces.push_back({dst, part.first, part.second});
-      dst += part.second;
+    const bool allPinned = std::all_of(gather[i].begin(), gather[i].end(), [](const GatherPart& p) { return p.pinned; });
+    if (allPinned) {
+      direct[i].swap(gather[i]);
+      directPending = true;
+    } else {
+      uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
+      for (const auto& part : gather[i]) {
+        gatherPieces.push_back({dst, part.ptr, part.bytes});
+        dst += part.bytes;
+      }
     }
     gather[i].clear();
   }
   if (!gatherPieces.empty()) ParallelCopy(gatherPieces);
-  EnqueueOnce(t);
+  try {
+    EnqueueOnce(t);
+  } catch (...) {
+    for (auto& d : direct) d.clear();
+    directPending = false;
+    throw;
+  }
+  for (auto& d : direct) d.clear();
+  directPending = false;
 }
 
 void ContextCore::EnqueueOnce(TimingEvents* t) {
   cudaStream_t s = stream->stream();
   if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
-  if (graphEnabled) {
+  // Pieces DMA'd straight from the requests change with every batch: never in a graph.
+  if (graphEnabled && !directPending) {
     Graph* g = CurrentGraph();
     std::string why;
     // Capture once this state has run without a graph since its last change, then replay.
@@ -448,6 +479,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     // Optional third argument: per input (engine input order), an array of TypedArrays whose
     // bytes, concatenated, are the input; copied into its pinned staging on the launch thread.
     std::vector<Napi::Value> keepParts;
+    std::vector<std::shared_ptr<HostMem>> keepPinned;
     if (info.Length() > 2 && info[2].IsArray()) {
       Napi::Array per = info[2].As<Napi::Array>();
       c->gather.resize(c->bindings.size());
@@ -463,9 +495,10 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
         size_t total = 0;
         for (uint32_t j = 0; j < parts.Length(); ++j) {
           HostRegion r = GetHostRegion(env, parts.Get(j));
-          c->gather[i].emplace_back(r.ptr, r.bytes);
+          c->gather[i].push_back({r.ptr, r.bytes, r.pinned});
           total += r.bytes;
           keepParts.push_back(r.jsValue);
+          if (r.pinnedMem) keepPinned.push_back(r.pinnedMem);  // alive until the DMA is done
         }
         if (total != b.bytes) {
           c->gather[i].clear();
@@ -491,6 +524,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     comp->launcher = c.get();  // the watcher thread enqueues it: the event loop is not held up
     comp->keepAlive.push_back(c);
     for (auto& v : keepParts) comp->jsRefs.push_back(Napi::Persistent(v));
+    for (auto& m : keepPinned) comp->keepAlive.push_back(m);
     for (auto& b : c->bindings) {
       if (b.dev) comp->keepAlive.push_back(b.dev);
       if (b.host) comp->keepAlive.push_back(b.host);

@@ -58,10 +58,19 @@ struct ContextCore : Launcher {
   bool timing = false;
 
   uint64_t preparedGeneration = 0;  // generation Prepare() last validated
-  // Host pieces to concatenate into an input's pinned staging on the launch thread (a batch
-  // gathered off the JS thread); per binding, set by run() and consumed by the next Launch.
-  std::vector<std::vector<std::pair<const void*, size_t>>> gather;
-  std::vector<CopyPiece> gatherPieces;  // launch thread: the pieces above with their destinations
+  // Host pieces to concatenate into an input (a batch gathered off the JS thread); per binding,
+  // set by run() and consumed by the next Launch. When every piece of an input is pinned
+  // (HostBuffer memory), the pieces are copied to the device by DMA, one copy each, with no CPU
+  // copy at all; otherwise they are copied into the pinned staging (parallel copy pool).
+  struct GatherPart {
+    const void* ptr;
+    size_t bytes;
+    bool pinned;
+  };
+  std::vector<std::vector<GatherPart>> gather;
+  std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into staging
+  std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd by CopiesIn
+  bool directPending = false;                      // launch thread: direct holds pieces
 
   ~ContextCore() override;
   void Launch(TimingEvents* t) override;

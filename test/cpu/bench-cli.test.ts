@@ -81,6 +81,7 @@ describe('tensorrt-node bench: argument errors', () => {
     [['m.plan', '--max-batch', '8'], /--max-batch needs --batcher/],
     [['m.plan', '--max-queue-delay-us', '100'], /--max-queue-delay-us needs --batcher/],
     [['m.plan', '--gather', 'backend'], /--gather needs --batcher/],
+    [['m.plan', '--request-memory', 'pinned'], /--request-memory needs --batcher/],
     [['m.plan', '--completion', 'soon'], /Allowed choices are wake, poll/],
     [['m.plan', '--batcher', '--concurrency', '8,x'], /--concurrency must be a positive integer or a comma-separated list/],
     [['m.plan', '--wait-mode', 'sometimes'], /Allowed choices are adaptive, spin, block/],
@@ -99,7 +100,7 @@ describe('tensorrt-node bench: argument errors', () => {
     const o = io();
     expect(await runBenchCli(['--help'], o)).toBe(0);
     const help = o.outLines.join('\n');
-    for (const flag of ['--shapes', '--iterations', '--duration', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--gather', '--verbose']) {
+    for (const flag of ['--shapes', '--iterations', '--duration', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--gather', '--request-memory', '--verbose']) {
       expect(help).toContain(flag);
     }
   });
@@ -134,13 +135,13 @@ describe('tensorrt-node bench: options', () => {
     expect(await runBenchCli(['m.plan', '--iterations', '500'], io({ run }))).toBe(0);
     expect(await runBenchCli(['m.plan', '--batcher', '--concurrency', '1,8,64', '--max-queue-delay-us', '250', '--max-batch', '16', '--streams', '2'], io({ run }))).toBe(0);
     expect(await runBenchCli(['m.plan', '--batcher'], io({ run }))).toBe(0);
-    expect(await runBenchCli(['m.plan', '--batcher', '--gather', 'backend', '--completion', 'poll'], io({ run }))).toBe(0);
+    expect(await runBenchCli(['m.plan', '--batcher', '--gather', 'backend', '--completion', 'poll', '--request-memory', 'pinned'], io({ run }))).toBe(0);
     expect(seen[0]).toEqual({ plan: 'm.plan', streams: 1, cudaGraph: false, dataTransfers: true, progress: false });
     expect(seen[1]).toMatchObject({ iterations: 500 });
     expect(seen[1]!.durationMs).toBeUndefined();
     expect(seen[2]).toMatchObject({ streams: 2, batcher: { concurrency: [1, 8, 64], maxQueueDelayUs: 250, maxBatchSize: 16 } });
     expect(seen[3]!.batcher).toEqual({ concurrency: [32] });
-    expect(seen[4]).toMatchObject({ completion: 'poll', batcher: { concurrency: [32], gather: 'backend' } });
+    expect(seen[4]).toMatchObject({ completion: 'poll', batcher: { concurrency: [32], gather: 'backend', requestMemory: 'pinned' } });
   });
 
   it('prints the table in trtexec vocabulary, with JS/C++ and JS−C++ columns', async () => {

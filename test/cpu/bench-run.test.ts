@@ -373,11 +373,16 @@ describe('runBench on a fake binding', () => {
     expect(r.batcher!.gather).toBe('backend');
     const js = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false } });
     expect(js.batcher!.gather).toBe('js');
+    expect(js.batcher!.requestMemory).toBe('js');
+    const pinned = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 3, staticSweep: false, gather: 'backend', requestMemory: 'pinned' } });
+    expect(pinned.batcher!.requestMemory).toBe('pinned');
+    expect(pinned.batcher!.runs[0]!.requests).toBeGreaterThan(0);
   });
 
   it.each([
     [{ completion: 'busy' }, 'ERR_INVALID_ARGUMENT'],
     [{ batcher: { concurrency: 2, gather: 'gpu' } }, 'ERR_INVALID_ARGUMENT'],
+    [{ batcher: { concurrency: 2, requestMemory: 'gpu' } }, 'ERR_INVALID_ARGUMENT'],
     [{ shapes: { input: [64, 3, 4, 4] } }, 'ERR_SHAPE_OUT_OF_PROFILE'],
     [{ batch: 33 }, 'ERR_SHAPE_OUT_OF_PROFILE'],
     [{ shapes: { nope: [1] } }, 'ERR_UNKNOWN_TENSOR'],
