@@ -33,8 +33,8 @@ const callers = opt('--callers', 64);
 const rows = [];
 const variants = [];
 for (const gather of ['js', 'backend', 'backend-pinned']) for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: false, gather, completion });
-// with graphs: the JS gather only (pinned requests DMA'd into a batch are never in a graph)
-for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: true, gather: 'js', completion });
+// with graphs (pinned requests are DMA'd before the graph of the inference)
+for (const gather of ['js', 'backend-pinned']) for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: true, gather, completion });
 for (const { cudaGraph, gather, completion } of variants) {
   const r = await runBench({
     plan,

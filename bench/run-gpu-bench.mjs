@@ -221,6 +221,8 @@ if (batcher.report?.batcher?.bestStatic) {
     { id: 'gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned' },
     { id: 'graph-gather-js', gather: 'js', completion: 'wake', cudaGraph: true, sweep: true },
     { id: 'graph-gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: true },
+    { id: 'graph-gather-backend-pinned', gather: 'backend', completion: 'wake', cudaGraph: true, requestMemory: 'pinned' },
+    { id: 'graph-gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned' },
   ]) {
     log(`batcher variant ${v.id}`);
     const entry = { ...v };

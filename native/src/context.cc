@@ -35,16 +35,18 @@ std::vector<int64_t> ContextCore::BindingKey() const {
     k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.dev ? b.dev->ptr : nullptr)) + static_cast<int64_t>(b.devOffset));
     k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.host ? b.host->ptr : nullptr)) + static_cast<int64_t>(b.hostOffset));
   }
+  k.push_back(static_cast<int64_t>(directMask));
   return k;
 }
 
 ContextCore::Graph* ContextCore::CurrentGraph() {
-  if (lookupGeneration != generation) {
+  if (lookupGeneration != generation || lookupMask != directMask) {
     const std::vector<int64_t> key = BindingKey();
     current = -1;
     for (size_t i = 0; i < graphs.size(); ++i)
       if (graphs[i].key == key) current = static_cast<int>(i);
     lookupGeneration = generation;
+    lookupMask = directMask;
   }
   return current >= 0 ? &graphs[static_cast<size_t>(current)] : nullptr;
 }
@@ -114,22 +116,30 @@ void ContextCore::Prepare() {
 }
 
 namespace {
+// A batch whose pieces are all pinned: DMA each run of adjacent pieces to its place. Runs stay
+// inside one allocation: two allocations may be adjacent in memory, but one copy must not span
+// them (CUDA rejects it). Issued before the inference, outside any graph.
+void DirectCopies(ContextCore& c) {
+  for (size_t i = 0; i < c.direct.size(); ++i) {
+    const auto& parts = c.direct[i];
+    if (parts.empty()) continue;
+    Binding& b = c.bindings[i];
+    uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+    for (size_t k = 0; k < parts.size();) {
+      const uint8_t* src = static_cast<const uint8_t*>(parts[k].ptr);
+      const HostMem* mem = parts[k].pinned;
+      size_t n = parts[k].bytes;
+      for (++k; k < parts.size() && parts[k].pinned == mem && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
+      CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
+      dst += n;
+    }
+  }
+}
+
 void CopiesIn(ContextCore& c) {
   for (size_t i = 0; i < c.bindings.size(); ++i) {
     Binding& b = c.bindings[i];
-    if (c.directPending && i < c.direct.size() && !c.direct[i].empty()) {
-      // A batch whose pieces are all pinned: DMA each run of adjacent pieces to its place.
-      uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
-      const auto& parts = c.direct[i];
-      for (size_t k = 0; k < parts.size();) {
-        const uint8_t* src = static_cast<const uint8_t*>(parts[k].ptr);
-        size_t n = parts[k].bytes;
-        for (++k; k < parts.size() && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
-        CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
-        dst += n;
-      }
-      continue;
-    }
+    if (i < 64 && (c.directMask >> i) & 1) continue;  // DMA'd by DirectCopies
     if (c.engine->io[i].isInput && b.host && b.bytes > 0)
       CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
                                 cudaMemcpyHostToDevice, c.stream->stream()),
@@ -155,10 +165,12 @@ void ContextCore::Launch(TimingEvents* t) {
   gatherPieces.clear();
   direct.resize(gather.size());
   directPending = false;
+  directMask = 0;
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
-    const bool allPinned = std::all_of(gather[i].begin(), gather[i].end(), [](const GatherPart& p) { return p.pinned; });
+    const bool allPinned = i < 64 && std::all_of(gather[i].begin(), gather[i].end(), [](const GatherPart& p) { return p.pinned != nullptr; });
     if (allPinned) {
+      directMask |= uint64_t{1} << i;
       direct[i].swap(gather[i]);
       directPending = true;
     } else {
@@ -176,21 +188,24 @@ void ContextCore::Launch(TimingEvents* t) {
   } catch (...) {
     for (auto& d : direct) d.clear();
     directPending = false;
+    directMask = 0;
     throw;
   }
   for (auto& d : direct) d.clear();
   directPending = false;
+  directMask = 0;
 }
 
 void ContextCore::EnqueueOnce(TimingEvents* t) {
   cudaStream_t s = stream->stream();
   if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
-  // Pieces DMA'd straight from the requests change with every batch: never in a graph.
-  if (graphEnabled && !directPending) {
+  // Pieces DMA'd straight from the requests change with every batch: copied before the graph.
+  if (directPending) DirectCopies(*this);
+  if (graphEnabled) {
     Graph* g = CurrentGraph();
     std::string why;
     // Capture once this state has run without a graph since its last change, then replay.
-    if (g == nullptr && warmGeneration == generation) {
+    if (g == nullptr && warmGeneration == generation && warmMask == directMask) {
       if (CaptureGraph(why)) {
         g = CurrentGraph();
       } else {
@@ -218,6 +233,7 @@ void ContextCore::EnqueueOnce(TimingEvents* t) {
   CopiesOut(*this);
   if (t) CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
   warmGeneration = generation;
+  warmMask = directMask;
 }
 
 // Captures copies + inference for the current binding state into `graphs`, evicting the least
@@ -495,7 +511,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
         size_t total = 0;
         for (uint32_t j = 0; j < parts.Length(); ++j) {
           HostRegion r = GetHostRegion(env, parts.Get(j));
-          c->gather[i].push_back({r.ptr, r.bytes, r.pinned});
+          c->gather[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
           total += r.bytes;
           keepParts.push_back(r.jsValue);
           if (r.pinnedMem) keepPinned.push_back(r.pinnedMem);  // alive until the DMA is done

@@ -65,12 +65,17 @@ struct ContextCore : Launcher {
   struct GatherPart {
     const void* ptr;
     size_t bytes;
-    bool pinned;
+    const HostMem* pinned;  // the pinned allocation holding it, or nullptr (pageable)
   };
   std::vector<std::vector<GatherPart>> gather;
   std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into staging
   std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd by CopiesIn
   bool directPending = false;                      // launch thread: direct holds pieces
+  // Bindings (bit i) fed by DMA'd pieces in this launch: graphs are kept per mask, since a graph
+  // for such a launch holds no input copy for those bindings (the pieces are copied before it).
+  uint64_t directMask = 0;
+  uint64_t lookupMask = 0;
+  uint64_t warmMask = 0;
 
   ~ContextCore() override;
   void Launch(TimingEvents* t) override;
