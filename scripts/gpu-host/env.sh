@@ -16,14 +16,4 @@ if [ -f .stage/app/build.tar.xz ]; then tar -xJf .stage/app/build.tar.xz; fi
 [ -f build/Release/tensorrt_node.node ] || echo "env.sh: no build/Release/tensorrt_node.node: carry .stage/app" >&2
 export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
 export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
-# fixtures just built on this host win over the repository's copy
-if [ -z "${TRTNODE_FIXTURES:-}" ]; then
-  if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
-fi
-export TRTNODE_FIXTURES
-# the ResNet-50 plan lives outside git: `stage.sh resnet` parts, carried by an earlier call to /tmp/resnet
-for d in .stage/resnet /tmp/resnet; do
-  if ls $d/resnet50_fp16.plan.part* >/dev/null 2>&1 && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
-    cat $d/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
-  fi
-done
+source scripts/gpu-host/fixtures.sh

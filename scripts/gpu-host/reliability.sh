@@ -13,15 +13,7 @@ export PATH=/tmp/node/bin:$PATH TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/tr
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 # the same fixtures as run.sh, with the ResNet-50 plan put together if its parts were carried
-if [ -z "${TRTNODE_FIXTURES:-}" ]; then
-  if [ -f /tmp/fixtures/manifest.json ]; then TRTNODE_FIXTURES=/tmp/fixtures; else TRTNODE_FIXTURES=$PWD/fixtures/gpu; fi
-fi
-export TRTNODE_FIXTURES
-for d in .stage/resnet /tmp/resnet; do
-  if ls $d/resnet50_fp16.plan.part* >/dev/null 2>&1 && [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ]; then
-    cat $d/resnet50_fp16.plan.part* > "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan"
-  fi
-done
+source scripts/gpu-host/fixtures.sh
 if [ -n "${PROBE_IDS:-}" ]; then
   sel=(--ids "$PROBE_IDS" --random "${PROBE_RANDOM:-50}" --cases 2048 --workers 8)
   show="const s=require(process.argv[1]); console.log(JSON.stringify({selection:s.selection,cases:s.cases,crashes:s.crashes,hangs:s.hangs,clean:s.cleanErrors,ran:s.loadedAndRan,untyped:s.untypedErrors,seconds:s.seconds,codes:s.errorCodes,known:s.known&&{absorbed:s.known.absorbed+'/'+s.known.ids.length,outcomes:s.known.outcomes.map(o=>o.id+':'+o.outcome+(o.stage?':'+o.stage:'')+(o.code?':'+o.code:'')+(o.signal?':'+o.signal:''))}}))"
