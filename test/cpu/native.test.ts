@@ -41,6 +41,11 @@ describe('native addon without a GPU', () => {
     expect(codeOf(() => new DeviceBuffer(1024))).toBe('ERR_CUDA_UNAVAILABLE');
     expect(codeOf(() => new HostBuffer(1024))).toBe('ERR_CUDA_UNAVAILABLE');
     expect(codeOf(() => new Stream())).toBe('ERR_CUDA_UNAVAILABLE');
+    expect(codeOf(() => new Stream({ completion: 'poll' }))).toBe('ERR_CUDA_UNAVAILABLE');
+  });
+
+  it('an unknown completion mode is refused before CUDA is asked', () => {
+    expect(codeOf(() => new Stream({ completion: 'busy' as 'poll' }))).toBe('ERR_INVALID_ARGUMENT');
   });
 
   it('no TensorRT: ERR_TRT_NOT_FOUND naming every place it looked and how to fix it', () => {
