@@ -51,6 +51,12 @@ export interface BackendInstance {
    * thread, straight into pinned memory), which keeps the copy off the JS thread.
    */
   runParts?(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>>;
+  /**
+   * Optional: whether runParts is the better way for this piece of request data even when the
+   * batcher gathers on the JS thread by default (TensorRT: pinned memory, which it DMAs to the
+   * GPU with no CPU copy at all).
+   */
+  prefersParts?(data: TypedArray): boolean;
   /** Free everything; waits for a run in flight. Idempotent. */
   dispose(): Promise<void>;
 }

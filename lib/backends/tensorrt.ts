@@ -13,6 +13,7 @@ import type { Tensor } from '../tensor.js';
 import { Session, type SessionOptions } from '../tensorrt/session.js';
 import { Runtime, type Engine } from '../tensorrt/runtime.js';
 import { probePlan } from '../tensorrt/probe.js';
+import { isPinned } from '../tensorrt/cuda.js';
 import type { Backend, BackendCreateOptions, BackendInstance, GatheredInput, ModelSignature, RunOptions } from './backend.js';
 
 export interface TensorRtCreateOptions extends BackendCreateOptions, Omit<SessionOptions, 'contexts' | 'reuseOutputs' | 'outputLocation' | 'profile' | 'device'> {}
@@ -55,6 +56,11 @@ export class TensorRtInstance implements BackendInstance {
 
   runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
     return this.#track(options, () => this.session.runParts(inputs));
+  }
+
+  /** Pinned request data is DMA'd into the batch by runParts, with no CPU copy. */
+  prefersParts(data: TypedArray): boolean {
+    return isPinned(data);
   }
 
   /** Refuses work after dispose or abort, and remembers the run in flight for dispose(). */

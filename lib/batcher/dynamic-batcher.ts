@@ -75,7 +75,8 @@ export interface DynamicBatcherExtras {
   listener?: BatcherListener;
   /**
    * Let backends that can (TensorRT: runParts) concatenate a batch's requests on their own
-   * launch thread instead of the JS thread. Off by default: on the H100 host with 2 ResNet-50
+   * launch thread instead of the JS thread. A batch whose requests all live in pinned memory
+   * (views of HostBuffers) goes that way anyway: TensorRT DMAs them with no CPU copy. Off by default: on the H100 host with 2 ResNet-50
    * instances and 64 callers it measured 0.50 of best static throughput (one run), the JS-thread
    * gather 0.76, 0.52 and 0.69 (three runs; the host is noisy), because each instance then copies
    * and computes in series (bench/results/2026-11-25-h100/SUMMARY.md).
@@ -625,6 +626,13 @@ export class DynamicBatcher implements InferenceScheduler {
     return results;
   }
 
+  /** Every request's data is what the instance would rather take as parts (TensorRT: pinned memory). */
+  private allPreferParts(inst: BackendInstance, batch: Pending[]): boolean {
+    if (inst.prefersParts === undefined) return false;
+    for (const r of batch) for (const spec of this.inputSpecs.values()) if (!inst.prefersParts((r.inputs[spec.name] as Tensor).data)) return false;
+    return true;
+  }
+
   private async execute(idx: number, batch: Pending[]): Promise<void> {
     const inst = this.instances[idx] as BackendInstance;
     let total = 0;
@@ -636,7 +644,7 @@ export class DynamicBatcher implements InferenceScheduler {
     let code: ErrorCode | undefined;
     try {
       let out: Record<string, Tensor>;
-      if (this.gatherOnBackend && inst.runParts !== undefined && this.batching && batch.length > 1) {
+      if (inst.runParts !== undefined && this.batching && batch.length > 1 && (this.gatherOnBackend || this.allPreferParts(inst, batch))) {
         // The backend concatenates the requests itself, off the JS thread.
         const inputs: Record<string, GatheredInput> = {};
         for (const spec of this.inputSpecs.values()) {

@@ -166,10 +166,19 @@ export class DeviceBuffer {
  * Pinned host memory (cudaHostAlloc) exposed as an ArrayBuffer without copies: DMA reads and
  * writes exactly the bytes JS sees. dispose() detaches the ArrayBuffer (views become empty).
  */
+/** ArrayBuffers of live HostBuffers: views of them are pinned memory. */
+const pinnedArrayBuffers = new WeakSet<ArrayBufferLike>();
+
+/** Whether this view's memory is a HostBuffer's (pinned: DMA-able without a staging copy). */
+export function isPinned(view: ArrayBufferView): boolean {
+  return pinnedArrayBuffers.has(view.buffer) && view.byteLength > 0;
+}
+
 export class HostBuffer {
   /** @internal */ readonly native: NativeHostBuffer;
   constructor(byteLength: number) {
     this.native = new (loadNative().HostBuffer)(byteLength);
+    pinnedArrayBuffers.add(this.native.buffer);
   }
   get byteLength(): number {
     return this.native.byteLength;

@@ -521,3 +521,60 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
     expect(reqs).toHaveLength(3);
   });
 });
+
+describe('DynamicBatcher: gathering on the backend (runParts)', () => {
+  /** A fake instance that also takes a batch as parts, and prefers that for "pinned" data. */
+  function partsSetup(gatherOnBackend: boolean) {
+    const clock = new FakeClock();
+    const { log, instances } = makeInstances(1, clock, 64);
+    const pinned = new WeakSet<object>();
+    const partRuns: number[] = [];
+    const inst = instances[0]!;
+    Object.assign(inst, {
+      prefersParts: (data: Float32Array) => pinned.has(data),
+      runParts: (inputs: Record<string, { dtype: 'float32'; dims: number[]; parts: Float32Array[] }>) => {
+        const x = inputs.x!;
+        partRuns.push(x.parts.length);
+        const all = new Float32Array(x.parts.reduce((a, p) => a + p.length, 0));
+        let at = 0;
+        for (const p of x.parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        return inst.run({ x: new Tensor('float32', all, x.dims) });
+      },
+    });
+    const batcher = new DynamicBatcher(instances, { maxBatchSize: 8, maxQueueDelayMicroseconds: 100 }, { clock, gatherOnBackend });
+    const pin = (t: Tensor) => (pinned.add(t.data), t);
+    return { clock, log, batcher, pin, partRuns };
+  }
+
+  it('a batch whose requests all live in memory the backend prefers (pinned) goes to runParts by itself', async () => {
+    const { clock, batcher, pin, partRuns } = partsSetup(false);
+    const ps = [0, 1, 2].map((i) => batcher.infer({ x: pin(rows(i)) }));
+    clock.advance(100);
+    const res = await Promise.all(ps);
+    expect(partRuns).toEqual([3]);
+    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
+    // one request in ordinary memory: the whole batch is gathered on the JS thread
+    const mixed = [batcher.infer({ x: pin(rows(5)) }), batcher.infer({ x: rows(6) })];
+    clock.advance(100);
+    const res2 = await Promise.all(mixed);
+    expect(partRuns).toEqual([3]);
+    expect(res2.map((r) => vals(r.y!))).toEqual([
+      [50, 50],
+      [60, 60],
+    ]);
+    await batcher.close();
+  });
+
+  it('gatherOnBackend: every batch of more than one request goes to runParts', async () => {
+    const { clock, batcher, partRuns } = partsSetup(true);
+    const ps = [0, 1].map((i) => batcher.infer({ x: rows(i) }));
+    clock.advance(100);
+    const res = await Promise.all(ps);
+    expect(partRuns).toEqual([2]);
+    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
+    await batcher.close();
+  });
+});
