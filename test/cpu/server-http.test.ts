@@ -212,7 +212,7 @@ describe('KServe v2 HTTP: inference', () => {
   });
 
   it('reads binary tensors at any header length (aligned in place or copied) and chunked bodies', async () => {
-    const x = new Float32Array([0.5, -1, 2, 3.25]);
+    const x = new Uint8Array(new Float32Array([0.5, -1, 2, 3.25]).buffer);
     for (let pad = 0; pad < 8; pad++) {
       // pad the JSON header with spaces: every residue of Inference-Header-Content-Length mod 8
       const { body, headers } = binaryBody({ id: 'p'.repeat(pad), inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }], outputs: [{ name: 'y' }] }, [x]);
@@ -245,13 +245,13 @@ describe('KServe v2 HTTP: inference', () => {
     new Float32Array(buf).set([1, 2, 3, 4, 5, 6]);
     const aligned = fromRaw('float32', new Uint8Array(buf, 4, 16));
     expect(aligned.buffer).toBe(buf);
-    expect(Array.from(aligned)).toEqual([2, 3, 4, 5]);
+    expect(Array.from(aligned as Float32Array)).toEqual([2, 3, 4, 5]);
     const bytes = new Uint8Array(25);
     bytes.set(new Uint8Array(buf), 1);
     const copied = fromRaw('float32', bytes.subarray(1, 17));
     expect(copied.buffer).not.toBe(bytes.buffer);
     expect(copied.byteOffset % 4).toBe(0);
-    expect(Array.from(copied)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(copied as Float32Array)).toEqual([1, 2, 3, 4]);
   });
 
   it('answers 413 for a body over the limit', async () => {
