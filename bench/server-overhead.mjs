@@ -4,7 +4,8 @@
  *
  *   npm run build:ts && node bench/server-overhead.mjs [--model-repository DIR] [--model NAME]
  *       [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main]
- *       [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--json out.json] [--md out.md]
+ *       [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N]
+ *       [--json out.json] [--md out.md]
  *
  * Defaults: examples/models, model `affine`, 3 s per case after 0.5 s warm-up, concurrency 1,16,64,
  * batch 1 (dimension 0 of every input of a batching model). The server is started in this process
@@ -12,7 +13,7 @@
  * callers each send requests back to back for the duration, by four methods:
  *
  *   in-process   model.scheduler.infer() directly (repository.getModel(name).scheduler): the baseline
- *   http-json    POST /v2/models/<m>/infer, JSON tensors in and out (fetch / undici, keep-alive)
+ *   http-json    POST /v2/models/<m>/infer, JSON tensors in and out (node:http, keep-alive, a socket per caller)
  *   http-binary  the binary tensor extension (Inference-Header-Content-Length), binary in and out
  *   grpc         GRPCInferenceService/ModelInfer with raw_input_contents (@grpc/grpc-js, one channel)
  *
@@ -32,9 +33,14 @@
  * The GPU run (scripts/gpu-host/serve-suite.sh): the ResNet-50 FP16 plan in the repository made by
  * scripts/gpu-host/model-repository.mjs, `--model resnet50 --concurrency 64 --methods
  * in-process,http-binary,grpc --repeat 2`: 64 closed-loop single-image callers.
+ * --ort-threads N: ONNX Runtime sessions with N intra-op threads (and 1 inter-op) instead of ORT's
+ * default of one per core, whose idle threads spin and take CPU from the event loops on a small
+ * host. The CPU large-tensor run (bench/results/2026-11-25-server-large-tensors-cpu.md): the
+ * ResNet-50-sized stub `--model-repository bench/models --model image-stub --ort-threads 1`.
  * Library module: ../dist/index.js, or the path in TENSORRT_NODE_LIB.
  */
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import * as path from 'node:path';
@@ -155,6 +161,23 @@ async function networkCase({ method, concurrency, warmupMs, durationMs, host, ht
   const outNames = Object.keys(variants[0].expected);
   let once;
   let cleanup = async () => {};
+  // HTTP callers: node:http with a keep-alive agent, one socket per caller; the body Buffer is
+  // written as it is (fetch/undici copies a Buffer body and streams it, which made the client,
+  // not the server, the bottleneck for 600 KB requests)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+  const post = (headers, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const chunks = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  if (method.startsWith('http')) cleanup = async () => agent.destroy();
 
   if (method === 'http-json') {
     const bodies = variants.map((v) =>
@@ -165,8 +188,8 @@ async function networkCase({ method, concurrency, warmupMs, durationMs, host, ht
     );
     once = async (c, k, check) => {
       const vi = (c + k) % variants.length;
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[vi], signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      const json = await res.json();
+      const res = await post({ 'content-type': 'application/json' }, bodies[vi]);
+      const json = JSON.parse(res.body.toString());
       if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${json.error ?? ''}`);
       if (!check) return null;
       const got = {};
@@ -186,15 +209,10 @@ async function networkCase({ method, concurrency, warmupMs, durationMs, host, ht
     once = async (c, k, check) => {
       const vi = (c + k) % variants.length;
       const { body, headerLength } = bodies[vi];
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength },
-        body,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      const buf = Buffer.from(await res.arrayBuffer());
+      const res = await post({ 'content-type': 'application/octet-stream', 'inference-header-content-length': headerLength }, body);
+      const buf = res.body;
       if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${buf.toString().slice(0, 200)}`);
-      const hl = Number(res.headers.get('inference-header-content-length') ?? buf.length);
+      const hl = Number(res.headers['inference-header-content-length'] ?? buf.length);
       const header = JSON.parse(buf.subarray(0, hl).toString());
       if (!check) return null;
       const got = {};
@@ -277,6 +295,7 @@ function parseArgs(argv) {
     target: 0.9,
     json: undefined,
     md: undefined,
+    ortThreads: undefined,
   };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
@@ -297,8 +316,9 @@ function parseArgs(argv) {
     else if (a === '--target') o.target = Number(v());
     else if (a === '--json') o.json = path.resolve(v());
     else if (a === '--md') o.md = path.resolve(v());
+    else if (a === '--ort-threads') o.ortThreads = Number(v());
     else if (a === '--help' || a === '-h') {
-      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--json out.json] [--md out.md]');
+      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -312,6 +332,7 @@ function parseArgs(argv) {
   o.methods = METHODS.filter((m) => m === 'in-process' || o.methods.includes(m)); // the baseline always runs, first
   if (!(Number.isInteger(o.repeat) && o.repeat >= 1 && o.repeat <= 10)) throw new Error('--repeat must be an integer in 1..10');
   if (!(o.target > 0 && o.target <= 10)) throw new Error('--target must be a ratio in (0, 10]');
+  if (o.ortThreads !== undefined && !(Number.isInteger(o.ortThreads) && o.ortThreads >= 1)) throw new Error('--ort-threads must be a positive integer');
   if (o.json && !o.md) o.md = o.json.replace(/\.json$/, '') + '.md';
   return o;
 }
@@ -382,6 +403,9 @@ async function main() {
     modelControlMode: 'explicit',
     loadModels: [opts.model],
     logger: quiet,
+    ...(opts.ortThreads
+      ? { backends: [new lib.OnnxRuntimeBackend({ intraOpNumThreads: opts.ortThreads, interOpNumThreads: 1 }), ...lib.defaultBackends().filter((b) => b.kind !== 'onnxruntime')] }
+      : {}),
   });
   let worker;
   try {
@@ -530,7 +554,7 @@ async function main() {
       gpuCriterion: isPlan
         ? `Issue 6: ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) at >= ${opts.target} of the in-process throughput. Here, model ${opts.model} at C = ${critC}: grpc / in-process = ${criterion.ratios.map((x) => fmt(x, 3)).join(', ') || 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${criterion.met ? 'met' : '**not met**'}.`
         : 'Issue 6 asks, on the GPU, that ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) reach at least 90% of the in-process throughput. That needs the H100 and has not been run here. To run it: make a repository with resnet50/config.pbtxt (platform "tensorrt_plan", max_batch_size 32, dynamic_batching { max_queue_delay_microseconds: 500 }, instance_group [{ count: 2, kind: KIND_GPU }]) and resnet50/1/model.plan copied from fixtures/gpu/engines/resnet50_fp16.plan, then `node bench/server-overhead.mjs --model-repository <repo> --model resnet50 --concurrency 1,16,64 --json out.json` and read the grpc row\'s "throughput vs in-process" at C = 16 and 64. scripts/gpu-host/serve-suite.sh does this on the GPU host (repository from scripts/gpu-host/model-repository.mjs).',
-      options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, methods: opts.methods, repeat: opts.repeat, target: opts.target },
+      options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, ortThreads: opts.ortThreads ?? null, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, methods: opts.methods, repeat: opts.repeat, target: opts.target },
       model: {
         name: model.name,
         version: model.version,

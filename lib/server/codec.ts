@@ -95,12 +95,20 @@ function fromValues(dtype: DataType, name: string, values: ArrayLike<unknown>): 
   }
 }
 
-/** Copy raw bytes into an aligned buffer and view them as the data type's array. */
-function fromRaw(dtype: DataType, bytes: Uint8Array): TypedArray {
-  const ab = new ArrayBuffer(bytes.byteLength);
-  new Uint8Array(ab).set(bytes);
+/**
+ * View raw little-endian bytes as the data type's array. The bytes are the request's own (a
+ * slice of the HTTP body or of the decoded gRPC message, which nothing else holds or reuses), so
+ * when they sit at an offset aligned for the type they are used in place; otherwise they are
+ * copied once into a fresh aligned buffer (uninitialised memory, every byte overwritten, so no
+ * zero-fill and, for large tensors, memory malloc can recycle instead of new pages).
+ */
+export function fromRaw(dtype: DataType, bytes: Uint8Array): TypedArray {
   const C = typedArrayConstructor(dtype);
-  return new C(ab, 0, bytes.byteLength / C.BYTES_PER_ELEMENT);
+  const n = bytes.byteLength / C.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % C.BYTES_PER_ELEMENT === 0) return new C(bytes.buffer, bytes.byteOffset, n);
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return new C(copy.buffer, copy.byteOffset, n);
 }
 
 /** Check wire inputs against the model config and build the Tensors for scheduler.infer(). */

@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import type * as http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -31,7 +32,22 @@ export interface GrpcServerOptions {
   maxMessageBytes?: number;
   /** folder holding grpc_service.proto and model_config.proto (default: the package's proto/) */
   protoDir?: string;
+  /**
+   * HTTP/2 receive window the server grants each connection and each stream, bytes (default
+   * 16 MiB; 65535 keeps Node's default). With Node's 64 KiB window a client can send only 64 KiB
+   * per connection before waiting a round trip for WINDOW_UPDATE, which caps uploads of large
+   * tensors (a 602,112-byte ResNet-50 image takes ~10 round trips, shared by every call on the
+   * connection). grpc-js 1.14 has no server option for this (its `grpc-node.flow_control_window`
+   * is read by the client only), so listenGrpc() sets it on each session. Applied by listenGrpc().
+   */
+  flowControlWindowBytes?: number;
 }
+
+/** Node's (and HTTP/2's) initial window, bytes. */
+const HTTP2_DEFAULT_WINDOW = 65_535;
+/** HTTP/2's largest window, bytes (2^31 - 1). */
+const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
+const flowControlWindows = new WeakMap<grpc.Server, number>();
 
 /** Find the package's proto/ folder from this module's location (source or bundled dist). */
 export function findProtoDir(): string {
@@ -98,6 +114,11 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
   const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': maxBytes, 'grpc.max_send_message_length': maxBytes });
+  const window = options.flowControlWindowBytes ?? 16 * 1024 * 1024;
+  if (!Number.isInteger(window) || window < HTTP2_DEFAULT_WINDOW || window > HTTP2_MAX_WINDOW) {
+    throw new TensorRtError('ERR_INVALID_ARGUMENT', `flowControlWindowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW}, ${HTTP2_MAX_WINDOW}], got ${window}`);
+  }
+  flowControlWindows.set(server, window);
 
   const unary =
     <T>(fn: (req: T) => unknown | Promise<unknown>) =>
@@ -197,11 +218,48 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   return server;
 }
 
-/** Bind and start; resolves with the bound port. */
+const WIDENED = Symbol('tensorrt-node.flowControlWindow');
+
+/** Raise a session's receive windows: per stream (SETTINGS_INITIAL_WINDOW_SIZE) and the connection's. */
+function widenSession(session: http2.ServerHttp2Session, window: number): void {
+  if (session.destroyed) return;
+  try {
+    session.settings({ initialWindowSize: window });
+    session.setLocalWindowSize(window);
+  } catch {
+    // a session closing under us: nothing to widen
+  }
+}
+
+/**
+ * Give every HTTP/2 session of `server` a `window`-byte receive window (stream and connection).
+ * grpc-js keeps its http2 servers in the private map `http2Servers` (1.14.x; pinned in
+ * package.json): hook each one's 'session' event, and widen the sessions already open. Returns
+ * false (and changes nothing) when that map is not there, e.g. after a grpc-js upgrade that
+ * renamed it; the server then works with Node's 64 KiB windows, only slower for large messages.
+ */
+export function setGrpcFlowControlWindow(server: grpc.Server, window: number): boolean {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return false;
+  for (const [h2, info] of servers as Map<http2.Http2Server, { sessions?: Set<http2.ServerHttp2Session> }>) {
+    if (typeof h2?.on !== 'function') return false;
+    const marked = h2 as http2.Http2Server & { [WIDENED]?: number };
+    if (marked[WIDENED] === undefined) h2.on('session', (s: http2.ServerHttp2Session) => widenSession(s, marked[WIDENED] ?? window));
+    marked[WIDENED] = window;
+    for (const s of info?.sessions ?? []) widenSession(s, window);
+  }
+  return true;
+}
+/** Bind and start; resolves with the bound port. Applies the server's flowControlWindowBytes. */
 export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) return reject(err);
+      const window = flowControlWindows.get(server);
+      if (window !== undefined && window > HTTP2_DEFAULT_WINDOW) setGrpcFlowControlWindow(server, window);
+      resolve(bound);
+    });
   });
 }
 

@@ -14,7 +14,7 @@ import { createGrpcServer, listenGrpc, closeGrpc } from './grpc.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
-export { createGrpcServer, listenGrpc, closeGrpc, type GrpcServerOptions } from './grpc.js';
+export { createGrpcServer, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions } from './grpc.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
 
 export interface ServeOptions {
@@ -36,6 +36,8 @@ export interface ServeOptions {
   repositoryPollSecs?: number;
   /** largest HTTP body / gRPC message, bytes (default 64 MiB) */
   maxBodyBytes?: number;
+  /** gRPC: HTTP/2 receive window per connection and per stream, bytes (default 16 MiB; see GrpcServerOptions) */
+  grpcFlowControlWindowBytes?: number;
   backends?: Backend[];
   schedulerFactory?: SchedulerFactory;
   logger?: RepositoryLogger;
@@ -93,7 +95,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       running.httpPort = (app.server.address() as AddressInfo).port;
     }
     if (options.grpcPort !== false) {
-      grpcServer = createGrpcServer({ repository, maxMessageBytes: maxBody });
+      grpcServer = createGrpcServer({
+        repository,
+        maxMessageBytes: maxBody,
+        ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
+      });
       running.grpcPort = await listenGrpc(grpcServer, host, options.grpcPort ?? 8001);
     }
     if (options.metricsPort !== false) {

@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startServer, type RunningServer } from '../../lib/server/index.js';
+import { createGrpcServer, startServer, type RunningServer } from '../../lib/server/index.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 const PROTO = path.resolve(__dirname, '../../proto');
@@ -126,6 +127,26 @@ describe('KServe v2 gRPC', () => {
     const e = await callError('ModelInfer', req);
     expect(e.code).toBe(code);
     expect(e.details).toMatch(msg);
+  });
+
+  it('grants HTTP/2 receive windows large enough for big tensors (stream and connection)', async () => {
+    // what a client sees of the server's windows: SETTINGS_INITIAL_WINDOW_SIZE and the connection window
+    const session = http2.connect(`http://127.0.0.1:${server.grpcPort}`);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('remoteSettings', () => resolve());
+        session.once('error', reject);
+      });
+      await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve()))); // frames sent before the ack are in
+      expect(session.remoteSettings.initialWindowSize).toBe(16 * 1024 * 1024);
+      expect(session.state.remoteWindowSize).toBe(16 * 1024 * 1024);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('rejects a flow-control window out of range', () => {
+    expect(() => createGrpcServer({ repository: server.repository, flowControlWindowBytes: 1000 })).toThrow(/flowControlWindowBytes/);
   });
 
   it('serves statistics and the repository extension', async () => {

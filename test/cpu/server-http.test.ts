@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import * as http from 'node:http';
 import { startServer, type RunningServer } from '../../lib/server/index.js';
+import { fromRaw } from '../../lib/server/codec.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 const MAX_BODY = 4 * 1024 * 1024;
@@ -207,6 +209,49 @@ describe('KServe v2 HTTP: inference', () => {
     expect((await post('/v2/models/affine/infer', body, headers)).status).toBe(400);
     headers['inference-header-content-length'] = 'abc';
     expect((await post('/v2/models/affine/infer', body, headers)).status).toBe(400);
+  });
+
+  it('reads binary tensors at any header length (aligned in place or copied) and chunked bodies', async () => {
+    const x = new Uint8Array(new Float32Array([0.5, -1, 2, 3.25]).buffer);
+    for (let pad = 0; pad < 8; pad++) {
+      // pad the JSON header with spaces: every residue of Inference-Header-Content-Length mod 8
+      const { body, headers } = binaryBody({ id: 'p'.repeat(pad), inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }], outputs: [{ name: 'y' }] }, [x]);
+      const r = await post('/v2/models/affine/infer', body, headers);
+      expect(r.status).toBe(200);
+      expect(r.json.outputs[0].data).toEqual([2, -1, 5, 7.5]);
+    }
+    // Transfer-Encoding: chunked (no Content-Length): read as a list of chunks
+    const { body, headers } = binaryBody({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }] }, [x]);
+    const chunked = (b: Buffer, step: number) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(`${base}/v2/models/affine/infer`, { method: 'POST', headers }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(parts).toString() }));
+        });
+        req.on('error', reject);
+        for (let i = 0; i < b.length; i += step) req.write(b.subarray(i, i + step));
+        req.end();
+      });
+    const r = await chunked(body, 7);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text).outputs[0].data).toEqual([2, -1, 5, 7.5]);
+    const big = await chunked(Buffer.alloc(MAX_BODY + 1024, 32), 65536);
+    expect(big.status).toBe(413);
+  });
+
+  it('views raw bytes in place when aligned, copies them when not', () => {
+    const buf = new ArrayBuffer(24);
+    new Float32Array(buf).set([1, 2, 3, 4, 5, 6]);
+    const aligned = fromRaw('float32', new Uint8Array(buf, 4, 16));
+    expect(aligned.buffer).toBe(buf);
+    expect(Array.from(aligned as Float32Array)).toEqual([2, 3, 4, 5]);
+    const bytes = new Uint8Array(25);
+    bytes.set(new Uint8Array(buf), 1);
+    const copied = fromRaw('float32', bytes.subarray(1, 17));
+    expect(copied.buffer).not.toBe(bytes.buffer);
+    expect(copied.byteOffset % 4).toBe(0);
+    expect(Array.from(copied as Float32Array)).toEqual([1, 2, 3, 4]);
   });
 
   it('answers 413 for a body over the limit', async () => {
