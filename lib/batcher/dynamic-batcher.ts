@@ -75,11 +75,13 @@ export interface DynamicBatcherExtras {
   listener?: BatcherListener;
   /**
    * Let backends that can (TensorRT: runParts) concatenate a batch's requests on their own
-   * launch thread instead of the JS thread. A batch whose requests all live in pinned memory
-   * (views of HostBuffers) goes that way anyway: TensorRT DMAs them with no CPU copy. Off by default: on the H100 host with 2 ResNet-50
-   * instances and 64 callers it measured 0.50 of best static throughput (one run), the JS-thread
-   * gather 0.76, 0.52 and 0.69 (three runs; the host is noisy), because each instance then copies
-   * and computes in series (bench/results/2026-11-25-h100/SUMMARY.md).
+   * launch thread (with a pool of copy threads) instead of the JS thread; a batch whose requests
+   * all live in pinned memory (views of HostBuffers) is DMA'd to the GPU with no CPU copy at all.
+   * On by default: on the H100 host (ResNet-50, 2 instances, 64 single-image callers) it gave
+   * 0.69–0.73 of the best static throughput against 0.40–0.74 for the JS-thread gather over three
+   * runs, and it leaves the JS thread to the callers and the servers
+   * (bench/results/2026-11-25-h100-session2/SUMMARY.md). false: gather on the JS thread, except
+   * for all-pinned batches.
    */
   gatherOnBackend?: boolean;
 }
@@ -193,7 +195,7 @@ export class DynamicBatcher implements InferenceScheduler {
     if (mbs > sig.maxBatchSize && sig.maxBatchSize > 0) throw new TensorRtError('ERR_CONFIG', `maxBatchSize ${mbs} exceeds the model's ${sig.maxBatchSize}`);
     this.instances = [...instances];
     this.clock = extras.clock ?? systemClock;
-    this.gatherOnBackend = extras.gatherOnBackend ?? false;
+    this.gatherOnBackend = extras.gatherOnBackend ?? true;
     this.batching = mbs > 0;
     this.maxBatchSize = mbs;
     this.signature = { inputs: sig.inputs, outputs: sig.outputs, maxBatchSize: mbs };

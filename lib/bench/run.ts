@@ -55,7 +55,7 @@ export interface BatcherBenchOptions {
   staticSweep?: boolean;
   /** duration of each static batch size (default min(durationMs, 1000)) */
   staticDurationMs?: number;
-  /** who concatenates a batch's requests: the JS thread (default) or the backend's launch thread */
+  /** who concatenates a batch's requests: the backend's launch thread (default, as in DynamicBatcher) or the JS thread */
   gather?: 'js' | 'backend';
   /**
    * Where each request's input lives: one JS array shared by every caller (default), or a pinned
@@ -562,7 +562,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
   c.progress.start(expected);
 
-  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'js', requestMemory: bo.requestMemory ?? 'js', requestShapes, staticSweep: [], runs: [] };
+  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'backend', requestMemory: bo.requestMemory ?? 'js', requestShapes, staticSweep: [], runs: [] };
 
   // 1. Static batches: the C++ loop on `instances` contexts at once, per batch size.
   if (sweep) {
@@ -613,7 +613,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   }
   let batcher: DynamicBatcher;
   try {
-    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather === 'backend' });
+    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather !== 'js' });
   } catch (e) {
     await Promise.allSettled(instances.map((x) => x.dispose()));
     throw e;

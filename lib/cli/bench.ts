@@ -105,7 +105,7 @@ function program(io: BenchCliIo): Command {
     .option('--profile <p>', 'optimization profile (default 0)', intArg('--profile', 0))
     .addOption(new Option('--wait-mode <mode>', "how the JS path's streams wait for the GPU").choices(['adaptive', 'spin', 'block']))
     .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
-    .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the JS thread or on the backend launch thread').choices(['js', 'backend']))
+    .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the backend launch thread (default) or on the JS thread').choices(['js', 'backend']))
     .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA with --gather backend)').choices(['js', 'pinned']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')

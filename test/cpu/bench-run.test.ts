@@ -371,9 +371,13 @@ describe('runBench on a fake binding', () => {
     expect(log.partsRuns).toBeGreaterThan(0);
     expect(r.config.completion).toBe('poll');
     expect(r.batcher!.gather).toBe('backend');
-    const js = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false } });
+    const dflt = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false } });
+    expect(dflt.batcher!.gather).toBe('backend');
+    expect(dflt.batcher!.requestMemory).toBe('js');
+    log.partsRuns = 0;
+    const js = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false, gather: 'js' } });
     expect(js.batcher!.gather).toBe('js');
-    expect(js.batcher!.requestMemory).toBe('js');
+    expect(log.partsRuns).toBe(0);
     const pinned = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 3, staticSweep: false, gather: 'backend', requestMemory: 'pinned' } });
     expect(pinned.batcher!.requestMemory).toBe('pinned');
     expect(pinned.batcher!.runs[0]!.requests).toBeGreaterThan(0);
