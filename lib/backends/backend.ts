@@ -73,6 +73,8 @@ export interface BackendCreateOptions {
   device?: number;
   /** optimization profile for TensorRT engines with several */
   profile?: number;
+  /** TensorRT: replay CUDA graphs (Triton's optimization { cuda { graphs: true } }); CPU backends ignore it */
+  cudaGraph?: boolean;
 }
 
 export interface Backend {

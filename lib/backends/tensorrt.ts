@@ -128,7 +128,13 @@ export class TensorRtBackend implements Backend {
     };
     try {
       const engine = await s.engine;
-      const session = Session.fromEngine(engine, { ...this.#options, profile: options.profile ?? 0, contexts: 1, reuseOutputs: true });
+      const session = Session.fromEngine(engine, {
+        ...this.#options,
+        ...(options.cudaGraph !== undefined ? { cudaGraph: options.cudaGraph } : {}),
+        profile: options.profile ?? 0,
+        contexts: 1,
+        reuseOutputs: true,
+      });
       return new TensorRtInstance(session, release);
     } catch (e) {
       release();

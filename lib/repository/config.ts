@@ -65,6 +65,8 @@ export interface ModelConfig {
   output?: ModelTensorConfig[];
   dynamic_batching?: ModelDynamicBatchingConfig;
   instance_group?: ModelInstanceGroupConfig[];
+  /** only cuda.graphs is used: CUDA graphs for TensorRT instances */
+  optimization?: { cuda?: { graphs?: boolean } };
   default_model_filename?: string;
   parameters?: Record<string, { string_value?: string }>;
 }
@@ -85,6 +87,8 @@ interface FieldDef {
   repeated?: boolean;
   /** recognised Triton field that tensorrt-node cannot honour: load fails */
   unsupported?: string;
+  /** recognised Triton field that has no effect here: a warning, not "unknown" */
+  ignored?: boolean;
 }
 type Schema = Record<string, FieldDef>;
 
@@ -136,6 +140,27 @@ const VERSION_POLICY: Schema = {
   all: { type: { message: {} } },
   specific: { type: { message: { versions: { type: 'int', repeated: true } } } },
 };
+// Triton's ModelOptimizationPolicy: only cuda.graphs has an effect here (TensorRT: cudaGraph).
+const UNUSED: FieldDef = { type: { message: {} }, ignored: true };
+const OPTIMIZATION: Schema = {
+  cuda: {
+    type: {
+      message: {
+        graphs: { type: 'bool' },
+        busy_wait_events: UNUSED,
+        graph_spec: UNUSED,
+        output_copy_stream: UNUSED,
+      },
+    },
+  },
+  graph: UNUSED,
+  priority: UNUSED,
+  execution_accelerators: UNUSED,
+  input_pinned_memory: UNUSED,
+  output_pinned_memory: UNUSED,
+  gather_kernel_buffer_threshold: UNUSED,
+  eager_batching: UNUSED,
+};
 const MODEL_CONFIG: Schema = {
   name: { type: 'string' },
   platform: { type: 'string' },
@@ -147,6 +172,7 @@ const MODEL_CONFIG: Schema = {
   output: { type: { message: OUTPUT }, repeated: true },
   dynamic_batching: { type: { message: DYNAMIC_BATCHING } },
   instance_group: { type: { message: INSTANCE_GROUP }, repeated: true },
+  optimization: { type: { message: OPTIMIZATION } },
   default_model_filename: { type: 'string' },
   parameters: { type: { map: 'string', value: { message: { string_value: { type: 'string' } } } } },
   sequence_batching: { type: { message: {} }, unsupported: 'sequence_batching is not supported by tensorrt-node' },
@@ -154,7 +180,6 @@ const MODEL_CONFIG: Schema = {
 };
 /** Triton fields that are recognised but have no effect here (a warning, not "unknown"). */
 const IGNORED_TOP_LEVEL = new Set([
-  'optimization',
   'model_warmup',
   'batch_input',
   'batch_output',
@@ -216,6 +241,11 @@ function convertMessage(fields: PbField[], schema: Schema, path: string, warning
       continue;
     }
     if (def.unsupported) throw configError(f.pos, def.unsupported);
+    if (def.ignored) {
+      const w = `${at(f.pos)}: ${fpath} is not used by tensorrt-node (ignored)`;
+      if (!warnings.includes(w)) warnings.push(w);
+      continue;
+    }
     const t = def.type;
     let value: unknown;
     if (typeof t === 'object' && 'message' in t) {

@@ -531,6 +531,7 @@ export class ModelRepository {
         const opts: BackendCreateOptions & { maxBatchSize?: number } = {};
         if (device !== undefined) opts.device = device;
         if (config.max_batch_size !== undefined) opts.maxBatchSize = config.max_batch_size;
+        if (config.optimization?.cuda?.graphs !== undefined) opts.cudaGraph = config.optimization.cuda.graphs;
         return backend.createInstance(file, opts);
       };
       instances.push(await create(placements[0]));

@@ -7,7 +7,7 @@ import { parseModelConfig, selectVersions, completeConfig, dynamicBatchingOption
 import { ModelRepository, type RepositoryLogger } from '../../lib/repository/repository.js';
 import { isTensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
-import type { Backend, BackendInstance, ModelSignature } from '../../lib/backends/backend.js';
+import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature } from '../../lib/backends/backend.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 
@@ -16,10 +16,13 @@ class FakeBackend implements Backend {
   readonly kind = 'fake';
   created = 0;
   disposed = 0;
+  /** the options of every createInstance call */
+  readonly options: BackendCreateOptions[] = [];
   accepts(f: string): boolean {
     return f.endsWith('.fake');
   }
-  async createInstance(p: string): Promise<BackendInstance> {
+  async createInstance(p: string, o: BackendCreateOptions = {}): Promise<BackendInstance> {
+    this.options.push({ ...o });
     const { readFileSync } = await import('node:fs');
     const spec = JSON.parse(readFileSync(p, 'utf8')) as { signature: ModelSignature; fail?: string };
     if (spec.fail) throw new Error(spec.fail);
@@ -201,12 +204,17 @@ describe('model config', () => {
   });
 
   it('warns about unknown and ignored fields with their position, and keeps the rest', () => {
-    const { config, warnings } = parseModelConfig('name: "m"\nfoo: 1\noptimization { graph { level: 1 } }\ndynamic_batching { bar: true max_queue_delay_microseconds: 7 }');
+    const { config, warnings } = parseModelConfig(
+      'name: "m"\nfoo: 1\noptimization { graph { level: 1 } cuda { graphs: true busy_wait_events: true } }\ndynamic_batching { bar: true max_queue_delay_microseconds: 7 }\nmodel_warmup { name: "w" }',
+    );
     expect(config.dynamic_batching).toEqual({ max_queue_delay_microseconds: 7 });
+    expect(config.optimization).toEqual({ cuda: { graphs: true } });
     expect(warnings).toEqual([
       '2:1: foo is an unknown field (ignored)',
-      '3:1: optimization is not used by tensorrt-node (ignored)',
+      '3:16: optimization.graph is not used by tensorrt-node (ignored)',
+      '3:55: optimization.cuda.busy_wait_events is not used by tensorrt-node (ignored)',
       '4:20: dynamic_batching.bar is an unknown field (ignored)',
+      '5:1: model_warmup is not used by tensorrt-node (ignored)',
     ]);
   });
 
@@ -282,6 +290,18 @@ describe('ModelRepository', () => {
     await expect(r.load('good')).rejects.toThrow(/not allowed in model control mode "none"/);
     await r.close();
     expect(backend.disposed).toBe(3);
+  });
+
+  it("optimization { cuda { graphs: true } } asks the backend for CUDA graphs (TensorRT's cudaGraph), per model", async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'g', { config: 'max_batch_size: 8\ninstance_group [ { count: 2 } ]\noptimization { cuda { graphs: true } }' });
+    addModel(repo, 'p', { config: 'max_batch_size: 8' });
+    const backend = new FakeBackend();
+    const r = await open(repo, {}, backend);
+    expect((await r.index()).map((m) => `${m.name}:${m.state}`).sort()).toEqual(['g:READY', 'p:READY']);
+    const graphs = backend.options.map((o) => o.cudaGraph);
+    expect(graphs.filter((g) => g === true)).toHaveLength(2); // both instances of g
+    expect(graphs.filter((g) => g === undefined)).toHaveLength(1); // p leaves it to the backend's default
   });
 
   it('applies version policies when loading', async () => {
