@@ -259,27 +259,42 @@ interface LoopOptions {
 
 /** The C++ loop on every slot at once; iterations of all slots pooled. */
 export function cppLoopResult(rs: readonly NativeBenchmarkResult[], batch: number): BenchLoopResult {
-  const iterations = rs.reduce((a, r) => a + r.latencyUs.length, 0);
-  const wallMs = Math.max(...rs.map((r) => r.totalMs));
+  const sets = rs.map((r) => ({ latency: r.latencyUs, enqueue: r.enqueueUs, h2d: r.h2dUs, compute: r.computeUs, d2h: r.d2hUs }));
   const graph = rs.length > 0 && rs.every((r) => r.cudaGraph);
+  return loopResult('cpp', sets, Math.max(...rs.map((r) => r.totalMs)), batch, graph);
+}
+
+/** Samples of one loop on one slot (µs per iteration), whichever side measured them. */
+interface LoopSamples {
+  latency: Float64Array | readonly number[];
+  enqueue: Float64Array | readonly number[];
+  h2d: Float64Array | readonly number[];
+  compute: Float64Array | readonly number[];
+  d2h: Float64Array | readonly number[];
+}
+
+/** Pools the slots' samples of one loop into throughput and timing statistics. */
+function loopResult(method: 'cpp' | 'js', sets: readonly LoopSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
+  const pool = (k: keyof LoopSamples) => timingStats(concatSamples(sets.map((s) => s[k])));
+  const iterations = sets.reduce((a, s) => a + s.latency.length, 0);
   const qps = wallMs > 0 ? iterations / (wallMs / 1000) : 0;
   const res: BenchLoopResult = {
-    method: 'cpp',
+    method,
     iterations,
     wallMs,
     throughputQps: qps,
     inferencesPerSecond: qps * batch,
-    latency: timingStats(concatSamples(rs.map((r) => r.latencyUs))),
-    enqueue: timingStats(concatSamples(rs.map((r) => r.enqueueUs))),
+    latency: pool('latency'),
+    enqueue: pool('enqueue'),
     cudaGraph: graph,
   };
   if (graph) {
     // A graph holds copies and inference: its events span the whole graph.
-    res.compute = timingStats(concatSamples(rs.map((r) => addSamples(r.h2dUs, r.computeUs, r.d2hUs))));
+    res.compute = timingStats(concatSamples(sets.map((s) => addSamples(Float64Array.from(s.h2d), Float64Array.from(s.compute), Float64Array.from(s.d2h)))));
   } else {
-    res.h2d = timingStats(concatSamples(rs.map((r) => r.h2dUs)));
-    res.compute = timingStats(concatSamples(rs.map((r) => r.computeUs)));
-    res.d2h = timingStats(concatSamples(rs.map((r) => r.d2hUs)));
+    res.h2d = pool('h2d');
+    res.compute = pool('compute');
+    res.d2h = pool('d2h');
   }
   return res;
 }
@@ -302,26 +317,7 @@ export interface JsSamples {
 }
 
 export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
-  const iterations = samples.reduce((a, s) => a + s.latency.length, 0);
-  const qps = wallMs > 0 ? iterations / (wallMs / 1000) : 0;
-  const res: BenchLoopResult = {
-    method: 'js',
-    iterations,
-    wallMs,
-    throughputQps: qps,
-    inferencesPerSecond: qps * batch,
-    latency: timingStats(concatSamples(samples.map((s) => s.latency))),
-    enqueue: timingStats(concatSamples(samples.map((s) => s.enqueue))),
-    cudaGraph: graph,
-  };
-  if (graph) {
-    res.compute = timingStats(concatSamples(samples.map((s) => addSamples(Float64Array.from(s.h2d), Float64Array.from(s.compute), Float64Array.from(s.d2h)))));
-  } else {
-    res.h2d = timingStats(concatSamples(samples.map((s) => s.h2d)));
-    res.compute = timingStats(concatSamples(samples.map((s) => s.compute)));
-    res.d2h = timingStats(concatSamples(samples.map((s) => s.d2h)));
-  }
-  return res;
+  return loopResult('js', samples, wallMs, batch, graph);
 }
 
 async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<BenchLoopResult> {

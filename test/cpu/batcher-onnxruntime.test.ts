@@ -4,20 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { createOnnxRuntimeInstances } from '../../lib/backends/onnxruntime.js';
 import { DynamicBatcher } from '../../lib/batcher/dynamic-batcher.js';
 import { Tensor } from '../../lib/tensor.js';
+import { mulberry32 } from '../../lib/bench/data.js';
 
 const fixture = (n: string) => fileURLToPath(new URL(`../../fixtures/onnx/${n}`, import.meta.url));
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: the bench's mulberry32. */
+const rng = mulberry32;
 
 describe('DynamicBatcher + ONNX Runtime', () => {
   it('10,000 concurrent requests of 1..4 items on 2 instances equal running each alone', async () => {
