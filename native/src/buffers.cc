@@ -75,7 +75,6 @@ HostRegion GetHostRegion(Napi::Env env, Napi::Value v) {
     r.pinnedMem = HostBuffer::FromJs(env, v)->mem(env);
     r.ptr = r.pinnedMem->ptr;
     r.bytes = r.pinnedMem->bytes;
-    r.pinned = true;
     return r;
   }
   if (v.IsTypedArray()) {
@@ -85,7 +84,6 @@ HostRegion GetHostRegion(Napi::Env env, Napi::Value v) {
     r.ptr = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
     r.bytes = t.ByteLength();
     r.pinnedMem = FindPinned(r.ptr, r.bytes);
-    r.pinned = r.pinnedMem != nullptr;
   } else if (v.IsDataView()) {
     Napi::DataView d = v.As<Napi::DataView>();
     Napi::ArrayBuffer ab = d.ArrayBuffer();
@@ -190,7 +188,7 @@ static Napi::Value DeviceCopy(const Napi::CallbackInfo& info, DeviceBuffer* self
     HostRegion r = GetHostRegion(env, info[0]);
     other = r.ptr;
     otherBytes = r.bytes;
-    if (r.pinned) otherKeep = r.pinnedMem;
+    if (r.pinnedMem) otherKeep = r.pinnedMem;
     else js = r.jsValue;
   }
   if (otherOffset > otherBytes || offset > mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "offset beyond the end of the buffer");

@@ -80,8 +80,7 @@ std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes);
 struct HostRegion {
   void* ptr = nullptr;
   size_t bytes = 0;
-  bool pinned = false;
-  std::shared_ptr<HostMem> pinnedMem;
+  std::shared_ptr<HostMem> pinnedMem;  // set when the region is pinned (a HostBuffer or a view of one)
   Napi::Value jsValue;
 };
 HostRegion GetHostRegion(Napi::Env env, Napi::Value v);  // throws ERR_INVALID_ARGUMENT / ERR_DETACHED_BUFFER

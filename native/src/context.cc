@@ -164,7 +164,6 @@ void Enqueue(ContextCore& c) {
 void ContextCore::Launch(TimingEvents* t) {
   gatherPieces.clear();
   direct.resize(gather.size());
-  directPending = false;
   directMask = 0;
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
@@ -172,7 +171,6 @@ void ContextCore::Launch(TimingEvents* t) {
     if (allPinned) {
       directMask |= uint64_t{1} << i;
       direct[i].swap(gather[i]);
-      directPending = true;
     } else {
       uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
       for (const auto& part : gather[i]) {
@@ -183,24 +181,22 @@ void ContextCore::Launch(TimingEvents* t) {
     gather[i].clear();
   }
   if (!gatherPieces.empty()) ParallelCopy(gatherPieces);
-  try {
-    EnqueueOnce(t);
-  } catch (...) {
-    for (auto& d : direct) d.clear();
-    directPending = false;
-    directMask = 0;
-    throw;
-  }
-  for (auto& d : direct) d.clear();
-  directPending = false;
-  directMask = 0;
+  // The DMA'd pieces belong to this launch only, whether or not the enqueue throws.
+  struct ClearDirect {
+    ContextCore& c;
+    ~ClearDirect() {
+      for (auto& d : c.direct) d.clear();
+      c.directMask = 0;
+    }
+  } clearDirect{*this};
+  EnqueueOnce(t);
 }
 
 void ContextCore::EnqueueOnce(TimingEvents* t) {
   cudaStream_t s = stream->stream();
   if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
   // Pieces DMA'd straight from the requests change with every batch: copied before the graph.
-  if (directPending) DirectCopies(*this);
+  if (directMask != 0) DirectCopies(*this);
   if (graphEnabled) {
     Graph* g = CurrentGraph();
     std::string why;

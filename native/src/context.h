@@ -69,8 +69,7 @@ struct ContextCore : Launcher {
   };
   std::vector<std::vector<GatherPart>> gather;
   std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into staging
-  std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd by CopiesIn
-  bool directPending = false;                      // launch thread: direct holds pieces
+  std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd before the inference
   // Bindings (bit i) fed by DMA'd pieces in this launch: graphs are kept per mask, since a graph
   // for such a launch holds no input copy for those bindings (the pieces are copied before it).
   uint64_t directMask = 0;

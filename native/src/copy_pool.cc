@@ -93,8 +93,6 @@ CopyPool& Pool() {
 
 }  // namespace
 
-size_t CopyPoolThreads() { return Pool().threads(); }
-
 void ParallelCopy(const std::vector<CopyPiece>& pieces) {
   size_t total = 0;
   for (const auto& p : pieces) total += p.bytes;

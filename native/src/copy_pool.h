@@ -16,9 +16,7 @@ struct CopyPiece {
 };
 
 // Copies every piece and returns when all are done. Any thread; small totals stay on the caller.
+// Helper threads: TRTNODE_COPY_THREADS, default min(8, cores / 2).
 void ParallelCopy(const std::vector<CopyPiece>& pieces);
-
-// Helper threads of the pool (TRTNODE_COPY_THREADS, default min(8, cores / 2)).
-size_t CopyPoolThreads();
 
 }  // namespace trtnode
