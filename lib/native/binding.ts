@@ -146,6 +146,8 @@ export interface NativeBinding {
   }) => NativeRuntime;
   ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer }) => NativeExecutionContext;
   cudaInfo(): CudaInfo;
+  /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
+  dupFd(fd: number): number;
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;
   addonVersion: string;

@@ -3,6 +3,10 @@
 #include <napi.h>
 
 #include <cuda_runtime_api.h>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "addon_data.h"
 #include "buffers.h"
@@ -50,6 +54,19 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// dupFd(fd) → a new close-on-exec descriptor for the same open file (socket). Lets the server
+// hand an accepted connection to a worker thread: the main thread's net.Socket is destroyed
+// (closing its descriptor) and the worker wraps the duplicate; Node has no way to move a
+// handle between threads.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(fd): fd must be a number");
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int dup = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(" + std::to_string(fd) + "): " + (fd < 0 ? std::string("negative descriptor") : std::strerror(errno)));
+  return Napi::Number::New(env, dup);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
@@ -72,6 +89,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", engine);
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setErrorFactory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     if (info[0].IsFunction()) Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
     return info.Env().Undefined();
