@@ -74,7 +74,10 @@ function describe(report: BenchReport): string {
   const shapes = Object.entries(c.shapes)
     .map(([n, d]) => `${n}:${d.join('x')}`)
     .join(',');
-  const how = c.iterations !== undefined ? `${c.iterations} iterations/stream` : `${fixed((c.durationMs ?? 0) / 1000, 1)} s`;
+  const how =
+    c.iterations !== undefined
+      ? `${c.iterations} iterations/stream`
+      : `${fixed((c.durationMs ?? 0) / 1000, 1)} s${c.rounds ? ` in ${c.rounds} alternating rounds (JS/C++ per round: ${(report.ratios.jsOverCppThroughputPerRound ?? []).map((r) => fixed(r, 3)).join(', ')})` : ''}`;
   return (
     `${c.plan}  ${shapes}  ${c.streams} stream${c.streams > 1 ? 's' : ''}, CUDA graph ${c.cudaGraph ? 'on' : 'off'}, ` +
     `data transfers ${c.dataTransfers ? 'on' : 'off'}, ${how} after ${fixed(c.warmupMs / 1000, 1)} s warm-up` +

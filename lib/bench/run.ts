@@ -75,6 +75,13 @@ export interface RunBenchOptions {
   iterations?: number;
   /** timed phase length, ms (default 3000 unless iterations is set) */
   durationMs?: number;
+  /**
+   * Split the timed phase of the C++ and JS loops into this many rounds, alternating the two
+   * (C++ then JS, then JS then C++, ...) on the same contexts; each method's samples are pooled
+   * over its rounds. Drift of the host or GPU (clocks, neighbours on a VM) then hits both
+   * methods alike, which makes their ratio steadier. Default 1 (C++ loop, then JS loop).
+   */
+  rounds?: number;
   /** warm-up, ms (default 200, trtexec's default) */
   warmupMs?: number;
   /** contexts, each on its own stream, running at once (trtexec --infStreams); default 1 */
@@ -104,6 +111,8 @@ export interface RunBenchOptions {
 
 const DEFAULT_DURATION_MS = 3000;
 const DEFAULT_WARMUP_MS = 200;
+/** warm-up of every round after the first (see RunBenchOptions.rounds) */
+const ROUND_WARMUP_MS = 100;
 const STATIC_SIZES = [1, 2, 4, 8, 16, 32, 64];
 
 function bad(message: string): TensorRtError {
@@ -123,6 +132,8 @@ export function validateBenchOptions(o: RunBenchOptions): void {
   if (typeof o.plan !== 'string' || o.plan === '') throw bad('a plan path is required');
   if (o.iterations !== undefined && o.durationMs !== undefined) throw bad('iterations and duration are exclusive: give one');
   checkInt(o.iterations, 'iterations', 1);
+  checkInt(o.rounds, 'rounds', 1);
+  if (o.rounds !== undefined && o.rounds > 1 && o.iterations !== undefined) throw bad('rounds split a timed phase: give a duration, not iterations');
   checkNum(o.durationMs, 'duration', 1);
   checkNum(o.warmupMs, 'warm-up', 0);
   checkInt(o.streams, 'streams', 1);
@@ -259,9 +270,7 @@ interface LoopOptions {
 
 /** The C++ loop on every slot at once; iterations of all slots pooled. */
 export function cppLoopResult(rs: readonly NativeBenchmarkResult[], batch: number): BenchLoopResult {
-  const sets = rs.map((r) => ({ latency: r.latencyUs, enqueue: r.enqueueUs, h2d: r.h2dUs, compute: r.computeUs, d2h: r.d2hUs }));
-  const graph = rs.length > 0 && rs.every((r) => r.cudaGraph);
-  return loopResult('cpp', sets, Math.max(...rs.map((r) => r.totalMs)), batch, graph);
+  return pooledLoopResult('cpp', [cppLoopRun(rs)], batch);
 }
 
 /** Samples of one loop on one slot (µs per iteration), whichever side measured them. */
@@ -299,12 +308,37 @@ function loopResult(method: 'cpp' | 'js', sets: readonly LoopSamples[], wallMs: 
   return res;
 }
 
-async function cppLoop(slots: readonly BenchSlot[], o: LoopOptions): Promise<BenchLoopResult> {
+/** One loop's samples on every slot, before pooling; rounds of one method are pooled together. */
+interface LoopRun {
+  sets: LoopSamples[];
+  wallMs: number;
+  graph: boolean;
+}
+
+function pooledLoopResult(method: 'cpp' | 'js', runs: readonly LoopRun[], batch: number): BenchLoopResult {
+  return loopResult(
+    method,
+    runs.flatMap((r) => r.sets),
+    runs.reduce((a, r) => a + r.wallMs, 0),
+    batch,
+    runs.length > 0 && runs.every((r) => r.graph),
+  );
+}
+
+async function cppLoop(slots: readonly BenchSlot[], o: LoopOptions): Promise<LoopRun> {
   const opts: { iterations?: number; durationMs?: number; warmupMs: number; cudaGraph: boolean } = { warmupMs: o.warmupMs, cudaGraph: o.cudaGraph };
   if (o.iterations !== undefined) opts.iterations = o.iterations;
   else opts.durationMs = o.durationMs;
-  const rs = await Promise.all(slots.map((s) => s.ctx.benchmark(opts)));
-  return cppLoopResult(rs, o.batch);
+  return cppLoopRun(await Promise.all(slots.map((s) => s.ctx.benchmark(opts))));
+}
+
+/** The C++ loops of all slots, run at once: the wall time is the longest loop's. */
+function cppLoopRun(rs: readonly NativeBenchmarkResult[]): LoopRun {
+  return {
+    sets: rs.map((r) => ({ latency: r.latencyUs, enqueue: r.enqueueUs, h2d: r.h2dUs, compute: r.computeUs, d2h: r.d2hUs })),
+    wallMs: Math.max(...rs.map((r) => r.totalMs)),
+    graph: rs.length > 0 && rs.every((r) => r.cudaGraph),
+  };
 }
 
 /** Per-iteration samples of the JS loop (µs). */
@@ -317,10 +351,10 @@ export interface JsSamples {
 }
 
 export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
-  return loopResult('js', samples, wallMs, batch, graph);
+  return pooledLoopResult('js', [{ sets: [...samples], wallMs, graph }], batch);
 }
 
-async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<BenchLoopResult> {
+async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<LoopRun> {
   for (const s of slots) {
     s.ctx.setTiming(true);
     s.ctx.setCudaGraph(o.cudaGraph);
@@ -360,7 +394,7 @@ async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: Loo
   const wallMs = performance.now() - t0;
   const graph = o.cudaGraph && slots.every((s) => s.ctx.graphCaptured);
   for (const s of slots) s.ctx.setTiming(false);
-  return jsLoopResult(samples, wallMs, o.batch, graph);
+  return { sets: samples, wallMs, graph };
 }
 
 export function benchRatios(r: BenchReport['results']): BenchRatios {
@@ -458,21 +492,41 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
       return report;
     }
 
+    let roundRatios: number[] | undefined;
     progress.start(methods.length * loopMs + 500);
     progress.phase('setting up contexts', 500);
     const slots = await createSlots(streams, engine, shapes, slotOptions);
     const loop: LoopOptions = { iterations: options.iterations, durationMs: durationMs ?? 0, warmupMs, cudaGraph, batch };
     try {
-      if (methods.includes('cpp')) {
-        progress.phase(`C++ loop${streams > 1 ? ` ×${streams}` : ''}`, loopMs);
-        report.results.cpp = await cppLoop(slots, loop);
+      // Rounds alternate the order (C++ JS, JS C++, ...) so that neither method always runs
+      // first; only the first round of each method gets the full warm-up.
+      const rounds = durationMs !== undefined && methods.includes('cpp') && methods.includes('js') ? (options.rounds ?? 1) : 1;
+      const perRound: LoopOptions = { ...loop, durationMs: loop.durationMs / rounds };
+      const inputDims = packDims(engine.inputs.map((t) => shapes[t.name]!));
+      const runs: { cpp: LoopRun[]; js: LoopRun[] } = { cpp: [], js: [] };
+      for (let r = 0; r < rounds; r++) {
+        const order: ('cpp' | 'js')[] = r % 2 === 0 ? ['cpp', 'js'] : ['js', 'cpp'];
+        for (const m of order) {
+          if (!methods.includes(m)) continue;
+          const o = { ...perRound, warmupMs: r === 0 ? warmupMs : Math.min(warmupMs, ROUND_WARMUP_MS) };
+          const what = `${m === 'cpp' ? 'C++' : 'JS'} loop${streams > 1 ? ` ×${streams}` : ''}${rounds > 1 ? ` (round ${r + 1}/${rounds})` : ''}`;
+          progress.phase(what, o.durationMs + o.warmupMs);
+          if (m === 'cpp') runs.cpp.push(await cppLoop(slots, o));
+          else runs.js.push(await jsLoop(slots, inputDims, o));
+        }
+      }
+      if (runs.cpp.length > 0) {
+        report.results.cpp = pooledLoopResult('cpp', runs.cpp, batch);
         if (cudaGraph && !report.results.cpp.cudaGraph) notes.push('CUDA graph capture failed in the C++ loop: it ran without a graph.');
       }
-      if (methods.includes('js')) {
-        progress.phase(`JS loop${streams > 1 ? ` ×${streams}` : ''}`, loopMs);
-        const inputDims = packDims(engine.inputs.map((t) => shapes[t.name]!));
-        report.results.js = await jsLoop(slots, inputDims, loop);
+      if (runs.js.length > 0) {
+        report.results.js = pooledLoopResult('js', runs.js, batch);
         if (cudaGraph && !report.results.js.cudaGraph) notes.push('CUDA graph capture failed in the JS loop: it ran without a graph.');
+      }
+      if (rounds > 1) {
+        config.rounds = rounds;
+        const qps = (r: LoopRun) => r.sets.reduce((a, x) => a + x.latency.length, 0) / (r.wallMs / 1000);
+        roundRatios = runs.js.map((j, i) => qps(j) / qps(runs.cpp[i]!));
       }
     } finally {
       for (const s of slots) s.dispose();
@@ -498,6 +552,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
       });
     }
     report.ratios = benchRatios(report.results);
+    if (roundRatios) report.ratios.jsOverCppThroughputPerRound = roundRatios;
     return report;
   } finally {
     progress.stop();
@@ -568,7 +623,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
       for (const t of engine.inputs) bShapes[t.name] = [b, ...shapes[t.name]!.slice(1)];
       const slots = await createSlots(instancesN, engine, bShapes, c.slotOptions);
       try {
-        const r = await cppLoop(slots, { durationMs: staticMs, warmupMs: c.warmupMs, cudaGraph: c.cudaGraph, batch: b });
+        const r = pooledLoopResult('cpp', [await cppLoop(slots, { durationMs: staticMs, warmupMs: c.warmupMs, cudaGraph: c.cudaGraph, batch: b })], b);
         const s: StaticBatchResult = {
           batchSize: b,
           iterations: r.iterations,

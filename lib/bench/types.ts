@@ -64,6 +64,8 @@ export interface BenchConfig {
   iterations?: number;
   durationMs?: number;
   warmupMs: number;
+  /** rounds the C++ and JS loops alternated in (RunBenchOptions.rounds), when more than one */
+  rounds?: number;
   waitMode?: WaitMode;
   completion?: CompletionMode;
   methods: BenchMethod[];
@@ -124,6 +126,8 @@ export interface BatcherBenchReport {
 export interface BenchRatios {
   /** JS throughput / C++ loop throughput */
   jsOverCppThroughput?: number;
+  /** the same ratio in each round, when the loops alternated in rounds */
+  jsOverCppThroughputPerRound?: number[];
   /** JS latency − C++ loop latency, µs */
   jsMinusCppLatencyUs?: { mean: number; median: number; p90: number; p99: number };
   /** C++ loop throughput / trtexec throughput */

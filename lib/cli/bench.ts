@@ -63,6 +63,7 @@ interface BenchFlags {
   batch?: number;
   iterations?: number;
   duration?: number;
+  rounds?: number;
   warmup?: number;
   streams: number;
   cudaGraph?: boolean;
@@ -92,6 +93,7 @@ function program(io: BenchCliIo): Command {
     .option('--batch <n>', 'override dimension 0 of every input', intArg('--batch', 1))
     .addOption(new Option('--iterations <n>', 'timed iterations per stream').argParser(intArg('--iterations', 1)).conflicts('duration'))
     .addOption(new Option('--duration <s>', 'timed phase in seconds (default 3)').argParser(secondsArg('--duration', false)))
+    .addOption(new Option('--rounds <n>', 'split the timed phase into n rounds alternating the C++ and JS loops (steadier ratios on a noisy host)').argParser(intArg('--rounds', 1)).conflicts('iterations'))
     .option('--warmup <s>', 'warm-up in seconds (default 0.2)', secondsArg('--warmup', true))
     .option('--streams <k>', 'contexts on their own streams running at once (trtexec --infStreams); batcher instances', intArg('--streams', 1), 1)
     .option('--cuda-graph', 'capture copies + inference in a CUDA graph and replay it (trtexec --useCudaGraph)')
@@ -125,6 +127,7 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
   if (f.batch !== undefined) o.batch = f.batch;
   if (f.iterations !== undefined) o.iterations = f.iterations;
   if (f.duration !== undefined) o.durationMs = f.duration * 1000;
+  if (f.rounds !== undefined) o.rounds = f.rounds;
   if (f.warmup !== undefined) o.warmupMs = f.warmup * 1000;
   if (f.device !== undefined) o.device = f.device;
   if (f.profile !== undefined) o.profile = f.profile;

@@ -100,7 +100,7 @@ describe('tensorrt-node bench: argument errors', () => {
     const o = io();
     expect(await runBenchCli(['--help'], o)).toBe(0);
     const help = o.outLines.join('\n');
-    for (const flag of ['--shapes', '--iterations', '--duration', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--gather', '--request-memory', '--verbose']) {
+    for (const flag of ['--shapes', '--iterations', '--duration', '--rounds', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--gather', '--request-memory', '--verbose']) {
       expect(help).toContain(flag);
     }
   });

@@ -241,6 +241,7 @@ vi.mock('../../lib/native/binding.js', () => {
 
 const { runBench } = await import('../../lib/bench/run.js');
 const { runBenchCli } = await import('../../lib/cli/bench.js');
+const { formatBenchReport } = await import('../../lib/bench/format.js');
 
 let tmp: string;
 let classifier: string;
@@ -309,6 +310,27 @@ describe('runBench on a fake binding', () => {
     expect(r.config.iterations).toBe(7);
     expect(r.config.durationMs).toBeUndefined();
     expect(r.notes.some((n) => /TRTEXEC/.test(n))).toBe(false);
+  });
+
+  it('rounds: the timed phase is split into alternating C++ and JS rounds, pooled per method, with a ratio per round', async () => {
+    const r = await runBench({ plan: classifier, durationMs: 30, warmupMs: 150, rounds: 3, methods: ['cpp', 'js'] });
+    // three C++ rounds of 10 ms; only the first gets the full warm-up
+    expect(log.benchmarks.map((b) => [b.durationMs, b.warmupMs])).toEqual([
+      [10, 150],
+      [10, 100],
+      [10, 100],
+    ]);
+    expect(r.results.cpp?.iterations).toBe(60); // the fake runs 2 iterations per ms
+    expect(r.results.cpp?.wallMs).toBeCloseTo(30, 9);
+    expect(r.config.rounds).toBe(3);
+    expect(r.ratios.jsOverCppThroughputPerRound).toHaveLength(3);
+    for (const x of r.ratios.jsOverCppThroughputPerRound!) expect(x).toBeGreaterThan(0);
+    expect(formatBenchReport(r).join('\n')).toMatch(/in 3 alternating rounds \(JS\/C\+\+ per round: [\d.]+, [\d.]+, [\d.]+\)/);
+    await expect(runBench({ plan: classifier, iterations: 5, rounds: 2 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/rounds/) });
+    // one method alone: nothing to alternate with, one round
+    const one = await runBench({ plan: classifier, durationMs: 10, warmupMs: 0, rounds: 4, methods: ['cpp'] });
+    expect(one.config.rounds).toBeUndefined();
+    expect(one.ratios.jsOverCppThroughputPerRound).toBeUndefined();
   });
 
   it('static shapes need no --shapes; a batch equal to the static one is accepted', async () => {
