@@ -15,9 +15,10 @@ export interface StreamOptions {
   /** CUDA stream priority (lower is higher priority). */
   priority?: number;
   /**
-   * How the completion watcher waits for GPU work: 'adaptive' (default) sleeps through most of
-   * the expected duration, then spins; 'spin' never sleeps (lowest latency, one busy core while
-   * work is pending); 'block' always sleeps in the driver (least CPU).
+   * How the completion watcher waits for GPU work: 'adaptive' (default with completion 'wake')
+   * sleeps through most of the expected duration, then spins; 'spin' (default with completion
+   * 'poll') never sleeps (lowest latency, one busy core while work is pending); 'block' always
+   * sleeps in the driver (least CPU).
    */
   waitMode?: WaitMode;
   /** Spin window of 'adaptive' before it blocks (µs, default 200). */
@@ -27,7 +28,9 @@ export interface StreamOptions {
    * costs 15–25 µs per completion where waking a sleeping thread is slow (VMs). 'poll': while
    * work is in flight on the stream, the event loop keeps turning (setImmediate) and collects
    * completions every turn: a few µs, but the JS thread stays busy until the work is done.
-   * Other I/O is still served between turns.
+   * Other I/O is still served between turns (at least every POLL_SPIN_US). Unless waitMode is
+   * given, 'poll' also makes the watcher spin instead of sleeping: a thread woken late (tens of
+   * µs in a VM) would delay the completion the JS thread is waiting for.
    */
   completion?: CompletionMode;
 }
@@ -36,16 +39,21 @@ export interface StreamOptions {
  * The event-loop poller of 'poll' streams: one setImmediate chain for all of them, running
  * only while one of them has work in flight. With a single stream in flight it also spins in
  * native code for up to POLL_SPIN_US per turn, which saves the loop turns in between (with
- * several, each must be looked at every turn).
+ * several, each must be looked at every turn). While a stream is polled its watcher does not
+ * wake the event loop, so the chain must go on until every polled stream reports nothing in
+ * flight: a throw in one turn still schedules the next.
  */
 const polled = new Set<Stream>();
 let polling = false;
-const POLL_SPIN_US = 20;
+const POLL_SPIN_US = 50;
 function pollTurn(): void {
-  const spin = polled.size === 1 ? POLL_SPIN_US : 0;
-  for (const s of polled) if (s.native.poll(spin) === 0) polled.delete(s);
-  if (polled.size > 0) setImmediate(pollTurn);
-  else polling = false;
+  try {
+    const spin = polled.size === 1 ? POLL_SPIN_US : 0;
+    for (const s of polled) if (s.native.poll(spin) === 0) polled.delete(s);
+  } finally {
+    if (polled.size > 0) setImmediate(pollTurn);
+    else polling = false;
+  }
 }
 
 /** Calls an async native method so that a synchronous throw becomes a rejection. */
@@ -68,7 +76,8 @@ export class Stream {
   constructor(options: StreamOptions = {}) {
     const completion = options.completion ?? 'wake';
     if (completion !== 'wake' && completion !== 'poll') throw new TensorRtError('ERR_INVALID_ARGUMENT', `completion must be 'wake' or 'poll', got ${String(completion)}`);
-    this.native = new (loadNative().Stream)(options);
+    const waitMode = options.waitMode ?? (completion === 'poll' ? 'spin' : undefined);
+    this.native = new (loadNative().Stream)(waitMode === undefined ? options : { ...options, waitMode });
     this.completion = completion;
   }
   /**

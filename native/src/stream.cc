@@ -261,14 +261,17 @@ void StreamCore::Finish(Completion* c, cudaError_t status) {
     c->event = nullptr;
     notify = done_.empty();
     done_.push_back(c);
-    hasDone_.store(true, std::memory_order_release);
+    // seq_cst, paired with RequestDispose: one of the two sees the other's store
+    hasDone_.store(true, std::memory_order_seq_cst);
   }
-  if (notify) {
-    // One outstanding call drains everything completed meanwhile.
-    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) {
-      if (env != nullptr) Deliver(env);
-    });
-  }
+  // One outstanding call drains everything completed meanwhile.
+  if (notify && !jsPolling_.load(std::memory_order_seq_cst)) WakeLoop();
+}
+
+void StreamCore::WakeLoop() {
+  tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) {
+    if (env != nullptr) Deliver(env);
+  });
 }
 
 void StreamCore::WatchLoop() {
@@ -357,11 +360,15 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
     }
   }
   if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
+  jsPolling_.store(inflight_ > 0, std::memory_order_seq_cst);
   return inflight_;
 }
 
 void StreamCore::RequestDispose() {
   disposeRequested_ = true;
+  // The poller drops a disposed stream: completions from here on wake the loop, and what was
+  // finished without waking it is handed to the loop now.
+  if (jsPolling_.exchange(false, std::memory_order_seq_cst) && hasDone_.load(std::memory_order_seq_cst)) WakeLoop();
   if (inflight_ == 0) Shutdown();
 }
 

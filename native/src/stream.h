@@ -97,6 +97,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void LaunchQueued();           // watcher: launches what was submitted, in order
   bool WaitFor(Completion* c, std::chrono::steady_clock::time_point start);  // false: new work to launch first
   void Finish(Completion* c, cudaError_t status);
+  void WakeLoop();  // asks the event loop to deliver what is done (thread-safe function)
   void Deliver(Napi::Env env);  // JS thread: settles completed work
   void Recycle(Completion* c);
   cudaEvent_t TakeEvent();      // JS thread
@@ -116,6 +117,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   std::atomic<bool> stopFlag_{false};
   std::vector<Completion*> done_;
   std::atomic<bool> hasDone_{false};  // done_ is not empty: lets Poll skip the lock
+  // The JS poller will call Poll again (its last call left work in flight): Finish need not
+  // wake the event loop, which would only cost the JS thread an empty delivery per completion.
+  std::atomic<bool> jsPolling_{false};
   std::vector<Completion*> delivering_;
   std::vector<cudaEvent_t> eventPool_;
   std::vector<Completion*> completionPool_;  // JS thread only

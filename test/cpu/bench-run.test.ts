@@ -388,7 +388,7 @@ describe('runBench on a fake binding', () => {
   it("completion 'poll' reaches every stream; gather 'backend' hands the batcher's batches to runParts", async () => {
     const r = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, completion: 'poll', batcher: { concurrency: 8, staticSweep: false, gather: 'backend' } });
     expect(log.streams.length).toBeGreaterThan(0);
-    for (const s of log.streams) expect(s).toMatchObject({ completion: 'poll' });
+    for (const s of log.streams) expect(s).toMatchObject({ completion: 'poll', waitMode: 'spin' }); // poll implies a spinning watcher unless waitMode is given
     expect(log.polls).toBeGreaterThan(0);
     expect(log.partsRuns).toBeGreaterThan(0);
     expect(r.config.completion).toBe('poll');

@@ -45,6 +45,24 @@ describe.skipIf(!GPU_READY)(`completion: 'poll'${SKIP_REASON}`, () => {
     back.dispose();
   });
 
+  it('a polled stream disposed with work in flight still delivers that work', async () => {
+    // While polled, the watcher does not wake the event loop; dispose drops the stream from the
+    // poller, so what completes afterwards (or completed unseen) must reach JS by the wake-up.
+    const stream = new Stream({ completion: 'poll' });
+    const n = 64 << 20;
+    const host = new HostBuffer(n);
+    const dev = new DeviceBuffer(n);
+    const copies = Array.from({ length: 6 }, () => dev.copyFrom(host, { stream }));
+    await new Promise((r) => setImmediate(r)); // the poller has looked at the stream once
+    stream.dispose();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('copies never delivered')), 10_000)));
+    await Promise.race([Promise.all(copies), timeout]);
+    clearTimeout(timer);
+    dev.dispose();
+    host.dispose();
+  });
+
   it('rejects an unknown completion mode', () => {
     expect(() => new Stream({ completion: 'busy' as 'poll' })).toThrow(/completion must be 'wake' or 'poll'/);
   });
