@@ -148,6 +148,8 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
+  /** Tests only: the launch thread's segmented parallel copy on host memory; the segments handed over, in order, as [begin, end, ...]. */
+  _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes: number): number[];
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;
   addonVersion: string;

@@ -11,6 +11,7 @@
 #include "addon_data.h"
 #include "buffers.h"
 #include "common.h"
+#include "copy_pool.h"
 #include "context.h"
 #include "engine.h"
 #include "stream.h"
@@ -67,6 +68,36 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, dup);
 }
 
+// _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes) → [begin, end, ...]: runs
+// ParallelCopySegments on host memory and returns the segments in the order they were handed
+// over. For tests: the launch-thread gather is otherwise reachable only with a GPU.
+Napi::Value CopySegments(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsNumber())
+    Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments(dst, parts, segmentBytes)");
+  Napi::TypedArray dst = info[0].As<Napi::TypedArray>();
+  uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+  Napi::Array parts = info[1].As<Napi::Array>();
+  std::vector<CopyPiece> pieces;
+  size_t at = 0;
+  for (uint32_t i = 0; i < parts.Length(); ++i) {
+    Napi::Value v = parts.Get(i);
+    if (!v.IsTypedArray()) Throw(env, "ERR_INVALID_ARGUMENT", "parts must be typed arrays");
+    Napi::TypedArray p = v.As<Napi::TypedArray>();
+    if (at + p.ByteLength() > dst.ByteLength()) Throw(env, "ERR_INVALID_ARGUMENT", "the parts do not fit in dst");
+    pieces.push_back({out + at, static_cast<const uint8_t*>(p.ArrayBuffer().Data()) + p.ByteOffset(), p.ByteLength()});
+    at += p.ByteLength();
+  }
+  std::vector<double> handed;
+  ParallelCopySegments(pieces, static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()), [&](size_t b, size_t e) {
+    handed.push_back(static_cast<double>(b));
+    handed.push_back(static_cast<double>(e));
+  });
+  Napi::Array r = Napi::Array::New(env, handed.size());
+  for (size_t i = 0; i < handed.size(); ++i) r[static_cast<uint32_t>(i)] = handed[i];
+  return r;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
@@ -89,6 +120,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", engine);
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("_copySegments", Napi::Function::New(env, CopySegments, "_copySegments"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setErrorFactory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     if (info[0].IsFunction()) Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());

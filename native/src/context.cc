@@ -116,6 +116,11 @@ void ContextCore::Prepare() {
 }
 
 namespace {
+// A gathered input is DMA'd in segments of this size while the rest is copied: small enough
+// that the first DMA starts early, large enough that few copies are issued (a ResNet-50 batch
+// of 32 is 19 MB: 5 segments).
+constexpr size_t kGatherSegmentBytes = 4 * 1024 * 1024;
+
 // A batch whose pieces are all pinned: DMA each run of adjacent pieces to its place. Runs stay
 // inside one allocation: two allocations may be adjacent in memory, but one copy must not span
 // them (CUDA rejects it). Issued before the inference, outside any graph.
@@ -162,39 +167,54 @@ void Enqueue(ContextCore& c) {
 }  // namespace
 
 void ContextCore::Launch(TimingEvents* t) {
-  gatherPieces.clear();
+  // The pieces belong to this launch only, whether or not something below throws.
+  struct ClearPieces {
+    ContextCore& c;
+    ~ClearPieces() {
+      for (auto& g : c.gather) g.clear();
+      for (auto& d : c.direct) d.clear();
+      c.directMask = 0;
+    }
+  } clearPieces{*this};
   direct.resize(gather.size());
   directMask = 0;
+  bool started = false;  // t->ev[0] recorded before a gathered input's first DMA
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
     const bool allPinned = i < 64 && std::all_of(gather[i].begin(), gather[i].end(), [](const GatherPart& p) { return p.pinned != nullptr; });
     if (allPinned) {
       directMask |= uint64_t{1} << i;
       direct[i].swap(gather[i]);
-    } else {
-      uint8_t* dst = static_cast<uint8_t*>(bindings[i].host->ptr) + bindings[i].hostOffset;
-      for (const auto& part : gather[i]) {
-        gatherPieces.push_back({dst, part.ptr, part.bytes});
-        dst += part.bytes;
-      }
+      continue;
     }
-    gather[i].clear();
+    Binding& b = bindings[i];
+    uint8_t* host = static_cast<uint8_t*>(b.host->ptr) + b.hostOffset;
+    uint8_t* dev = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+    gatherPieces.clear();
+    uint8_t* dst = host;
+    for (const auto& part : gather[i]) {
+      gatherPieces.push_back({dst, part.ptr, part.bytes});
+      dst += part.bytes;
+    }
+    if (i >= 64) {
+      ParallelCopy(gatherPieces);  // beyond the mask: the usual staging copy in EnqueueOnce
+      continue;
+    }
+    // Into the pinned staging, each segment DMA'd to the device as soon as it is complete: the
+    // copy engine moves the first megabytes while the CPU gathers the rest.
+    if (t != nullptr && !started) CheckCuda(cudaEventRecord(t->ev[0], stream->stream()), "cudaEventRecord");
+    started = true;
+    ParallelCopySegments(gatherPieces, kGatherSegmentBytes, [&](size_t begin, size_t end) {
+      CheckCuda(cudaMemcpyAsync(dev + begin, host + begin, end - begin, cudaMemcpyHostToDevice, stream->stream()), "cudaMemcpyAsync (gathered input)");
+    });
+    directMask |= uint64_t{1} << i;
   }
-  if (!gatherPieces.empty()) ParallelCopy(gatherPieces);
-  // The DMA'd pieces belong to this launch only, whether or not the enqueue throws.
-  struct ClearDirect {
-    ContextCore& c;
-    ~ClearDirect() {
-      for (auto& d : c.direct) d.clear();
-      c.directMask = 0;
-    }
-  } clearDirect{*this};
-  EnqueueOnce(t);
+  EnqueueOnce(t, !started);
 }
 
-void ContextCore::EnqueueOnce(TimingEvents* t) {
+void ContextCore::EnqueueOnce(TimingEvents* t, bool recordStart) {
   cudaStream_t s = stream->stream();
-  if (t) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
+  if (t && recordStart) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
   // Pieces DMA'd straight from the requests change with every batch: copied before the graph.
   if (directMask != 0) DirectCopies(*this);
   if (graphEnabled) {

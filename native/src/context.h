@@ -61,17 +61,19 @@ struct ContextCore : Launcher {
   // Host pieces to concatenate into an input (a batch gathered off the JS thread); per binding,
   // set by run() and consumed by the next Launch. When every piece of an input is pinned
   // (HostBuffer memory), the pieces are copied to the device by DMA, one copy each, with no CPU
-  // copy at all; otherwise they are copied into the pinned staging (parallel copy pool).
+  // copy at all; otherwise they are copied into the pinned staging (parallel copy pool), which
+  // is DMA'd to the device segment by segment while the rest is still being copied.
   struct GatherPart {
     const void* ptr;
     size_t bytes;
     const HostMem* pinned;  // the pinned allocation holding it, or nullptr (pageable)
   };
   std::vector<std::vector<GatherPart>> gather;
-  std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into staging
+  std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into one input's staging
   std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd before the inference
-  // Bindings (bit i) fed by DMA'd pieces in this launch: graphs are kept per mask, since a graph
-  // for such a launch holds no input copy for those bindings (the pieces are copied before it).
+  // Bindings (bit i) copied to the device before the inference in this launch (DMA'd pieces, or
+  // staging DMA'd while gathered): graphs are kept per mask, since a graph for such a launch
+  // holds no input copy for those bindings.
   uint64_t directMask = 0;
   uint64_t lookupMask = 0;
   uint64_t warmMask = 0;
@@ -81,7 +83,8 @@ struct ContextCore : Launcher {
   // JS thread: TensorRT's context may be touched only when no launch of it is pending.
   void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.
-  void EnqueueOnce(TimingEvents* t);
+  // recordStart false: the caller recorded the first timing event already (before its copies).
+  void EnqueueOnce(TimingEvents* t, bool recordStart = true);
   // Checks bindings and recomputes byte sizes; throws CodedError.
   void Prepare();
   void SetShape(int index, const nvinfer1::Dims& d);  // validates against the profile

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace trtnode {
@@ -18,5 +19,12 @@ struct CopyPiece {
 // Copies every piece and returns when all are done. Any thread; small totals stay on the caller.
 // Helper threads: TRTNODE_COPY_THREADS, default min(8, cores / 2).
 void ParallelCopy(const std::vector<CopyPiece>& pieces);
+
+// The same, for pieces that fill one destination range back to back, handed over in segments
+// of about segmentBytes (each ends at the first chunk end past a multiple of it): onSegment(begin, end) (byte offsets into that range) is called on the
+// calling thread, in order, as soon as every byte of a segment is copied, while the rest is
+// still being copied. Lets the caller start a DMA of the first megabytes of a batch before the
+// last ones are gathered.
+void ParallelCopySegments(const std::vector<CopyPiece>& pieces, size_t segmentBytes, const std::function<void(size_t begin, size_t end)>& onSegment);
 
 }  // namespace trtnode

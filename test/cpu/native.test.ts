@@ -1,7 +1,7 @@
 // The native addon on a machine without a GPU (CI): it loads, says precisely what is missing,
 // validates arguments, and never takes the process down.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../../lib/native/binding.js';
@@ -121,5 +121,60 @@ describe('native addon without a GPU', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe('ok');
     expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
+
+describe('launch-thread gather: the segmented parallel copy (host memory, no GPU needed)', () => {
+  const n = () => loadNative();
+  const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  function partsOf(sizes: number[], seed: number): Uint8Array[] {
+    let x = seed;
+    return sizes.map((s) => Uint8Array.from({ length: s }, () => ((x = (x * 1103515245 + 12345) >>> 0), x >>> 24)));
+  }
+  function segmentsOf(flat: number[]): [number, number][] {
+    const out: [number, number][] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+    return out;
+  }
+
+  it('a ResNet-50 batch (32 × 602112 bytes) arrives whole, handed over in order, each segment ending at the first chunk end past a multiple of 4 MiB', () => {
+    const parts = partsOf(Array(32).fill(602112), 7);
+    const dst = new Uint8Array(32 * 602112);
+    const segs = segmentsOf(n()._copySegments(dst, parts, 4 << 20));
+    expect(Buffer.compare(Buffer.from(dst), concat(parts))).toBe(0);
+    expect(segs.length).toBe(5);
+    expect(segs[0]![0]).toBe(0);
+    expect(segs.at(-1)![1]).toBe(dst.byteLength);
+    for (let i = 1; i < segs.length; i++) expect(segs[i]![0]).toBe(segs[i - 1]![1]);
+    segs.slice(0, -1).forEach(([, e], i) => {
+      expect(e).toBeGreaterThanOrEqual((i + 1) * (4 << 20));
+      expect(e).toBeLessThan((i + 1) * (4 << 20) + (256 << 10));
+    });
+  });
+
+  it('odd part sizes, a segment smaller than a chunk, and totals below the parallel threshold', () => {
+    const parts = partsOf([1, 300001, 0, 1048575, 7, 2 << 20], 3);
+    const total = parts.reduce((a, p) => a + p.byteLength, 0);
+    const dst = new Uint8Array(total);
+    const segs = segmentsOf(n()._copySegments(dst, parts, 1000));
+    expect(Buffer.compare(Buffer.from(dst), concat(parts))).toBe(0);
+    expect(segs[0]![0]).toBe(0);
+    expect(segs.at(-1)![1]).toBe(total);
+    for (let i = 1; i < segs.length; i++) expect(segs[i]![0]).toBe(segs[i - 1]![1]);
+    // below 1 MiB in all: copied on the caller, one segment
+    const small = partsOf([1000, 2000], 5);
+    const d2 = new Uint8Array(3000);
+    expect(n()._copySegments(d2, small, 1 << 20)).toEqual([0, 3000]);
+    expect(Buffer.compare(Buffer.from(d2), concat(small))).toBe(0);
+    expect(n()._copySegments(new Uint8Array(0), [], 1 << 20)).toEqual([]);
+  });
+
+  it('dupFd duplicates a descriptor, and refuses a bad one with a typed error', () => {
+    const fd = n().dupFd(1);
+    expect(fd).toBeGreaterThan(2);
+    expect(fstatSync(fd).isFIFO() || fstatSync(fd).isFile() || fstatSync(fd).isCharacterDevice() || fstatSync(fd).isSocket()).toBe(true);
+    closeSync(fd);
+    expect(codeOf(() => n().dupFd(-1))).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => n().dupFd(1 << 20))).toBe('ERR_INVALID_ARGUMENT');
   });
 });
