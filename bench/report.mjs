@@ -184,9 +184,15 @@ export function renderSvg(data) {
 }
 
 // ------------------------------------------------------------------ Markdown
-/** Wait mode, plus the completion mode when it is not the default. */
+/** Wait mode (unset: the stream's default for its completion mode), plus the completion mode when it is not the default. */
 function waitLabel(c) {
-  return `${c.waitMode ?? ''}${c.completion && c.completion !== 'wake' ? ` + ${c.completion}` : ''}`;
+  const poll = c.completion === 'poll';
+  return `${c.waitMode ?? (poll ? 'spin' : 'adaptive')}${c.completion && c.completion !== 'wake' ? ` + ${c.completion}` : ''}`;
+}
+
+/** min–max of the per-round ratios, when the loops alternated in rounds */
+function roundsLabel(rs) {
+  return Array.isArray(rs) && rs.length > 1 ? `${fx(Math.min(...rs), 3)}–${fx(Math.max(...rs), 3)}` : '';
 }
 
 export function renderReport(data) {
@@ -234,7 +240,7 @@ export function renderReport(data) {
   for (const c of data.cases ?? []) {
     const r = c.report;
     if (!r) {
-      rows.push([caseLabel(c), c.batch, c.streams, c.cudaGraph ? 'on' : 'off', waitLabel(c), c.skipped ? `skipped: ${c.skipped}` : `error: ${c.error?.message ?? '?'} [${c.error?.code ?? '?'}]`, '', '', '', '', '', '', '', '']);
+      rows.push([caseLabel(c), c.batch, c.streams, c.cudaGraph ? 'on' : 'off', waitLabel(c), c.skipped ? `skipped: ${c.skipped}` : `error: ${c.error?.message ?? '?'} [${c.error?.code ?? '?'}]`, '', '', '', '', '', '', '', '', '']);
       continue;
     }
     const { trtexec, cpp, js } = r.results;
@@ -248,6 +254,7 @@ export function renderReport(data) {
       fx(cpp?.throughputQps),
       fx(js?.throughputQps),
       fx(r.ratios.jsOverCppThroughput, 3),
+      roundsLabel(r.ratios.jsOverCppThroughputPerRound),
       ms(cpp?.latency?.mean, 4),
       ms(js?.latency?.mean, 4),
       sgn(r.ratios.jsMinusCppLatencyUs?.mean),
@@ -255,7 +262,7 @@ export function renderReport(data) {
       ms(cpp?.compute?.mean, 4),
     ]);
   }
-  L.push(mdTable(['Case', 'Batch', 'Streams', 'Graph', 'Wait', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'C++ latency mean (ms)', 'JS latency mean (ms)', 'JS−C++ mean (µs)', 'JS−C++ p99 (µs)', 'GPU compute mean (ms)'], rows, ['l', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
+  L.push(mdTable(['Case', 'Batch', 'Streams', 'Graph', 'Wait', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'JS/C++ per round', 'C++ latency mean (ms)', 'JS latency mean (ms)', 'JS−C++ mean (µs)', 'JS−C++ p99 (µs)', 'GPU compute mean (ms)'], rows, ['l', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
 
   const b = data.batcher?.report?.batcher;
   if (b) {
@@ -276,11 +283,17 @@ export function renderReport(data) {
   }
   if (data.sessionRuns?.length) {
     L.push('## session.run with device-resident inputs and outputs (ResNet-50 FP16, batch 32)', '');
-    L.push('Against the C++ loop on device-resident buffers (no copies), measured just before in the same process.', '');
+    const rounds = data.sessionRuns.find((r) => r.rounds > 1)?.rounds;
+    L.push(
+      rounds
+        ? `Against the C++ loop on device-resident buffers (no copies) in the same process, the two alternating in ${rounds} rounds (each side's iterations pooled over its rounds).`
+        : 'Against the C++ loop on device-resident buffers (no copies), measured just before in the same process.',
+      '',
+    );
     L.push(
       mdTable(
-        ['Case', 'CUDA graph', 'Completion', 'C++ qps', 'session.run qps', 'session / C++'],
-        data.sessionRuns.map((r) => [r.id, r.cudaGraph ? 'on' : 'off', r.completion, fx(r.cppQps), r.error ? `error: ${r.error.message}` : fx(r.sessionQps), fx(r.ratio, 3)]),
+        ['Case', 'CUDA graph', 'Completion', 'C++ qps', 'session.run qps', 'session / C++', 'per round'],
+        data.sessionRuns.map((r) => [r.id, r.cudaGraph ? 'on' : 'off', r.completion, fx(r.cppQps), r.error ? `error: ${r.error.message}` : fx(r.sessionQps), fx(r.ratio, 3), roundsLabel(r.ratioPerRound)]),
       ),
       '',
     );

@@ -39,6 +39,9 @@ const FIXTURES = resolve(
     (process.env.TRTNODE_FIXTURES ? join(process.env.TRTNODE_FIXTURES, 'engines') : ['fixtures/engines', 'fixtures/gpu/engines'].find((d) => existsSync(d)) ?? 'fixtures/engines'),
 );
 const DURATION_MS = Number(process.env.DURATION_MS ?? 2000);
+// The C++ and JS loops of a case alternate in ROUNDS rounds (runBench's `rounds`): the host's
+// drift over a case then hits both sides of its ratio alike.
+const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const WARMUP_MS = Number(process.env.WARMUP_MS ?? 500);
 const STAMP = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, '');
 const outPath = resolve(process.argv[2] ?? join(process.env.OUT ?? 'bench/results', `bench-${STAMP}.json`));
@@ -83,14 +86,16 @@ if (process.env.TRTEXEC) {
 // ------------------------------------------------------------------ the matrix
 const plan = (name) => join(FIXTURES, `${name}.plan`);
 const cases = [];
-const add = (c) => cases.push({ streams: 1, cudaGraph: false, waitMode: 'adaptive', completion: 'wake', methods: ['cpp', 'js', 'trtexec'], ...c });
+// waitMode unset: the stream's default for its completion mode (adaptive with 'wake', spin with 'poll').
+const add = (c) => cases.push({ streams: 1, cudaGraph: false, completion: 'wake', methods: ['cpp', 'js', 'trtexec'], ...c });
 
 add({ id: 'tiny-b1', group: 'tiny', model: 'tiny', batch: 1 });
 add({ id: 'tiny-b1-graph', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true });
 for (const waitMode of ['spin', 'block']) add({ id: `tiny-b1-${waitMode}`, group: 'tiny', model: 'tiny', batch: 1, waitMode, methods: ['cpp', 'js'] });
-// Completions collected by polling the event loop instead of waking it (issue 3's +5 µs target).
+// Completions collected by polling the event loop instead of waking it (issue 3's +5 µs target);
+// the watcher spins then, unless told to be adaptive.
 add({ id: 'tiny-b1-poll', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', methods: ['cpp', 'js'] });
-add({ id: 'tiny-b1-poll-spin', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', waitMode: 'spin', methods: ['cpp', 'js'] });
+add({ id: 'tiny-b1-poll-adaptive', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', waitMode: 'adaptive', methods: ['cpp', 'js'] });
 add({ id: 'tiny-b1-graph-poll', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
 for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of [1, 8, 32]) add({ id: `${model}-b${batch}`, group: 'classifier', model, batch });
 for (const batch of [1, 8, 32])
@@ -101,6 +106,8 @@ add({ id: 'resnet50_fp16-b32-s1-nodt', group: 'resnet50', model: 'resnet50_fp16'
 add({ id: 'resnet50_fp16-b32-s1-spin', group: 'resnet50', model: 'resnet50_fp16', batch: 32, waitMode: 'spin', methods: ['cpp', 'js'] });
 add({ id: 'resnet50_fp16-b32-s1-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, completion: 'poll', methods: ['cpp', 'js'] });
 add({ id: 'resnet50_fp16-b32-s1-nodt-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', methods: ['cpp', 'js'] });
+add({ id: 'resnet50_fp16-b32-s1-nodt-poll-adaptive', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', waitMode: 'adaptive', methods: ['cpp', 'js'] });
+add({ id: 'resnet50_fp16-b32-s1-nodt-graph-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
 
 const results = [];
 for (const [i, c] of cases.entries()) {
@@ -119,9 +126,10 @@ for (const [i, c] of cases.entries()) {
       ...(c.group === 'tiny' ? {} : { batch: c.batch }),
       durationMs: DURATION_MS,
       warmupMs: WARMUP_MS,
+      ...(c.methods.includes('cpp') && c.methods.includes('js') ? { rounds: ROUNDS } : {}),
       streams: c.streams,
       cudaGraph: c.cudaGraph,
-      waitMode: c.waitMode,
+      ...(c.waitMode ? { waitMode: c.waitMode } : {}),
       completion: c.completion,
       methods: c.methods,
       ...(c.dataTransfers === false ? { dataTransfers: false } : {}),
@@ -135,21 +143,20 @@ for (const [i, c] of cases.entries()) {
 
 // ------------------------------------------------------------------ session.run, device-resident
 // Issue 3's wording: ResNet-50 FP16 batch 32 through session.run with device-resident inputs (and
-// outputs), against the C++ loop on device-resident buffers (--noDataTransfers) in this process,
-// measured right before; both completion modes, with and without CUDA graphs.
+// outputs), against the C++ loop on device-resident buffers (--noDataTransfers) in this process;
+// both completion modes, with and without CUDA graphs. The two alternate in ROUNDS rounds (C++
+// first, then session first, ...) and each side's iterations are pooled over its rounds.
 const sessionRuns = [];
 const resnetPlan = plan('resnet50_fp16');
 if (existsSync(resnetPlan)) {
   for (const cudaGraph of [false, true]) {
     for (const completion of ['wake', 'poll']) {
-      const entry = { id: `session-run-b32-device${cudaGraph ? '-graph' : ''}-${completion}`, cudaGraph, completion };
+      const entry = { id: `session-run-b32-device${cudaGraph ? '-graph' : ''}-${completion}`, cudaGraph, completion, rounds: ROUNDS };
       sessionRuns.push(entry);
       log(`session.run ${entry.id}`);
       let session;
       let input;
       try {
-        const ref = await runBench({ plan: resnetPlan, batch: 32, dataTransfers: false, cudaGraph, durationMs: DURATION_MS, warmupMs: WARMUP_MS, methods: ['cpp'] });
-        entry.cppQps = ref.results.cpp.throughputQps;
         session = await Session.create(resnetPlan, { outputLocation: 'gpu', completion, cudaGraph });
         const bytes = 32 * 3 * 224 * 224 * 4;
         input = new DeviceBuffer(bytes);
@@ -161,19 +168,42 @@ if (existsSync(resnetPlan)) {
         stream.dispose();
         host.dispose();
         const feeds = { input: deviceTensor('float32', input, [32, 3, 224, 224]) };
-        const wEnd = performance.now() + WARMUP_MS;
-        do await session.run(feeds);
-        while (performance.now() < wEnd);
-        let n = 0;
-        const t0 = performance.now();
-        const end = t0 + DURATION_MS;
-        while (performance.now() < end) {
-          await session.run(feeds);
-          n++;
+        const roundMs = DURATION_MS / ROUNDS;
+        const sessionRound = async (warmupMs) => {
+          const wEnd = performance.now() + warmupMs;
+          do await session.run(feeds);
+          while (performance.now() < wEnd);
+          let n = 0;
+          const t0 = performance.now();
+          const end = t0 + roundMs;
+          while (performance.now() < end) {
+            await session.run(feeds);
+            n++;
+          }
+          return { n, ms: performance.now() - t0 };
+        };
+        const cppRound = async (warmupMs) => {
+          const r = await runBench({ plan: resnetPlan, batch: 32, dataTransfers: false, cudaGraph, durationMs: roundMs, warmupMs, methods: ['cpp'] });
+          return { n: r.results.cpp.iterations, ms: r.results.cpp.wallMs };
+        };
+        const cpp = [];
+        const ses = [];
+        for (let r = 0; r < ROUNDS; r++) {
+          const w = r === 0 ? WARMUP_MS : Math.min(WARMUP_MS, 100);
+          if (r % 2 === 0) {
+            cpp.push(await cppRound(w));
+            ses.push(await sessionRound(w));
+          } else {
+            ses.push(await sessionRound(w));
+            cpp.push(await cppRound(w));
+          }
         }
-        entry.iterations = n;
-        entry.sessionQps = n / ((performance.now() - t0) / 1000);
+        const qps = (xs) => xs.reduce((a, x) => a + x.n, 0) / (xs.reduce((a, x) => a + x.ms, 0) / 1000);
+        entry.iterations = ses.reduce((a, x) => a + x.n, 0);
+        entry.cppQps = qps(cpp);
+        entry.sessionQps = qps(ses);
         entry.ratio = entry.sessionQps / entry.cppQps;
+        entry.ratioPerRound = ses.map((x, i) => qps([x]) / qps([cpp[i]]));
       } catch (e) {
         entry.error = errorInfo(e);
         log(`  error: ${entry.error.message} [${entry.error.code}]`);
@@ -216,13 +246,12 @@ if (batcher.report?.batcher?.bestStatic) {
   for (const v of [
     // the main run above gathers on the backend (the default): the JS-thread gather for comparison
     { id: 'gather-js', gather: 'js', completion: 'wake', cudaGraph: false },
-    { id: 'gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: false },
+    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: false },
     // requests in pinned memory: the backend gather DMAs them into the batch, no CPU copy
     { id: 'gather-backend-pinned', gather: 'backend', completion: 'wake', cudaGraph: false, requestMemory: 'pinned' },
     { id: 'gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned' },
-    { id: 'graph-gather-js', gather: 'js', completion: 'wake', cudaGraph: true, sweep: true },
-    { id: 'graph-gather-js-poll', gather: 'js', completion: 'poll', cudaGraph: true },
-    { id: 'graph-gather-backend-pinned', gather: 'backend', completion: 'wake', cudaGraph: true, requestMemory: 'pinned' },
+    { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true },
+    { id: 'graph-gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: true },
     { id: 'graph-gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned' },
   ]) {
     log(`batcher variant ${v.id}`);
@@ -258,7 +287,7 @@ const data = {
   version: 1,
   date: new Date().toISOString(),
   environment,
-  config: { fixtures: FIXTURES, durationMs: DURATION_MS, warmupMs: WARMUP_MS, trtexec: trtexec || null },
+  config: { fixtures: FIXTURES, durationMs: DURATION_MS, warmupMs: WARMUP_MS, rounds: ROUNDS, trtexec: trtexec || null },
   cases: results,
   batcher,
   batcherVariants,
