@@ -1,0 +1,56 @@
+/**
+ * gRPC front-end threads need the native addon (dupFd hands a connection to a thread): without
+ * it the server falls back to gRPC on the main thread, says so, and serves.
+ */
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { TensorRtError } from '../../lib/errors.js';
+import { startServer, type RunningServer } from '../../lib/server/index.js';
+
+vi.mock('../../lib/native/binding.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../lib/native/binding.js')>()),
+  loadNative: () => {
+    throw new TensorRtError('ERR_NATIVE_NOT_BUILT', 'the tensorrt-node native addon could not be loaded (test)');
+  },
+}));
+
+const PROTO = path.resolve(__dirname, '../../proto');
+let server: RunningServer | undefined;
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('gRPC without the native addon', () => {
+  it('serves on the main thread and warns', async () => {
+    const warnings: string[] = [];
+    server = await startServer({
+      modelRepository: path.resolve(__dirname, '../../examples/models'),
+      httpPort: false,
+      grpcPort: 0,
+      metricsPort: false,
+      modelControlMode: 'explicit',
+      loadModels: ['affine'],
+      grpcWorkers: 2,
+      logger: { info() {}, warn: (m) => warnings.push(m), error() {} },
+    });
+    expect(server.grpcWorkers).toBe(0);
+    expect(warnings).toEqual([expect.stringMatching(/front-end threads need the native addon .*could not be loaded \(test\).*serving gRPC on the main thread/)]);
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, includeDirs: [PROTO] })) as any;
+    const client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+    try {
+      const res = await new Promise<any>((resolve, reject) => client.ServerLive({}, (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))));
+      expect(res).toEqual({ live: true });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rejects a front-end thread count out of range', async () => {
+    await expect(
+      startServer({ modelRepository: path.resolve(__dirname, '../../examples/models'), httpPort: false, grpcPort: 0, metricsPort: false, grpcWorkers: -1, logger: { info() {}, warn() {}, error() {} } }),
+    ).rejects.toThrow(/gRPC workers must be 'auto' or an integer in \[0, 64\], got -1/);
+  });
+});
