@@ -230,10 +230,14 @@ class WorkerFrontEnd implements GrpcFrontEnd {
     this.fallbackInjector.injectConnection(socket);
   }
 
-  /** Run a forwarded call on this thread and post the answer back to the worker. */
+  /**
+   * Run a forwarded call on this thread and post the answer back to the worker, with the call's
+   * input buffers when it succeeded: the scheduler has then finished with them (the Tensors over
+   * them are garbage), and the worker reuses them for later calls.
+   */
   private dispatch(worker: Worker, id: number, method: string, request: unknown): void {
     const handler = (this.options.handlers as Record<string, ((r: unknown) => unknown) | undefined>)[method];
-    bytesBackToBuffers(request, RAW_INPUTS);
+    const inputs = bytesBackToBuffers(request, RAW_INPUTS);
     Promise.resolve()
       .then(() => {
         if (!handler) throw new TensorRtError('ERR_INVALID_ARGUMENT', `unknown method ${method}`);
@@ -242,7 +246,7 @@ class WorkerFrontEnd implements GrpcFrontEnd {
       .then(
         (response) => {
           const transfer = moveBytesOut(response, RAW_OUTPUTS);
-          worker.postMessage({ kind: 'reply', id, response } satisfies ToWorker, transfer);
+          worker.postMessage({ kind: 'reply', id, response, returned: inputs } satisfies ToWorker, [...transfer, ...inputs]);
         },
         (e: unknown) => worker.postMessage({ kind: 'reply', id, error: { code: grpcStatusFor(e), details: errorMessage(e) } } satisfies ToWorker),
       )

@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { TensorRtError } from '../errors.js';
 import { closeGrpc, loadGrpcService, newGrpcServer, setGrpcFlowControlWindow } from './grpc.js';
-import { RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
+import { BufferPool, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
 const port = parentPort;
 if (!port) throw new TensorRtError('ERR_CONFIG', 'grpc-worker runs as a worker thread of the tensorrt-node server, not on its own');
@@ -20,6 +20,8 @@ const options = workerData as GrpcWorkerData;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
 
 const pending = new Map<number, grpc.sendUnaryData<unknown>>();
+/** input buffers back from the main thread; 64 MiB holds a hundred 600 KB images in flight */
+const inputBuffers = new BufferPool(64 * 1024 * 1024);
 let nextId = 0;
 
 function forward(method: string) {
@@ -27,7 +29,7 @@ function forward(method: string) {
     const id = nextId++;
     pending.set(id, callback);
     const request = call.request;
-    post({ kind: 'call', id, method, request }, moveBytesOut(request, RAW_INPUTS));
+    post({ kind: 'call', id, method, request }, moveBytesOut(request, RAW_INPUTS, inputBuffers));
   };
 }
 
@@ -62,6 +64,7 @@ port.on('message', (message: ToWorker) => {
       if (!callback) break;
       if ('error' in message) callback(message.error);
       else {
+        for (const ab of message.returned) inputBuffers.give(ab);
         bytesBackToBuffers(message.response, RAW_OUTPUTS);
         callback(null, message.response);
       }

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { startGrpcServer, startServer, type GrpcFrontEnd, type RunningServer } from '../../lib/server/index.js';
 import type { LoadedModelVersion } from '../../lib/repository/repository.js';
+import { BufferPool, bytesBackToBuffers, moveBytesOut } from '../../lib/server/grpc-bridge.js';
 import { Tensor } from '../../lib/tensor.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
@@ -214,5 +215,28 @@ describe('gRPC front-end threads', () => {
     // the old client reconnects (grpc-js retries a broken connection on the next call)
     expect(await call(first, 'ServerLive', {})).toEqual({ live: true });
     expect(await call(connect(server.grpcPort!), 'ServerReady', {})).toEqual({ ready: true });
+  });
+});
+
+describe('moving tensor bytes between threads', () => {
+  it('copies raw bytes into buffers of their own (reused from the pool when it has the size), and back into Buffers', () => {
+    const pool = new BufferPool(1000);
+    const message = { raw_input_contents: [Buffer.from('abcdefgh').subarray(2, 6), new Uint8Array([9, 8, 7])] };
+    const transfer = moveBytesOut(message, 'raw_input_contents', pool);
+    expect(transfer.map((ab) => ab.byteLength)).toEqual([4, 3]); // whole ArrayBuffers: nothing else in them
+    const back = bytesBackToBuffers(message, 'raw_input_contents');
+    expect(back).toEqual(transfer);
+    expect(message.raw_input_contents.every((b) => Buffer.isBuffer(b))).toBe(true);
+    expect(message.raw_input_contents.map((b) => Buffer.from(b).toString('hex'))).toEqual(['63646566', '090807']);
+
+    pool.give(transfer[0]!);
+    const again = { raw_input_contents: [Buffer.from('wxyz')] };
+    expect(moveBytesOut(again, 'raw_input_contents', pool)[0]).toBe(transfer[0]); // reused
+    expect(Buffer.from(again.raw_input_contents[0]!).toString()).toBe('wxyz');
+    pool.give(new ArrayBuffer(999));
+    pool.give(new ArrayBuffer(4)); // over maxBytes: dropped
+    expect(pool.take(4)).toBeUndefined();
+    expect(pool.take(999)?.byteLength).toBe(999);
+    expect(moveBytesOut({}, 'raw_input_contents')).toEqual([]);
   });
 });
