@@ -70,6 +70,8 @@ export function grpcWorkerEntry(): string {
 
 interface FrontEndThread {
   worker: Worker;
+  /** it has loaded grpc-js and the proto: connections may go to it */
+  ready: boolean;
   connections: number;
   /** set once the worker has exited (or been told to): no more connections go to it */
   gone: boolean;
@@ -102,7 +104,7 @@ export interface GrpcFrontEnd {
 }
 
 class WorkerFrontEnd implements GrpcFrontEnd {
-  private readonly pool: FrontEndThread[] = [];
+  private pool: FrontEndThread[] = [];
   private readonly listener: net.Server;
   private fallbackServer: grpc.Server | undefined;
   private fallbackInjector: grpc.ConnectionInjector | undefined;
@@ -113,12 +115,16 @@ class WorkerFrontEnd implements GrpcFrontEnd {
     this.listener = net.createServer({ pauseOnConnect: true }, (socket) => this.route(socket));
   }
 
+  private serving(): FrontEndThread[] {
+    return this.pool.filter((t) => t.ready && !t.gone);
+  }
+
   get threads(): number {
-    return this.pool.filter((t) => !t.gone).length;
+    return this.serving().length;
   }
 
   workerThreads(): readonly Worker[] {
-    return this.pool.filter((t) => !t.gone).map((t) => t.worker);
+    return this.serving().map((t) => t.worker);
   }
 
   /** Start the threads, then listen. Rejects (with everything stopped) if a thread fails to start. */
@@ -144,10 +150,9 @@ class WorkerFrontEnd implements GrpcFrontEnd {
 
   private spawn(): Promise<void> {
     const worker = new Worker(grpcWorkerEntry(), { workerData: this.options.workerData });
-    const thread: FrontEndThread = { worker, connections: 0, gone: false };
+    const thread: FrontEndThread = { worker, ready: false, connections: 0, gone: false };
     this.pool.push(thread);
     return new Promise<void>((resolve, reject) => {
-      let ready = false;
       const timer = setTimeout(() => {
         reject(new TensorRtError('ERR_TIMEOUT', `a gRPC front-end thread did not start within ${WORKER_START_TIMEOUT_MS} ms`));
         void worker.terminate();
@@ -155,7 +160,7 @@ class WorkerFrontEnd implements GrpcFrontEnd {
       worker.on('message', (message: FromWorker) => {
         switch (message.kind) {
           case 'ready':
-            ready = true;
+            thread.ready = true;
             clearTimeout(timer);
             resolve();
             break;
@@ -171,7 +176,7 @@ class WorkerFrontEnd implements GrpcFrontEnd {
         }
       });
       worker.on('error', (e) => {
-        if (!ready) reject(new TensorRtError('ERR_CONFIG', `a gRPC front-end thread failed to start: ${errorMessage(e)}`, undefined, { cause: e }));
+        if (!thread.ready) reject(new TensorRtError('ERR_CONFIG', `a gRPC front-end thread failed to start: ${errorMessage(e)}`, undefined, { cause: e }));
         else this.options.logger.error(`gRPC front-end thread ${worker.threadId} failed: ${errorMessage(e)}`);
       });
       worker.on('exit', (code) => {
@@ -179,8 +184,8 @@ class WorkerFrontEnd implements GrpcFrontEnd {
         const unexpected = !thread.gone && this.closing === undefined;
         thread.gone = true;
         thread.drained?.();
-        this.pool.splice(this.pool.indexOf(thread), 1);
-        if (!ready) {
+        this.pool = this.pool.filter((t) => t !== thread);
+        if (!thread.ready) {
           reject(new TensorRtError('ERR_CONFIG', `a gRPC front-end thread exited (code ${code}) before it started`));
           return;
         }
@@ -199,7 +204,7 @@ class WorkerFrontEnd implements GrpcFrontEnd {
       return;
     }
     let target: FrontEndThread | undefined;
-    for (const t of this.pool) if (!t.gone && (!target || t.connections < target.connections)) target = t;
+    for (const t of this.serving()) if (!target || t.connections < target.connections) target = t;
     if (!target) {
       this.fallbackConnection(socket);
       return;
@@ -214,7 +219,9 @@ class WorkerFrontEnd implements GrpcFrontEnd {
       this.fallbackConnection(socket);
       return;
     }
-    // the duplicate keeps the connection open once this thread's handle closes (close(2), no shutdown)
+    // the duplicate keeps the connection open once this thread's handle closes (close(2), no
+    // shutdown). From here the worker owns it; should the worker die before adopting it, the
+    // descriptor stays open (closing it here could close a reused number) and the client times out.
     socket.destroy();
     target.connections++;
     target.worker.postMessage({ kind: 'connection', fd: dup } satisfies ToWorker);
@@ -236,13 +243,11 @@ class WorkerFrontEnd implements GrpcFrontEnd {
    * them are garbage), and the worker reuses them for later calls.
    */
   private dispatch(worker: Worker, id: number, method: string, request: unknown): void {
-    const handler = (this.options.handlers as Record<string, ((r: unknown) => unknown) | undefined>)[method];
+    // the worker serves only GRPC_METHODS (its workerData), each of which has a handler
+    const handler = this.options.handlers[method as GrpcMethod];
     const inputs = bytesBackToBuffers(request, RAW_INPUTS);
     Promise.resolve()
-      .then(() => {
-        if (!handler) throw new TensorRtError('ERR_INVALID_ARGUMENT', `unknown method ${method}`);
-        return handler(request);
-      })
+      .then(() => handler(request))
       .then(
         (response) => {
           const transfer = moveBytesOut(response, RAW_OUTPUTS);
