@@ -4,8 +4,8 @@
  *
  *   npm run build:ts && node bench/server-overhead.mjs [--model-repository DIR] [--model NAME]
  *       [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main]
- *       [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N]
- *       [--json out.json] [--md out.md]
+ *       [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc]
+ *       [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]
  *
  * Defaults: examples/models, model `affine`, 3 s per case after 0.5 s warm-up, concurrency 1,16,64,
  * batch 1 (dimension 0 of every input of a batching model). The server is started in this process
@@ -15,11 +15,15 @@
  *   in-process   model.scheduler.infer() directly (repository.getModel(name).scheduler): the baseline
  *   http-json    POST /v2/models/<m>/infer, JSON tensors in and out (node:http, keep-alive, a socket per caller)
  *   http-binary  the binary tensor extension (Inference-Header-Content-Length), binary in and out
- *   grpc         GRPCInferenceService/ModelInfer with raw_input_contents (@grpc/grpc-js, one channel)
+ *   grpc         GRPCInferenceService/ModelInfer with raw_input_contents (@grpc/grpc-js, one channel per client thread)
  *
- * The HTTP and gRPC callers run on a worker thread by default (--client worker): a separate event
- * loop, like a client process, so the server's event loop does only server work; --client main runs
- * them on the server's own event loop. Reported per case: requests/s, latency mean/p50/p99 (µs, as
+ * The HTTP and gRPC callers run on worker threads by default (--client worker): separate event
+ * loops, like client processes, so the server's event loop does only server work; the C callers
+ * are spread over --client-workers N threads (default 4, at most C), each with its own HTTP agent
+ * and gRPC channel (connection), so that one client event loop is not the bottleneck. --client main
+ * runs them all on the server's own event loop. --grpc-workers N|auto is the server's gRPC
+ * front-end thread count (startServer's grpcWorkers; default: the server's default, 'auto'; 0 =
+ * gRPC on the main thread); the count that served is recorded as server.grpcWorkers. Reported per case: requests/s, latency mean/p50/p99 (µs, as
  * the caller sees it, response decoding included), µs added per request against in-process at the
  * same C (difference of mean latencies) and the throughput ratio to in-process.
  *
@@ -32,7 +36,8 @@
  * ≥ R in every repeat ("criterion" in the JSON; reported, never turned into the exit status).
  * The GPU run (scripts/gpu-host/serve-suite.sh): the ResNet-50 FP16 plan in the repository made by
  * scripts/gpu-host/model-repository.mjs, `--model resnet50 --concurrency 64 --methods
- * in-process,http-binary,grpc --repeat 2`: 64 closed-loop single-image callers.
+ * in-process,http-binary,grpc --repeat 2 --client-workers 4`: 64 closed-loop single-image callers,
+ * once with the server's default gRPC front-end threads and once with `--grpc-workers 0`.
  * --ort-threads N: ONNX Runtime sessions with N intra-op threads (and 1 inter-op) instead of ORT's
  * default of one per core, whose idle threads spin and take CPU from the event loops on a small
  * host. The CPU large-tensor run (bench/results/2026-11-25-server-large-tensors-cpu.md): the
@@ -100,17 +105,20 @@ function pct(sorted, p) {
 }
 
 /**
- * Run C closed-loop callers of `once(callerIndex, requestIndex, check)` for warm-up then duration.
- * `once` resolves with a mismatch message or null, and throws on a failed request.
+ * Run C closed-loop callers of `once(callerIndex, requestIndex, check)` for warm-up then duration;
+ * callers are numbered from `firstCaller` (so that callers split over threads send different
+ * variants). `once` resolves with a mismatch message or null, and throws on a failed request.
+ * Returns the raw measurements of the timed part, which summarize() turns into a result.
  */
-async function closedLoop(concurrency, warmupMs, durationMs, once) {
+async function runLoop(concurrency, warmupMs, durationMs, once, firstCaller = 0) {
   const run = async (ms, record) => {
     const end = performance.now() + ms;
     const lat = [];
     const st = { requests: 0, errors: 0, firstError: null, checked: 0, mismatches: 0, firstMismatch: null };
     const t0 = performance.now();
     await Promise.all(
-      Array.from({ length: concurrency }, async (_, c) => {
+      Array.from({ length: concurrency }, async (_, i) => {
+        const c = firstCaller + i;
         for (let k = 0; performance.now() < end; k++) {
           const check = record && (k === 0 || k % CHECK_EVERY === 0);
           const s = performance.now();
@@ -135,28 +143,49 @@ async function closedLoop(concurrency, warmupMs, durationMs, once) {
         }
       }),
     );
-    return { seconds: (performance.now() - t0) / 1000, lat, st };
+    return { seconds: (performance.now() - t0) / 1000, lat: Float64Array.from(lat), st };
   };
   await run(warmupMs, false);
-  const { seconds, lat, st } = await run(durationMs, true);
-  lat.sort((a, b) => a - b);
+  return run(durationMs, true);
+}
+
+/**
+ * One result from the raw measurements of the callers' groups (one group, or one per client
+ * thread, all run at the same time): requests/s is the sum of each group's rate over its own
+ * timed window, latencies are pooled.
+ */
+function summarize(parts) {
+  const lat = new Float64Array(parts.reduce((n, p) => n + p.lat.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    lat.set(p.lat, off);
+    off += p.lat.length;
+  }
+  lat.sort();
+  const sum = (f) => parts.reduce((a, p) => a + f(p), 0);
+  const requests = sum((p) => p.st.requests);
+  const errors = sum((p) => p.st.errors);
+  const checked = sum((p) => p.st.checked);
+  const mismatches = sum((p) => p.st.mismatches);
+  const firstError = parts.find((p) => p.st.firstError)?.st.firstError;
+  const firstMismatch = parts.find((p) => p.st.firstMismatch)?.st.firstMismatch;
   const mean = lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : NaN;
   return {
-    requests: st.requests,
-    errors: st.errors,
-    ...(st.firstError ? { firstError: st.firstError } : {}),
-    seconds,
-    requestsPerSecond: st.requests / seconds,
+    requests,
+    errors,
+    ...(firstError ? { firstError } : {}),
+    seconds: Math.max(...parts.map((p) => p.seconds)),
+    requestsPerSecond: sum((p) => p.st.requests / p.seconds),
     latencyUs: { mean, p50: pct(lat, 50), p99: pct(lat, 99), max: lat.length ? lat[lat.length - 1] : NaN },
-    check: { checked: st.checked, mismatches: st.mismatches, ...(st.firstMismatch ? { firstMismatch: st.firstMismatch } : {}) },
-    correct: st.checked > 0 && st.mismatches === 0 && st.errors === 0,
+    check: { checked, mismatches, ...(firstMismatch ? { firstMismatch } : {}) },
+    correct: checked > 0 && mismatches === 0 && errors === 0,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // network callers (worker thread, or the main thread with --client main)
 
-async function networkCase({ method, concurrency, warmupMs, durationMs, host, httpPort, grpcPort, model, variants, checkKind, protoDir }) {
+async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, durationMs, host, httpPort, grpcPort, model, variants, checkKind, protoDir }) {
   const url = `http://${host}:${httpPort}/v2/models/${encodeURIComponent(model)}/infer`;
   const outNames = Object.keys(variants[0].expected);
   let once;
@@ -259,17 +288,19 @@ async function networkCase({ method, concurrency, warmupMs, durationMs, host, ht
   } else throw new Error(`unknown method ${method}`);
 
   try {
-    return await closedLoop(concurrency, warmupMs, durationMs, once);
+    return await runLoop(concurrency, warmupMs, durationMs, once, firstCaller);
   } finally {
     await cleanup();
   }
 }
 
 if (!isMainThread) {
-  // worker: one network case per message, then the main thread terminates it
+  // client thread: its share of the callers of one network case per message (its own HTTP
+  // agent or gRPC channel); the main thread terminates it at the end
   parentPort.on('message', async (msg) => {
     try {
-      parentPort.postMessage({ ok: true, result: await networkCase({ ...workerData, ...msg }) });
+      const part = await networkCase({ ...workerData, ...msg });
+      parentPort.postMessage({ ok: true, part }, [part.lat.buffer]);
     } catch (e) {
       parentPort.postMessage({ ok: false, error: e instanceof Error ? e.stack : String(e) });
     }
@@ -290,6 +321,8 @@ function parseArgs(argv) {
     concurrency: [1, 16, 64],
     batch: 1,
     client: 'worker',
+    clientWorkers: 4,
+    grpcWorkers: undefined,
     methods: METHODS,
     repeat: 1,
     target: 0.9,
@@ -311,6 +344,11 @@ function parseArgs(argv) {
     else if (a === '--concurrency') o.concurrency = v().split(',').map(Number);
     else if (a === '--batch') o.batch = Number(v());
     else if (a === '--client') o.client = v();
+    else if (a === '--client-workers') o.clientWorkers = Number(v());
+    else if (a === '--grpc-workers') {
+      const x = v();
+      o.grpcWorkers = x === 'auto' ? x : Number(x);
+    }
     else if (a === '--methods') o.methods = v().split(',');
     else if (a === '--repeat') o.repeat = Number(v());
     else if (a === '--target') o.target = Number(v());
@@ -318,7 +356,7 @@ function parseArgs(argv) {
     else if (a === '--md') o.md = path.resolve(v());
     else if (a === '--ort-threads') o.ortThreads = Number(v());
     else if (a === '--help' || a === '-h') {
-      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
+      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -327,6 +365,8 @@ function parseArgs(argv) {
   if (!o.concurrency.length || !o.concurrency.every((c) => Number.isInteger(c) && c >= 1 && c <= 1024)) throw new Error('--concurrency: integers 1..1024');
   if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error('--batch must be a positive integer');
   if (o.client !== 'worker' && o.client !== 'main') throw new Error('--client is worker or main');
+  if (!(Number.isInteger(o.clientWorkers) && o.clientWorkers >= 1 && o.clientWorkers <= 64)) throw new Error('--client-workers must be an integer in 1..64');
+  if (o.grpcWorkers !== undefined && o.grpcWorkers !== 'auto' && !(Number.isInteger(o.grpcWorkers) && o.grpcWorkers >= 0 && o.grpcWorkers <= 64)) throw new Error('--grpc-workers must be auto or an integer in 0..64');
   const unknown = o.methods.filter((m) => !METHODS.includes(m));
   if (unknown.length || !o.methods.length) throw new Error(`--methods: a comma-separated subset of ${METHODS.join(',')}${unknown.length ? ` (unknown: ${unknown.join(',')})` : ''}`);
   o.methods = METHODS.filter((m) => m === 'in-process' || o.methods.includes(m)); // the baseline always runs, first
@@ -373,7 +413,7 @@ function markdown(report) {
   lines.push(report.note, '');
   const m = report.model;
   lines.push(
-    `Model \`${m.name}\` v${m.version} (${m.platform}, max_batch_size ${m.maxBatchSize}, ${m.instances} instance(s)${m.dynamicBatching ? ', dynamic_batching' : ''}), request inputs ${m.inputs.map((i) => `${i.name} ${i.datatype} [${i.shape.join(',')}]`).join(', ')}; ${report.options.duration} s per case after ${report.options.warmup} s warm-up; network callers on ${report.options.client === 'worker' ? 'a worker thread' : 'the server’s event loop'}; correctness check: ${report.checkKind === 'exact' ? 'exact y = 2x + 1' : 'against the in-process result'} on every ${CHECK_EVERY}th response.`,
+    `Model \`${m.name}\` v${m.version} (${m.platform}, max_batch_size ${m.maxBatchSize}, ${m.instances} instance(s)${m.dynamicBatching ? ', dynamic_batching' : ''}), request inputs ${m.inputs.map((i) => `${i.name} ${i.datatype} [${i.shape.join(',')}]`).join(', ')}; ${report.options.duration} s per case after ${report.options.warmup} s warm-up; network callers on ${report.options.client === 'worker' ? `${report.options.clientWorkers} client thread(s) (at most one per caller)` : 'the server’s event loop'}; gRPC served by ${report.server.grpcWorkers ? `${report.server.grpcWorkers} front-end thread(s)` : 'the main thread'} (--grpc-workers ${report.options.grpcWorkers ?? 'default'}); correctness check: ${report.checkKind === 'exact' ? 'exact y = 2x + 1' : 'against the in-process result'} on every ${CHECK_EVERY}th response.`,
     '',
   );
   lines.push('| C | method | req/s | mean µs | p50 µs | p99 µs | µs added vs in-process | throughput vs in-process | checked | correct |');
@@ -403,11 +443,12 @@ async function main() {
     modelControlMode: 'explicit',
     loadModels: [opts.model],
     logger: quiet,
+    ...(opts.grpcWorkers !== undefined ? { grpcWorkers: opts.grpcWorkers } : {}),
     ...(opts.ortThreads
       ? { backends: [new lib.OnnxRuntimeBackend({ intraOpNumThreads: opts.ortThreads, interOpNumThreads: 1 }), ...lib.defaultBackends().filter((b) => b.kind !== 'onnxruntime')] }
       : {}),
   });
-  let worker;
+  let clientThreads = [];
   try {
     const model = server.repository.getModel(opts.model);
     const cfg = model.config;
@@ -461,21 +502,36 @@ async function main() {
       warmupMs: opts.warmup * 1000,
       durationMs: opts.duration * 1000,
     };
-    if (opts.client === 'worker') worker = new Worker(fileURLToPath(import.meta.url), { workerData: common });
-    const inWorker = (msg) =>
+    if (opts.client === 'worker') {
+      const n = Math.min(opts.clientWorkers, Math.max(...opts.concurrency));
+      clientThreads = Array.from({ length: n }, () => new Worker(fileURLToPath(import.meta.url), { workerData: common }));
+    }
+    const inThread = (thread, msg) =>
       new Promise((resolve, reject) => {
         const onMsg = (m) => {
-          worker.off('error', onErr);
-          m.ok ? resolve(m.result) : reject(new Error(m.error));
+          thread.off('error', onErr);
+          m.ok ? resolve(m.part) : reject(new Error(m.error));
         };
         const onErr = (e) => {
-          worker.off('message', onMsg);
+          thread.off('message', onMsg);
           reject(e);
         };
-        worker.once('message', onMsg);
-        worker.once('error', onErr);
-        worker.postMessage(msg);
+        thread.once('message', onMsg);
+        thread.once('error', onErr);
+        thread.postMessage(msg);
       });
+    /** the C callers split as evenly as possible over the client threads, all at once */
+    const onClientThreads = async (method, C) => {
+      const threads = clientThreads.slice(0, C);
+      let first = 0;
+      const parts = threads.map((t, i) => {
+        const share = Math.floor(C / threads.length) + (i < C % threads.length ? 1 : 0);
+        const msg = { method, concurrency: share, firstCaller: first };
+        first += share;
+        return inThread(t, msg);
+      });
+      return summarize(await Promise.all(parts));
+    };
 
     const cases = [];
     for (let repeat = 1; repeat <= opts.repeat; repeat++) for (const C of opts.concurrency) {
@@ -484,17 +540,17 @@ async function main() {
         process.stderr.write(`${opts.repeat > 1 ? `#${repeat} ` : ''}C=${C} ${method} ...`);
         let r;
         if (method === 'in-process') {
-          r = await closedLoop(C, common.warmupMs, common.durationMs, async (c, k, check) => {
+          r = summarize([await runLoop(C, common.warmupMs, common.durationMs, async (c, k, check) => {
             const vi = (c + k) % VARIANTS;
             const out = await model.scheduler.infer(tensors[vi], { outputs: outNames });
             if (!check) return null;
             const got = {};
             for (const n of outNames) got[n] = out[n] ? Array.from(out[n].data, Number) : undefined;
             return mismatch(checkKind, got, variants[vi].expected);
-          });
+          })]);
           base = r;
-        } else if (worker) r = await inWorker({ method, concurrency: C });
-        else r = await networkCase({ ...common, method, concurrency: C });
+        } else if (clientThreads.length) r = await onClientThreads(method, C);
+        else r = summarize([await networkCase({ ...common, method, concurrency: C })]);
         const row = { ...(opts.repeat > 1 ? { repeat } : {}), concurrency: C, method, ...r };
         if (method !== 'in-process') {
           row.addedUsVsInProcess = r.latencyUs.mean - base.latencyUs.mean;
@@ -548,13 +604,14 @@ async function main() {
         ...(isPlan ? { gpu, tensorrtLibDir: process.env.TENSORRT_LIB_DIR ?? null } : {}),
       },
       note: isPlan
-        ? 'GPU run: TensorRT plan served by the TensorRT backend. in-process calls the same scheduler (the same DynamicBatcher and instances) as the server, in the same process and run; the network callers run on a worker thread of that process.'
+        ? 'GPU run: TensorRT plan served by the TensorRT backend. in-process calls the same scheduler (the same DynamicBatcher and instances) as the server, in the same process and run; the network callers run on worker threads of that process (options.clientWorkers).'
         : 'CPU run: the model is served by the ONNX Runtime backend on the CPU (no GPU on this host). Server, in-process callers and network callers share the same CPUs, so on a small host the client side (undici, grpc-js, JSON) competes with the server for cores; the numbers are an upper bound on what the front ends cost.',
       criterion,
       gpuCriterion: isPlan
         ? `Issue 6: ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) at >= ${opts.target} of the in-process throughput. Here, model ${opts.model} at C = ${critC}: grpc / in-process = ${criterion.ratios.map((x) => fmt(x, 3)).join(', ') || 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${criterion.met ? 'met' : '**not met**'}.`
         : 'Issue 6 asks, on the GPU, that ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) reach at least 90% of the in-process throughput. That needs the H100 and has not been run here. To run it: make a repository with resnet50/config.pbtxt (platform "tensorrt_plan", max_batch_size 32, dynamic_batching { max_queue_delay_microseconds: 500 }, instance_group [{ count: 2, kind: KIND_GPU }]) and resnet50/1/model.plan copied from fixtures/gpu/engines/resnet50_fp16.plan, then `node bench/server-overhead.mjs --model-repository <repo> --model resnet50 --concurrency 1,16,64 --json out.json` and read the grpc row\'s "throughput vs in-process" at C = 16 and 64. scripts/gpu-host/serve-suite.sh does this on the GPU host (repository from scripts/gpu-host/model-repository.mjs).',
-      options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, ortThreads: opts.ortThreads ?? null, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, methods: opts.methods, repeat: opts.repeat, target: opts.target },
+      options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, ortThreads: opts.ortThreads ?? null, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, clientWorkers: opts.client === 'worker' ? clientThreads.length : null, grpcWorkers: opts.grpcWorkers ?? null, methods: opts.methods, repeat: opts.repeat, target: opts.target },
+      server: { grpcWorkers: server.grpcWorkers ?? null },
       model: {
         name: model.name,
         version: model.version,
@@ -579,7 +636,7 @@ async function main() {
     } else process.stdout.write(markdown(report));
     if (!report.allCorrect) process.exitCode = 1;
   } finally {
-    if (worker) await worker.terminate();
+    await Promise.all(clientThreads.map((t) => t.terminate()));
     await server.close();
   }
 }

@@ -36,6 +36,7 @@ const ALLOWED = [
   /^CMakeLists\.txt$/,
   /^scripts\/(build-native|toolchain)\.mjs$/,
   /^dist\/(index|cli\/main)\.(js|cjs|d\.ts|d\.cts)(\.map)?$/,
+  /^dist\/server\/grpc-worker\.(js|cjs)(\.map)?$/, // the gRPC front-end thread's entry (lib/server/grpc-front-ends.ts starts it)
   /^native\/[\w./-]+\.(cc|cpp|cu|h|hpp|cuh|cmake|txt)$/,
   /^proto\/[\w-]+\.proto$/,
   // linux-x64 is required (below); linux-arm64 (cross-built: prebuild.mjs --arch arm64) ships when present
@@ -64,6 +65,8 @@ const REQUIRED = [
   'dist/index.d.ts',
   'dist/index.d.cts',
   'dist/cli/main.js',
+  'dist/server/grpc-worker.js',
+  'dist/server/grpc-worker.cjs',
   'proto/grpc_service.proto',
   'proto/model_config.proto',
   'CMakeLists.txt',

@@ -93,6 +93,7 @@ interface ServeFlags {
   loadModel: string[];
   repositoryPollSecs: number;
   maxBodyBytes: number;
+  grpcWorkers: number | 'auto';
   http: boolean;
   grpc: boolean;
   metrics: boolean;
@@ -112,6 +113,7 @@ async function serve(f: ServeFlags, io: CliIo): Promise<number> {
     loadModels: f.loadModel,
     repositoryPollSecs: f.repositoryPollSecs,
     maxBodyBytes: f.maxBodyBytes,
+    grpcWorkers: f.grpcWorkers,
     logger: { info: (m) => io.err(`info: ${m}`), warn: (m) => io.err(`warning: ${m}`), error: (m) => io.err(`error: ${m}`) },
   });
   for (const e of await server.repository.index()) {
@@ -119,7 +121,7 @@ async function serve(f: ServeFlags, io: CliIo): Promise<number> {
   }
   const hostPort = (p: number) => (f.host.includes(':') ? `[${f.host}]:${p}` : `${f.host}:${p}`);
   if (server.httpPort !== undefined) io.out(`HTTP  listening on http://${hostPort(server.httpPort)}`);
-  if (server.grpcPort !== undefined) io.out(`gRPC  listening on ${hostPort(server.grpcPort)}`);
+  if (server.grpcPort !== undefined) io.out(`gRPC  listening on ${hostPort(server.grpcPort)}${server.grpcWorkers ? ` (${server.grpcWorkers} front-end thread${server.grpcWorkers > 1 ? 's' : ''})` : ''}`);
   if (server.metricsPort !== undefined) io.out(`metrics listening on http://${hostPort(server.metricsPort)}/metrics`);
   if (io.handleSignals !== false) {
     const exit = io.exit ?? ((c: number) => process.exit(c));
@@ -179,6 +181,12 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     .option('--load-model <name>', 'model to load at start in explicit mode (repeatable; * = all)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--repository-poll-secs <n>', 'seconds between rescans in poll mode', intArg('--repository-poll-secs', 1), 15)
     .option('--max-body-bytes <n>', 'largest request accepted, bytes', intArg('--max-body-bytes', 1), 64 * 1024 * 1024)
+    .option(
+      '--grpc-workers <n>',
+      'gRPC front-end threads doing HTTP/2 and protobuf off the main thread (0 = on the main thread; auto = a quarter of the cores, 1..4)',
+      (v: string) => (v === 'auto' ? 'auto' : intArg('--grpc-workers', 0, 64)(v)),
+      'auto',
+    )
     .option('--verbose', 'print stack traces of errors')
     .action(async (flags: ServeFlags) => {
       code = await serve(flags, io);

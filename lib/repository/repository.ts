@@ -84,7 +84,8 @@ interface ModelEntry {
   fingerprint: string;
 }
 
-const stderrLogger: RepositoryLogger = {
+/** The default logger: warnings and errors to stderr. */
+export const stderrLogger: RepositoryLogger = {
   info: () => {},
   warn: (m) => process.stderr.write(`[tensorrt-node] warning: ${m}\n`),
   error: (m) => process.stderr.write(`[tensorrt-node] error: ${m}\n`),

@@ -41,6 +41,13 @@ export interface GrpcServerOptions {
    * is read by the client only), so listenGrpc() sets it on each session. Applied by listenGrpc().
    */
   flowControlWindowBytes?: number;
+  /**
+   * Front-end threads for startGrpcServer() (createGrpcServer() always builds the in-thread
+   * server): worker threads that do the HTTP/2 framing and protobuf work of the connections,
+   * each call running on the main thread. 0 serves gRPC on the main thread. Default 'auto':
+   * min(4, max(1, floor(os.availableParallelism() / 4))), see autoGrpcWorkers().
+   */
+  workers?: number | 'auto';
 }
 
 /** Node's (and HTTP/2's) initial window, bytes. */
@@ -61,8 +68,6 @@ export function findProtoDir(): string {
   throw new TensorRtError('ERR_CONFIG', `proto/grpc_service.proto not found above ${here}`);
 }
 
-type Call<T> = grpc.ServerUnaryCall<T, unknown>;
-type Callback = grpc.sendUnaryData<unknown>;
 interface InferParameter {
   bool_param?: boolean;
   int64_param?: number;
@@ -99,10 +104,33 @@ const CONTENTS_FIELD: Record<string, string> = {
   BYTES: 'bytes_contents',
 };
 
-/** Build the grpc-js server with every handler bound (not yet listening). */
-export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
-  const repo = options.repository;
-  const protoDir = options.protoDir ?? findProtoDir();
+/** The unary methods this server implements; the proto's other methods answer UNIMPLEMENTED. */
+export const GRPC_METHODS = [
+  'ServerLive',
+  'ServerReady',
+  'ModelReady',
+  'ServerMetadata',
+  'ModelMetadata',
+  'ModelConfig',
+  'ModelStatistics',
+  'RepositoryIndex',
+  'RepositoryModelLoad',
+  'RepositoryModelUnload',
+  'ModelInfer',
+] as const;
+export type GrpcMethod = (typeof GRPC_METHODS)[number];
+
+/**
+ * One handler per method: the decoded request (proto-loader's plain object) in, the response
+ * object out; a thrown error becomes a gRPC status through grpcStatusFor(). The in-thread
+ * server and the bridge from the front-end worker threads (grpc-workers.ts) run these same
+ * functions on the main thread. (`any`: the request shapes are the proto's, already checked by
+ * protobufjs.)
+ */
+export type GrpcHandlers = Record<GrpcMethod, (request: any) => unknown>;
+
+/** Load GRPCInferenceService from grpc_service.proto in `protoDir`. */
+export function loadGrpcService(protoDir: string): grpc.ServiceDefinition {
   const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), {
     keepCase: true,
     longs: Number,
@@ -112,48 +140,84 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
     includeDirs: [protoDir],
   });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
-  const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': maxBytes, 'grpc.max_send_message_length': maxBytes });
-  const window = options.flowControlWindowBytes ?? 16 * 1024 * 1024;
+  return pkg.inference.GRPCInferenceService.service;
+}
+
+/** Default largest message, bytes. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Default HTTP/2 receive window, bytes (see GrpcServerOptions.flowControlWindowBytes). */
+export const DEFAULT_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
+/** The flow-control window to use, checked. */
+export function checkFlowControlWindow(window: number): number {
   if (!Number.isInteger(window) || window < HTTP2_DEFAULT_WINDOW || window > HTTP2_MAX_WINDOW) {
     throw new TensorRtError('ERR_INVALID_ARGUMENT', `flowControlWindowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW}, ${HTTP2_MAX_WINDOW}], got ${window}`);
   }
-  flowControlWindows.set(server, window);
+  return window;
+}
 
-  const unary =
-    <T>(fn: (req: T) => unknown | Promise<unknown>) =>
-    (call: Call<T>, cb: Callback): void => {
-      Promise.resolve()
-        .then(() => fn(call.request))
-        .then(
-          (res) => cb(null, res),
-          (e: unknown) => cb({ code: grpcStatusFor(e), details: errorMessage(e) }),
-        );
-    };
+/** A grpc-js server with the message-size limits, not yet bound or injected into. */
+export function newGrpcServer(maxMessageBytes: number): grpc.Server {
+  return new grpc.Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
+}
 
-  type NameVersion = { name: string; version: string };
+/** grpc-js's unary handler around one of GrpcHandlers: errors become a status code and details. */
+function unary(fn: (request: unknown) => unknown) {
+  return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (res) => callback(null, res),
+        (e: unknown) => callback({ code: grpcStatusFor(e), details: errorMessage(e) }),
+      );
+  };
+}
 
-  server.addService(pkg.inference.GRPCInferenceService.service, {
-    ServerLive: unary(() => ({ live: true })),
-    ServerReady: unary(() => ({ ready: repo.isReady() })),
-    ModelReady: unary((r: NameVersion) => {
+/** Build the grpc-js server with every handler bound (not yet listening); runs on this thread. */
+export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
+  const service = loadGrpcService(options.protoDir ?? findProtoDir());
+  const server = newGrpcServer(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  flowControlWindows.set(server, checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW));
+  const handlers = createGrpcHandlers(options.repository);
+  server.addService(service, Object.fromEntries(GRPC_METHODS.map((m) => [m, unary(handlers[m])])));
+  return server;
+}
+
+interface ModelInferRequest {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters: Record<string, InferParameter>;
+  inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, InferParameter>; contents: Record<string, unknown[]> | null }>;
+  outputs: Array<{ name: string; parameters: Record<string, InferParameter> }>;
+  raw_input_contents: Uint8Array[];
+}
+
+type NameVersion = { name: string; version: string };
+
+/** The KServe v2 gRPC methods over `repo`. */
+export function createGrpcHandlers(repo: ModelRepository): GrpcHandlers {
+  return {
+    ServerLive: () => ({ live: true }),
+    ServerReady: () => ({ ready: repo.isReady() }),
+    ModelReady: (r: NameVersion) => {
       if (!r.name) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'model name is required');
       return { ready: repo.isModelReady(r.name, r.version || undefined) };
-    }),
-    ServerMetadata: unary(() => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS })),
-    ModelMetadata: unary((r: NameVersion) => {
+    },
+    ServerMetadata: () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS }),
+    ModelMetadata: (r: NameVersion) => {
       const m = repo.getModel(r.name, r.version || undefined);
       const versions = r.version ? [String(m.version)] : repo.loadedVersions().filter((l) => l.name === m.name).map((l) => String(l.version));
       return modelMetadata(m, versions);
-    }),
-    ModelConfig: unary((r: NameVersion) => ({ config: repo.getModel(r.name, r.version || undefined).config })),
-    ModelStatistics: unary((r: NameVersion) => ({
+    },
+    ModelConfig: (r: NameVersion) => ({ config: repo.getModel(r.name, r.version || undefined).config }),
+    ModelStatistics: (r: NameVersion) => ({
       model_stats: repo.statistics(r.name || undefined, r.version || undefined).map((s) => statisticsJson(s.name, s.version, s.stats)),
-    })),
-    RepositoryIndex: unary(async (r: { ready: boolean }) => ({
+    }),
+    RepositoryIndex: async (r: { ready: boolean }) => ({
       models: (await repo.index({ readyOnly: r.ready })).map((e) => ({ name: e.name, version: e.version ?? '', state: e.state ?? '', reason: e.reason ?? '' })),
-    })),
-    RepositoryModelLoad: unary(async (r: { model_name: string; parameters: Record<string, unknown> }) => {
+    }),
+    RepositoryModelLoad: async (r: { model_name: string; parameters: Record<string, unknown> }) => {
       if (Object.keys(r.parameters ?? {}).some((k) => k === 'config' || k.startsWith('file:'))) {
         throw new TensorRtError('ERR_INVALID_ARGUMENT', 'load parameters "config" and "file:" overrides are not supported');
       }
@@ -161,61 +225,49 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
         throw grpcStatusFor(e) === 5 || grpcStatusFor(e) === 3 ? e : new TensorRtError('ERR_INVALID_ARGUMENT', errorMessage(e));
       });
       return {};
-    }),
-    RepositoryModelUnload: unary(async (r: { model_name: string }) => {
+    },
+    RepositoryModelUnload: async (r: { model_name: string }) => {
       await repo.unload(r.model_name);
       return {};
-    }),
-    ModelInfer: unary(async (r: ModelInferRequest) => modelInfer(r)),
+    },
+    ModelInfer: (r: ModelInferRequest) => modelInfer(repo, r),
+  };
+}
+
+async function modelInfer(repo: ModelRepository, r: ModelInferRequest): Promise<unknown> {
+  const model = repo.getModel(r.model_name, r.model_version || undefined);
+  const raw = r.raw_input_contents ?? [];
+  if (raw.length > 0 && raw.length !== r.inputs.length) {
+    throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
+  }
+  const wire: WireInput[] = r.inputs.map((inp, i) => {
+    const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
+    const contents = inp.contents ?? {};
+    const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
+    if (raw.length > 0) {
+      if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
+      w.raw = raw[i]!;
+    } else {
+      const field = CONTENTS_FIELD[inp.datatype];
+      const other = filled.find(([k]) => k !== field);
+      if (other) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" of datatype ${inp.datatype} has data in ${other[0]}`);
+      w.typed = (field ? (contents[field] as Array<number | boolean>) : undefined) ?? [];
+    }
+    return w;
   });
-
-  interface ModelInferRequest {
-    model_name: string;
-    model_version: string;
-    id: string;
-    parameters: Record<string, InferParameter>;
-    inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, InferParameter>; contents: Record<string, unknown[]> | null }>;
-    outputs: Array<{ name: string; parameters: Record<string, InferParameter> }>;
-    raw_input_contents: Buffer[];
+  const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
+  for (const o of r.outputs) if (paramValue(o.parameters?.classification) !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
+  const inputs = buildInputs(model, wire);
+  const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
+  const outputs: unknown[] = [];
+  const rawOut: Buffer[] = [];
+  for (const name of names) {
+    const t = result[name];
+    if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
+    outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
+    rawOut.push(tensorBytes(t));
   }
-
-  async function modelInfer(r: ModelInferRequest): Promise<unknown> {
-    const model = repo.getModel(r.model_name, r.model_version || undefined);
-    const raw = r.raw_input_contents ?? [];
-    if (raw.length > 0 && raw.length !== r.inputs.length) {
-      throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
-    }
-    const wire: WireInput[] = r.inputs.map((inp, i) => {
-      const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
-      const contents = inp.contents ?? {};
-      const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
-      if (raw.length > 0) {
-        if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
-        w.raw = raw[i]!;
-      } else {
-        const field = CONTENTS_FIELD[inp.datatype];
-        const other = filled.find(([k]) => k !== field);
-        if (other) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" of datatype ${inp.datatype} has data in ${other[0]}`);
-        w.typed = (field ? (contents[field] as Array<number | boolean>) : undefined) ?? [];
-      }
-      return w;
-    });
-    const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
-    for (const o of r.outputs) if (paramValue(o.parameters?.classification) !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
-    const inputs = buildInputs(model, wire);
-    const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
-    const outputs: unknown[] = [];
-    const rawOut: Buffer[] = [];
-    for (const name of names) {
-      const t = result[name];
-      if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
-      outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
-      rawOut.push(tensorBytes(t));
-    }
-    return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
-  }
-
-  return server;
+  return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
 }
 
 const WIDENED = Symbol('tensorrt-node.flowControlWindow');

@@ -5,16 +5,16 @@
 import type { AddressInfo } from 'node:net';
 import type * as http from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type * as grpc from '@grpc/grpc-js';
-import { ModelRepository, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
+import { ModelRepository, stderrLogger, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
 import type { Backend } from '../backends/backend.js';
 import type { SchedulerFactory } from '../repository/scheduler-factory.js';
 import { createHttpServer } from './http.js';
-import { createGrpcServer, listenGrpc, closeGrpc } from './grpc.js';
+import { startGrpcServer, type GrpcFrontEnd } from './grpc-front-ends.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
-export { createGrpcServer, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions } from './grpc.js';
+export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
+export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
 
 export interface ServeOptions {
@@ -38,6 +38,11 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** gRPC: HTTP/2 receive window per connection and per stream, bytes (default 16 MiB; see GrpcServerOptions) */
   grpcFlowControlWindowBytes?: number;
+  /**
+   * gRPC front-end threads (HTTP/2 and protobuf off the main thread); 0 serves gRPC on the main
+   * thread. Default 'auto' (1 to 4 by core count; see GrpcServerOptions.workers).
+   */
+  grpcWorkers?: number | 'auto';
   backends?: Backend[];
   schedulerFactory?: SchedulerFactory;
   logger?: RepositoryLogger;
@@ -51,6 +56,8 @@ export interface RunningServer {
   httpPort?: number;
   grpcPort?: number;
   metricsPort?: number;
+  /** gRPC front-end threads serving at start (0: gRPC on the main thread; absent when gRPC is disabled) */
+  grpcWorkers?: number;
   /** Stop accepting, drain the schedulers, close every listener. Idempotent. */
   close(): Promise<void>;
 }
@@ -68,7 +75,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.logger ? { logger: options.logger } : {}),
   });
   let app: FastifyInstance | undefined;
-  let grpcServer: grpc.Server | undefined;
+  let grpcFrontEnd: GrpcFrontEnd | undefined;
   let metricsServer: http.Server | undefined;
   const running: RunningServer = { repository, host, close: async () => {} };
   let closing: Promise<void> | undefined;
@@ -76,7 +83,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     (closing ??= (async () => {
       // stop accepting first; requests in flight finish while the schedulers drain
       const stops: Promise<unknown>[] = [];
-      if (grpcServer) stops.push(closeGrpc(grpcServer));
+      if (grpcFrontEnd) stops.push(grpcFrontEnd.close());
       if (app) stops.push(app.close());
       stops.push(repository.close());
       await Promise.allSettled(stops);
@@ -95,12 +102,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       running.httpPort = (app.server.address() as AddressInfo).port;
     }
     if (options.grpcPort !== false) {
-      grpcServer = createGrpcServer({
+      grpcFrontEnd = await startGrpcServer({
         repository,
+        host,
+        port: options.grpcPort ?? 8001,
         maxMessageBytes: maxBody,
         ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
+        ...(options.grpcWorkers !== undefined ? { workers: options.grpcWorkers } : {}),
+        logger: options.logger ?? stderrLogger,
       });
-      running.grpcPort = await listenGrpc(grpcServer, host, options.grpcPort ?? 8001);
+      running.grpcPort = grpcFrontEnd.port;
+      running.grpcWorkers = grpcFrontEnd.threads;
     }
     if (options.metricsPort !== false) {
       const registry = createMetricsRegistry({ repository, ...(options.gpuMemory ? { gpuMemory: options.gpuMemory } : {}) });

@@ -62,10 +62,19 @@ if [ $bench = 1 ]; then
   echo "=== bench/server-overhead.mjs (resnet50) ===" >> "$log"
   repo=/tmp/trtn-serve-repository
   if node scripts/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"; then
-    node bench/server-overhead.mjs --model-repository "$repo" --model resnet50 --concurrency 64 \
-      --methods in-process,http-binary,grpc --repeat 2 --duration "$duration" --warmup 1 \
-      --json "$out/server-gpu.json" --md "$out/server-gpu.md" 2>&1 | tee -a "$log"
-    bench_rc=${PIPESTATUS[0]}
+    # the server's default gRPC front-end threads (server-gpu.json/.md, summarized below), then gRPC
+    # on the main thread (--grpc-workers 0: server-gpu-grpc-workers-0.json; its .md stays in /tmp,
+    # $OUT brings back 8 files at most); callers on 4 client threads
+    bench_rc=0
+    for grpc_workers in default 0; do
+      if [ $grpc_workers = default ]; then files=(--json "$out/server-gpu.json" --md "$out/server-gpu.md")
+      else files=(--grpc-workers "$grpc_workers" --json "$out/server-gpu-grpc-workers-$grpc_workers.json" --md "/tmp/server-gpu-grpc-workers-$grpc_workers.md"); fi
+      node bench/server-overhead.mjs --model-repository "$repo" --model resnet50 --concurrency 64 \
+        --methods in-process,http-binary,grpc --repeat 2 --duration "$duration" --warmup 1 --client-workers 4 \
+        "${files[@]}" 2>&1 | tee -a "$log"
+      rc=${PIPESTATUS[0]}
+      [ "$rc" = 0 ] || bench_rc=$rc
+    done
   else
     bench_rc=2
   fi

@@ -42,20 +42,23 @@ describe('bench/server-overhead.mjs', () => {
     expect(readFileSync(out.replace(/\.json$/, '.md'), 'utf8')).toContain('| 4 | grpc |');
     expect(r.criterion).toMatchObject({ method: 'grpc', concurrency: 4, target: 0.9 });
     expect(r.criterion.ratios).toHaveLength(1);
+    expect(r.options).toMatchObject({ client: 'worker', clientWorkers: 4, grpcWorkers: null });
+    expect(r.server.grpcWorkers).toBeGreaterThanOrEqual(1); // the server's default: front-end threads
   });
 
   // the path the GPU run takes (scripts/gpu-host/serve-suite.sh: --model resnet50 --methods ... --repeat 2),
   // here with the CPU classifier: a reference-checked model, a subset of methods, two repeats
   it.skipIf(!haveDist)('--methods, --repeat and the criterion on a reference-checked model (classifier)', () => {
     const out = path.join(dir, 'c.json');
-    execFileSync(process.execPath, [SCRIPT, '--model', 'classifier', '--methods', 'grpc,http-binary', '--repeat', '2', '--target', '0.5', '--duration', '0.3', '--warmup', '0.1', '--concurrency', '4', '--json', out], {
+    execFileSync(process.execPath, [SCRIPT, '--model', 'classifier', '--methods', 'grpc,http-binary', '--repeat', '2', '--target', '0.5', '--duration', '0.3', '--warmup', '0.1', '--concurrency', '4', '--client-workers', '3', '--grpc-workers', '0', '--json', out], {
       cwd: ROOT,
       stdio: 'pipe',
       timeout: 120_000,
     });
     const r = JSON.parse(readFileSync(out, 'utf8'));
     expect(r.checkKind).toBe('reference');
-    expect(r.options).toMatchObject({ methods: ['in-process', 'http-binary', 'grpc'], repeat: 2, target: 0.5 });
+    expect(r.options).toMatchObject({ methods: ['in-process', 'http-binary', 'grpc'], repeat: 2, target: 0.5, clientWorkers: 3, grpcWorkers: 0 });
+    expect(r.server).toEqual({ grpcWorkers: 0 });
     expect(r.cases.map((c: { repeat: number; method: string }) => `${c.repeat}:${c.method}`)).toEqual([
       '1:in-process', '1:http-binary', '1:grpc', '2:in-process', '2:http-binary', '2:grpc',
     ]);
@@ -70,6 +73,8 @@ describe('bench/server-overhead.mjs', () => {
     const md = readFileSync(out.replace(/\.json$/, '.md'), 'utf8');
     expect(md).toContain('| 4 #2 | grpc |');
     expect(md).not.toContain('http-json');
+    expect(md).toContain('network callers on 3 client thread(s)');
+    expect(md).toContain('gRPC served by the main thread (--grpc-workers 0)');
   });
 
   it('refuses an unknown method', () => {

@@ -79,14 +79,21 @@ describe('tensorrt-node CLI (in-process)', () => {
     expect(o.errLines[0]).toMatch(/^error: /);
   });
 
+  it('rejects a bad --grpc-workers', async () => {
+    const o = io();
+    expect(await runCli(['serve', '--model-repository', EXAMPLES, '--grpc-workers', 'many'], o)).not.toBe(0);
+    expect(o.errLines.join('\n')).toMatch(/--grpc-workers must be an integer/);
+  });
+
   it('serves the example repository and stops', async () => {
     let server: RunningServer | undefined;
     const o = io({ onServe: (s) => (server = s) });
-    const code = await runCli(['serve', '--model-repository', EXAMPLES, '--http-port', '0', '--grpc-port', '0', '--metrics-port', '0'], o);
+    const code = await runCli(['serve', '--model-repository', EXAMPLES, '--http-port', '0', '--grpc-port', '0', '--metrics-port', '0', '--grpc-workers', '1'], o);
     expect(code).toBe(0);
     expect(server).toBeDefined();
     try {
       expect(o.outLines.join('\n')).toMatch(/model affine version 1: READY/);
+      expect(o.outLines.join('\n')).toMatch(/gRPC {2}listening on 127\.0\.0\.1:\d+ \(1 front-end thread\)/);
       expect((await fetch(`http://127.0.0.1:${server!.httpPort}/v2/health/ready`)).status).toBe(200);
       expect(await (await fetch(`http://127.0.0.1:${server!.metricsPort}/metrics`)).text()).toContain('nv_inference_count');
     } finally {

@@ -7,55 +7,63 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createGrpcServer, startServer, type RunningServer } from '../../lib/server/index.js';
 
+// Worker mode runs the built front-end thread (dist/server/grpc-worker.js): `npm test` builds
+// first; after changing lib/server, run `npm run build:ts` before running this file alone.
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 const PROTO = path.resolve(__dirname, '../../proto');
-
-let server: RunningServer;
-let dir: string;
-let client: any;
-
-beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'trtn-grpc-'));
-  cpSync(EXAMPLES, dir, { recursive: true });
-  server = await startServer({
-    modelRepository: dir,
-    httpPort: false,
-    grpcPort: 0,
-    metricsPort: false,
-    modelControlMode: 'explicit',
-    loadModels: ['affine', 'classifier'],
-    logger: { info() {}, warn() {}, error() {} },
-  });
-  const def = protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO] });
-  const pkg = grpc.loadPackageDefinition(def) as any;
-  client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
-});
-
-afterAll(async () => {
-  client?.close();
-  await server?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function call(method: string, req: unknown): Promise<any> {
-  return new Promise((resolve, reject) => {
-    client[method](req, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-async function callError(method: string, req: unknown): Promise<grpc.ServiceError> {
-  try {
-    await call(method, req);
-  } catch (e) {
-    return e as grpc.ServiceError;
-  }
-  throw new Error(`${method} succeeded`);
-}
+const MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
 
 const f32 = (a: number[]) => Buffer.from(new Float32Array(a).buffer);
 const readF32 = (b: Buffer) => Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
 
-describe('KServe v2 gRPC', () => {
+describe.each([
+  { mode: 'front-end threads', grpcWorkers: 2 },
+  { mode: 'main thread', grpcWorkers: 0 },
+])('KServe v2 gRPC ($mode)', ({ grpcWorkers }) => {
+  let server: RunningServer;
+  let dir: string;
+  let client: any;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'trtn-grpc-'));
+    cpSync(EXAMPLES, dir, { recursive: true });
+    server = await startServer({
+      modelRepository: dir,
+      httpPort: false,
+      grpcPort: 0,
+      metricsPort: false,
+      modelControlMode: 'explicit',
+      loadModels: ['affine', 'classifier'],
+      maxBodyBytes: MAX_MESSAGE_BYTES,
+      grpcWorkers,
+      logger: { info() {}, warn() {}, error() {} },
+    });
+    const def = protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO] });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 4 * MAX_MESSAGE_BYTES });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function call(method: string, req: unknown): Promise<any> {
+    return new Promise((resolve, reject) => {
+      client[method](req, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  async function callError(method: string, req: unknown): Promise<grpc.ServiceError> {
+    try {
+      await call(method, req);
+    } catch (e) {
+      return e as grpc.ServiceError;
+    }
+    throw new Error(`${method} succeeded`);
+  }
+
   it('answers liveness, readiness and server metadata', async () => {
     expect(await call('ServerLive', {})).toEqual({ live: true });
     expect(await call('ServerReady', {})).toEqual({ ready: true });
@@ -166,5 +174,19 @@ describe('KServe v2 gRPC', () => {
     await call('RepositoryModelLoad', { model_name: 'affine' });
     expect(await call('ModelReady', { name: 'affine' })).toEqual({ ready: true });
     expect((await callError('RepositoryModelLoad', { model_name: 'nope' })).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  it(`serves with ${grpcWorkers} front-end thread(s)`, () => {
+    expect(server.grpcWorkers).toBe(grpcWorkers);
+  });
+
+  it('rejects a message over the size limit with RESOURCE_EXHAUSTED', async () => {
+    const e = await callError('ModelInfer', {
+      model_name: 'classifier',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 3, 224, 224] }],
+      raw_input_contents: [Buffer.alloc(MAX_MESSAGE_BYTES + 1024)],
+    });
+    expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(await call('ServerLive', {})).toEqual({ live: true });
   });
 });

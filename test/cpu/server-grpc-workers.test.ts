@@ -1,0 +1,242 @@
+/**
+ * gRPC front-end threads (lib/server/grpc-front-ends.ts): calls forwarded from worker threads
+ * to the main thread's handlers. The protocol itself is tested in both modes by
+ * server-grpc.test.ts; here: many concurrent calls over several connections, errors through
+ * the bridge, draining on close, and a front-end thread that dies. Runs the built worker entry
+ * (dist/server/grpc-worker.js): `npm test` builds first; alone, run `npm run build:ts` first.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { startGrpcServer, startServer, type GrpcFrontEnd, type RunningServer } from '../../lib/server/index.js';
+import type { LoadedModelVersion } from '../../lib/repository/repository.js';
+import { BufferPool, bytesBackToBuffers, moveBytesOut } from '../../lib/server/grpc-bridge.js';
+import { Tensor } from '../../lib/tensor.js';
+
+const EXAMPLES = path.resolve(__dirname, '../../examples/models');
+const PROTO = path.resolve(__dirname, '../../proto');
+const quiet = { info() {}, warn() {}, error() {} };
+
+let server: RunningServer; // serves gRPC on the main thread: the reference for the bridge
+let dir: string;
+const clients: any[] = [];
+const frontEnds: GrpcFrontEnd[] = [];
+
+const pkg = grpc.loadPackageDefinition(
+  protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO] }),
+) as any;
+
+/** a client on its own connection (grpc-js otherwise shares one subchannel between clients of a target) */
+function connect(port: number): any {
+  const c = new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  clients.push(c);
+  return c;
+}
+
+function call(client: any, method: string, req: unknown): Promise<any> {
+  return new Promise((resolve, reject) => {
+    client[method](req, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function callError(client: any, method: string, req: unknown): Promise<grpc.ServiceError> {
+  try {
+    await call(client, method, req);
+  } catch (e) {
+    return e as grpc.ServiceError;
+  }
+  throw new Error(`${method} succeeded`);
+}
+
+async function frontEnd(workers: number): Promise<GrpcFrontEnd> {
+  const f = await startGrpcServer({ repository: server.repository, host: '127.0.0.1', port: 0, workers, logger: quiet });
+  frontEnds.push(f);
+  return f;
+}
+
+type Infer = LoadedModelVersion['scheduler']['infer'];
+
+/** Replace model `name`'s scheduler.infer (as the handlers see it) by `wrap(infer)`; returns the undo. */
+function patchInfer(name: string, wrap: (infer: Infer) => Infer): () => void {
+  const repo = server.repository;
+  const original = repo.getModel;
+  repo.getModel = function (this: typeof repo, ...args: Parameters<typeof repo.getModel>): LoadedModelVersion {
+    const m = original.apply(this, args);
+    return m.name === name ? { ...m, scheduler: { ...m.scheduler, infer: wrap((...a) => m.scheduler.infer(...a)) } } : m;
+  };
+  return () => void (repo.getModel = original);
+}
+
+/** Make model `name` wait `ms` before each inference, counting the calls that reached it. */
+function slowDown(name: string, ms: number): { arrived: () => number; restore: () => void } {
+  let arrived = 0;
+  const restore = patchInfer(name, (infer) => async (...a) => {
+    arrived++;
+    await new Promise((r) => setTimeout(r, ms));
+    return infer(...a);
+  });
+  return { arrived: () => arrived, restore };
+}
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const affineRequest = (values: number[]) => ({
+  model_name: 'affine',
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [values.length / 4, 4] }],
+  raw_input_contents: [Buffer.from(new Float32Array(values).buffer)],
+});
+const readF32 = (b: Buffer) => Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'trtn-grpc-workers-'));
+  cpSync(EXAMPLES, dir, { recursive: true });
+  server = await startServer({ modelRepository: dir, httpPort: false, grpcPort: 0, grpcWorkers: 0, metricsPort: false, modelControlMode: 'explicit', loadModels: ['affine', 'classifier'], logger: quiet });
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(frontEnds.splice(0).map((f) => f.close(1000)));
+});
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('gRPC front-end threads', () => {
+  it('answers 200 concurrent ModelInfer calls over several connections as in-process does', async () => {
+    const f = await frontEnd(2);
+    expect(f.threads).toBe(2);
+    const channels = Array.from({ length: 4 }, () => connect(f.port));
+    const model = server.repository.getModel('classifier');
+    const images = Array.from({ length: 5 }, (_, v) => Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => (((i * 7 + v * 13) % 64) - 32) / 8));
+    const expected = await Promise.all(images.map(async (x) => Array.from((await model.scheduler.infer({ input: new Tensor('float32', x, [1, 3, 224, 224]) })).logits!.data as Float32Array)));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, k) =>
+        call(channels[k % channels.length], 'ModelInfer', {
+          model_name: 'classifier',
+          id: `r${k}`,
+          inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224] }],
+          raw_input_contents: [Buffer.from(images[k % images.length]!.buffer)],
+        }),
+      ),
+    );
+    results.forEach((r, k) => {
+      expect(r.id).toBe(`r${k}`);
+      const got = readF32(r.raw_output_contents[0]);
+      const want = expected[k % images.length]!;
+      expect(got).toHaveLength(10);
+      // batched by the dynamic batcher with other requests: equal up to ONNX Runtime's batch-size rounding
+      got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(want[i]!))));
+    });
+  });
+
+  it('keeps the status codes and details of errors, as the main-thread server gives them', async () => {
+    const f = await frontEnd(1);
+    const viaThread = connect(f.port);
+    const viaMain = connect(server.grpcPort!);
+    const failing: Array<[string, unknown]> = [
+      ['ModelInfer', { model_name: 'nope', inputs: [] }],
+      ['ModelInfer', { ...affineRequest([1, 2, 3, 4]), inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 4] }] }],
+      ['ModelInfer', { ...affineRequest([1, 2, 3, 4]), outputs: [{ name: 'q' }] }],
+      ['ModelReady', { name: '' }],
+      ['ModelConfig', { name: 'affine', version: '7' }],
+      ['RepositoryModelLoad', { model_name: 'nope' }],
+      ['RepositoryModelLoad', { model_name: 'affine', parameters: { config: { string_param: '{}' } } }],
+    ];
+    for (const [method, req] of failing) {
+      const [a, b] = await Promise.all([callError(viaThread, method, req), callError(viaMain, method, req)]);
+      expect({ method, code: a.code, details: a.details }).toEqual({ method, code: b.code, details: b.details });
+      expect(a.code).not.toBe(grpc.status.INTERNAL);
+    }
+    // an error that is not a TensorRtError: INTERNAL, with its message
+    const restore = patchInfer('affine', () => async () => Promise.reject(new Error('backend exploded')));
+    try {
+      const e = await callError(viaThread, 'ModelInfer', affineRequest([1, 2, 3, 4]));
+      expect(e.code).toBe(grpc.status.INTERNAL);
+      expect(e.details).toBe('backend exploded');
+    } finally {
+      restore();
+    }
+    expect(readF32((await call(viaThread, 'ModelInfer', affineRequest([0, 1, 2, 3]))).raw_output_contents[0])).toEqual([1, 3, 5, 7]);
+  });
+
+  it('close() lets the calls in flight finish, then refuses new connections', async () => {
+    const f = await frontEnd(2);
+    const channels = [connect(f.port), connect(f.port)];
+    await Promise.all(channels.map((c) => call(c, 'ServerLive', {}))); // connected
+    const slow = slowDown('affine', 300);
+    try {
+      const inFlight = Array.from({ length: 20 }, (_, k) => call(channels[k % 2], 'ModelInfer', affineRequest([k, k, k, k])));
+      await until('the calls to reach the scheduler', () => slow.arrived() === 20);
+      const closed = f.close(5000);
+      const results = await Promise.all(inFlight);
+      results.forEach((r, k) => expect(readF32(r.raw_output_contents[0])).toEqual([2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1]));
+      await closed;
+      expect(f.workerThreads()).toHaveLength(0);
+      const late = connect(f.port);
+      expect((await callError(late, 'ServerLive', {})).code).toBe(grpc.status.UNAVAILABLE);
+    } finally {
+      slow.restore();
+    }
+  });
+
+  it('survives a front-end thread that dies: its calls fail on the client, later calls succeed', async () => {
+    const f = await frontEnd(2);
+    const first = connect(f.port);
+    await call(first, 'ServerLive', {}); // the first connection goes to the first thread (fewest connections, first in order)
+    const [victim] = f.workerThreads();
+    const slow = slowDown('affine', 500);
+    let pending: Promise<grpc.ServiceError>;
+    try {
+      pending = callError(first, 'ModelInfer', affineRequest([1, 2, 3, 4]));
+      await until('the call to reach the scheduler', () => slow.arrived() === 1);
+      await victim!.terminate();
+      const e = await pending;
+      expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.INTERNAL]).toContain(e.code);
+      await new Promise((r) => setTimeout(r, 600)); // the main thread answers the dead thread's call: nothing may break
+    } finally {
+      slow.restore();
+    }
+    await until('a replacement thread', () => f.threads === 2 && !f.workerThreads().includes(victim!));
+    for (let k = 0; k < 4; k++) {
+      const c = connect(f.port);
+      expect(readF32((await call(c, 'ModelInfer', affineRequest([k, 0, 0, 0]))).raw_output_contents[0])).toEqual([2 * k + 1, 1, 1, 1]);
+    }
+    // the old client reconnects (grpc-js retries a broken connection on the next call)
+    expect(await call(first, 'ServerLive', {})).toEqual({ live: true });
+    expect(await call(connect(server.grpcPort!), 'ServerReady', {})).toEqual({ ready: true });
+  });
+});
+
+describe('moving tensor bytes between threads', () => {
+  it('copies raw bytes into buffers of their own (reused from the pool when it has the size), and back into Buffers', () => {
+    const pool = new BufferPool(1000);
+    const message = { raw_input_contents: [Buffer.from('abcdefgh').subarray(2, 6), new Uint8Array([9, 8, 7])] };
+    const transfer = moveBytesOut(message, 'raw_input_contents', pool);
+    expect(transfer.map((ab) => ab.byteLength)).toEqual([4, 3]); // whole ArrayBuffers: nothing else in them
+    const back = bytesBackToBuffers(message, 'raw_input_contents');
+    expect(back).toEqual(transfer);
+    expect(message.raw_input_contents.every((b) => Buffer.isBuffer(b))).toBe(true);
+    expect(message.raw_input_contents.map((b) => Buffer.from(b).toString('hex'))).toEqual(['63646566', '090807']);
+
+    pool.give(transfer[0]!);
+    const again = { raw_input_contents: [Buffer.from('wxyz')] };
+    expect(moveBytesOut(again, 'raw_input_contents', pool)[0]).toBe(transfer[0]); // reused
+    expect(Buffer.from(again.raw_input_contents[0]!).toString()).toBe('wxyz');
+    pool.give(new ArrayBuffer(999));
+    pool.give(new ArrayBuffer(4)); // over maxBytes: dropped
+    expect(pool.take(4)).toBeUndefined();
+    expect(pool.take(999)?.byteLength).toBe(999);
+    expect(moveBytesOut({}, 'raw_input_contents')).toEqual([]);
+  });
+});
