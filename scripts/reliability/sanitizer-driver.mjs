@@ -2,7 +2,8 @@
 // A short tour of the GPU paths for compute-sanitizer (scripts/reliability/compute-sanitizer.sh):
 // the tiny and classifier fixture plans through the public API of dist/ — a low-level context
 // run (with and without a CUDA graph), Session.run with CPU and GPU outputs, DeviceBuffer and
-// HostBuffer copies, disposal while runs are in flight, and the dynamic batcher on 2 instances.
+// HostBuffer copies, disposal while runs are in flight, and the dynamic batcher on 2 instances
+// (completions woken and polled; batches gathered on the launch thread and DMA'd from staging).
 // Every result is checked against the fixture references, so a run under the sanitizer is also
 // a correctness run. Small on purpose: the sanitizer slows kernels down by 10-100x.
 //   node scripts/reliability/sanitizer-driver.mjs [--iters N] [--only step,step]
@@ -197,27 +198,42 @@ const steps = {
   },
   // the dynamic batcher over 2 TensorRT instances: concurrent requests of 1..4 rows equal running alone
   async 'batcher'() {
-    const backend = new TensorRtBackend();
-    const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
-    const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 });
-    const r = ref('classifier_fp32', 'b32');
-    const reqs = Array.from({ length: 48 * ITERS }, (_, i) => {
-      const k = 1 + (i % 4);
-      const from = (i * 7) % (32 - k);
-      return { from, k };
-    });
-    const got = await Promise.all(reqs.map(({ from, k }) => batcher.infer({ input: rows(r.inputs.input, from, from + k) })));
-    for (let i = 0; i < reqs.length; i++) {
-      const { from, k } = reqs[i];
-      const err = relError(got[i].logits.data, rows(r.outputs.logits, from, from + k).data);
-      check(err < TOL, `request ${i}: relative error ${err}`);
+    await batcherTour(new TensorRtBackend());
+  },
+  // the same with completions polled on the event loop (the watcher does not wake it then), plus
+  // Session.run on a polled stream
+  async 'poll'() {
+    const tiny = await Session.create(plan('tiny'), { completion: 'poll' });
+    const t = ref('tiny', 'b1');
+    for (let i = 0; i < ITERS; i++) {
+      const out = await tiny.run(t.inputs);
+      check(same(Array.from(out.y.data), Array.from(t.outputs.y.data)), 'tiny y differs from the reference (poll)');
     }
-    const stats = batcher.statistics();
-    check(stats.executionCount < reqs.length, `not batched: ${stats.executionCount} executions`);
-    await batcher.close();
-    await Promise.all(instances.map((x) => x.dispose()));
+    await tiny.dispose();
+    await batcherTour(new TensorRtBackend({ completion: 'poll' }));
   },
 };
+
+async function batcherTour(backend) {
+  const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
+  const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 });
+  const r = ref('classifier_fp32', 'b32');
+  const reqs = Array.from({ length: 48 * ITERS }, (_, i) => {
+    const k = 1 + (i % 4);
+    const from = (i * 7) % (32 - k);
+    return { from, k };
+  });
+  const got = await Promise.all(reqs.map(({ from, k }) => batcher.infer({ input: rows(r.inputs.input, from, from + k) })));
+  for (let i = 0; i < reqs.length; i++) {
+    const { from, k } = reqs[i];
+    const err = relError(got[i].logits.data, rows(r.outputs.logits, from, from + k).data);
+    check(err < TOL, `request ${i}: relative error ${err}`);
+  }
+  const stats = batcher.statistics();
+  check(stats.executionCount < reqs.length, `not batched: ${stats.executionCount} executions`);
+  await batcher.close();
+  await Promise.all(instances.map((x) => x.dispose()));
+}
 
 let ok = 0;
 let failed = 0;
