@@ -12,7 +12,7 @@ import type { InferRequestOptions, ModelStatistics, DurationStat } from '../batc
 
 export const SERVER_NAME = 'tensorrt-node';
 export const SERVER_VERSION = '0.1.0';
-export const SERVER_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'schedule_policy'];
+export const SERVER_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'schedule_policy', 'system_shared_memory'];
 
 export interface WireInput {
   name: string;

@@ -33,6 +33,7 @@ import {
   type GrpcMethod,
   type GrpcServerOptions,
 } from './grpc.js';
+import { SystemSharedMemory } from './shared-memory.js';
 import { RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
 /**
@@ -315,7 +316,9 @@ export async function startGrpcServer(options: StartGrpcOptions): Promise<GrpcFr
   const protoDir = options.protoDir ?? findProtoDir();
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const flowControlWindowBytes = checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW);
-  const inThreadServer = (): grpc.Server => createGrpcServer({ ...options, protoDir, maxMessageBytes, flowControlWindowBytes });
+  // one registry for the threads' calls and the in-thread fallback's
+  const sharedMemory = options.sharedMemory ?? new SystemSharedMemory();
+  const inThreadServer = (): grpc.Server => createGrpcServer({ ...options, protoDir, maxMessageBytes, flowControlWindowBytes, sharedMemory });
   if (threads > 0) {
     let dupFd: ((fd: number) => number) | undefined;
     try {
@@ -327,7 +330,7 @@ export async function startGrpcServer(options: StartGrpcOptions): Promise<GrpcFr
     }
     if (dupFd) {
       const frontEnd = new WorkerFrontEnd({
-        handlers: createGrpcHandlers(options.repository),
+        handlers: createGrpcHandlers(options.repository, sharedMemory),
         threads,
         workerData: { protoDir, methods: GRPC_METHODS satisfies readonly GrpcMethod[], maxMessageBytes, flowControlWindowBytes },
         logger: options.logger,

@@ -25,6 +25,7 @@ import {
   tensorBytes,
   type WireInput,
 } from './codec.js';
+import { SystemSharedMemory, sharedMemoryRef, writeSharedMemoryOutput, type SharedMemoryRef } from './shared-memory.js';
 
 export interface GrpcServerOptions {
   repository: ModelRepository;
@@ -48,6 +49,8 @@ export interface GrpcServerOptions {
    * min(4, max(1, floor(os.availableParallelism() / 4))), see autoGrpcWorkers().
    */
   workers?: number | 'auto';
+  /** the system shared-memory regions (shared with the HTTP front end by startServer); default: a registry of this server's own */
+  sharedMemory?: SystemSharedMemory;
 }
 
 /** Node's (and HTTP/2's) initial window, bytes. */
@@ -117,6 +120,9 @@ export const GRPC_METHODS = [
   'RepositoryModelLoad',
   'RepositoryModelUnload',
   'ModelInfer',
+  'SystemSharedMemoryStatus',
+  'SystemSharedMemoryRegister',
+  'SystemSharedMemoryUnregister',
 ] as const;
 export type GrpcMethod = (typeof GRPC_METHODS)[number];
 
@@ -178,7 +184,7 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   const service = loadGrpcService(options.protoDir ?? findProtoDir());
   const server = newGrpcServer(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   flowControlWindows.set(server, checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW));
-  const handlers = createGrpcHandlers(options.repository);
+  const handlers = createGrpcHandlers(options.repository, options.sharedMemory);
   server.addService(service, Object.fromEntries(GRPC_METHODS.map((m) => [m, unary(handlers[m])])));
   return server;
 }
@@ -195,8 +201,8 @@ interface ModelInferRequest {
 
 type NameVersion = { name: string; version: string };
 
-/** The KServe v2 gRPC methods over `repo`. */
-export function createGrpcHandlers(repo: ModelRepository): GrpcHandlers {
+/** The KServe v2 gRPC methods over `repo` (and the shared-memory regions of `shm`). */
+export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemory = new SystemSharedMemory()): GrpcHandlers {
   return {
     ServerLive: () => ({ live: true }),
     ServerReady: () => ({ ready: repo.isReady() }),
@@ -230,23 +236,42 @@ export function createGrpcHandlers(repo: ModelRepository): GrpcHandlers {
       await repo.unload(r.model_name);
       return {};
     },
-    ModelInfer: (r: ModelInferRequest) => modelInfer(repo, r),
+    ModelInfer: (r: ModelInferRequest) => modelInfer(repo, shm, r),
+    SystemSharedMemoryStatus: (r: { name: string }) => ({
+      regions: Object.fromEntries(shm.status(r.name || undefined).map((x) => [x.name, { name: x.name, key: x.key, offset: x.offset, byte_size: x.byteSize }])),
+    }),
+    SystemSharedMemoryRegister: (r: { name: string; key: string; offset: number; byte_size: number }) => {
+      shm.register(r.name, r.key, r.offset, r.byte_size);
+      return {};
+    },
+    SystemSharedMemoryUnregister: (r: { name: string }) => {
+      shm.unregister(r.name || undefined);
+      return {};
+    },
   };
 }
 
-async function modelInfer(repo: ModelRepository, r: ModelInferRequest): Promise<unknown> {
+async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: ModelInferRequest): Promise<unknown> {
   const model = repo.getModel(r.model_name, r.model_version || undefined);
   const raw = r.raw_input_contents ?? [];
-  if (raw.length > 0 && raw.length !== r.inputs.length) {
-    throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${r.inputs.length} inputs`);
+  // inputs in shared memory have no raw_input_contents entry: the others take them in order
+  const inShm = r.inputs.map((inp) => sharedMemoryRef(paramsObject(inp.parameters), `input "${inp.name}"`));
+  const rawCount = inShm.filter((x) => x === undefined).length;
+  if (raw.length > 0 && raw.length !== rawCount) {
+    throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${rawCount} inputs not in shared memory`);
   }
+  let nextRaw = 0;
   const wire: WireInput[] = r.inputs.map((inp, i) => {
     const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
     const contents = inp.contents ?? {};
     const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
-    if (raw.length > 0) {
+    const ref = inShm[i];
+    if (ref) {
+      if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and shared memory`);
+      w.raw = shm.view(ref.region, ref.offset, ref.byteSize, `input "${inp.name}"`);
+    } else if (raw.length > 0) {
       if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
-      w.raw = raw[i]!;
+      w.raw = raw[nextRaw++]!;
     } else {
       const field = CONTENTS_FIELD[inp.datatype];
       const other = filled.find(([k]) => k !== field);
@@ -258,16 +283,42 @@ async function modelInfer(repo: ModelRepository, r: ModelInferRequest): Promise<
   const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
   for (const o of r.outputs) if (paramValue(o.parameters?.classification) !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
   const inputs = buildInputs(model, wire);
+  const outShm = new Map<string, SharedMemoryRef>();
+  for (const o of r.outputs) {
+    const ref = sharedMemoryRef(paramsObject(o.parameters), `output "${o.name}"`);
+    if (ref) {
+      shm.view(ref.region, ref.offset, ref.byteSize, `output "${o.name}"`); // fail before inference if the region is unknown
+      outShm.set(o.name, ref);
+    }
+  }
   const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
+  // outputs written to shared memory come after the others: raw_output_contents[i] belongs to
+  // outputs[i] (as tritonclient reads it), and those outputs have no raw contents
   const outputs: unknown[] = [];
   const rawOut: Buffer[] = [];
+  const shmOutputs: unknown[] = [];
   for (const name of names) {
     const t = result[name];
     if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
-    outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
-    rawOut.push(tensorBytes(t));
+    const ref = outShm.get(name);
+    const entry = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
+    if (ref) {
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      writeSharedMemoryOutput(shm, ref, name, bytes);
+      shmOutputs.push({
+        ...entry,
+        parameters: {
+          shared_memory_region: { string_param: ref.region },
+          shared_memory_byte_size: { int64_param: bytes.byteLength },
+          ...(ref.offset ? { shared_memory_offset: { int64_param: ref.offset } } : {}),
+        },
+      });
+    } else {
+      outputs.push(entry);
+      rawOut.push(tensorBytes(t));
+    }
   }
-  return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
+  return { model_name: model.name, model_version: String(model.version), id: r.id, outputs: [...outputs, ...shmOutputs], raw_output_contents: rawOut };
 }
 
 const WIDENED = Symbol('tensorrt-node.flowControlWindow');

@@ -1,6 +1,6 @@
 /**
  * KServe v2 / Triton HTTP/REST front end (fastify), with the binary tensor data extension,
- * the model repository extension and the statistics extension.
+ * the model repository extension, the statistics extension and system shared memory.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TensorRtError } from '../errors.js';
@@ -21,6 +21,7 @@ import {
   tensorJson,
   type WireInput,
 } from './codec.js';
+import { SystemSharedMemory, sharedMemoryRef, writeSharedMemoryOutput, type SharedMemoryRef } from './shared-memory.js';
 
 export interface HttpServerOptions {
   repository: ModelRepository;
@@ -28,6 +29,8 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** fastify's logger (default off) */
   logger?: boolean;
+  /** the system shared-memory regions (shared with the gRPC front end by startServer); default: a registry of this server's own */
+  sharedMemory?: SystemSharedMemory;
 }
 
 const HEADER_LENGTH = 'inference-header-content-length';
@@ -123,6 +126,7 @@ function readBody(
 /** Build a fastify instance serving the repository (not yet listening). */
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const repo = options.repository;
+  const shm = options.sharedMemory ?? new SystemSharedMemory();
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.maxBodyBytes ?? 64 * 1024 * 1024 });
 
   // every body arrives as a Buffer; JSON and the binary extension are parsed here
@@ -224,6 +228,33 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     }
   });
 
+  // system shared-memory extension: register, unregister (one region or all), status
+  app.post('/v2/systemsharedmemory/region/:region/register', async (req: FastifyRequest<{ Params: { region: string } }>, reply) => {
+    try {
+      const body = parseJsonBody(req.body as Buffer | undefined, false);
+      if (!isObject(body)) throw badRequest('register request must be a JSON object with key, offset and byte_size');
+      shm.register(req.params.region, body.key as string, (body.offset ?? 0) as number, body.byte_size as number);
+      return reply.code(200).send();
+    } catch (e) {
+      return failWith(reply, e);
+    }
+  });
+  for (const url of ['/v2/systemsharedmemory/unregister', '/v2/systemsharedmemory/region/:region/unregister']) {
+    app.post(url, async (req: FastifyRequest<{ Params: { region?: string } }>, reply) => {
+      shm.unregister(req.params.region);
+      return reply.code(200).send();
+    });
+  }
+  for (const url of ['/v2/systemsharedmemory/status', '/v2/systemsharedmemory/region/:region/status']) {
+    app.get(url, async (req: FastifyRequest<{ Params: { region?: string } }>, reply) => {
+      try {
+        return shm.status(req.params.region).map((r) => ({ name: r.name, key: r.key, offset: r.offset, byte_size: r.byteSize }));
+      } catch (e) {
+        return failWith(reply, e);
+      }
+    });
+  }
+
   for (const url of both('/infer')) {
     app.post(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
       try {
@@ -262,7 +293,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       if (params !== undefined && !isObject(params)) throw badRequest(`input ${i}: "parameters" must be an object`);
       const w: WireInput = { name: inp.name as string, datatype: inp.datatype as string, shape: inp.shape };
       const size = isObject(params) ? params.binary_data_size : undefined;
-      if (size !== undefined) {
+      const ref = sharedMemoryRef(isObject(params) ? params : undefined, `input "${String(inp.name)}"`);
+      if (ref) {
+        if (inp.data !== undefined || size !== undefined) throw badRequest(`input "${String(inp.name)}" has both shared memory and data`);
+        w.raw = shm.view(ref.region, ref.offset, ref.byteSize, `input "${String(inp.name)}"`);
+      } else if (size !== undefined) {
         if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw badRequest(`input "${String(inp.name)}": binary_data_size must be a non-negative integer`);
         if (inp.data !== undefined) throw badRequest(`input "${String(inp.name)}" has both "data" and binary_data_size`);
         if (offset + size > binary.length) throw badRequest(`input "${String(inp.name)}": binary_data_size ${size} exceeds the ${binary.length - offset} bytes of binary data left in the body`);
@@ -281,6 +316,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     const defaultBinary = reqParams.binary_data_output === true;
     let outNames: string[] | undefined;
     const binaryOut = new Map<string, boolean>();
+    const outShm = new Map<string, SharedMemoryRef>();
     if (request.outputs !== undefined) {
       if (!Array.isArray(request.outputs)) throw badRequest('"outputs" must be an array');
       outNames = request.outputs.map((o: unknown, i: number) => {
@@ -289,6 +325,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
         if (p !== undefined && !isObject(p)) throw badRequest(`output "${o.name}": "parameters" must be an object`);
         if (isObject(p) && p.classification !== undefined) throw badRequest('the classification extension is not supported');
         if (isObject(p) && p.binary_data !== undefined) binaryOut.set(o.name, p.binary_data === true);
+        const ref = sharedMemoryRef(isObject(p) ? p : undefined, `output "${o.name}"`);
+        if (ref) {
+          shm.view(ref.region, ref.offset, ref.byteSize, `output "${o.name}"`); // fail before inference if the region is unknown
+          outShm.set(o.name, ref);
+        }
         return o.name;
       });
     }
@@ -302,7 +343,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       const t = result[name];
       if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
       const entry: Record<string, unknown> = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
-      if (binaryOut.get(name) ?? defaultBinary) {
+      const ref = outShm.get(name);
+      if (ref) {
+        const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+        writeSharedMemoryOutput(shm, ref, name, bytes);
+        entry.parameters = { shared_memory_region: ref.region, shared_memory_byte_size: bytes.byteLength, ...(ref.offset ? { shared_memory_offset: ref.offset } : {}) };
+      } else if (binaryOut.get(name) ?? defaultBinary) {
         const b = tensorBytes(t);
         entry.parameters = { binary_data_size: b.length };
         blobs.push(b);

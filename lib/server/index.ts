@@ -9,10 +9,12 @@ import { ModelRepository, stderrLogger, type ModelControlMode, type RepositoryLo
 import type { Backend } from '../backends/backend.js';
 import type { SchedulerFactory } from '../repository/scheduler-factory.js';
 import { createHttpServer } from './http.js';
+import { SystemSharedMemory } from './shared-memory.js';
 import { startGrpcServer, type GrpcFrontEnd } from './grpc-front-ends.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
+export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper } from './shared-memory.js';
 export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
 export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
@@ -51,6 +53,8 @@ export interface ServeOptions {
 
 export interface RunningServer {
   repository: ModelRepository;
+  /** the system shared-memory regions registered by clients (HTTP and gRPC) */
+  sharedMemory: SystemSharedMemory;
   host: string;
   /** bound ports (absent when disabled) */
   httpPort?: number;
@@ -77,7 +81,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let app: FastifyInstance | undefined;
   let grpcFrontEnd: GrpcFrontEnd | undefined;
   let metricsServer: http.Server | undefined;
-  const running: RunningServer = { repository, host, close: async () => {} };
+  // regions registered over HTTP are usable over gRPC and the other way round (as in Triton)
+  const sharedMemory = new SystemSharedMemory();
+  const running: RunningServer = { repository, host, sharedMemory, close: async () => {} };
   let closing: Promise<void> | undefined;
   running.close = () =>
     (closing ??= (async () => {
@@ -97,7 +103,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await repository.start();
     const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
     if (options.httpPort !== false) {
-      app = await createHttpServer({ repository, maxBodyBytes: maxBody });
+      app = await createHttpServer({ repository, maxBodyBytes: maxBody, sharedMemory });
       await app.listen({ host, port: options.httpPort ?? 8000 });
       running.httpPort = (app.server.address() as AddressInfo).port;
     }
@@ -110,6 +116,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
         ...(options.grpcWorkers !== undefined ? { workers: options.grpcWorkers } : {}),
         logger: options.logger ?? stderrLogger,
+        sharedMemory,
       });
       running.grpcPort = grpcFrontEnd.port;
       running.grpcWorkers = grpcFrontEnd.threads;

@@ -14,6 +14,7 @@
 #include "copy_pool.h"
 #include "context.h"
 #include "engine.h"
+#include "shared_memory.h"
 #include "stream.h"
 #include "trt_library.h"
 
@@ -121,6 +122,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("_copySegments", Napi::Function::New(env, CopySegments, "_copySegments"));
+  exports.Set("mapSharedMemory", Napi::Function::New(env, MapSharedMemory, "mapSharedMemory"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setErrorFactory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     if (info[0].IsFunction()) Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());

@@ -1,0 +1,123 @@
+/**
+ * Triton's system shared-memory extension: a client on the same host registers a POSIX shm
+ * object (key, offset, byte size) under a region name, then names the region in an inference
+ * input's or output's parameters instead of sending the tensor bytes. Inputs are used in place
+ * (a view of the mapping goes to the scheduler, no copy on the way in); outputs are written into
+ * the region. This is what keeps large tensors off HTTP/2 framing and protobuf when client and
+ * server share a machine.
+ *
+ * A region's mapping is released when nothing references it any more (the native ArrayBuffer's
+ * finalizer unmaps it), so unregistering a region that a request in flight still reads is safe.
+ */
+import { TensorRtError } from '../errors.js';
+import { loadNative } from '../native/binding.js';
+
+export interface SharedMemoryRegionStatus {
+  name: string;
+  key: string;
+  offset: number;
+  byteSize: number;
+}
+
+interface Region extends SharedMemoryRegionStatus {
+  bytes: Uint8Array;
+}
+
+/** Maps [offset, offset + byteSize) of the shm object `key`; the native addon by default. */
+export type SharedMemoryMapper = (key: string, offset: number, byteSize: number) => ArrayBuffer;
+
+function bad(message: string): never {
+  throw new TensorRtError('ERR_INVALID_ARGUMENT', message);
+}
+
+function checkSize(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The regions registered with one server (HTTP and gRPC share it). */
+export class SystemSharedMemory {
+  readonly #regions = new Map<string, Region>();
+  readonly #map: SharedMemoryMapper;
+
+  constructor(map?: SharedMemoryMapper) {
+    this.#map = map ?? ((key, offset, byteSize) => loadNative().mapSharedMemory(key, offset, byteSize));
+  }
+
+  /** Register `name` for [offset, offset + byteSize) of the shm object `key`. ERR_INVALID_ARGUMENT when the name is taken or the object cannot be mapped. */
+  register(name: string, key: string, offset: number, byteSize: number): void {
+    if (typeof name !== 'string' || name === '') bad('a shared memory region needs a name');
+    if (typeof key !== 'string' || key === '') bad(`shared memory region '${name}' needs a key`);
+    checkSize(offset, 'offset');
+    if (checkSize(byteSize, 'byte_size') === 0) bad(`shared memory region '${name}': byte_size must be at least 1`);
+    if (this.#regions.has(name)) bad(`shared memory region '${name}' is already registered`);
+    const bytes = new Uint8Array(this.#map(key, offset, byteSize));
+    this.#regions.set(name, { name, key, offset, byteSize, bytes });
+  }
+
+  /** Unregister one region, or every region when `name` is empty or absent. Unknown names are not an error (as in Triton). */
+  unregister(name?: string): void {
+    if (!name) this.#regions.clear();
+    else this.#regions.delete(name);
+  }
+
+  /** Status of one region (ERR_INVALID_ARGUMENT if it is not registered) or of all. */
+  status(name?: string): SharedMemoryRegionStatus[] {
+    const list = name ? [this.#regions.get(name) ?? bad(`unable to find system shared memory region: '${name}'`)] : [...this.#regions.values()];
+    return list.map(({ name: n, key, offset, byteSize }) => ({ name: n, key, offset, byteSize }));
+  }
+
+  /** The bytes [offset, offset + byteSize) of a registered region: a view of the mapping, no copy. */
+  view(name: string, offset: number, byteSize: number, what: string): Uint8Array {
+    const r = this.#regions.get(name) ?? bad(`${what}: unable to find system shared memory region: '${name}'`);
+    checkSize(offset, `${what}: shared_memory_offset`);
+    checkSize(byteSize, `${what}: shared_memory_byte_size`);
+    if (offset + byteSize > r.byteSize) bad(`${what}: shared_memory_offset ${offset} + shared_memory_byte_size ${byteSize} exceeds region '${name}' of ${r.byteSize} bytes`);
+    return r.bytes.subarray(offset, offset + byteSize);
+  }
+
+  get size(): number {
+    return this.#regions.size;
+  }
+}
+
+/** A tensor's shared-memory reference, from its KServe parameters (undefined: none). */
+export interface SharedMemoryRef {
+  region: string;
+  offset: number;
+  byteSize: number;
+}
+
+function intParam(v: unknown, what: string): number {
+  // int64 parameters arrive as numbers (JSON, proto-loader longs: Number) or digit strings
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  return checkSize(n, what);
+}
+
+/**
+ * The shared-memory parameters of an input or requested output: shared_memory_region (string),
+ * shared_memory_byte_size (integer, required with a region) and shared_memory_offset (default 0).
+ */
+export function sharedMemoryRef(params: Record<string, unknown> | undefined, what: string): SharedMemoryRef | undefined {
+  const region = params?.shared_memory_region;
+  if (region === undefined) {
+    if (params?.shared_memory_byte_size !== undefined || params?.shared_memory_offset !== undefined) bad(`${what}: shared_memory_byte_size/offset given without shared_memory_region`);
+    return undefined;
+  }
+  if (typeof region !== 'string' || region === '') bad(`${what}: shared_memory_region must be a region name`);
+  if (params!.shared_memory_byte_size === undefined) bad(`${what}: shared_memory_byte_size is required with shared_memory_region`);
+  return {
+    region,
+    byteSize: intParam(params!.shared_memory_byte_size, `${what}: shared_memory_byte_size`),
+    offset: params!.shared_memory_offset === undefined ? 0 : intParam(params!.shared_memory_offset, `${what}: shared_memory_offset`),
+  };
+}
+
+/** Write an output's bytes into its region; ERR_BUFFER_TOO_SMALL when they do not fit. */
+export function writeSharedMemoryOutput(shm: SystemSharedMemory, ref: SharedMemoryRef, name: string, bytes: Uint8Array): void {
+  const target = shm.view(ref.region, ref.offset, ref.byteSize, `output "${name}"`);
+  if (bytes.byteLength > target.byteLength) {
+    throw new TensorRtError('ERR_BUFFER_TOO_SMALL', `output "${name}" is ${bytes.byteLength} bytes; its shared memory (region '${ref.region}', byte_size ${ref.byteSize}) holds ${target.byteLength}`);
+  }
+  target.set(bytes);
+}

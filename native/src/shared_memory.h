@@ -1,0 +1,16 @@
+// POSIX shared memory for the server's system shared-memory extension (Triton's protocol): a
+// client on the same host puts tensors in a shm object and sends only its key, offset and size.
+#pragma once
+
+#include <napi.h>
+
+namespace trtnode {
+
+// mapSharedMemory(key, offset, byteSize) → ArrayBuffer over [offset, offset + byteSize) of the
+// POSIX shm object `key`, mapped read-write and shared: the client's writes are seen, and ours
+// (outputs) reach the client. Unmapped when the ArrayBuffer is garbage-collected, so a view
+// still in use by a request in flight stays valid after the region is unregistered.
+// ERR_INVALID_ARGUMENT: bad arguments, no such object, or a range beyond its size.
+Napi::Value MapSharedMemory(const Napi::CallbackInfo& info);
+
+}  // namespace trtnode

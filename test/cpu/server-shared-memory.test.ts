@@ -1,0 +1,225 @@
+// Triton's system shared-memory extension over HTTP and gRPC (both gRPC front-end modes): POSIX
+// shm objects made here with fs under /dev/shm (what a client on the same host does), registered
+// as regions, named in inputs and outputs instead of sending bytes. The Python tritonclient
+// suite (server-tritonclient.test.ts) exercises the same extension with the stock client.
+// Worker mode runs the built front-end thread (dist/server/grpc-worker.js): run `npm run
+// build:ts` before running this file alone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { loadNative } from '../../lib/native/binding.js';
+import { SystemSharedMemory, startServer, type RunningServer } from '../../lib/server/index.js';
+
+const EXAMPLES = path.resolve(__dirname, '../../examples/models');
+const PROTO = path.resolve(__dirname, '../../proto');
+const quiet = { info() {}, warn() {}, error() {} };
+const HAVE_SHM = existsSync('/dev/shm');
+
+/** A POSIX shm object of `size` bytes (a file under /dev/shm); removed by the returned function. */
+function makeShm(tag: string, size: number): { key: string; write(offset: number, b: Uint8Array): void; read(offset: number, n: number): Buffer; remove(): void } {
+  const key = `/trtn-test-${process.pid}-${tag}`;
+  const file = `/dev/shm${key}`;
+  const fd = openSync(file, 'w+');
+  ftruncateSync(fd, size);
+  return {
+    key,
+    write: (offset, b) => void writeSync(fd, b, 0, b.byteLength, offset),
+    read: (offset, n) => {
+      const out = Buffer.alloc(n);
+      readSync(fd, out, 0, n, offset);
+      return out;
+    },
+    remove: () => {
+      closeSync(fd);
+      unlinkSync(file);
+    },
+  };
+}
+
+const f32 = (a: number[]) => new Uint8Array(new Float32Array(a).buffer);
+const readF32 = (b: Buffer) => Array.from(new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+
+describe.skipIf(!HAVE_SHM)('native mapSharedMemory', () => {
+  it('maps a range of a shm object read-write, shared with the file, from an unaligned offset', () => {
+    const s = makeShm('map', 10_000);
+    try {
+      s.write(5000, f32([1.5, 2.5]));
+      const view = new Uint8Array(loadNative().mapSharedMemory(s.key, 5000, 8));
+      expect(view.byteLength).toBe(8);
+      expect(readF32(Buffer.from(view))).toEqual([1.5, 2.5]);
+      view.set(f32([7]), 4);
+      expect(readF32(s.read(5004, 4))).toEqual([7]);
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('refuses a missing key, a range beyond the object, an empty range and a bad name', () => {
+    const s = makeShm('bad', 4096);
+    try {
+      const code = (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          return [(e as { code: string }).code, (e as Error).message];
+        }
+        return ['no error'];
+      };
+      const map = loadNative().mapSharedMemory;
+      expect(code(() => map('/trtn-test-does-not-exist', 0, 1))).toEqual(['ERR_INVALID_ARGUMENT', expect.stringMatching(/unable to open shared memory key .*No such file/)]);
+      expect(code(() => map(s.key, 4000, 100))).toEqual(['ERR_INVALID_ARGUMENT', expect.stringMatching(/holds 4096 bytes; offset 4000 \+ byte_size 100 is beyond it/)]);
+      expect(code(() => map(s.key, 0, 0))[0]).toBe('ERR_INVALID_ARGUMENT');
+      expect(code(() => map('/a/b', 0, 1))[0]).toBe('ERR_INVALID_ARGUMENT');
+      expect(code(() => map(s.key, -1, 1))[0]).toBe('ERR_INVALID_ARGUMENT');
+    } finally {
+      s.remove();
+    }
+  });
+});
+
+describe('SystemSharedMemory registry', () => {
+  it('registers, views with bounds, reports status, unregisters one or all', () => {
+    const backing = new Uint8Array(64).map((_, i) => i);
+    const shm = new SystemSharedMemory((key, offset, size) => backing.slice(offset, offset + size).buffer);
+    shm.register('a', '/k', 16, 32);
+    shm.register('b', '/k', 0, 8);
+    expect(shm.status()).toEqual([
+      { name: 'a', key: '/k', offset: 16, byteSize: 32 },
+      { name: 'b', key: '/k', offset: 0, byteSize: 8 },
+    ]);
+    expect(Array.from(shm.view('a', 4, 2, 'input "x"'))).toEqual([20, 21]);
+    expect(() => shm.view('a', 30, 4, 'input "x"')).toThrow(/input "x": shared_memory_offset 30 \+ shared_memory_byte_size 4 exceeds region 'a' of 32 bytes/);
+    expect(() => shm.view('zz', 0, 1, 'output "y"')).toThrow(/output "y": unable to find system shared memory region: 'zz'/);
+    expect(() => shm.register('a', '/k', 0, 1)).toThrow(/'a' is already registered/);
+    expect(() => shm.register('c', '/k', 0, 0)).toThrow(/byte_size must be at least 1/);
+    expect(() => shm.status('zz')).toThrow(/unable to find/);
+    shm.unregister('a');
+    shm.unregister('not-there');
+    expect(shm.status().map((r) => r.name)).toEqual(['b']);
+    shm.unregister();
+    expect(shm.size).toBe(0);
+  });
+});
+
+describe.skipIf(!HAVE_SHM).each([
+  { mode: 'gRPC front-end threads', grpcWorkers: 2 },
+  { mode: 'gRPC on the main thread', grpcWorkers: 0 },
+])('system shared memory through the server ($mode)', ({ grpcWorkers }) => {
+  let server: RunningServer;
+  let dir: string;
+  let client: any;
+  let base: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'trtn-shm-'));
+    cpSync(EXAMPLES, dir, { recursive: true });
+    server = await startServer({ modelRepository: dir, httpPort: 0, grpcPort: 0, metricsPort: false, modelControlMode: 'explicit', loadModels: ['affine'], grpcWorkers, logger: quiet });
+    base = `http://127.0.0.1:${server.httpPort}`;
+    const def = protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO] });
+    const pkg = grpc.loadPackageDefinition(def) as any;
+    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (method: string, req: unknown): Promise<any> =>
+    new Promise((resolve, reject) => client[method](req, { deadline: Date.now() + 20_000 }, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))));
+  const post = async (p: string, body: unknown) => {
+    const r = await fetch(base + p, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : undefined };
+  };
+  const get = async (p: string) => {
+    const r = await fetch(base + p);
+    return { status: r.status, json: await r.json() };
+  };
+
+  it('gRPC: register, infer with the input and the output in a region, status, unregister', async () => {
+    const s = makeShm(`grpc-${grpcWorkers}`, 4096);
+    try {
+      s.write(100, f32([1, 2, 3, 4, 5, 6, 7, 8]));
+      expect(await call('SystemSharedMemoryRegister', { name: 'r1', key: s.key, offset: 0, byte_size: 4096 })).toEqual({});
+      expect(await call('SystemSharedMemoryStatus', { name: '' })).toEqual({ regions: { r1: { name: 'r1', key: s.key, offset: 0, byte_size: 4096 } } });
+      const sp = (region: string, size: number, offset: number) => ({
+        shared_memory_region: { string_param: region },
+        shared_memory_byte_size: { int64_param: size },
+        shared_memory_offset: { int64_param: offset },
+      });
+      const res = await call('ModelInfer', {
+        model_name: 'affine',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], parameters: sp('r1', 32, 100) }],
+        outputs: [{ name: 'y', parameters: sp('r1', 64, 1024) }],
+      });
+      expect(res.raw_output_contents).toEqual([]);
+      expect(res.outputs).toMatchObject([{ name: 'y', datatype: 'FP32', shape: [2, 4] }]);
+      expect(res.outputs[0].parameters.shared_memory_region.string_param).toBe('r1');
+      expect(res.outputs[0].parameters.shared_memory_byte_size.int64_param).toBe(32);
+      expect(readF32(s.read(1024, 32))).toEqual([3, 5, 7, 9, 11, 13, 15, 17]);
+      // shm input, output in the response
+      const mixed = await call('ModelInfer', { model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 100) }] });
+      expect(readF32(mixed.raw_output_contents[0])).toEqual([3, 5, 7, 9]);
+      // errors: unknown region, out of bounds, too small for the output, region then unregistered
+      const err = (req: unknown) => call('ModelInfer', req).then(() => ({ code: -1, details: '' }), (e: grpc.ServiceError) => ({ code: e.code, details: e.details }));
+      expect(await err({ model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('nope', 16, 0) }] })).toEqual({ code: 3, details: expect.stringMatching(/unable to find system shared memory region: 'nope'/) });
+      expect(await err({ model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 4090) }] })).toMatchObject({ code: 3, details: expect.stringMatching(/exceeds region 'r1'/) });
+      expect(await err({ model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 12, 100) }] })).toMatchObject({ code: 3, details: expect.stringMatching(/needs 16 bytes, got 12/) });
+      expect(
+        await err({ model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 100) }], outputs: [{ name: 'y', parameters: sp('r1', 8, 0) }] }),
+      ).toMatchObject({ code: 3, details: expect.stringMatching(/output "y" is 16 bytes; its shared memory .* holds 8/) });
+      const dup = await call('SystemSharedMemoryRegister', { name: 'r1', key: s.key, offset: 0, byte_size: 16 }).catch((e: grpc.ServiceError) => e);
+      expect(dup).toMatchObject({ code: 3, details: expect.stringMatching(/already registered/) });
+      const missing = await call('SystemSharedMemoryRegister', { name: 'r2', key: '/trtn-test-missing', offset: 0, byte_size: 16 }).catch((e: grpc.ServiceError) => e);
+      expect(missing).toMatchObject({ code: 3, details: expect.stringMatching(/unable to open shared memory key/) });
+      expect(await call('SystemSharedMemoryUnregister', { name: 'r1' })).toEqual({});
+      expect(await call('SystemSharedMemoryStatus', { name: '' })).toEqual({ regions: {} });
+      expect(await err({ model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 100) }] })).toMatchObject({ code: 3 });
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('HTTP: register, infer from and into a region, status, unregister all; regions are shared with gRPC', async () => {
+    const s = makeShm(`http-${grpcWorkers}`, 256);
+    try {
+      s.write(0, f32([0.5, -1, 2, 10]));
+      expect((await post('/v2/systemsharedmemory/region/in/register', { key: s.key, offset: 0, byte_size: 16 })).status).toBe(200);
+      expect((await post('/v2/systemsharedmemory/region/out/register', { key: s.key, offset: 64, byte_size: 64 })).status).toBe(200);
+      expect((await get('/v2/systemsharedmemory/status')).json).toEqual([
+        { name: 'in', key: s.key, offset: 0, byte_size: 16 },
+        { name: 'out', key: s.key, offset: 64, byte_size: 64 },
+      ]);
+      expect((await get('/v2/systemsharedmemory/region/out/status')).json).toEqual([{ name: 'out', key: s.key, offset: 64, byte_size: 64 }]);
+      expect((await get('/v2/systemsharedmemory/region/nope/status')).status).toBe(400);
+      const r = await post('/v2/models/affine/infer', {
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 16 } }],
+        outputs: [{ name: 'y', parameters: { shared_memory_region: 'out', shared_memory_byte_size: 16, shared_memory_offset: 8 } }],
+      });
+      expect(r.status).toBe(200);
+      expect(r.json.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [1, 4], parameters: { shared_memory_region: 'out', shared_memory_byte_size: 16, shared_memory_offset: 8 } }]);
+      expect(readF32(s.read(72, 16))).toEqual([2, -1, 5, 21]);
+      // registered over HTTP, used over gRPC
+      const g = await call('ModelInfer', {
+        model_name: 'affine',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { shared_memory_region: { string_param: 'in' }, shared_memory_byte_size: { int64_param: 16 } } }],
+      });
+      expect(readF32(g.raw_output_contents[0])).toEqual([2, -1, 5, 21]);
+      const both = await post('/v2/models/affine/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4], parameters: { shared_memory_region: 'in', shared_memory_byte_size: 16 } }] });
+      expect(both).toMatchObject({ status: 400, json: { error: expect.stringMatching(/both shared memory and data/) } });
+      const noSize = await post('/v2/models/affine/infer', { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { shared_memory_region: 'in' } }] });
+      expect(noSize).toMatchObject({ status: 400, json: { error: expect.stringMatching(/shared_memory_byte_size is required/) } });
+      expect((await post('/v2/systemsharedmemory/region/x/register', { key: s.key, offset: 250, byte_size: 16 })).status).toBe(400);
+      expect((await post('/v2/systemsharedmemory/unregister', {})).status).toBe(200);
+      expect((await get('/v2/systemsharedmemory/status')).json).toEqual([]);
+      expect((await get('/v2')).json.extensions).toContain('system_shared_memory');
+    } finally {
+      s.remove();
+    }
+  });
+});
