@@ -148,8 +148,8 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
-  /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write; unmapped when collected. */
-  mapSharedMemory(key: string, offset: number, byteSize: number): ArrayBuffer;
+  /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write, page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. */
+  mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean };
   /** Tests only: the launch thread's segmented parallel copy on host memory; the segments handed over, in order, as [begin, end, ...]. */
   _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes: number): number[];
   setErrorFactory(fn: (code: string, message: string) => Error): void;

@@ -14,7 +14,7 @@ import { startGrpcServer, type GrpcFrontEnd } from './grpc-front-ends.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
-export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper } from './shared-memory.js';
+export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SystemSharedMemoryOptions } from './shared-memory.js';
 export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
 export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
@@ -82,7 +82,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let grpcFrontEnd: GrpcFrontEnd | undefined;
   let metricsServer: http.Server | undefined;
   // regions registered over HTTP are usable over gRPC and the other way round (as in Triton)
-  const sharedMemory = new SystemSharedMemory();
+  const sharedMemory = new SystemSharedMemory({ pin: () => repository.loadedVersions().some((v) => v.config.platform === 'tensorrt_plan') });
   const running: RunningServer = { repository, host, sharedMemory, close: async () => {} };
   let closing: Promise<void> | undefined;
   running.close = () =>

@@ -17,14 +17,26 @@ export interface SharedMemoryRegionStatus {
   key: string;
   offset: number;
   byteSize: number;
+  /** page-locked for the GPU: batches gathered from it are DMA'd, with no CPU copy */
+  pinned: boolean;
 }
 
 interface Region extends SharedMemoryRegionStatus {
   bytes: Uint8Array;
 }
 
-/** Maps [offset, offset + byteSize) of the shm object `key`; the native addon by default. */
-export type SharedMemoryMapper = (key: string, offset: number, byteSize: number) => ArrayBuffer;
+/** Maps [offset, offset + byteSize) of the shm object `key`, page-locked if `pin` and possible; the native addon by default. */
+export type SharedMemoryMapper = (key: string, offset: number, byteSize: number, pin: boolean) => { buffer: ArrayBuffer; pinned: boolean };
+
+export interface SystemSharedMemoryOptions {
+  map?: SharedMemoryMapper;
+  /**
+   * Asked at each registration: page-lock the region for the GPU? Pinning needs (and, on a
+   * machine with a GPU, creates) a CUDA context, so startServer() pins only while a TensorRT
+   * model is loaded. Default: never.
+   */
+  pin?: () => boolean;
+}
 
 function bad(message: string): never {
   throw new TensorRtError('ERR_INVALID_ARGUMENT', message);
@@ -39,9 +51,11 @@ function checkSize(v: unknown, what: string): number {
 export class SystemSharedMemory {
   readonly #regions = new Map<string, Region>();
   readonly #map: SharedMemoryMapper;
+  readonly #pin: () => boolean;
 
-  constructor(map?: SharedMemoryMapper) {
-    this.#map = map ?? ((key, offset, byteSize) => loadNative().mapSharedMemory(key, offset, byteSize));
+  constructor(options: SystemSharedMemoryOptions = {}) {
+    this.#map = options.map ?? ((key, offset, byteSize, pin) => loadNative().mapSharedMemory(key, offset, byteSize, pin));
+    this.#pin = options.pin ?? (() => false);
   }
 
   /** Register `name` for [offset, offset + byteSize) of the shm object `key`. ERR_INVALID_ARGUMENT when the name is taken or the object cannot be mapped. */
@@ -51,8 +65,8 @@ export class SystemSharedMemory {
     checkSize(offset, 'offset');
     if (checkSize(byteSize, 'byte_size') === 0) bad(`shared memory region '${name}': byte_size must be at least 1`);
     if (this.#regions.has(name)) bad(`shared memory region '${name}' is already registered`);
-    const bytes = new Uint8Array(this.#map(key, offset, byteSize));
-    this.#regions.set(name, { name, key, offset, byteSize, bytes });
+    const { buffer, pinned } = this.#map(key, offset, byteSize, this.#pin());
+    this.#regions.set(name, { name, key, offset, byteSize, pinned, bytes: new Uint8Array(buffer) });
   }
 
   /** Unregister one region, or every region when `name` is empty or absent. Unknown names are not an error (as in Triton). */
@@ -64,7 +78,7 @@ export class SystemSharedMemory {
   /** Status of one region (ERR_INVALID_ARGUMENT if it is not registered) or of all. */
   status(name?: string): SharedMemoryRegionStatus[] {
     const list = name ? [this.#regions.get(name) ?? bad(`unable to find system shared memory region: '${name}'`)] : [...this.#regions.values()];
-    return list.map(({ name: n, key, offset, byteSize }) => ({ name: n, key, offset, byteSize }));
+    return list.map(({ name: n, key, offset, byteSize, pinned }) => ({ name: n, key, offset, byteSize, pinned }));
   }
 
   /** The bytes [offset, offset + byteSize) of a registered region: a view of the mapping, no copy. */

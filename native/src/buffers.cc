@@ -22,12 +22,12 @@ namespace {
 // Live pinned allocations by start address, so that views of them are recognised as pinned.
 std::mutex gPinnedMutex;
 std::map<uintptr_t, std::weak_ptr<HostMem>> gPinned;
+}  // namespace
 
 void RegisterPinned(const std::shared_ptr<HostMem>& m) {
   std::lock_guard<std::mutex> lock(gPinnedMutex);
   gPinned[reinterpret_cast<uintptr_t>(m->ptr)] = m;
 }
-}  // namespace
 
 std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -46,7 +46,8 @@ HostMem::~HostMem() {
     std::lock_guard<std::mutex> lock(gPinnedMutex);
     gPinned.erase(reinterpret_cast<uintptr_t>(ptr));
   }
-  cudaFreeHost(ptr);
+  if (release) release();
+  else cudaFreeHost(ptr);
 }
 
 namespace {

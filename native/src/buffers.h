@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 namespace trtnode {
@@ -18,9 +19,12 @@ struct DeviceMem {
   ~DeviceMem();
 };
 
+// Pinned host memory: cudaHostAlloc'd (HostBuffer), or memory of someone else's that was
+// page-locked with cudaHostRegister (a shared-memory mapping), which `release` undoes.
 struct HostMem {
   void* ptr = nullptr;
   size_t bytes = 0;
+  std::function<void()> release;  // empty: cudaFreeHost(ptr)
   ~HostMem();
 };
 
@@ -74,6 +78,8 @@ class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
 // HostBuffer's ArrayBuffer is pinned memory too: found here, it can be copied by DMA directly,
 // and holding the result keeps the memory alive while the copy is in flight.
 std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes);
+// Makes views of m's memory recognised as pinned (FindPinned) while m lives.
+void RegisterPinned(const std::shared_ptr<HostMem>& m);
 
 // A host region given by JS: a HostBuffer or a view of one (pinned), or an ArrayBuffer /
 // TypedArray / DataView (pageable). keep holds what must stay alive while a copy is in flight.

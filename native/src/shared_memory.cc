@@ -10,6 +10,9 @@
 #include <cstring>
 #include <string>
 
+#include <cuda_runtime_api.h>
+
+#include "buffers.h"
 #include "common.h"
 
 namespace trtnode {
@@ -34,6 +37,7 @@ Napi::Value MapSharedMemory(const Napi::CallbackInfo& info) {
   const std::string key = info[0].As<Napi::String>().Utf8Value();
   const size_t offset = static_cast<size_t>(NonNegativeInteger(env, info[1], "offset"));
   const size_t bytes = static_cast<size_t>(NonNegativeInteger(env, info[2], "byteSize"));
+  const bool pin = info.Length() > 3 && info[3].ToBoolean().Value();
   if (key.empty() || key.size() > 255 || key.find('/', 1) != std::string::npos)
     Throw(env, "ERR_INVALID_ARGUMENT", "shared memory key '" + key + "' is not a valid POSIX shm name (one path component, at most 255 bytes)");
   if (bytes == 0) Throw(env, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "': byte_size must be at least 1");
@@ -57,14 +61,36 @@ Napi::Value MapSharedMemory(const Napi::CallbackInfo& info) {
   const int mapErrno = errno;
   close(fd);  // the mapping keeps the object
   if (base == MAP_FAILED) Throw(env, "ERR_INVALID_ARGUMENT", "unable to map shared memory key '" + key + "': " + std::strerror(mapErrno));
-  auto* m = new Mapping{base, bytes + lead};
-  return Napi::ArrayBuffer::New(
-      env, static_cast<uint8_t*>(base) + lead, bytes,
-      [](Napi::Env, void*, Mapping* m) {
-        munmap(m->base, m->length);
-        delete m;
-      },
-      m);
+  const size_t length = bytes + lead;
+  uint8_t* data = static_cast<uint8_t*>(base) + lead;
+  Napi::Object result = Napi::Object::New(env);
+  // Page-locked, the region is recognised as pinned (FindPinned): a batch gathered from such
+  // requests is DMA'd to the GPU with no CPU copy. Without a usable GPU it stays a plain mapping.
+  if (pin && cudaHostRegister(base, length, cudaHostRegisterPortable) == cudaSuccess) {
+    auto mem = std::make_shared<HostMem>();
+    mem->ptr = base;
+    mem->bytes = length;
+    mem->release = [base, length] {
+      cudaHostUnregister(base);
+      munmap(base, length);
+    };
+    RegisterPinned(mem);
+    auto* hold = new std::shared_ptr<HostMem>(mem);
+    result.Set("buffer", Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, std::shared_ptr<HostMem>* h) { delete h; }, hold));
+    result.Set("pinned", true);
+    return result;
+  }
+  if (pin) cudaGetLastError();  // clear the failed registration
+  auto* m = new Mapping{base, length};
+  result.Set("buffer", Napi::ArrayBuffer::New(
+                           env, data, bytes,
+                           [](Napi::Env, void*, Mapping* m) {
+                             munmap(m->base, m->length);
+                             delete m;
+                           },
+                           m));
+  result.Set("pinned", false);
+  return result;
 }
 
 }  // namespace trtnode

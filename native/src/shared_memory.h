@@ -6,10 +6,12 @@
 
 namespace trtnode {
 
-// mapSharedMemory(key, offset, byteSize) → ArrayBuffer over [offset, offset + byteSize) of the
-// POSIX shm object `key`, mapped read-write and shared: the client's writes are seen, and ours
-// (outputs) reach the client. Unmapped when the ArrayBuffer is garbage-collected, so a view
-// still in use by a request in flight stays valid after the region is unregistered.
+// mapSharedMemory(key, offset, byteSize, pin = false) → { buffer, pinned }: an ArrayBuffer over
+// [offset, offset + byteSize) of the POSIX shm object `key`, mapped read-write and shared: the
+// client's writes are seen, and ours (outputs) reach the client. With `pin`, the mapping is also
+// page-locked for the GPU when CUDA allows (`pinned` says whether it was). Unmapped (and
+// unlocked) when the ArrayBuffer is garbage-collected, so a view still in use by a request in
+// flight stays valid after the region is unregistered.
 // ERR_INVALID_ARGUMENT: bad arguments, no such object, or a range beyond its size.
 Napi::Value MapSharedMemory(const Napi::CallbackInfo& info);
 

@@ -47,7 +47,9 @@ describe.skipIf(!HAVE_SHM)('native mapSharedMemory', () => {
     const s = makeShm('map', 10_000);
     try {
       s.write(5000, f32([1.5, 2.5]));
-      const view = new Uint8Array(loadNative().mapSharedMemory(s.key, 5000, 8));
+      const mapped = loadNative().mapSharedMemory(s.key, 5000, 8, true);
+      expect(mapped.pinned).toBe(false); // no GPU here: a plain mapping
+      const view = new Uint8Array(mapped.buffer);
       expect(view.byteLength).toBe(8);
       expect(readF32(Buffer.from(view))).toEqual([1.5, 2.5]);
       view.set(f32([7]), 4);
@@ -83,12 +85,19 @@ describe.skipIf(!HAVE_SHM)('native mapSharedMemory', () => {
 describe('SystemSharedMemory registry', () => {
   it('registers, views with bounds, reports status, unregisters one or all', () => {
     const backing = new Uint8Array(64).map((_, i) => i);
-    const shm = new SystemSharedMemory((key, offset, size) => backing.slice(offset, offset + size).buffer);
+    const pins: boolean[] = [];
+    let pin = false;
+    const shm = new SystemSharedMemory({
+      map: (key, offset, size, p) => (pins.push(p), { buffer: backing.slice(offset, offset + size).buffer, pinned: p }),
+      pin: () => pin,
+    });
     shm.register('a', '/k', 16, 32);
+    pin = true;
     shm.register('b', '/k', 0, 8);
+    expect(pins).toEqual([false, true]);
     expect(shm.status()).toEqual([
-      { name: 'a', key: '/k', offset: 16, byteSize: 32 },
-      { name: 'b', key: '/k', offset: 0, byteSize: 8 },
+      { name: 'a', key: '/k', offset: 16, byteSize: 32, pinned: false },
+      { name: 'b', key: '/k', offset: 0, byteSize: 8, pinned: true },
     ]);
     expect(Array.from(shm.view('a', 4, 2, 'input "x"'))).toEqual([20, 21]);
     expect(() => shm.view('a', 30, 4, 'input "x"')).toThrow(/input "x": shared_memory_offset 30 \+ shared_memory_byte_size 4 exceeds region 'a' of 32 bytes/);
@@ -136,7 +145,7 @@ describe.skipIf(!HAVE_SHM).each([
     const text = await r.text();
     return { status: r.status, json: text ? JSON.parse(text) : undefined };
   };
-  const get = async (p: string) => {
+  const get = async (p: string): Promise<{ status: number; json: any }> => {
     const r = await fetch(base + p);
     return { status: r.status, json: await r.json() };
   };
