@@ -12,7 +12,13 @@ start the server on loopback and pass:
     "small":   a second model used for exactness, errors, explicit load/unload and concurrency,
                with a few cases (input, expected output) and its tolerance
 The server runs in explicit model control mode with every model loaded.
+
+The test_shm_* tests use the system shared memory extension (Triton's
+docs/protocol/extension_shared_memory.md) through tritonclient.utils.shared_memory: POSIX shm
+objects made by this process (keys /trtn-pytest-<pid>-<protocol>-<what>), registered with the
+server over HTTP and gRPC, inputs and outputs passed by region name, offset and byte size.
 """
+import contextlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +27,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+import tritonclient.utils.shared_memory as shm
 from tritonclient.utils import InferenceServerException
 
 HTTP_URL = os.environ["TRTN_HTTP_URL"]
@@ -213,3 +220,218 @@ def test_statistics(http, grpc):
     assert s["inference_stats"]["success"]["count"] >= 35
     g = grpc.get_inference_statistics(B["name"]).model_stats[0]
     assert g.inference_count >= 35
+
+
+# ---------------------------------------------------------------------------------------------
+# system shared memory extension
+
+IN_BYTES = INPUT.nbytes
+OUT_BYTES = EXPECTED.nbytes
+
+
+def test_server_metadata_extensions(http, grpc):
+    assert "system_shared_memory" in http.get_server_metadata()["extensions"]
+    assert "system_shared_memory" in grpc.get_server_metadata().extensions
+
+
+@pytest.fixture(params=["http", "grpc"])
+def api(request):
+    """(protocol, client module, client) for each of the two front ends"""
+    proto = request.param
+    return proto, (httpclient if proto == "http" else grpcclient), request.getfixturevalue(proto)
+
+
+def shm_name(proto, what):
+    """a region name and a shm key unique to this process, protocol and use"""
+    name = f"trtn-pytest-{os.getpid()}-{proto}-{what}"
+    return name, "/" + name
+
+
+def shm_status(proto, client, name=""):
+    """the server's system shared memory status as {name: (key, offset, byte_size)}"""
+    s = client.get_system_shared_memory_status(name)
+    if proto == "http":
+        return {r["name"]: (r["key"], int(r["offset"]), int(r["byte_size"])) for r in s}
+    return {n: (r.key, int(r.offset), int(r.byte_size)) for n, r in s.regions.items()}
+
+
+@contextlib.contextmanager
+def shm_regions(client, *regions):
+    """create the shm objects of regions [(name, key, byte_size)], yield their handles; afterwards
+    unregister each from the server (whatever the test left registered) and destroy it"""
+    handles = []
+    try:
+        for name, key, size in regions:
+            handles.append(shm.create_shared_memory_region(name, key, size, create_only=True))
+        yield handles
+    finally:
+        for name, _, _ in regions:
+            with contextlib.suppress(InferenceServerException):
+                client.unregister_system_shared_memory(name)
+        for h in handles:
+            shm.destroy_shared_memory_region(h)
+
+
+def shm_read(handle, shape, offset=0):
+    """a copy of FP32 [shape] at offset of a region (no view may outlive the region)"""
+    return shm.get_contents_as_numpy(handle, np.float32, shape, offset).copy()
+
+
+def batched_input(mod):
+    return mod.InferInput(B["input"], [1, *B["dims"]], "FP32")
+
+
+def output_shape(proto, r):
+    o = r.get_output(B["output"])
+    assert o is not None, "the response does not list the output"
+    return list(o["shape"]) if proto == "http" else list(o.shape)
+
+
+def test_shm_infer_batched(api):
+    """input and output in two registered regions; the output is read from shared memory"""
+    proto, mod, c = api
+    (in_name, in_key), (out_name, out_key) = shm_name(proto, "in"), shm_name(proto, "out")
+    with shm_regions(c, (in_name, in_key, IN_BYTES), (out_name, out_key, OUT_BYTES)) as (hin, hout):
+        shm.set_shared_memory_region(hin, [INPUT])
+        shm.set_shared_memory_region(hout, [np.full(EXPECTED.shape, np.nan, dtype=np.float32)])
+        c.register_system_shared_memory(in_name, in_key, IN_BYTES)
+        c.register_system_shared_memory(out_name, out_key, OUT_BYTES)
+        status = shm_status(proto, c)
+        assert status[in_name] == (in_key, 0, IN_BYTES)
+        assert status[out_name] == (out_key, 0, OUT_BYTES)
+        assert shm_status(proto, c, out_name) == {out_name: (out_key, 0, OUT_BYTES)}
+
+        inp = batched_input(mod)
+        inp.set_shared_memory(in_name, IN_BYTES)
+        out = mod.InferRequestedOutput(B["output"])
+        out.set_shared_memory(out_name, OUT_BYTES)
+        for i in range(2):  # the same regions serve again
+            r = c.infer(B["name"], [inp], outputs=[out], request_id=f"py-{proto}-shm-{i}")
+            assert output_shape(proto, r) == [1, *B["out_dims"]]
+            check(shm_read(hout, EXPECTED.shape), EXPECTED, B)
+            shm.set_shared_memory_region(hout, [np.full(EXPECTED.shape, np.nan, dtype=np.float32)])
+
+
+def test_shm_one_region_with_offsets(api):
+    """input and output in one region: the input at offset 0, the output after it (8-byte aligned)"""
+    proto, mod, c = api
+    name, key = shm_name(proto, "one")
+    out_off = (IN_BYTES + 7) // 8 * 8
+    size = out_off + OUT_BYTES
+    with shm_regions(c, (name, key, size)) as (h,):
+        shm.set_shared_memory_region(h, [INPUT])
+        shm.set_shared_memory_region(h, [np.full(EXPECTED.shape, np.nan, dtype=np.float32)], offset=out_off)
+        c.register_system_shared_memory(name, key, size)
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES, offset=0)
+        out = mod.InferRequestedOutput(B["output"])
+        out.set_shared_memory(name, OUT_BYTES, offset=out_off)
+        r = c.infer(B["name"], [inp], outputs=[out])
+        assert output_shape(proto, r) == [1, *B["out_dims"]]
+        check(shm_read(h, EXPECTED.shape, out_off), EXPECTED, B)
+        # the input was read, not overwritten
+        np.testing.assert_array_equal(shm_read(h, INPUT.shape), INPUT)
+
+
+def test_shm_registered_with_offset(api):
+    """a region that starts at an offset into its shm object (register's offset)"""
+    proto, mod, c = api
+    name, key = shm_name(proto, "at")
+    skip = 65536  # a multiple of any page size (mmap offsets must be page-aligned)
+    with shm_regions(c, (name, key, skip + IN_BYTES)) as (h,):
+        shm.set_shared_memory_region(h, [np.full(skip // 4, -7.0, dtype=np.float32)])
+        shm.set_shared_memory_region(h, [INPUT], offset=skip)
+        c.register_system_shared_memory(name, key, IN_BYTES, offset=skip)
+        assert shm_status(proto, c, name) == {name: (key, skip, IN_BYTES)}
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES)
+        r = c.infer(B["name"], [inp], outputs=[mod.InferRequestedOutput(B["output"])])
+        check(r.as_numpy(B["output"]), EXPECTED, B)
+
+
+def test_shm_input_output_in_response(api):
+    """shm input, the output returned in the response as usual"""
+    proto, mod, c = api
+    name, key = shm_name(proto, "mixed")
+    with shm_regions(c, (name, key, IN_BYTES)) as (h,):
+        shm.set_shared_memory_region(h, [INPUT])
+        c.register_system_shared_memory(name, key, IN_BYTES)
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES)
+        outs = [mod.InferRequestedOutput(B["output"], binary_data=True) if proto == "http" else mod.InferRequestedOutput(B["output"])]
+        r = c.infer(B["name"], [inp], outputs=outs)
+        check(r.as_numpy(B["output"]), EXPECTED, B)
+        if proto == "http":  # and as JSON
+            r = c.infer(B["name"], [inp], outputs=[mod.InferRequestedOutput(B["output"], binary_data=False)])
+            check(r.as_numpy(B["output"]), EXPECTED, B)
+
+
+def test_shm_errors(api):
+    proto, mod, c = api
+    (name, key), (ghost, ghost_key) = shm_name(proto, "err"), shm_name(proto, "ghost")
+    # a key with no shm object behind it
+    assert not os.path.exists("/dev/shm" + ghost_key)
+    with pytest.raises(InferenceServerException):
+        c.register_system_shared_memory(ghost, ghost_key, 64)
+    assert ghost not in shm_status(proto, c)
+    # a region that is not registered
+    inp = batched_input(mod)
+    inp.set_shared_memory(ghost, IN_BYTES)
+    with pytest.raises(InferenceServerException):
+        c.infer(B["name"], [inp])
+    with shm_regions(c, (name, key, IN_BYTES)) as (h,):
+        shm.set_shared_memory_region(h, [INPUT])
+        c.register_system_shared_memory(name, key, IN_BYTES)
+        # the same name twice
+        with pytest.raises(InferenceServerException):
+            c.register_system_shared_memory(name, key, IN_BYTES)
+        assert shm_status(proto, c)[name] == (key, 0, IN_BYTES)
+        # an input byte size that is not the tensor's
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES - 4)
+        with pytest.raises(InferenceServerException):
+            c.infer(B["name"], [inp])
+        # offset + byte size past the end of the region
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES, offset=8)
+        with pytest.raises(InferenceServerException):
+            c.infer(B["name"], [inp])
+        # an output byte size too small for the output, and an output past the end of the region
+        inp = batched_input(mod)
+        inp.set_shared_memory(name, IN_BYTES)
+        for size, offset in ((OUT_BYTES - 4, 0), (OUT_BYTES, max(0, IN_BYTES - OUT_BYTES + 4))):
+            out = mod.InferRequestedOutput(B["output"])
+            out.set_shared_memory(name, size, offset=offset)
+            with pytest.raises(InferenceServerException):
+                c.infer(B["name"], [inp], outputs=[out])
+        # the region still serves after the failed requests
+        r = c.infer(B["name"], [inp], outputs=[mod.InferRequestedOutput(B["output"])])
+        check(r.as_numpy(B["output"]), EXPECTED, B)
+
+
+def test_shm_unregister(api):
+    """unregister one region, then all of them; an unregistered region no longer serves"""
+    proto, mod, c = api
+    (a, a_key), (b, b_key) = shm_name(proto, "a"), shm_name(proto, "b")
+    with shm_regions(c, (a, a_key, IN_BYTES), (b, b_key, IN_BYTES)) as (ha, hb):
+        for h, n, k in ((ha, a, a_key), (hb, b, b_key)):
+            shm.set_shared_memory_region(h, [INPUT])
+            c.register_system_shared_memory(n, k, IN_BYTES)
+        assert {a, b} <= set(shm_status(proto, c))
+        c.unregister_system_shared_memory(a)
+        status = shm_status(proto, c)
+        assert a not in status and status[b] == (b_key, 0, IN_BYTES)
+        inp = batched_input(mod)
+        inp.set_shared_memory(a, IN_BYTES)
+        with pytest.raises(InferenceServerException):
+            c.infer(B["name"], [inp])
+        inp = batched_input(mod)
+        inp.set_shared_memory(b, IN_BYTES)
+        check(c.infer(B["name"], [inp]).as_numpy(B["output"]), EXPECTED, B)
+        c.unregister_system_shared_memory()
+        assert shm_status(proto, c) == {}
+        with pytest.raises(InferenceServerException):
+            c.infer(B["name"], [inp])
+        # and a name can be registered again after it was unregistered
+        c.register_system_shared_memory(a, a_key, IN_BYTES)
+        assert shm_status(proto, c) == {a: (a_key, 0, IN_BYTES)}
