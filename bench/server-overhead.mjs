@@ -4,18 +4,33 @@
  *
  *   npm run build:ts && node bench/server-overhead.mjs [--model-repository DIR] [--model NAME]
  *       [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main]
- *       [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc]
+ *       [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc[,grpc-shm,http-shm]]
  *       [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]
  *
  * Defaults: examples/models, model `affine`, 3 s per case after 0.5 s warm-up, concurrency 1,16,64,
  * batch 1 (dimension 0 of every input of a batching model). The server is started in this process
  * with startServer() (HTTP, gRPC, metrics on port 0, 127.0.0.1). For each concurrency C, C closed-loop
- * callers each send requests back to back for the duration, by four methods:
+ * callers each send requests back to back for the duration, by these methods (the first four by default):
  *
  *   in-process   model.scheduler.infer() directly (repository.getModel(name).scheduler): the baseline
  *   http-json    POST /v2/models/<m>/infer, JSON tensors in and out (node:http, keep-alive, a socket per caller)
  *   http-binary  the binary tensor extension (Inference-Header-Content-Length), binary in and out
  *   grpc         GRPCInferenceService/ModelInfer with raw_input_contents (@grpc/grpc-js, one channel per client thread)
+ *   grpc-shm     ModelInfer with inputs and outputs in system shared memory (Triton's shared-memory
+ *                extension, docs/protocol/extension_shared_memory.md): only names, offsets and sizes on the wire
+ *   http-shm     the same over HTTP: a JSON request whose inputs and outputs carry the shared_memory_* parameters
+ *
+ * Shared memory (grpc-shm, http-shm; only with --methods): each caller creates its own POSIX shm
+ * object /dev/shm/trtn-bench-<pid>-<client thread>-<caller> (Node has no mmap: the file is sized
+ * with ftruncate and read and written with fs), one region covering the inputs from offset 0 and
+ * then the outputs, each 8-byte aligned, and registers it under its key through the extension of
+ * the method's protocol (gRPC SystemSharedMemoryRegister, HTTP POST
+ * /v2/systemsharedmemory/region/<name>/register) before the case. Before each request the caller
+ * writes the request's input bytes into its object (fs.writeSync at the input offsets: the
+ * client's cost of producing its data in shared memory) and after the response reads the output
+ * bytes back (fs.readSync), which the correctness check decodes. The regions are unregistered and
+ * the objects unlinked at the end of the case. A server without the extension fails the
+ * registration: the case is reported with that error, not correct, and the run goes on.
  *
  * The HTTP and gRPC callers run on worker threads by default (--client worker): separate event
  * loops, like client processes, so the server's event loop does only server work; the C callers
@@ -46,7 +61,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -54,7 +69,12 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..');
-const METHODS = ['in-process', 'http-json', 'http-binary', 'grpc'];
+/** every method, in the order they run */
+export const METHODS = ['in-process', 'http-json', 'http-binary', 'grpc', 'grpc-shm', 'http-shm'];
+/** what runs without --methods */
+export const DEFAULT_METHODS = ['in-process', 'http-json', 'http-binary', 'grpc'];
+/** workerData.role of the client threads (this file is also imported, e.g. by test/cpu/bench-server.test.ts) */
+const CLIENT_ROLE = 'server-overhead-client';
 const VARIANTS = 8;
 const CHECK_EVERY = 8;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -175,7 +195,7 @@ function summarize(parts) {
     errors,
     ...(firstError ? { firstError } : {}),
     seconds: Math.max(...parts.map((p) => p.seconds)),
-    requestsPerSecond: sum((p) => p.st.requests / p.seconds),
+    requestsPerSecond: sum((p) => (p.seconds > 0 ? p.st.requests / p.seconds : 0)),
     latencyUs: { mean, p50: pct(lat, 50), p99: pct(lat, 99), max: lat.length ? lat[lat.length - 1] : NaN },
     check: { checked, mismatches, ...(firstMismatch ? { firstMismatch } : {}) },
     correct: checked > 0 && mismatches === 0 && errors === 0,
@@ -183,18 +203,119 @@ function summarize(parts) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// system shared memory (grpc-shm, http-shm): the protocol side, pure functions
+
+const SHM_ALIGN = 8;
+
+/**
+ * The layout of one caller's region: the inputs from offset 0, then the outputs, each at an
+ * offset aligned to `align` bytes. Returns the offsets of each and the region's byte size.
+ */
+export function shmLayout(inputSizes, outputSizes, align = SHM_ALIGN) {
+  let end = 0;
+  const place = (n) => {
+    if (!(Number.isInteger(n) && n >= 0)) throw new Error(`shmLayout: byte size ${n}`);
+    const at = Math.ceil(end / align) * align;
+    end = at + n;
+    return at;
+  };
+  const inputs = inputSizes.map(place);
+  const outputs = outputSizes.map(place);
+  return { inputs, outputs, byteSize: end };
+}
+
+/** the shm key (POSIX name, /dev/shm/<key without '/'>) and region name of one caller of one client thread of this process */
+export function shmNames(pid, worker, caller) {
+  const name = `trtn-bench-${pid}-${worker}-${caller}`;
+  return { key: `/${name}`, name, file: `/dev/shm/${name}` };
+}
+
+/** the three shared-memory parameters of a tensor, as the HTTP JSON header spells them */
+export function shmHttpParameters(region, offset, byteSize) {
+  return { shared_memory_region: region, shared_memory_offset: offset, shared_memory_byte_size: byteSize };
+}
+
+/** the same as gRPC InferParameter values (@grpc/proto-loader objects, oneofs set by field name) */
+export function shmGrpcParameters(region, offset, byteSize) {
+  return { shared_memory_region: { string_param: region }, shared_memory_offset: { int64_param: offset }, shared_memory_byte_size: { int64_param: byteSize } };
+}
+
+/**
+ * The HTTP inference request (JSON, no binary data) of one caller: each input and output names
+ * its place in the caller's region. inputs: [{name, datatype, shape, bytes}], outputs: [{name, byteSize}].
+ */
+export function shmHttpRequest(region, layout, inputs, outputs) {
+  return {
+    inputs: inputs.map((i, j) => ({ name: i.name, datatype: i.datatype, shape: i.shape, parameters: shmHttpParameters(region, layout.inputs[j], i.bytes.byteLength) })),
+    outputs: outputs.map((o, j) => ({ name: o.name, parameters: shmHttpParameters(region, layout.outputs[j], o.byteSize) })),
+  };
+}
+
+/** the gRPC ModelInferRequest of one caller: no raw_input_contents, the data is in the region */
+export function shmGrpcRequest(model, region, layout, inputs, outputs) {
+  return {
+    model_name: model,
+    model_version: '',
+    inputs: inputs.map((i, j) => ({ name: i.name, datatype: i.datatype, shape: i.shape, parameters: shmGrpcParameters(region, layout.inputs[j], i.bytes.byteLength) })),
+    outputs: outputs.map((o, j) => ({ name: o.name, parameters: shmGrpcParameters(region, layout.outputs[j], o.byteSize) })),
+    raw_input_contents: [],
+  };
+}
+
+// The three messages of the extension's gRPC register/unregister calls, encoded here (proto3 wire
+// format, Triton's grpc_service.proto) so that the bench needs nothing beyond the KServe messages
+// of proto/grpc_service.proto and works with any server of the protocol:
+//   SystemSharedMemoryRegisterRequest { string name = 1; string key = 2; uint64 offset = 3; uint64 byte_size = 4; }
+//   SystemSharedMemoryUnregisterRequest { string name = 1; }
+//   their responses are empty messages (the answer is only the call's status)
+function pbVarint(n) {
+  let v = BigInt(n);
+  const out = [];
+  do {
+    let b = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v) b |= 0x80;
+    out.push(b);
+  } while (v);
+  return out;
+}
+function pbString(field, s) {
+  if (!s) return []; // proto3: default values are not written
+  const b = Buffer.from(s, 'utf8');
+  return [...pbVarint((field << 3) | 2), ...pbVarint(b.length), ...b];
+}
+function pbUint64(field, n) {
+  if (!n) return [];
+  return [...pbVarint(field << 3), ...pbVarint(n)];
+}
+
+/** SystemSharedMemoryRegisterRequest, serialized */
+export function encodeShmRegisterRequest({ name, key, offset = 0, byteSize }) {
+  return Buffer.from([...pbString(1, name), ...pbString(2, key), ...pbUint64(3, offset), ...pbUint64(4, byteSize)]);
+}
+
+/** SystemSharedMemoryUnregisterRequest, serialized (an empty name: every region) */
+export function encodeShmUnregisterRequest({ name }) {
+  return Buffer.from(pbString(1, name));
+}
+
+// ---------------------------------------------------------------------------------------------
 // network callers (worker thread, or the main thread with --client main)
 
-async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, durationMs, host, httpPort, grpcPort, model, variants, checkKind, protoDir }) {
-  const url = `http://${host}:${httpPort}/v2/models/${encodeURIComponent(model)}/infer`;
+async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, durationMs, host, httpPort, grpcPort, model, variants, outputs, checkKind, protoDir, clientWorker = 'main' }) {
+  const base = `http://${host}:${httpPort}`;
+  const url = `${base}/v2/models/${encodeURIComponent(model)}/infer`;
   const outNames = Object.keys(variants[0].expected);
   let once;
+  /** before the timed loop (a failure is reported as the case's error) */
+  let setup = async () => {};
+  /** after it, always; resolves with an error message to report, if any */
   let cleanup = async () => {};
   // HTTP callers: node:http with a keep-alive agent, one socket per caller; the body Buffer is
   // written as it is (fetch/undici copies a Buffer body and streams it, which made the client,
   // not the server, the bottleneck for 600 KB requests)
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
-  const post = (headers, body) =>
+  const request = (url, headers, body) =>
     new Promise((resolve, reject) => {
       const req = http.request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
         const chunks = [];
@@ -206,7 +327,20 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
       req.on('error', reject);
       req.end(body);
     });
-  if (method.startsWith('http')) cleanup = async () => agent.destroy();
+  const post = (headers, body) => request(url, headers, body);
+  if (method.startsWith('http')) cleanup = async () => void agent.destroy();
+  // gRPC callers: one channel per client thread
+  const grpcClient = async () => {
+    const grpc = await import('@grpc/grpc-js');
+    const protoLoader = await import('@grpc/proto-loader');
+    const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [protoDir] });
+    const pkg = grpc.loadPackageDefinition(def);
+    const max = 256 * 1024 * 1024;
+    return new pkg.inference.GRPCInferenceService(`${host}:${grpcPort}`, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    });
+  };
 
   if (method === 'http-json') {
     const bodies = variants.map((v) =>
@@ -257,15 +391,7 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
       return mismatch(checkKind, got, variants[vi].expected);
     };
   } else if (method === 'grpc') {
-    const grpc = await import('@grpc/grpc-js');
-    const protoLoader = await import('@grpc/proto-loader');
-    const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [protoDir] });
-    const pkg = grpc.loadPackageDefinition(def);
-    const max = 256 * 1024 * 1024;
-    const client = new pkg.inference.GRPCInferenceService(`${host}:${grpcPort}`, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': max,
-      'grpc.max_send_message_length': max,
-    });
+    const client = await grpcClient();
     const reqs = variants.map((v) => ({
       model_name: model,
       model_version: '',
@@ -284,17 +410,119 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
           resolve(mismatch(checkKind, got, variants[vi].expected));
         });
       });
-    cleanup = async () => client.close();
+    cleanup = async () => void client.close();
+  } else if (method === 'grpc-shm' || method === 'http-shm') {
+    const viaGrpc = method === 'grpc-shm';
+    const ins = variants[0].inputs; // names, datatypes, shapes and sizes: the same in every variant
+    const layout = shmLayout(ins.map((i) => i.bytes.byteLength), outputs.map((o) => o.byteSize));
+    const client = viaGrpc ? await grpcClient() : undefined;
+    let register, unregister;
+    if (viaGrpc) {
+      const call = (rpc, bytes) =>
+        new Promise((resolve, reject) =>
+          client.makeUnaryRequest(`/inference.GRPCInferenceService/${rpc}`, (b) => b, (b) => b, bytes, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (err) =>
+            err ? reject(new Error(`${rpc}: ${err.message}`)) : resolve(),
+          ),
+        );
+      register = (r) => call('SystemSharedMemoryRegister', encodeShmRegisterRequest({ name: r.name, key: r.key, offset: 0, byteSize: layout.byteSize }));
+      unregister = (r) => call('SystemSharedMemoryUnregister', encodeShmUnregisterRequest({ name: r.name }));
+    } else {
+      const shmPost = async (r, op, body) => {
+        const res = await request(`${base}/v2/systemsharedmemory/region/${encodeURIComponent(r.name)}/${op}`, { 'content-type': 'application/json' }, Buffer.from(body));
+        if (res.status !== 200) throw new Error(`POST /v2/systemsharedmemory/region/${r.name}/${op}: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+      };
+      register = (r) => shmPost(r, 'register', JSON.stringify({ key: r.key, offset: 0, byte_size: layout.byteSize }));
+      unregister = (r) => shmPost(r, 'unregister', '');
+    }
+    // one shm object and region per caller: created, sized and registered before the case
+    const regions = new Map();
+    setup = async () => {
+      for (let c = firstCaller; c < firstCaller + concurrency; c++) {
+        const names = shmNames(process.pid, clientWorker, c);
+        const r = { ...names, fd: openSync(names.file, 'w+', 0o600), registered: false, outBufs: outputs.map((o) => Buffer.alloc(o.byteSize)) };
+        regions.set(c, r);
+        ftruncateSync(r.fd, layout.byteSize);
+        await register(r);
+        r.registered = true;
+        r.request = viaGrpc ? shmGrpcRequest(model, r.name, layout, ins, outputs) : Buffer.from(JSON.stringify(shmHttpRequest(r.name, layout, ins, outputs)));
+      }
+    };
+    cleanup = async () => {
+      let error;
+      for (const r of regions.values()) {
+        if (r.registered) await unregister(r).catch((e) => (error ??= `unregister: ${e.message}`));
+        closeSync(r.fd);
+        unlinkSync(r.file);
+      }
+      client?.close();
+      agent.destroy();
+      return error;
+    };
+    once = (c, k, check) => {
+      const r = regions.get(c);
+      const vi = (c + k) % variants.length;
+      const v = variants[vi];
+      // produce the request's data in shared memory
+      v.inputs.forEach((i, j) => {
+        const n = writeSync(r.fd, i.bytes, 0, i.bytes.byteLength, layout.inputs[j]);
+        if (n !== i.bytes.byteLength) throw new Error(`short write to ${r.file}: ${n} of ${i.bytes.byteLength} bytes`);
+      });
+      // and consume the result from it
+      const done = () => {
+        outputs.forEach((o, j) => {
+          const n = readSync(r.fd, r.outBufs[j], 0, o.byteSize, layout.outputs[j]);
+          if (n !== o.byteSize) throw new Error(`short read from ${r.file}: ${n} of ${o.byteSize} bytes`);
+        });
+        if (!check) return null;
+        const got = {};
+        outputs.forEach((o, j) => (got[o.name] = decodeRaw(o.datatype, r.outBufs[j])));
+        return mismatch(checkKind, got, v.expected);
+      };
+      if (viaGrpc) {
+        return new Promise((resolve, reject) =>
+          client.ModelInfer(r.request, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (err) => {
+            if (err) return reject(err);
+            try {
+              resolve(done());
+            } catch (e) {
+              reject(e);
+            }
+          }),
+        );
+      }
+      return post({ 'content-type': 'application/json' }, r.request).then((res) => {
+        const json = JSON.parse(res.body.toString());
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${json.error ?? ''}`);
+        return done();
+      });
+    };
   } else throw new Error(`unknown method ${method}`);
 
+  let part;
   try {
-    return await runLoop(concurrency, warmupMs, durationMs, once, firstCaller);
+    try {
+      await setup();
+    } catch (e) {
+      // e.g. a server without the shared-memory extension: the case fails, the run goes on
+      part = failedPart(`${method} setup: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    part ??= await runLoop(concurrency, warmupMs, durationMs, once, firstCaller);
   } finally {
-    await cleanup();
+    const error = await cleanup();
+    if (error && part) {
+      part.st.errors++;
+      part.st.firstError ??= error;
+    }
   }
+  return part;
 }
 
-if (!isMainThread) {
+/** the raw measurements of a case that could not start */
+function failedPart(message) {
+  return { seconds: 0, lat: new Float64Array(0), st: { requests: 0, errors: 1, firstError: message, checked: 0, mismatches: 0, firstMismatch: null } };
+}
+
+if (!isMainThread && workerData?.role === CLIENT_ROLE) {
   // client thread: its share of the callers of one network case per message (its own HTTP
   // agent or gRPC channel); the main thread terminates it at the end
   parentPort.on('message', async (msg) => {
@@ -305,14 +533,24 @@ if (!isMainThread) {
       parentPort.postMessage({ ok: false, error: e instanceof Error ? e.stack : String(e) });
     }
   });
-} else {
+} else if (isMainThread && isEntryPoint()) {
   await main();
+}
+
+/** run as a script (node bench/server-overhead.mjs), not imported */
+function isEntryPoint() {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // main thread
 
-function parseArgs(argv) {
+export function parseArgs(argv) {
   const o = {
     modelRepository: path.join(ROOT, 'examples', 'models'),
     model: 'affine',
@@ -323,7 +561,7 @@ function parseArgs(argv) {
     client: 'worker',
     clientWorkers: 4,
     grpcWorkers: undefined,
-    methods: METHODS,
+    methods: DEFAULT_METHODS,
     repeat: 1,
     target: 0.9,
     json: undefined,
@@ -356,7 +594,7 @@ function parseArgs(argv) {
     else if (a === '--md') o.md = path.resolve(v());
     else if (a === '--ort-threads') o.ortThreads = Number(v());
     else if (a === '--help' || a === '-h') {
-      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
+      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc,grpc-shm,http-shm] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -490,6 +728,12 @@ async function main() {
       variants.push({ inputs: ins, expected });
       tensors.push(ts);
     }
+    // the outputs' datatypes and byte sizes, for the shared-memory methods (they place the outputs in their regions)
+    let outputs = [];
+    if (opts.methods.some((m) => m.endsWith('-shm'))) {
+      const probe = await model.scheduler.infer(tensors[0], { outputs: outNames });
+      outputs = outNames.map((n) => ({ name: n, datatype: kserveDataType(probe[n].type), byteSize: probe[n].data.byteLength }));
+    }
 
     const common = {
       host: server.host,
@@ -497,6 +741,7 @@ async function main() {
       grpcPort: server.grpcPort,
       model: opts.model,
       variants,
+      outputs,
       checkKind,
       protoDir: path.join(ROOT, 'proto'),
       warmupMs: opts.warmup * 1000,
@@ -504,7 +749,7 @@ async function main() {
     };
     if (opts.client === 'worker') {
       const n = Math.min(opts.clientWorkers, Math.max(...opts.concurrency));
-      clientThreads = Array.from({ length: n }, () => new Worker(fileURLToPath(import.meta.url), { workerData: common }));
+      clientThreads = Array.from({ length: n }, (_, i) => new Worker(fileURLToPath(import.meta.url), { workerData: { ...common, role: CLIENT_ROLE, clientWorker: `w${i}` } }));
     }
     const inThread = (thread, msg) =>
       new Promise((resolve, reject) => {
