@@ -1,13 +1,16 @@
 /**
  * bench/server-overhead.mjs end to end on the CPU example model `affine`: a short run at two
  * concurrencies must produce all four methods with positive throughput and correct results.
- * The numbers themselves are not checked.
+ * The numbers themselves are not checked. The shared-memory methods (grpc-shm, http-shm) run end
+ * to end against the server's system shared memory extension; their option parsing and the pure
+ * functions that build their requests are checked here without a server (the module is imported).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SCRIPT = path.join(ROOT, 'bench', 'server-overhead.mjs');
@@ -81,5 +84,138 @@ describe('bench/server-overhead.mjs', () => {
     const r = spawnSync(process.execPath, [SCRIPT, '--methods', 'grpc,carrier-pigeon'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('unknown: carrier-pigeon');
+  });
+});
+
+describe('bench/server-overhead.mjs shared-memory methods', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const load = (): Promise<any> => import(pathToFileURL(SCRIPT).href);
+  const argv = (...a: string[]) => ['node', SCRIPT, ...a];
+
+  it('--methods accepts grpc-shm and http-shm; the default is unchanged', async () => {
+    const { parseArgs, METHODS, DEFAULT_METHODS } = await load();
+    expect(DEFAULT_METHODS).toEqual(['in-process', 'http-json', 'http-binary', 'grpc']);
+    expect(METHODS).toEqual([...DEFAULT_METHODS, 'grpc-shm', 'http-shm']);
+    expect(parseArgs(argv()).methods).toEqual(DEFAULT_METHODS);
+    // the baseline first, the rest in METHODS order whatever the order given
+    expect(parseArgs(argv('--methods', 'http-shm,grpc-shm')).methods).toEqual(['in-process', 'grpc-shm', 'http-shm']);
+    expect(parseArgs(argv('--methods', 'in-process,http-binary,grpc,grpc-shm,http-shm')).methods).toEqual(['in-process', 'http-binary', 'grpc', 'grpc-shm', 'http-shm']);
+    expect(() => parseArgs(argv('--methods', 'grpc-shm,posix-shm'))).toThrow('unknown: posix-shm');
+  });
+
+  it('importing the module runs nothing (no server, no option parsing of the importer\'s argv)', async () => {
+    const m = await load();
+    expect(typeof m.parseArgs).toBe('function');
+  });
+
+  it('shmLayout: inputs from 0, then outputs, each 8-byte aligned', async () => {
+    const { shmLayout } = await load();
+    expect(shmLayout([602112], [40])).toEqual({ inputs: [0], outputs: [602112], byteSize: 602152 });
+    expect(shmLayout([3, 5], [4, 2])).toEqual({ inputs: [0, 8], outputs: [16, 24], byteSize: 26 });
+    expect(shmLayout([16], [4, 8])).toEqual({ inputs: [0], outputs: [16, 24], byteSize: 32 });
+    expect(shmLayout([1], [1], 64)).toEqual({ inputs: [0], outputs: [64], byteSize: 65 });
+    expect(() => shmLayout([-1], [4])).toThrow();
+  });
+
+  it('shmNames: a key per process, client thread and caller, its file under /dev/shm', async () => {
+    const { shmNames } = await load();
+    expect(shmNames(1234, 'w2', 17)).toEqual({ key: '/trtn-bench-1234-w2-17', name: 'trtn-bench-1234-w2-17', file: '/dev/shm/trtn-bench-1234-w2-17' });
+    const keys = new Set<string>();
+    for (const pid of [1, 2]) for (const w of ['main', 'w0', 'w1']) for (const c of [0, 1, 10]) keys.add(shmNames(pid, w, c).key);
+    expect(keys.size).toBe(18);
+  });
+
+  it('the register/unregister messages are encoded as Triton\'s grpc_service.proto defines them', async () => {
+    const { encodeShmRegisterRequest, encodeShmUnregisterRequest } = await load();
+    // expected bytes: tritonclient 2.73.0's service_pb2 (SystemSharedMemoryRegisterRequest(...).SerializeToString())
+    expect(encodeShmRegisterRequest({ name: 'r', key: '/k', offset: 0, byteSize: 602152 }).toString('hex')).toBe('0a017212022f6b20a8e024');
+    expect(encodeShmRegisterRequest({ name: 'trtn-bench-1-w0-c3', key: '/trtn-bench-1-w0-c3', offset: 65536, byteSize: 300 }).toString('hex')).toBe(
+      '0a127472746e2d62656e63682d312d77302d633312132f7472746e2d62656e63682d312d77302d63331880800420ac02',
+    );
+    expect(encodeShmUnregisterRequest({ name: 'r' }).toString('hex')).toBe('0a0172');
+    expect(encodeShmUnregisterRequest({ name: '' }).length).toBe(0); // every region
+  });
+
+  const inputs = [{ name: 'x', datatype: 'FP32', shape: [1, 4], bytes: new Uint8Array(16) }];
+  const outputs = [{ name: 'y', datatype: 'FP32', byteSize: 16 }];
+  const layout = { inputs: [0], outputs: [16], byteSize: 32 };
+
+  it('shmHttpRequest: a JSON request with the shared_memory_* parameters and no data', async () => {
+    const { shmHttpRequest } = await load();
+    expect(shmHttpRequest('reg', layout, inputs, outputs)).toEqual({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { shared_memory_region: 'reg', shared_memory_offset: 0, shared_memory_byte_size: 16 } }],
+      outputs: [{ name: 'y', parameters: { shared_memory_region: 'reg', shared_memory_offset: 16, shared_memory_byte_size: 16 } }],
+    });
+  });
+
+  it('shmGrpcRequest: InferParameter values that survive ModelInferRequest encoding', async () => {
+    const { shmGrpcRequest } = await load();
+    const req = shmGrpcRequest('affine', 'reg', layout, inputs, outputs);
+    expect(req.raw_input_contents).toEqual([]);
+    const protoLoader = await import('@grpc/proto-loader');
+    const protoDir = path.join(ROOT, 'proto');
+    const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [protoDir] });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const infer = (def['inference.GRPCInferenceService'] as any).ModelInfer;
+    const back = infer.requestDeserialize(infer.requestSerialize(req));
+    expect(back.model_name).toBe('affine');
+    expect(back.raw_input_contents).toEqual([]);
+    expect(back.inputs[0]).toMatchObject({ name: 'x', datatype: 'FP32', shape: [1, 4] });
+    expect(back.inputs[0].parameters).toMatchObject({
+      shared_memory_region: { string_param: 'reg', parameter_choice: 'string_param' },
+      shared_memory_offset: { int64_param: 0, parameter_choice: 'int64_param' },
+      shared_memory_byte_size: { int64_param: 16, parameter_choice: 'int64_param' },
+    });
+    expect(back.outputs[0].name).toBe('y');
+    expect(back.outputs[0].parameters).toMatchObject({
+      shared_memory_region: { string_param: 'reg' },
+      shared_memory_offset: { int64_param: 16, parameter_choice: 'int64_param' },
+      shared_memory_byte_size: { int64_param: 16 },
+    });
+  });
+
+  // needs the server's system shared memory extension
+  it.skipIf(!haveDist)('grpc-shm and http-shm run end to end with correct results, and leave no shm objects', () => {
+    const out = path.join(dir, 's.json');
+    const before = readdirSync('/dev/shm').filter((f) => f.startsWith('trtn-bench-'));
+    const r0 = spawnSync(process.execPath, [SCRIPT, '--methods', 'grpc-shm,http-shm', '--duration', '0.3', '--warmup', '0.1', '--concurrency', '1,5', '--client-workers', '2', '--json', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(readdirSync('/dev/shm').filter((f) => f.startsWith('trtn-bench-'))).toEqual(before);
+    expect(r0.stderr).not.toContain('NOT CORRECT');
+    expect(r0.status).toBe(0);
+    const r = JSON.parse(readFileSync(out, 'utf8'));
+    expect(r.options.methods).toEqual(['in-process', 'grpc-shm', 'http-shm']);
+    expect(r.cases.map((c: { concurrency: number; method: string }) => `${c.concurrency}:${c.method}`)).toEqual([
+      '1:in-process', '1:grpc-shm', '1:http-shm', '5:in-process', '5:grpc-shm', '5:http-shm',
+    ]);
+    for (const row of r.cases) {
+      expect(row.errors).toBe(0);
+      expect(row.requestsPerSecond).toBeGreaterThan(0);
+      expect(row.check.checked).toBeGreaterThan(0);
+      expect(row.correct).toBe(true);
+    }
+    // and a reference-checked model (classifier: 600 KB inputs), callers on the server's event loop
+    const out2 = path.join(dir, 's2.json');
+    execFileSync(process.execPath, [SCRIPT, '--model', 'classifier', '--methods', 'http-shm,grpc-shm', '--duration', '0.3', '--warmup', '0.1', '--concurrency', '2', '--client', 'main', '--json', out2], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
+    const r2 = JSON.parse(readFileSync(out2, 'utf8'));
+    expect(r2.checkKind).toBe('reference');
+    expect(r2.cases.map((c: { method: string }) => c.method)).toEqual(['in-process', 'grpc-shm', 'http-shm']);
+    for (const row of r2.cases) expect(row.correct).toBe(true);
+    expect(readdirSync('/dev/shm').filter((f) => f.startsWith('trtn-bench-'))).toEqual(before);
+  });
+
+  it.skipIf(!haveDist)('a server without the extension: the shm cases fail with the reason, the run goes on', () => {
+    // with the extension this checks nothing more than the test above; without it (a server
+    // before the extension) the registration error is the case's error and the other methods still run
+    const out = path.join(dir, 'f.json');
+    spawnSync(process.execPath, [SCRIPT, '--methods', 'grpc,grpc-shm', '--duration', '0.2', '--warmup', '0', '--concurrency', '1', '--json', out], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const r = JSON.parse(readFileSync(out, 'utf8'));
+    expect(r.cases.map((c: { method: string }) => c.method)).toEqual(['in-process', 'grpc', 'grpc-shm']);
+    const shm = r.cases[2];
+    if (!shm.correct) expect(shm.firstError).toMatch(/grpc-shm setup: SystemSharedMemoryRegister/);
+    expect(r.cases[1].correct).toBe(true);
   });
 });
