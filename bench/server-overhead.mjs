@@ -52,7 +52,8 @@
  * The GPU run (scripts/gpu-host/serve-suite.sh): the ResNet-50 FP16 plan in the repository made by
  * scripts/gpu-host/model-repository.mjs, `--model resnet50 --concurrency 64 --methods
  * in-process,http-binary,grpc --repeat 2 --client-workers 4`: 64 closed-loop single-image callers,
- * once with the server's default gRPC front-end threads and once with `--grpc-workers 0`.
+ * once with the server's default gRPC front-end threads (adding grpc-shm,http-shm to --methods)
+ * and once with `--grpc-workers 0`.
  * --ort-threads N: ONNX Runtime sessions with N intra-op threads (and 1 inter-op) instead of ORT's
  * default of one per core, whose idle threads spin and take CPU from the event loops on a small
  * host. The CPU large-tensor run (bench/results/2026-11-25-server-large-tensors-cpu.md): the

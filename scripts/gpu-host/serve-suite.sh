@@ -2,7 +2,8 @@
 # On the GPU test host: the server half of issue 6. Runs the stock Python tritonclient against the
 # server over TensorRT plans (test/gpu/server-tritonclient.test.ts) and the GPU server benchmark
 # (bench/server-overhead.mjs: ResNet-50 FP16, 64 closed-loop single-image callers, in-process vs
-# HTTP binary vs gRPC, twice), writes logs and results to $OUT and prints a short summary last.
+# HTTP binary vs gRPC, twice; with the default gRPC threads also gRPC and HTTP over system shared
+# memory), writes logs and results to $OUT and prints a short summary last.
 #   bash scripts/gpu-host/serve-suite.sh --venv-only   (call carrying .stage/tritonclient: the venv only)
 #   bash scripts/gpu-host/serve-suite.sh [--no-tests] [--no-bench] [--duration S]
 # Needs .stage/app carried now or unpacked by an earlier call on this host (see scripts/gpu-host/env.sh),
@@ -62,15 +63,16 @@ if [ $bench = 1 ]; then
   echo "=== bench/server-overhead.mjs (resnet50) ===" >> "$log"
   repo=/tmp/trtn-serve-repository
   if node scripts/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"; then
-    # the server's default gRPC front-end threads (server-gpu.json/.md, summarized below), then gRPC
-    # on the main thread (--grpc-workers 0: server-gpu-grpc-workers-0.json; its .md stays in /tmp,
-    # $OUT brings back 8 files at most); callers on 4 client threads
+    # the server's default gRPC front-end threads (server-gpu.json/.md, summarized below; with the
+    # system shared memory methods grpc-shm and http-shm), then gRPC on the main thread
+    # (--grpc-workers 0: server-gpu-grpc-workers-0.json; its .md stays in /tmp, $OUT brings back 8
+    # files at most); callers on 4 client threads
     bench_rc=0
     for grpc_workers in default 0; do
-      if [ $grpc_workers = default ]; then files=(--json "$out/server-gpu.json" --md "$out/server-gpu.md")
-      else files=(--grpc-workers "$grpc_workers" --json "$out/server-gpu-grpc-workers-$grpc_workers.json" --md "/tmp/server-gpu-grpc-workers-$grpc_workers.md"); fi
+      if [ $grpc_workers = default ]; then methods=in-process,http-binary,grpc,grpc-shm,http-shm; files=(--json "$out/server-gpu.json" --md "$out/server-gpu.md")
+      else methods=in-process,http-binary,grpc; files=(--grpc-workers "$grpc_workers" --json "$out/server-gpu-grpc-workers-$grpc_workers.json" --md "/tmp/server-gpu-grpc-workers-$grpc_workers.md"); fi
       node bench/server-overhead.mjs --model-repository "$repo" --model resnet50 --concurrency 64 \
-        --methods in-process,http-binary,grpc --repeat 2 --duration "$duration" --warmup 1 --client-workers 4 \
+        --methods "$methods" --repeat 2 --duration "$duration" --warmup 1 --client-workers 4 \
         "${files[@]}" 2>&1 | tee -a "$log"
       rc=${PIPESTATUS[0]}
       [ "$rc" = 0 ] || bench_rc=$rc
