@@ -468,7 +468,8 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
         const n = writeSync(r.fd, i.bytes, 0, i.bytes.byteLength, layout.inputs[j]);
         if (n !== i.bytes.byteLength) throw new Error(`short write to ${r.file}: ${n} of ${i.bytes.byteLength} bytes`);
       });
-      // and consume the result from it
+      // and consume the result from it (an output the server failed to write cannot pass the check:
+      // the region holds the caller's previous request's output, of another variant, or zeros)
       const done = () => {
         outputs.forEach((o, j) => {
           const n = readSync(r.fd, r.outBufs[j], 0, o.byteSize, layout.outputs[j]);
