@@ -437,6 +437,7 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
     }
     // one shm object and region per caller: created, sized and registered before the case
     const regions = new Map();
+    const poison = outputs.map((o) => Buffer.alloc(o.byteSize, 0xff));
     setup = async () => {
       for (let c = firstCaller; c < firstCaller + concurrency; c++) {
         const names = shmNames(process.pid, clientWorker, c);
@@ -463,13 +464,16 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
       const r = regions.get(c);
       const vi = (c + k) % variants.length;
       const v = variants[vi];
+      const put = (bytes, offset) => {
+        const n = writeSync(r.fd, bytes, 0, bytes.byteLength, offset);
+        if (n !== bytes.byteLength) throw new Error(`short write to ${r.file}: ${n} of ${bytes.byteLength} bytes`);
+      };
       // produce the request's data in shared memory
-      v.inputs.forEach((i, j) => {
-        const n = writeSync(r.fd, i.bytes, 0, i.bytes.byteLength, layout.inputs[j]);
-        if (n !== i.bytes.byteLength) throw new Error(`short write to ${r.file}: ${n} of ${i.bytes.byteLength} bytes`);
-      });
-      // and consume the result from it (an output the server failed to write cannot pass the check:
-      // the region holds the caller's previous request's output, of another variant, or zeros)
+      v.inputs.forEach((i, j) => put(i.bytes, layout.inputs[j]));
+      // a checked request first fills its outputs with 0xff (NaN for floats), so that an output the
+      // server did not write cannot pass the check
+      if (check) outputs.forEach((o, j) => put(poison[j], layout.outputs[j]));
+      // and consume the result from it
       const done = () => {
         outputs.forEach((o, j) => {
           const n = readSync(r.fd, r.outBufs[j], 0, o.byteSize, layout.outputs[j]);
