@@ -435,3 +435,50 @@ def test_shm_unregister(api):
         # and a name can be registered again after it was unregistered
         c.register_system_shared_memory(a, a_key, IN_BYTES)
         assert shm_status(proto, c) == {a: (a_key, 0, IN_BYTES)}
+
+
+def test_shm_concurrent(http, grpc):
+    """16 callers with their own regions at once (8 over gRPC threads, 8 HTTP async requests),
+    grouped by the dynamic batcher: each output lands in its caller's region"""
+    n = 8
+    out_off = (IN_BYTES + 7) // 8 * 8
+    size = out_off + OUT_BYTES
+    regions = [shm_name("grpc", f"conc{i}") for i in range(n)] + [shm_name("http", f"conc{i}") for i in range(n)]
+    with contextlib.ExitStack() as stack:
+        handles = []
+        for i, (name, key) in enumerate(regions):
+            c = grpc if i < n else http
+            (h,) = stack.enter_context(shm_regions(c, (name, key, size)))
+            # each caller its own input (the image scaled), so that a mixed-up region shows
+            shm.set_shared_memory_region(h, [INPUT * (1 + i / 16)])
+            shm.set_shared_memory_region(h, [np.full(EXPECTED.shape, np.nan, dtype=np.float32)], offset=out_off)
+            c.register_system_shared_memory(name, key, size)
+            handles.append(h)
+
+        def request(mod, name):
+            inp = batched_input(mod)
+            inp.set_shared_memory(name, IN_BYTES)
+            out = mod.InferRequestedOutput(B["output"])
+            out.set_shared_memory(name, OUT_BYTES, offset=out_off)
+            return [inp], [out]
+
+        pending = []
+        for name, _ in regions[n:]:
+            inputs, outputs = request(httpclient, name)
+            pending.append(http.async_infer(B["name"], inputs, outputs=outputs))
+
+        def one(name):
+            inputs, outputs = request(grpcclient, name)
+            return grpc.infer(B["name"], inputs, outputs=outputs, client_timeout=60)
+
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            list(pool.map(one, [name for name, _ in regions[:n]]))
+        for p in pending:
+            p.get_result(timeout=60)
+        # the reference of each scaled input, computed the usual way (output in the response)
+        for i, h in enumerate(handles):
+            x = INPUT * (1 + i / 16)
+            gi = grpcclient.InferInput(B["input"], [1, *B["dims"]], "FP32")
+            gi.set_data_from_numpy(x)
+            want = grpc.infer(B["name"], [gi]).as_numpy(B["output"])
+            check(shm_read(h, EXPECTED.shape, out_off), want, B)
