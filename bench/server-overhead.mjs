@@ -263,43 +263,6 @@ export function shmGrpcRequest(model, region, layout, inputs, outputs) {
   };
 }
 
-// The three messages of the extension's gRPC register/unregister calls, encoded here (proto3 wire
-// format, Triton's grpc_service.proto) so that the bench needs nothing beyond the KServe messages
-// of proto/grpc_service.proto and works with any server of the protocol:
-//   SystemSharedMemoryRegisterRequest { string name = 1; string key = 2; uint64 offset = 3; uint64 byte_size = 4; }
-//   SystemSharedMemoryUnregisterRequest { string name = 1; }
-//   their responses are empty messages (the answer is only the call's status)
-function pbVarint(n) {
-  let v = BigInt(n);
-  const out = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return out;
-}
-function pbString(field, s) {
-  if (!s) return []; // proto3: default values are not written
-  const b = Buffer.from(s, 'utf8');
-  return [...pbVarint((field << 3) | 2), ...pbVarint(b.length), ...b];
-}
-function pbUint64(field, n) {
-  if (!n) return [];
-  return [...pbVarint(field << 3), ...pbVarint(n)];
-}
-
-/** SystemSharedMemoryRegisterRequest, serialized */
-export function encodeShmRegisterRequest({ name, key, offset = 0, byteSize }) {
-  return Buffer.from([...pbString(1, name), ...pbString(2, key), ...pbUint64(3, offset), ...pbUint64(4, byteSize)]);
-}
-
-/** SystemSharedMemoryUnregisterRequest, serialized (an empty name: every region) */
-export function encodeShmUnregisterRequest({ name }) {
-  return Buffer.from(pbString(1, name));
-}
-
 // ---------------------------------------------------------------------------------------------
 // network callers (worker thread, or the main thread with --client main)
 
@@ -419,14 +382,10 @@ async function networkCase({ method, concurrency, firstCaller = 0, warmupMs, dur
     const client = viaGrpc ? await grpcClient() : undefined;
     let register, unregister;
     if (viaGrpc) {
-      const call = (rpc, bytes) =>
-        new Promise((resolve, reject) =>
-          client.makeUnaryRequest(`/inference.GRPCInferenceService/${rpc}`, (b) => b, (b) => b, bytes, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (err) =>
-            err ? reject(new Error(`${rpc}: ${err.message}`)) : resolve(),
-          ),
-        );
-      register = (r) => call('SystemSharedMemoryRegister', encodeShmRegisterRequest({ name: r.name, key: r.key, offset: 0, byteSize: layout.byteSize }));
-      unregister = (r) => call('SystemSharedMemoryUnregister', encodeShmUnregisterRequest({ name: r.name }));
+      const call = (rpc, req) =>
+        new Promise((resolve, reject) => client[rpc](req, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (err) => (err ? reject(new Error(`${rpc}: ${err.message}`)) : resolve())));
+      register = (r) => call('SystemSharedMemoryRegister', { name: r.name, key: r.key, offset: 0, byte_size: layout.byteSize });
+      unregister = (r) => call('SystemSharedMemoryUnregister', { name: r.name });
     } else {
       const shmPost = async (r, op, body) => {
         const res = await request(`${base}/v2/systemsharedmemory/region/${encodeURIComponent(r.name)}/${op}`, { 'content-type': 'application/json' }, Buffer.from(body));
