@@ -25,7 +25,7 @@ import {
   tensorBytes,
   type WireInput,
 } from './codec.js';
-import { SystemSharedMemory, sharedMemoryRef, writeSharedMemoryOutput, type SharedMemoryRef } from './shared-memory.js';
+import { SystemSharedMemory, type SharedMemoryRef } from './shared-memory.js';
 
 export interface GrpcServerOptions {
   repository: ModelRepository;
@@ -255,7 +255,7 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
   const model = repo.getModel(r.model_name, r.model_version || undefined);
   const raw = r.raw_input_contents ?? [];
   // inputs in shared memory have no raw_input_contents entry: the others take them in order
-  const inShm = r.inputs.map((inp) => sharedMemoryRef(paramsObject(inp.parameters), `input "${inp.name}"`));
+  const inShm = r.inputs.map((inp) => shm.inputBytes(paramsObject(inp.parameters), inp.name));
   const rawCount = inShm.filter((x) => x === undefined).length;
   if (raw.length > 0 && raw.length !== rawCount) {
     throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${rawCount} inputs not in shared memory`);
@@ -265,10 +265,10 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
     const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
     const contents = inp.contents ?? {};
     const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
-    const ref = inShm[i];
-    if (ref) {
+    const fromShm = inShm[i];
+    if (fromShm) {
       if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and shared memory`);
-      w.raw = shm.view(ref.region, ref.offset, ref.byteSize, `input "${inp.name}"`);
+      w.raw = fromShm;
     } else if (raw.length > 0) {
       if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
       w.raw = raw[nextRaw++]!;
@@ -285,11 +285,8 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
   const inputs = buildInputs(model, wire);
   const outShm = new Map<string, SharedMemoryRef>();
   for (const o of r.outputs) {
-    const ref = sharedMemoryRef(paramsObject(o.parameters), `output "${o.name}"`);
-    if (ref) {
-      shm.view(ref.region, ref.offset, ref.byteSize, `output "${o.name}"`); // fail before inference if the region is unknown
-      outShm.set(o.name, ref);
-    }
+    const ref = shm.outputRef(paramsObject(o.parameters), o.name);
+    if (ref) outShm.set(o.name, ref);
   }
   const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
   // outputs written to shared memory come after the others: raw_output_contents[i] belongs to
@@ -303,13 +300,12 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
     const ref = outShm.get(name);
     const entry = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
     if (ref) {
-      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      writeSharedMemoryOutput(shm, ref, name, bytes);
+      const written = shm.writeOutput(ref, name, t);
       shmOutputs.push({
         ...entry,
         parameters: {
           shared_memory_region: { string_param: ref.region },
-          shared_memory_byte_size: { int64_param: bytes.byteLength },
+          shared_memory_byte_size: { int64_param: written },
           ...(ref.offset ? { shared_memory_offset: { int64_param: ref.offset } } : {}),
         },
       });

@@ -21,7 +21,7 @@ import {
   tensorJson,
   type WireInput,
 } from './codec.js';
-import { SystemSharedMemory, sharedMemoryRef, writeSharedMemoryOutput, type SharedMemoryRef } from './shared-memory.js';
+import { SystemSharedMemory, type SharedMemoryRef } from './shared-memory.js';
 
 export interface HttpServerOptions {
   repository: ModelRepository;
@@ -293,10 +293,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       if (params !== undefined && !isObject(params)) throw badRequest(`input ${i}: "parameters" must be an object`);
       const w: WireInput = { name: inp.name as string, datatype: inp.datatype as string, shape: inp.shape };
       const size = isObject(params) ? params.binary_data_size : undefined;
-      const ref = sharedMemoryRef(isObject(params) ? params : undefined, `input "${String(inp.name)}"`);
-      if (ref) {
+      const fromShm = shm.inputBytes(isObject(params) ? params : undefined, String(inp.name));
+      if (fromShm) {
         if (inp.data !== undefined || size !== undefined) throw badRequest(`input "${String(inp.name)}" has both shared memory and data`);
-        w.raw = shm.view(ref.region, ref.offset, ref.byteSize, `input "${String(inp.name)}"`);
+        w.raw = fromShm;
       } else if (size !== undefined) {
         if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw badRequest(`input "${String(inp.name)}": binary_data_size must be a non-negative integer`);
         if (inp.data !== undefined) throw badRequest(`input "${String(inp.name)}" has both "data" and binary_data_size`);
@@ -325,11 +325,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
         if (p !== undefined && !isObject(p)) throw badRequest(`output "${o.name}": "parameters" must be an object`);
         if (isObject(p) && p.classification !== undefined) throw badRequest('the classification extension is not supported');
         if (isObject(p) && p.binary_data !== undefined) binaryOut.set(o.name, p.binary_data === true);
-        const ref = sharedMemoryRef(isObject(p) ? p : undefined, `output "${o.name}"`);
-        if (ref) {
-          shm.view(ref.region, ref.offset, ref.byteSize, `output "${o.name}"`); // fail before inference if the region is unknown
-          outShm.set(o.name, ref);
-        }
+        const ref = shm.outputRef(isObject(p) ? p : undefined, o.name);
+        if (ref) outShm.set(o.name, ref);
         return o.name;
       });
     }
@@ -345,9 +342,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       const entry: Record<string, unknown> = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
       const ref = outShm.get(name);
       if (ref) {
-        const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-        writeSharedMemoryOutput(shm, ref, name, bytes);
-        entry.parameters = { shared_memory_region: ref.region, shared_memory_byte_size: bytes.byteLength, ...(ref.offset ? { shared_memory_offset: ref.offset } : {}) };
+        const written = shm.writeOutput(ref, name, t);
+        entry.parameters = { shared_memory_region: ref.region, shared_memory_byte_size: written, ...(ref.offset ? { shared_memory_offset: ref.offset } : {}) };
       } else if (binaryOut.get(name) ?? defaultBinary) {
         const b = tensorBytes(t);
         entry.parameters = { binary_data_size: b.length };

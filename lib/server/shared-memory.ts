@@ -11,6 +11,7 @@
  */
 import { TensorRtError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
+import type { Tensor } from '../tensor.js';
 
 export interface SharedMemoryRegionStatus {
   name: string;
@@ -90,6 +91,35 @@ export class SystemSharedMemory {
     return r.bytes.subarray(offset, offset + byteSize);
   }
 
+  /** The bytes of an input whose parameters name a region (a view, no copy); undefined when they name none. */
+  inputBytes(params: Record<string, unknown> | undefined, name: string): Uint8Array | undefined {
+    const what = `input "${name}"`;
+    const ref = sharedMemoryRef(params, what);
+    return ref && this.view(ref.region, ref.offset, ref.byteSize, what);
+  }
+
+  /**
+   * A requested output's region from its parameters (undefined: none), checked now, so that an
+   * unknown region or a range beyond it fails the request before inference.
+   */
+  outputRef(params: Record<string, unknown> | undefined, name: string): SharedMemoryRef | undefined {
+    const what = `output "${name}"`;
+    const ref = sharedMemoryRef(params, what);
+    if (ref) this.view(ref.region, ref.offset, ref.byteSize, what);
+    return ref;
+  }
+
+  /** Write an output tensor's bytes into its region; returns how many. ERR_BUFFER_TOO_SMALL when they do not fit. */
+  writeOutput(ref: SharedMemoryRef, name: string, t: Tensor): number {
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const target = this.view(ref.region, ref.offset, ref.byteSize, `output "${name}"`);
+    if (bytes.byteLength > target.byteLength) {
+      throw new TensorRtError('ERR_BUFFER_TOO_SMALL', `output "${name}" is ${bytes.byteLength} bytes; its shared memory (region '${ref.region}', byte_size ${ref.byteSize}) holds ${target.byteLength}`);
+    }
+    target.set(bytes);
+    return bytes.byteLength;
+  }
+
   get size(): number {
     return this.#regions.size;
   }
@@ -112,7 +142,7 @@ function intParam(v: unknown, what: string): number {
  * The shared-memory parameters of an input or requested output: shared_memory_region (string),
  * shared_memory_byte_size (integer, required with a region) and shared_memory_offset (default 0).
  */
-export function sharedMemoryRef(params: Record<string, unknown> | undefined, what: string): SharedMemoryRef | undefined {
+function sharedMemoryRef(params: Record<string, unknown> | undefined, what: string): SharedMemoryRef | undefined {
   const region = params?.shared_memory_region;
   if (region === undefined) {
     if (params?.shared_memory_byte_size !== undefined || params?.shared_memory_offset !== undefined) bad(`${what}: shared_memory_byte_size/offset given without shared_memory_region`);
@@ -125,13 +155,4 @@ export function sharedMemoryRef(params: Record<string, unknown> | undefined, wha
     byteSize: intParam(params!.shared_memory_byte_size, `${what}: shared_memory_byte_size`),
     offset: params!.shared_memory_offset === undefined ? 0 : intParam(params!.shared_memory_offset, `${what}: shared_memory_offset`),
   };
-}
-
-/** Write an output's bytes into its region; ERR_BUFFER_TOO_SMALL when they do not fit. */
-export function writeSharedMemoryOutput(shm: SystemSharedMemory, ref: SharedMemoryRef, name: string, bytes: Uint8Array): void {
-  const target = shm.view(ref.region, ref.offset, ref.byteSize, `output "${name}"`);
-  if (bytes.byteLength > target.byteLength) {
-    throw new TensorRtError('ERR_BUFFER_TOO_SMALL', `output "${name}" is ${bytes.byteLength} bytes; its shared memory (region '${ref.region}', byte_size ${ref.byteSize}) holds ${target.byteLength}`);
-  }
-  target.set(bytes);
 }
