@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { TensorRtError } from '../../lib/errors.js';
-import { startServer, type RunningServer } from '../../lib/server/index.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../lib/server/index.js';
 
 const native = vi.hoisted(() => ({ mode: 'missing' as 'missing' | 'dupFd fails' }));
 
@@ -32,6 +32,20 @@ function serverLive(port: number): Promise<unknown> {
 }
 
 const PROTO = path.resolve(__dirname, '../../proto');
+
+/** The example repository served over gRPC only (explicit model control), warnings collected. */
+function startGrpcOnly(grpcWorkers: number, warnings: string[], extra: Partial<ServeOptions> = {}): Promise<RunningServer> {
+  return startServer({
+    modelRepository: path.resolve(__dirname, '../../examples/models'),
+    httpPort: false,
+    grpcPort: 0,
+    metricsPort: false,
+    modelControlMode: 'explicit',
+    grpcWorkers,
+    logger: { info() {}, warn: (m) => warnings.push(m), error() {} },
+    ...extra,
+  });
+}
 let server: RunningServer | undefined;
 
 afterAll(async () => {
@@ -41,16 +55,7 @@ afterAll(async () => {
 describe('gRPC front-end threads without the native addon', () => {
   it('serves on the main thread and warns', async () => {
     const warnings: string[] = [];
-    server = await startServer({
-      modelRepository: path.resolve(__dirname, '../../examples/models'),
-      httpPort: false,
-      grpcPort: 0,
-      metricsPort: false,
-      modelControlMode: 'explicit',
-      loadModels: ['affine'],
-      grpcWorkers: 2,
-      logger: { info() {}, warn: (m) => warnings.push(m), error() {} },
-    });
+    server = await startGrpcOnly(2, warnings, { loadModels: ['affine'] });
     expect(server.grpcWorkers).toBe(0);
     expect(warnings).toEqual([expect.stringMatching(/front-end threads need the native addon .*could not be loaded \(test\).*serving gRPC on the main thread/)]);
     expect(await serverLive(server.grpcPort!)).toEqual({ live: true });
@@ -60,15 +65,7 @@ describe('gRPC front-end threads without the native addon', () => {
   it('serves a connection it cannot hand to a thread on the main thread', async () => {
     native.mode = 'dupFd fails';
     const warnings: string[] = [];
-    server = await startServer({
-      modelRepository: path.resolve(__dirname, '../../examples/models'),
-      httpPort: false,
-      grpcPort: 0,
-      metricsPort: false,
-      modelControlMode: 'explicit',
-      grpcWorkers: 1,
-      logger: { info() {}, warn: (m) => warnings.push(m), error() {} },
-    });
+    server = await startGrpcOnly(1, warnings);
     expect(server.grpcWorkers).toBe(1);
     expect(await serverLive(server.grpcPort!)).toEqual({ live: true });
     expect(await serverLive(server.grpcPort!)).toEqual({ live: true });
