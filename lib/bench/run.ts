@@ -310,7 +310,7 @@ function loopResult(method: 'cpp' | 'js', sets: readonly LoopSamples[], wallMs: 
 
 /** One loop's samples on every slot, before pooling; rounds of one method are pooled together. */
 interface LoopRun {
-  sets: LoopSamples[];
+  sets: readonly LoopSamples[];
   wallMs: number;
   graph: boolean;
 }
@@ -351,7 +351,7 @@ export interface JsSamples {
 }
 
 export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
-  return pooledLoopResult('js', [{ sets: [...samples], wallMs, graph }], batch);
+  return pooledLoopResult('js', [{ sets: samples, wallMs, graph }], batch);
 }
 
 async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<LoopRun> {
