@@ -6,6 +6,7 @@ import { loadNative, type CudaInfo, type NativeDeviceBuffer, type NativeHostBuff
 import { TensorRtError } from '../errors.js';
 import { typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import ndarray from 'ndarray';
+import { CompletionPoller } from './poller.js';
 
 export type WaitMode = 'adaptive' | 'spin' | 'block';
 export type CompletionMode = 'wake' | 'poll';
@@ -26,35 +27,17 @@ export interface StreamOptions {
   /**
    * How finished work reaches JS. 'wake' (default): the watcher wakes the event loop, which
    * costs 15–25 µs per completion where waking a sleeping thread is slow (VMs). 'poll': while
-   * work is in flight on the stream, the event loop keeps turning (setImmediate) and collects
-   * completions every turn: a few µs, but the JS thread stays busy until the work is done.
-   * Other I/O is still served between turns (at least every POLL_SPIN_US). Unless waitMode is
+   * work is in flight on the stream, the JS thread collects completions itself, in turns chained
+   * by setImmediate and, after a turn that delivered something, by microtasks: a few µs, but the
+   * JS thread stays busy until the work is done. Timers and I/O still get the thread between
+   * turns (at least every 200 µs). Unless waitMode is
    * given, 'poll' also makes the watcher spin instead of sleeping: a thread woken late (tens of
    * µs in a VM) would delay the completion the JS thread is waiting for.
    */
   completion?: CompletionMode;
 }
 
-/**
- * The event-loop poller of 'poll' streams: one setImmediate chain for all of them, running
- * only while one of them has work in flight. With a single stream in flight it also spins in
- * native code for up to POLL_SPIN_US per turn, which saves the loop turns in between (with
- * several, each must be looked at every turn). While a stream is polled its watcher does not
- * wake the event loop, so the chain must go on until every polled stream reports nothing in
- * flight: a throw in one turn still schedules the next.
- */
-const polled = new Set<Stream>();
-let polling = false;
-const POLL_SPIN_US = 50;
-function pollTurn(): void {
-  try {
-    const spin = polled.size === 1 ? POLL_SPIN_US : 0;
-    for (const s of polled) if (s.native.poll(spin) === 0) polled.delete(s);
-  } finally {
-    if (polled.size > 0) setImmediate(pollTurn);
-    else polling = false;
-  }
-}
+const poller = new CompletionPoller();
 
 /** Calls an async native method so that a synchronous throw becomes a rejection. */
 export function settle<T>(f: () => Promise<T>): Promise<T> {
@@ -86,11 +69,7 @@ export class Stream {
    */
   watch<T>(submitted: Promise<T>): Promise<T> {
     if (this.completion === 'poll') {
-      polled.add(this);
-      if (!polling) {
-        polling = true;
-        setImmediate(pollTurn);
-      }
+      poller.watch(this.native);
     }
     return submitted;
   }
