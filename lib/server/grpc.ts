@@ -289,33 +289,26 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
     if (ref) outShm.set(o.name, ref);
   }
   const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
-  // outputs written to shared memory come after the others: raw_output_contents[i] belongs to
-  // outputs[i] (as tritonclient reads it), and those outputs have no raw contents
+  // as Triton answers: raw_output_contents[i] belongs to outputs[i] for every output, and an
+  // output written to shared memory has empty contents and no parameters (tritonclient's C++
+  // client, perf_analyzer's, indexes raw_output_contents by output and crashes on a shorter list)
   const outputs: unknown[] = [];
   const rawOut: Buffer[] = [];
-  const shmOutputs: unknown[] = [];
   for (const name of names) {
     const t = result[name];
     if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
     const ref = outShm.get(name);
-    const entry = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
+    outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
     if (ref) {
-      const written = shm.writeOutput(ref, name, t);
-      shmOutputs.push({
-        ...entry,
-        parameters: {
-          shared_memory_region: { string_param: ref.region },
-          shared_memory_byte_size: { int64_param: written },
-          ...(ref.offset ? { shared_memory_offset: { int64_param: ref.offset } } : {}),
-        },
-      });
-    } else {
-      outputs.push(entry);
-      rawOut.push(tensorBytes(t));
-    }
+      shm.writeOutput(ref, name, t);
+      rawOut.push(EMPTY);
+    } else rawOut.push(tensorBytes(t));
   }
-  return { model_name: model.name, model_version: String(model.version), id: r.id, outputs: [...outputs, ...shmOutputs], raw_output_contents: rawOut };
+  return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
 }
+
+/** the raw_output_contents of an output written to shared memory */
+const EMPTY = Buffer.alloc(0);
 
 const WIDENED = Symbol('tensorrt-node.flowControlWindow');
 

@@ -342,8 +342,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       const entry: Record<string, unknown> = { name, datatype: kserveOutputDatatype(t), shape: [...t.dims] };
       const ref = outShm.get(name);
       if (ref) {
-        const written = shm.writeOutput(ref, name, t);
-        entry.parameters = { shared_memory_region: ref.region, shared_memory_byte_size: written, ...(ref.offset ? { shared_memory_offset: ref.offset } : {}) };
+        // as Triton answers: no data and no parameters (tritonclient's C++ client, perf_analyzer's,
+        // reads any output "parameters" as binary data and fails without binary_data_size)
+        shm.writeOutput(ref, name, t);
       } else if (binaryOut.get(name) ?? defaultBinary) {
         const b = tensorBytes(t);
         entry.parameters = { binary_data_size: b.length };
