@@ -131,7 +131,7 @@ function pct(sorted, p) {
  * variants). `once` resolves with a mismatch message or null, and throws on a failed request.
  * Returns the raw measurements of the timed part, which summarize() turns into a result.
  */
-async function runLoop(concurrency, warmupMs, durationMs, once, firstCaller = 0) {
+export async function runLoop(concurrency, warmupMs, durationMs, once, firstCaller = 0) {
   const run = async (ms, record) => {
     const end = performance.now() + ms;
     const lat = [];
@@ -175,7 +175,7 @@ async function runLoop(concurrency, warmupMs, durationMs, once, firstCaller = 0)
  * thread, all run at the same time): requests/s is the sum of each group's rate over its own
  * timed window, latencies are pooled.
  */
-function summarize(parts) {
+export function summarize(parts) {
   const lat = new Float64Array(parts.reduce((n, p) => n + p.lat.length, 0));
   let off = 0;
   for (const p of parts) {
@@ -513,6 +513,99 @@ function isEntryPoint() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// the server and the in-process baseline (also used by bench/server-perf-analyzer.mjs)
+
+/** the library: ../dist/index.js, or the path in TENSORRT_NODE_LIB */
+export async function loadLibrary() {
+  const libPath = process.env.TENSORRT_NODE_LIB ? pathToFileURL(process.env.TENSORRT_NODE_LIB).href : pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
+  return import(libPath);
+}
+
+/**
+ * The server in this process, as the benchmarks run it: startServer() on 127.0.0.1 with HTTP,
+ * gRPC and metrics on port 0, `opts.model` loaded (explicit mode), warnings and errors to stderr;
+ * opts.grpcWorkers (undefined: the server's default) and opts.ortThreads as in parseArgs.
+ */
+export async function startBenchServer(lib, opts) {
+  const quiet = { info() {}, warn: (m) => process.stderr.write(`[server] warning: ${m}\n`), error: (m) => process.stderr.write(`[server] error: ${m}\n`) };
+  return lib.startServer({
+    modelRepository: opts.modelRepository,
+    host: '127.0.0.1',
+    httpPort: 0,
+    grpcPort: 0,
+    metricsPort: 0,
+    modelControlMode: 'explicit',
+    loadModels: [opts.model],
+    logger: quiet,
+    ...(opts.grpcWorkers !== undefined ? { grpcWorkers: opts.grpcWorkers } : {}),
+    ...(opts.ortThreads
+      ? { backends: [new lib.OnnxRuntimeBackend({ intraOpNumThreads: opts.ortThreads, interOpNumThreads: 1 }), ...lib.defaultBackends().filter((b) => b.kind !== 'onnxruntime')] }
+      : {}),
+  });
+}
+
+/**
+ * The requests of a run: VARIANTS inputs of `opts.batch` items (bytes for the wire, Tensors for
+ * in-process) and each one's expected outputs (exact 2x + 1 for `affine`, else the in-process
+ * result). Returns { inputSpecs, outNames, checkKind, variants, tensors }.
+ */
+export async function makeVariants(lib, model, opts) {
+  const { Tensor, dataTypeFromConfig, kserveDataType, typedArrayConstructor } = lib;
+  const cfg = model.config;
+  const batching = cfg.max_batch_size > 0;
+  if (batching && opts.batch > cfg.max_batch_size) throw new Error(`--batch ${opts.batch} exceeds max_batch_size ${cfg.max_batch_size}`);
+  const inputSpecs = cfg.input.map((i) => {
+    const dtype = dataTypeFromConfig(i.data_type);
+    const shape = [...(batching ? [opts.batch] : []), ...i.dims.map((d) => (d < 0 ? 1 : d))];
+    return { name: i.name, dtype, datatype: kserveDataType(dtype), shape };
+  });
+  const outNames = cfg.output.map((o) => o.name);
+  const checkKind = opts.model === 'affine' && inputSpecs.length === 1 && inputSpecs[0].datatype === 'FP32' ? 'exact' : 'reference';
+  const variants = [];
+  const tensors = [];
+  for (let v = 0; v < VARIANTS; v++) {
+    const ins = [];
+    const ts = {};
+    for (const s of inputSpecs) {
+      const count = s.shape.reduce((a, b) => a * b, 1);
+      const vals = fillValues(s.datatype, count, v);
+      const C = typedArrayConstructor(s.dtype);
+      const arr = vals instanceof C ? vals : new C(vals.buffer, vals.byteOffset, vals.byteLength / C.BYTES_PER_ELEMENT);
+      ts[s.name] = new Tensor(s.dtype, arr, s.shape);
+      ins.push({ name: s.name, datatype: s.datatype, shape: s.shape, bytes: new Uint8Array(arr.buffer.slice(arr.byteOffset, arr.byteOffset + arr.byteLength)) });
+    }
+    const expected = {};
+    if (checkKind === 'exact') {
+      expected[outNames[0]] = Array.from(ts[inputSpecs[0].name].data, (x) => Math.fround(2 * x + 1));
+    } else {
+      const ref = await model.scheduler.infer(ts, { outputs: outNames });
+      for (const n of outNames) {
+        const t = ref[n];
+        const dt = kserveDataType(t.type);
+        expected[n] = ARRAYS[dt] ? decodeRaw(dt, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) : null;
+      }
+    }
+    variants.push({ inputs: ins, expected });
+    tensors.push(ts);
+  }
+  return { inputSpecs, outNames, checkKind, variants, tensors };
+}
+
+/** the baseline: C closed-loop callers of model.scheduler.infer() in this thread (every 8th result checked); a summarize() result */
+export async function inProcessCase(model, { concurrency, warmupMs, durationMs, tensors, variants, outNames, checkKind }) {
+  return summarize([
+    await runLoop(concurrency, warmupMs, durationMs, async (c, k, check) => {
+      const vi = (c + k) % variants.length;
+      const out = await model.scheduler.infer(tensors[vi], { outputs: outNames });
+      if (!check) return null;
+      const got = {};
+      for (const n of outNames) got[n] = out[n] ? Array.from(out[n].data, Number) : undefined;
+      return mismatch(checkKind, got, variants[vi].expected);
+    }),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // main thread
 
 export function parseArgs(argv) {
@@ -604,7 +697,7 @@ function fillValues(datatype, count, v) {
   return a;
 }
 
-function fmt(n, d = 0) {
+export function fmt(n, d = 0) {
   return Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–';
 }
 
@@ -632,67 +725,14 @@ function markdown(report) {
 
 async function main() {
   const opts = parseArgs(process.argv);
-  const libPath = process.env.TENSORRT_NODE_LIB ? pathToFileURL(process.env.TENSORRT_NODE_LIB).href : pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
-  const lib = await import(libPath);
-  const { startServer, Tensor, dataTypeFromConfig, kserveDataType, typedArrayConstructor } = lib;
-
-  const quiet = { info() {}, warn: (m) => process.stderr.write(`[server] warning: ${m}\n`), error: (m) => process.stderr.write(`[server] error: ${m}\n`) };
-  const server = await startServer({
-    modelRepository: opts.modelRepository,
-    host: '127.0.0.1',
-    httpPort: 0,
-    grpcPort: 0,
-    metricsPort: 0,
-    modelControlMode: 'explicit',
-    loadModels: [opts.model],
-    logger: quiet,
-    ...(opts.grpcWorkers !== undefined ? { grpcWorkers: opts.grpcWorkers } : {}),
-    ...(opts.ortThreads
-      ? { backends: [new lib.OnnxRuntimeBackend({ intraOpNumThreads: opts.ortThreads, interOpNumThreads: 1 }), ...lib.defaultBackends().filter((b) => b.kind !== 'onnxruntime')] }
-      : {}),
-  });
+  const lib = await loadLibrary();
+  const { kserveDataType } = lib;
+  const server = await startBenchServer(lib, opts);
   let clientThreads = [];
   try {
     const model = server.repository.getModel(opts.model);
     const cfg = model.config;
-    const batching = cfg.max_batch_size > 0;
-    if (batching && opts.batch > cfg.max_batch_size) throw new Error(`--batch ${opts.batch} exceeds max_batch_size ${cfg.max_batch_size}`);
-    const inputSpecs = cfg.input.map((i) => {
-      const dtype = dataTypeFromConfig(i.data_type);
-      const shape = [...(batching ? [opts.batch] : []), ...i.dims.map((d) => (d < 0 ? 1 : d))];
-      return { name: i.name, dtype, datatype: kserveDataType(dtype), shape };
-    });
-    const outNames = cfg.output.map((o) => o.name);
-    const checkKind = opts.model === 'affine' && inputSpecs.length === 1 && inputSpecs[0].datatype === 'FP32' ? 'exact' : 'reference';
-
-    // variants: the inputs (bytes for the wire, Tensors for in-process) and the expected outputs
-    const variants = [];
-    const tensors = [];
-    for (let v = 0; v < VARIANTS; v++) {
-      const ins = [];
-      const ts = {};
-      for (const s of inputSpecs) {
-        const count = s.shape.reduce((a, b) => a * b, 1);
-        const vals = fillValues(s.datatype, count, v);
-        const C = typedArrayConstructor(s.dtype);
-        const arr = vals instanceof C ? vals : new C(vals.buffer, vals.byteOffset, vals.byteLength / C.BYTES_PER_ELEMENT);
-        ts[s.name] = new Tensor(s.dtype, arr, s.shape);
-        ins.push({ name: s.name, datatype: s.datatype, shape: s.shape, bytes: new Uint8Array(arr.buffer.slice(arr.byteOffset, arr.byteOffset + arr.byteLength)) });
-      }
-      const expected = {};
-      if (checkKind === 'exact') {
-        expected[outNames[0]] = Array.from(ts[inputSpecs[0].name].data, (x) => Math.fround(2 * x + 1));
-      } else {
-        const ref = await model.scheduler.infer(ts, { outputs: outNames });
-        for (const n of outNames) {
-          const t = ref[n];
-          const dt = kserveDataType(t.type);
-          expected[n] = ARRAYS[dt] ? decodeRaw(dt, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)) : null;
-        }
-      }
-      variants.push({ inputs: ins, expected });
-      tensors.push(ts);
-    }
+    const { inputSpecs, outNames, checkKind, variants, tensors } = await makeVariants(lib, model, opts);
     // the outputs' datatypes and byte sizes, for the shared-memory methods (they place the outputs in their regions)
     let outputs = [];
     if (opts.methods.some((m) => m.endsWith('-shm'))) {
@@ -750,14 +790,7 @@ async function main() {
         process.stderr.write(`${opts.repeat > 1 ? `#${repeat} ` : ''}C=${C} ${method} ...`);
         let r;
         if (method === 'in-process') {
-          r = summarize([await runLoop(C, common.warmupMs, common.durationMs, async (c, k, check) => {
-            const vi = (c + k) % VARIANTS;
-            const out = await model.scheduler.infer(tensors[vi], { outputs: outNames });
-            if (!check) return null;
-            const got = {};
-            for (const n of outNames) got[n] = out[n] ? Array.from(out[n].data, Number) : undefined;
-            return mismatch(checkKind, got, variants[vi].expected);
-          })]);
+          r = await inProcessCase(model, { concurrency: C, warmupMs: common.warmupMs, durationMs: common.durationMs, tensors, variants, outNames, checkKind });
           base = r;
         } else if (clientThreads.length) r = await onClientThreads(method, C);
         else r = summarize([await networkCase({ ...common, method, concurrency: C })]);
