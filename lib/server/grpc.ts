@@ -25,7 +25,7 @@ import {
   tensorBytes,
   type WireInput,
 } from './codec.js';
-import { SystemSharedMemory, type SharedMemoryRef } from './shared-memory.js';
+import { SystemSharedMemory, cudaShmUnsupported, noCudaRegion, type SharedMemoryRef } from './shared-memory.js';
 
 export interface GrpcServerOptions {
   repository: ModelRepository;
@@ -123,6 +123,9 @@ export const GRPC_METHODS = [
   'SystemSharedMemoryStatus',
   'SystemSharedMemoryRegister',
   'SystemSharedMemoryUnregister',
+  'CudaSharedMemoryStatus',
+  'CudaSharedMemoryRegister',
+  'CudaSharedMemoryUnregister',
 ] as const;
 export type GrpcMethod = (typeof GRPC_METHODS)[number];
 
@@ -248,6 +251,16 @@ export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemor
       shm.unregister(r.name || undefined);
       return {};
     },
+    // no CUDA shared memory, answered as a Triton built without GPUs answers (perf_analyzer
+    // unregisters all CUDA regions after its system shared-memory runs)
+    CudaSharedMemoryStatus: (r: { name: string }) => {
+      if (r.name) throw noCudaRegion(r.name);
+      return { regions: {} };
+    },
+    CudaSharedMemoryRegister: (r: { name: string }) => {
+      throw cudaShmUnsupported(r.name);
+    },
+    CudaSharedMemoryUnregister: () => ({}),
   };
 }
 

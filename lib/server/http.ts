@@ -21,7 +21,7 @@ import {
   tensorJson,
   type WireInput,
 } from './codec.js';
-import { SystemSharedMemory, type SharedMemoryRef } from './shared-memory.js';
+import { SystemSharedMemory, cudaShmUnsupported, noCudaRegion, type SharedMemoryRef } from './shared-memory.js';
 
 export interface HttpServerOptions {
   repository: ModelRepository;
@@ -244,6 +244,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       shm.unregister(req.params.region);
       return reply.code(200).send();
     });
+  }
+  // CUDA shared-memory extension: not supported, answered as a Triton built without GPUs
+  // answers (no regions; register fails; unregister, of one region or all, succeeds)
+  app.post('/v2/cudasharedmemory/region/:region/register', async (req: FastifyRequest<{ Params: { region: string } }>, reply) => failWith(reply, cudaShmUnsupported(req.params.region)));
+  for (const url of ['/v2/cudasharedmemory/unregister', '/v2/cudasharedmemory/region/:region/unregister']) {
+    app.post(url, async (_req, reply) => reply.code(200).send());
+  }
+  for (const url of ['/v2/cudasharedmemory/status', '/v2/cudasharedmemory/region/:region/status']) {
+    app.get(url, async (req: FastifyRequest<{ Params: { region?: string } }>, reply) => (req.params.region ? failWith(reply, noCudaRegion(req.params.region)) : []));
   }
   for (const url of ['/v2/systemsharedmemory/status', '/v2/systemsharedmemory/region/:region/status']) {
     app.get(url, async (req: FastifyRequest<{ Params: { region?: string } }>, reply) => {

@@ -156,3 +156,13 @@ function sharedMemoryRef(params: Record<string, unknown> | undefined, what: stri
     offset: params!.shared_memory_offset === undefined ? 0 : intParam(params!.shared_memory_offset, `${what}: shared_memory_offset`),
   };
 }
+
+/** CUDA shared memory is not supported: a status query for a region names one that cannot exist */
+export function noCudaRegion(name: string): TensorRtError {
+  return new TensorRtError('ERR_INVALID_ARGUMENT', `unable to find cuda shared memory region: '${name}'`);
+}
+
+/** ... and registering one fails */
+export function cudaShmUnsupported(name: string): TensorRtError {
+  return new TensorRtError('ERR_INVALID_ARGUMENT', `failed to register CUDA shared memory region: '${name}', CUDA shared memory is not supported by this server (use system shared memory)`);
+}

@@ -197,6 +197,25 @@ describe.skipIf(!HAVE_SHM).each([
     }
   });
 
+  it('CUDA shared memory: answered as a Triton without GPUs (no regions, register fails, unregister succeeds)', async () => {
+    // perf_analyzer --shared-memory system unregisters all CUDA regions too when it ends, and
+    // reported "Unable to unregister all shared memory regions" while these RPCs were UNIMPLEMENTED
+    expect(await call('CudaSharedMemoryStatus', { name: '' })).toEqual({ regions: {} });
+    expect(await call('CudaSharedMemoryUnregister', { name: '' })).toEqual({});
+    expect(await call('CudaSharedMemoryUnregister', { name: 'never-registered' })).toEqual({});
+    const reg = await call('CudaSharedMemoryRegister', { name: 'c', raw_handle: Buffer.alloc(64), device_id: 0, byte_size: 16 }).catch((e: grpc.ServiceError) => e);
+    expect(reg).toMatchObject({ code: 3, details: expect.stringMatching(/failed to register CUDA shared memory region: 'c', CUDA shared memory is not supported/) });
+    const st = await call('CudaSharedMemoryStatus', { name: 'c' }).catch((e: grpc.ServiceError) => e);
+    expect(st).toMatchObject({ code: 3, details: expect.stringMatching(/unable to find cuda shared memory region: 'c'/) });
+    expect(await get('/v2/cudasharedmemory/status')).toEqual({ status: 200, json: [] });
+    expect((await get('/v2/cudasharedmemory/region/c/status')).status).toBe(400);
+    expect((await post('/v2/cudasharedmemory/unregister', {})).status).toBe(200);
+    expect((await post('/v2/cudasharedmemory/region/c/unregister', {})).status).toBe(200);
+    const hreg = await post('/v2/cudasharedmemory/region/c/register', { raw_handle: { b64: '' }, device_id: 0, byte_size: 16 });
+    expect(hreg).toMatchObject({ status: 400, json: { error: expect.stringMatching(/CUDA shared memory is not supported/) } });
+    expect((await get('/v2')).json.extensions).not.toContain('cuda_shared_memory');
+  });
+
   it('HTTP: register, infer from and into a region, status, unregister all; regions are shared with gRPC', async () => {
     const s = makeShm(`http-${grpcWorkers}`, 256);
     try {
