@@ -17,7 +17,7 @@
  *    N instances run N batches at once.
  */
 import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
-import { byteLength, typedArrayConstructor, viewAs, type TypedArray } from '../dtypes.js';
+import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
 import type { BackendInstance, GatheredInput, ModelSignature, TensorSpec } from '../backends/backend.js';
 import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
@@ -101,6 +101,8 @@ interface Pending {
   delayed: boolean;
   state: State;
   outputs: string[];
+  /** caller's buffers for outputs (InferRequestOptions.outputBuffers), or undefined */
+  outputBuffers: Record<string, TypedArray> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   resolve: (v: InferResult) => void;
@@ -119,6 +121,8 @@ interface Level {
 
 interface Decision {
   batch?: Pending[];
+  /** the batch reached the largest preferred size (maxBatchSize when none): nothing to wait for */
+  full?: boolean;
   wakeAt?: number;
 }
 
@@ -144,6 +148,33 @@ function sameSignature(a: ModelSignature, b: ModelSignature): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** What a settled request keeps of its inputs: nothing (the caller's tensors can be collected). */
+const NO_INPUTS: Record<string, Tensor> = Object.freeze({}) as Record<string, Tensor>;
+
+function shapeError(spec: TensorSpec, dims: readonly number[], why: string): TensorRtError {
+  return new TensorRtError('ERR_SHAPE_MISMATCH', `input '${spec.name}' has shape ${formatShape(dims)}, the model wants ${formatShape(spec.shape)}: ${why}`, {
+    tensor: spec.name,
+    expected: [...spec.shape],
+    actual: [...dims],
+  });
+}
+
+/** A new array of `type` holding src[at, at + bytes). */
+function copyOf(type: DataType, src: Uint8Array, at: number, bytes: number): TypedArray {
+  const C = typedArrayConstructor(type);
+  if ((src.byteOffset + at) % C.BYTES_PER_ELEMENT === 0 && bytes % C.BYTES_PER_ELEMENT === 0) {
+    // element-aligned: one native copy
+    return viewAs(type, src.buffer, src.byteOffset + at, bytes).slice();
+  }
+  const dst = new C(bytes / C.BYTES_PER_ELEMENT);
+  new Uint8Array(dst.buffer).set(src.subarray(at, at + bytes));
+  return dst;
+}
+
+function describeValue(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
+}
+
 export class DynamicBatcher implements InferenceScheduler {
   readonly signature: ModelSignature;
   private readonly instances: BackendInstance[];
@@ -161,10 +192,23 @@ export class DynamicBatcher implements InferenceScheduler {
   /** the model's own limit on dimension 0 (0: no batch dimension), enforced even without batching */
   private readonly sigMaxBatch: number;
   private readonly outputNames: Set<string>;
+  private readonly outputSpecs: Map<string, TensorSpec>;
+  /** some input has a dynamic dimension beyond dimension 0: requests need a shape key */
+  private readonly keyed: boolean;
   private readonly listeners = new Set<BatcherListener>();
   private readonly stats = new StatsCollector();
 
   private readonly busy: boolean[];
+  /**
+   * Instances that delivered a batch of several requests in the current turn of the event
+   * loop. The callers it
+   * answered may come straight back with their next requests (in-process callers do, within
+   * microseconds); until those have had the turn, the instance takes full batches only. Without
+   * this, a request that had waited out the queue delay behind two busy instances left alone
+   * in a batch of one as soon as one of them was done, and 64 closed-loop callers settled into
+   * batches of 31, 32, 1, ... (bench/results/2026-11-25-h100-session4).
+   */
+  private readonly settling: boolean[];
   private readonly pools: Map<string, ArrayBuffer>[];
   private poolAllocations = 0;
   private readonly deadlines = new MinHeap<Pending>((r) => r.deadlineUs);
@@ -231,7 +275,10 @@ export class DynamicBatcher implements InferenceScheduler {
 
     this.inputSpecs = new Map(sig.inputs.map((s) => [s.name, s]));
     this.outputNames = new Set(sig.outputs.map((s) => s.name));
+    this.outputSpecs = new Map(sig.outputs.map((s) => [s.name, s]));
+    this.keyed = this.batching && sig.inputs.some((s) => s.shape.slice(1).some((d) => d < 0));
     this.busy = this.instances.map(() => false);
+    this.settling = this.instances.map(() => false);
     this.pools = this.instances.map(() => new Map());
     if (extras.listener) this.listeners.add(extras.listener);
   }
@@ -273,6 +320,7 @@ export class DynamicBatcher implements InferenceScheduler {
       }
       const { items, shapeKey } = this.validate(inputs);
       const outputs = this.validateOutputs(options.outputs);
+      const outputBuffers = options.outputBuffers === undefined ? undefined : this.validateOutputBuffers(options.outputBuffers, outputs, items);
       const lv = this.levels[level] as Level;
       if (lv.policy.maxQueueSize > 0 && lv.count >= lv.policy.maxQueueSize) {
         throw new TensorRtError('ERR_QUEUE_FULL', `queue of priority level ${level + 1} is full (${lv.policy.maxQueueSize} requests)`, { priority: level + 1, maxQueueSize: lv.policy.maxQueueSize });
@@ -280,7 +328,7 @@ export class DynamicBatcher implements InferenceScheduler {
       let timeout = lv.policy.defaultTimeoutMicroseconds;
       const o = options.timeoutMicroseconds;
       if (lv.policy.allowTimeoutOverride && o !== undefined && Number.isFinite(o) && o > 0 && (timeout === 0 || o < timeout)) timeout = o;
-      return this.enqueue(inputs, items, shapeKey, level, submitUs, timeout, outputs, options.signal);
+      return this.enqueue(inputs, items, shapeKey, level, submitUs, timeout, outputs, outputBuffers, options.signal);
     } catch (e) {
       const err = isTensorRtError(e) ? e : new TensorRtError('ERR_INVALID_ARGUMENT', String((e as Error)?.message ?? e), undefined, { cause: e });
       const total = this.clock.now() - submitUs;
@@ -292,41 +340,65 @@ export class DynamicBatcher implements InferenceScheduler {
 
   private validate(inputs: Record<string, Tensor>): { items: number; shapeKey: string } {
     if (inputs === null || typeof inputs !== 'object') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'inputs must be an object of tensors');
-    for (const name of Object.keys(inputs)) {
+    for (const name in inputs) {
       if (!this.inputSpecs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no input named '${name}'`, { tensor: name });
     }
     let batch = -1;
     let key = '';
+    const from = this.batching ? 1 : 0;
     for (const spec of this.inputSpecs.values()) {
       const t = inputs[spec.name];
       if (t === undefined) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${spec.name}' is required`, { tensor: spec.name });
       if (!(t instanceof Tensor)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input '${spec.name}' is not a Tensor`, { tensor: spec.name });
       if (t.type !== spec.dtype) throw new TensorRtError('ERR_DTYPE_MISMATCH', `input '${spec.name}' must be ${spec.dtype}, got ${t.type}`, { tensor: spec.name, expected: spec.dtype, actual: t.type });
-      const shapeErr = (why: string): TensorRtError =>
-        new TensorRtError('ERR_SHAPE_MISMATCH', `input '${spec.name}' has shape ${formatShape(t.dims)}, the model wants ${formatShape(spec.shape)}: ${why}`, {
-          tensor: spec.name,
-          expected: [...spec.shape],
-          actual: [...t.dims],
-        });
-      if (t.dims.length !== spec.shape.length) throw shapeErr(`rank ${t.dims.length} instead of ${spec.shape.length}`);
-      const from = this.batching ? 1 : 0;
+      const dims = t.dims;
+      if (dims.length !== spec.shape.length) throw shapeError(spec, dims, `rank ${dims.length} instead of ${spec.shape.length}`);
       for (let i = from; i < spec.shape.length; i++) {
         const want = spec.shape[i] as number;
-        if (want >= 0 && t.dims[i] !== want) throw shapeErr(`dimension ${i} is ${t.dims[i]}, not ${want}`);
+        if (want >= 0 && dims[i] !== want) throw shapeError(spec, dims, `dimension ${i} is ${dims[i]}, not ${want}`);
       }
       if (this.batching || this.sigMaxBatch > 0) {
-        const k = t.dims[0] as number;
-        if (this.batching && k < 1) throw shapeErr('dimension 0 (batch) must be at least 1');
+        const k = dims[0] as number;
+        if (this.batching && k < 1) throw shapeError(spec, dims, 'dimension 0 (batch) must be at least 1');
         if (batch === -1) batch = k;
-        else if (k !== batch) throw shapeErr(`dimension 0 (batch) is ${k} but another input has ${batch}`);
+        else if (k !== batch) throw shapeError(spec, dims, `dimension 0 (batch) is ${k} but another input has ${batch}`);
       }
-      if (this.batching) key += t.dims.length > 1 ? `${t.dims.slice(1).join(',')};` : ';';
+      // Requests batch together only with equal non-batch dimensions; where every one of them is
+      // fixed by the model, validation above made them equal already.
+      if (this.keyed) key += dims.length > 1 ? `${dims.slice(1).join(',')};` : ';';
     }
     const limit = this.batching ? this.maxBatchSize : this.sigMaxBatch;
     if (batch > limit && limit > 0) {
       throw new TensorRtError('ERR_BATCH_TOO_LARGE', `request carries ${batch} items, maxBatchSize is ${limit}`, { items: batch, maxBatchSize: limit });
     }
     return { items: batch > 0 && (this.batching || this.sigMaxBatch > 0) ? batch : 1, shapeKey: key };
+  }
+
+  /**
+   * Caller-provided output buffers: each names an output the request asked for, has the
+   * output's element type, and (where the output's shape is fixed beyond dimension 0) room for
+   * the request's rows. Outputs with dynamic dimensions are checked again when scattered.
+   */
+  private validateOutputBuffers(buffers: Record<string, TypedArray>, outputs: string[], items: number): Record<string, TypedArray> {
+    if (buffers === null || typeof buffers !== 'object') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'outputBuffers must be an object of TypedArrays');
+    for (const name in buffers) {
+      const spec = this.outputSpecs.get(name);
+      if (spec === undefined) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no output named '${name}'`, { tensor: name });
+      if (!outputs.includes(name)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `a buffer is given for output '${name}', which the request does not ask for`, { tensor: name });
+      const b = buffers[name];
+      const C = typedArrayConstructor(spec.dtype);
+      if (!(b instanceof C)) {
+        throw new TensorRtError('ERR_DTYPE_MISMATCH', `the buffer for output '${name}' must be a ${C.name} (${spec.dtype}), got ${describeValue(b)}`, { tensor: name, expected: C.name, actual: describeValue(b) });
+      }
+      const rest = this.batching ? spec.shape.slice(1) : spec.shape;
+      if (rest.every((d) => d >= 0)) {
+        const need = byteLength(spec.dtype, shapeSize(rest)) * (this.batching ? items : 1);
+        if (b.byteLength < need) {
+          throw new TensorRtError('ERR_SHAPE_MISMATCH', `the buffer for output '${name}' holds ${b.byteLength} bytes; the request's output needs ${need}`, { tensor: name, expected: need, actual: b.byteLength });
+        }
+      }
+    }
+    return buffers;
   }
 
   private validateOutputs(wanted: string[] | undefined): string[] {
@@ -345,6 +417,7 @@ export class DynamicBatcher implements InferenceScheduler {
     submitUs: number,
     timeoutUs: number,
     outputs: string[],
+    outputBuffers: Record<string, TypedArray> | undefined,
     signal: AbortSignal | undefined,
   ): Promise<InferResult> {
     return new Promise<InferResult>((resolve, reject) => {
@@ -359,6 +432,7 @@ export class DynamicBatcher implements InferenceScheduler {
         delayed: false,
         state: 'queued',
         outputs,
+        outputBuffers,
         signal,
         onAbort: undefined,
         resolve,
@@ -427,10 +501,11 @@ export class DynamicBatcher implements InferenceScheduler {
     this.expire(now);
     let wakeAt = Infinity;
     while (this.queued > 0) {
-      const idx = this.busy.indexOf(false);
+      const idx = this.freeInstance();
       if (idx < 0) break;
       const d = this.formBatch(now);
       if (d.batch !== undefined && d.batch.length > 0) {
+        if (this.settling[idx] && d.full !== true) break; // rescheduled when it stops settling
         this.dispatch(idx, d.batch, now);
         continue;
       }
@@ -438,6 +513,17 @@ export class DynamicBatcher implements InferenceScheduler {
       break;
     }
     this.arm(Math.min(wakeAt, this.nextDeadline()), now);
+  }
+
+  /** The lowest-numbered free instance, one that is not settling if there is one; -1 if none. */
+  private freeInstance(): number {
+    let settlingIdx = -1;
+    for (let i = 0; i < this.busy.length; i++) {
+      if (this.busy[i]) continue;
+      if (!this.settling[i]) return i;
+      if (settlingIdx < 0) settlingIdx = i;
+    }
+    return settlingIdx;
   }
 
   private expire(now: number): void {
@@ -525,8 +611,8 @@ export class DynamicBatcher implements InferenceScheduler {
       return true;
     });
     const exceeded = this.delayUs > 0 && now - oldest >= this.delayUs;
-    if (best > 0 && !exceeded) return { batch: taken.slice(0, bestCount) };
-    if (sendNow || total >= this.maxPreferred || exceeded || this.delayUs === 0 || this.closed) return { batch: taken };
+    if (best > 0 && !exceeded) return { batch: taken.slice(0, bestCount), full: best >= this.maxPreferred };
+    if (sendNow || total >= this.maxPreferred || exceeded || this.delayUs === 0 || this.closed) return { batch: taken, full: total >= this.maxPreferred };
     return { wakeAt: oldest + this.delayUs };
   }
 
@@ -585,8 +671,12 @@ export class DynamicBatcher implements InferenceScheduler {
     return feeds;
   }
 
-  /** Slice every request's rows out of the batch outputs, copying them (outputs may be reused buffers). */
-  private scatter(out: Record<string, Tensor>, batch: Pending[], total: number): Map<Pending, InferResult> {
+  /**
+   * Slice every request's rows out of the batch outputs, copying them (outputs may be reused
+   * buffers): into the request's own output buffer where it gave one (no allocation), else into
+   * a new array. A request whose buffer turns out too small fails alone (in `failed`).
+   */
+  private scatter(out: Record<string, Tensor>, batch: Pending[], total: number, failed: Map<Pending, TensorRtError>): Map<Pending, InferResult> {
     const results = new Map<Pending, InferResult>();
     for (const r of batch) results.set(r, {});
     const names = new Set<string>();
@@ -594,12 +684,17 @@ export class DynamicBatcher implements InferenceScheduler {
     for (const name of names) {
       const t = out[name];
       if (!(t instanceof Tensor)) throw new TensorRtError('ERR_BACKEND', `backend returned no output '${name}'`, { tensor: name });
-      const C = typedArrayConstructor(t.type);
       const src = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       if (!this.batching) {
-        const copy = new Uint8Array(src.byteLength);
-        copy.set(src);
-        for (const r of batch) if (r.outputs.includes(name)) (results.get(r) as InferResult)[name] = new Tensor(t.type, viewAs(t.type, copy.buffer, 0, copy.byteLength), t.dims);
+        let shared: TypedArray | undefined; // one copy for every request without its own buffer
+        for (const r of batch) {
+          if (!r.outputs.includes(name) || failed.has(r)) continue;
+          const own = r.outputBuffers?.[name];
+          let dst: TypedArray | undefined;
+          if (own !== undefined) dst = this.copyInto(own, src, 0, src.byteLength, t.type, name, r, failed);
+          else dst = shared ??= copyOf(t.type, src, 0, src.byteLength);
+          if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, t.dims);
+        }
         continue;
       }
       if (t.dims.length === 0 || t.dims[0] !== total) {
@@ -607,25 +702,28 @@ export class DynamicBatcher implements InferenceScheduler {
       }
       const rest = t.dims.slice(1);
       const rowBytes = byteLength(t.type, shapeSize(rest));
-      const whole = t.data.BYTES_PER_ELEMENT === C.BYTES_PER_ELEMENT && rowBytes % C.BYTES_PER_ELEMENT === 0;
       let at = 0;
       for (const r of batch) {
         const bytes = rowBytes * r.items;
-        if (r.outputs.includes(name) && r.state === 'running') {
-          let dst: TypedArray;
-          if (whole) {
-            // element-aligned: one native copy
-            dst = t.data.slice(at / C.BYTES_PER_ELEMENT, (at + bytes) / C.BYTES_PER_ELEMENT);
-          } else {
-            dst = new C(bytes / C.BYTES_PER_ELEMENT);
-            new Uint8Array(dst.buffer).set(src.subarray(at, at + bytes));
-          }
-          (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
+        if (r.outputs.includes(name) && r.state === 'running' && !failed.has(r)) {
+          const own = r.outputBuffers?.[name];
+          const dst = own !== undefined ? this.copyInto(own, src, at, bytes, t.type, name, r, failed) : copyOf(t.type, src, at, bytes);
+          if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
         }
         at += bytes;
       }
     }
     return results;
+  }
+
+  /** Copies bytes into the caller's buffer; returns the view of them, or records why it cannot. */
+  private copyInto(own: TypedArray, src: Uint8Array, at: number, bytes: number, type: DataType, name: string, r: Pending, failed: Map<Pending, TensorRtError>): TypedArray | undefined {
+    if (own.byteLength < bytes) {
+      failed.set(r, new TensorRtError('ERR_SHAPE_MISMATCH', `the buffer for output '${name}' holds ${own.byteLength} bytes; the request's output needs ${bytes}`, { tensor: name, expected: bytes, actual: own.byteLength }));
+      return undefined;
+    }
+    new Uint8Array(own.buffer, own.byteOffset, bytes).set(src.subarray(at, at + bytes));
+    return own.byteLength === bytes ? own : viewAs(type, own.buffer, own.byteOffset, bytes);
   }
 
   /** Every request's data is what the instance would rather take as parts (TensorRT: pinned memory). */
@@ -661,14 +759,17 @@ export class DynamicBatcher implements InferenceScheduler {
         out = await inst.run(feeds);
       }
       t2 = this.clock.now();
-      const results = this.scatter(out, batch, total);
+      const failed = new Map<Pending, TensorRtError>();
+      const results = this.scatter(out, batch, total, failed);
       const t3 = this.clock.now();
       ok = true;
       this.stats.execution(total, t1 - t0, t2 - t1, t3 - t2, true);
-      this.emitBatch({ instance: idx, batchSize: total, requests: batch.length, ok: true, computeInputMicroseconds: t1 - t0, computeInferMicroseconds: t2 - t1, computeOutputMicroseconds: t3 - t2 });
+      if (this.listeners.size > 0) this.emitBatch({ instance: idx, batchSize: total, requests: batch.length, ok: true, computeInputMicroseconds: t1 - t0, computeInferMicroseconds: t2 - t1, computeOutputMicroseconds: t3 - t2 });
       for (const r of batch) {
         if (r.state !== 'running') continue;
-        this.finish(r, { ok: true, value: results.get(r) as InferResult }, false, [r.dispatchUs - r.submitUs, t1 - t0, t2 - t1, t3 - t2]);
+        const why = failed.size > 0 ? failed.get(r) : undefined;
+        if (why !== undefined) this.finish(r, { ok: false, error: why });
+        else this.finish(r, { ok: true, value: results.get(r) as InferResult }, false, r.dispatchUs - r.submitUs, t1 - t0, t2 - t1, t3 - t2);
       }
     } catch (e) {
       const t3 = this.clock.now();
@@ -684,6 +785,15 @@ export class DynamicBatcher implements InferenceScheduler {
     } finally {
       this.busy[idx] = false;
       this.running--;
+      // One request answered: no crowd of callers to wait for (and no loop turn added to a lone
+      // caller's next request).
+      if (batch.length > 1) {
+        this.settling[idx] = true;
+        setImmediate(() => {
+          this.settling[idx] = false;
+          this.schedule();
+        });
+      }
       this.schedule();
     }
   }
@@ -694,7 +804,7 @@ export class DynamicBatcher implements InferenceScheduler {
    * Record a request's outcome and deliver it (in arrival order with preserveOrdering, unless
    * `immediate`). `phases`: queue, input, infer, output µs for successes.
    */
-  private finish(r: Pending, outcome: Outcome, immediate = false, phases?: [number, number, number, number]): void {
+  private finish(r: Pending, outcome: Outcome, immediate = false, queuePhaseUs = -1, inputUs = 0, inferUs = 0, outputUs = 0): void {
     if (r.state === 'done' && r.outcome !== undefined) return;
     const dispatched = r.state === 'running';
     r.state = 'done';
@@ -702,20 +812,21 @@ export class DynamicBatcher implements InferenceScheduler {
     if (r.signal && r.onAbort) r.signal.removeEventListener('abort', r.onAbort);
     const now = this.clock.now();
     const total = now - r.submitUs;
-    const queueUs = dispatched ? r.dispatchUs - r.submitUs : now - r.submitUs;
-    if (outcome.ok && phases) {
-      this.stats.requestSucceeded(total, phases[0], phases[1], phases[2], phases[3]);
+    if (outcome.ok && queuePhaseUs >= 0) {
+      this.stats.requestSucceeded(total, queuePhaseUs, inputUs, inferUs, outputUs);
     } else {
       this.stats.requestFailed(total);
     }
-    this.emitRequest({
-      status: outcome.ok ? 'success' : 'fail',
-      ...(outcome.ok ? {} : { code: outcome.error.code }),
-      priority: r.level + 1,
-      items: r.items,
-      queueMicroseconds: queueUs,
-      totalMicroseconds: total,
-    });
+    if (this.listeners.size > 0) {
+      this.emitRequest({
+        status: outcome.ok ? 'success' : 'fail',
+        ...(outcome.ok ? {} : { code: outcome.error.code }),
+        priority: r.level + 1,
+        items: r.items,
+        queueMicroseconds: dispatched ? r.dispatchUs - r.submitUs : now - r.submitUs,
+        totalMicroseconds: total,
+      });
+    }
     if (!this.preserveOrdering || immediate) this.settle(r);
     if (this.preserveOrdering) this.deliverInOrder();
     else this.undelivered.delete(r.seq);
@@ -725,7 +836,8 @@ export class DynamicBatcher implements InferenceScheduler {
     if (r.settled || r.outcome === undefined) return;
     r.settled = true;
     const o = r.outcome;
-    r.inputs = {};
+    r.inputs = NO_INPUTS;
+    r.outputBuffers = undefined;
     if (o.ok) r.resolve(o.value);
     else r.reject(o.error);
   }

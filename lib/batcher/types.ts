@@ -3,6 +3,7 @@
  * The repository and server layers depend on these types only.
  */
 import type { Tensor } from '../tensor.js';
+import type { TypedArray } from '../dtypes.js';
 import type { ModelSignature } from '../backends/backend.js';
 
 export interface QueuePolicy {
@@ -44,6 +45,13 @@ export interface InferRequestOptions {
   signal?: AbortSignal;
   /** Output names wanted; default all. */
   outputs?: string[];
+  /**
+   * The caller's own buffers for outputs, by name (each a TypedArray of the output's type with
+   * room for the request's rows): the batcher copies the request's slice of the batch output
+   * into it and returns a Tensor over it, so a caller that reuses its buffers costs no
+   * allocation per request. Outputs without a buffer get a new array.
+   */
+  outputBuffers?: Record<string, TypedArray>;
 }
 
 export type InferResult = Record<string, Tensor>;

@@ -162,6 +162,85 @@ describe('DynamicBatcher: batch formation', () => {
     instances[0]!.release();
     await p;
   });
+  it('an instance that just answered several callers waits one loop turn for them before sending a partial batch', async () => {
+    // Two instances busy with full batches and a request that waited out the queue delay behind
+    // them. When instance 0 answers its 4 callers, they come straight back (closed loop): the
+    // next batch takes them with the old request (4 items), instead of sending the old one alone.
+    const { log, instances, batcher, clock } = setup(2, { maxBatchSize: 4, maxQueueDelayMicroseconds: 100 });
+    const again = (v: number): Promise<unknown> => batcher.infer({ x: rows(v) }).then(() => batcher.infer({ x: rows(v + 100) }));
+    const ps = [0, 1, 2, 3].map(again);
+    ps.push(...[4, 5, 6, 7].map((v) => batcher.infer({ x: rows(v) })));
+    ps.push(batcher.infer({ x: rows(8) }));
+    expect(sizes(log)).toEqual([4, 4]);
+    clock.advance(200); // request 8 has waited past the delay
+    instances[0]!.release();
+    await flush();
+    expect(sizes(log)).toEqual([4, 4, 4]);
+    expect(log[2]!.data.filter((_, i) => i % 2 === 0)).toEqual([8, 100, 101, 102]);
+    instances[0]!.release();
+    clock.advance(100); // the leftover (103) goes once its own delay is over
+    await flush();
+    expect(sizes(log)).toEqual([4, 4, 4, 1]);
+    instances[0]!.release();
+    instances[1]!.release();
+    await Promise.all(ps);
+  });
+
+  it('a lone request answered does not hold its instance back', async () => {
+    const { log, instances, batcher } = setup(1, { maxBatchSize: 4 });
+    await Promise.all([batcher.infer({ x: rows(0) }), Promise.resolve().then(() => instances[0]!.release())]);
+    const p = batcher.infer({ x: rows(1) });
+    expect(sizes(log)).toEqual([1, 1]); // dispatched at once, no loop turn in between
+    instances[0]!.release();
+    await p;
+  });
+});
+
+describe('DynamicBatcher: caller-provided output buffers', () => {
+  it('copies each request\'s rows into its own buffers and returns tensors over them', async () => {
+    const { log, batcher, clock } = setup(1, { maxBatchSize: 8, maxQueueDelayMicroseconds: 1000 }, 64, false);
+    const yBuf = [new Float32Array(4), new Float32Array(8)];
+    const sBuf = [new Float32Array(2), new Float32Array(3)];
+    const both = Promise.all([
+      batcher.infer({ x: rows(1, 2) }, { outputBuffers: { y: yBuf[0]!, s: sBuf[0]! } }),
+      batcher.infer({ x: rows(3, 2) }, { outputBuffers: { y: yBuf[1]!, s: sBuf[1]! } }),
+    ]);
+    clock.advance(1000);
+    const [a, b] = await both;
+    expect(sizes(log)).toEqual([4]);
+    expect(a!.y!.data).toBe(yBuf[0]); // exactly its size: the buffer itself
+    expect(vals(a!.y!)).toEqual([10, 10, 20, 20]);
+    expect(a!.y!.dims).toEqual([2, 2]);
+    expect(b!.y!.data.buffer).toBe(yBuf[1]!.buffer); // larger: a view of its first rows
+    expect(vals(b!.y!)).toEqual([30, 30, 40, 40]);
+    expect(Array.from(yBuf[1]!)).toEqual([30, 30, 40, 40, 0, 0, 0, 0]);
+    expect(vals(a!.s!)).toEqual([2, 4]);
+    expect(vals(b!.s!)).toEqual([6, 8]);
+    expect(b!.s!.data.buffer).toBe(sBuf[1]!.buffer);
+  });
+
+  it('rejects bad output buffers at submission with typed codes; a buffer too small for a dynamic output fails that request alone', async () => {
+    const { batcher, clock } = setup(1, { maxBatchSize: 8, maxQueueDelayMicroseconds: 1000 }, 64, false);
+    expect(await code(batcher.infer({ x: rows(1) }, { outputBuffers: { nope: new Float32Array(2) } }))).toBe('ERR_UNKNOWN_TENSOR');
+    expect(await code(batcher.infer({ x: rows(1) }, { outputBuffers: { s: new Int32Array(1) } }))).toBe('ERR_DTYPE_MISMATCH');
+    expect(await code(batcher.infer({ x: rows(1) }, { outputBuffers: { s: [0] as unknown as Float32Array } }))).toBe('ERR_DTYPE_MISMATCH');
+    expect(await code(batcher.infer({ x: rows(1, 3) }, { outputBuffers: { s: new Float32Array(2) } }))).toBe('ERR_SHAPE_MISMATCH'); // s: [3,1]
+    expect(await code(batcher.infer({ x: rows(1) }, { outputs: ['y'], outputBuffers: { s: new Float32Array(1) } }))).toBe('ERR_INVALID_ARGUMENT');
+    // y is [-1,-1]: known only after the run
+    const settled = Promise.allSettled([
+      batcher.infer({ x: rows(1) }, { outputBuffers: { y: new Float32Array(1) } }),
+      batcher.infer({ x: rows(2) }, { outputBuffers: { y: new Float32Array(2) } }),
+    ]);
+    clock.advance(1000);
+    const [small, fine] = await settled;
+    expect(small.status).toBe('rejected');
+    expect(((small as PromiseRejectedResult).reason as TensorRtError).code).toBe('ERR_SHAPE_MISMATCH');
+    expect(fine.status).toBe('fulfilled');
+    expect(vals((fine as PromiseFulfilledResult<Record<string, Tensor>>).value.y!)).toEqual([20, 20]);
+    const s = batcher.statistics();
+    expect(s.executionCount).toBe(1);
+    expect(s.success.count).toBe(1);
+  });
 });
 
 describe('DynamicBatcher: priorities, ordering, timeouts, aborts', () => {
@@ -454,6 +533,7 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
   it('gathers into a per-instance pool that stops allocating in steady state', async () => {
     const { instances, batcher } = setup(1, { maxBatchSize: 8 });
     const round = async (n: number) => {
+      await flush(); // the instance that answered the last round's batch takes a partial one again
       const ps = [batcher.infer({ x: rows(0) })];
       for (let i = 0; i < n; i++) ps.push(batcher.infer({ x: rows(i) }));
       instances[0]!.release();
@@ -514,6 +594,7 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
     ]);
     expect(reqs[2]!.code).toBe('ERR_BATCH_TOO_LARGE');
     off();
+    await flush(); // the instance answered two requests: it takes partial batches again after a loop turn
     const p = batcher.infer({ x: rows(0) });
     clock.advance(100);
     instances[0]!.release();
