@@ -35,6 +35,8 @@ const variants = [];
 for (const gather of ['js', 'backend', 'backend-pinned']) for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: false, gather, completion });
 // with graphs (pinned requests are DMA'd before the graph of the inference)
 for (const gather of ['js', 'backend-pinned']) for (const completion of ['wake', 'poll']) variants.push({ cudaGraph: true, gather, completion });
+// callers reusing their own output buffers (no allocation per request)
+for (const cudaGraph of [false, true]) variants.push({ cudaGraph, gather: 'backend-pinned-own', completion: 'poll' });
 for (const { cudaGraph, gather, completion } of variants) {
   const r = await runBench({
     plan,
@@ -43,7 +45,7 @@ for (const { cudaGraph, gather, completion } of variants) {
     streams: 2,
     cudaGraph,
     completion,
-    batcher: { concurrency: [callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticSweep: false, gather: gather.startsWith('backend') ? 'backend' : 'js', requestMemory: gather.endsWith('pinned') ? 'pinned' : 'js' },
+    batcher: { concurrency: [callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticSweep: false, gather: gather.startsWith('backend') ? 'backend' : 'js', requestMemory: gather.includes('pinned') ? 'pinned' : 'js', callerOutputs: gather.endsWith('-own') },
   });
   const run = r.batcher.runs[0];
   const p = run.meanExecutionUs ?? { input: NaN, infer: NaN, output: NaN };

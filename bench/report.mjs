@@ -309,7 +309,7 @@ export function renderReport(data) {
     const vr = [];
     for (const v of variants) {
       const graph = v.cudaGraph ? 'on' : 'off';
-      const gather = `${v.gather}${v.requestMemory === 'pinned' ? ' (pinned requests)' : ''}`;
+      const gather = `${v.gather}${v.requestMemory === 'pinned' ? ' (pinned requests)' : ''}${v.callerOutputs ? ' (own outputs)' : ''}`;
       if (!v.runs) vr.push([gather, v.completion, graph, '', `error: ${v.error?.message ?? '?'}`, '', '', '', '', '']);
       else for (const r of v.runs) vr.push([gather, v.completion, graph, r.concurrency, fx(r.inferencesPerSecond), fx(r.ratioToBestStatic, 3), fx(r.ratioToBestOverall, 3), ms(r.latency?.median), ms(r.latency?.p99), fx(r.meanBatchSize, 2)]);
     }

@@ -253,6 +253,10 @@ if (batcher.report?.batcher?.bestStatic) {
     { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true },
     { id: 'graph-gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: true },
     { id: 'graph-gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned' },
+    // ... and every caller reusing its own output buffers (InferRequestOptions.outputBuffers): no allocation per request
+    { id: 'gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned', callerOutputs: true },
+    { id: 'graph-gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned', callerOutputs: true },
+    { id: 'gather-backend-own-outputs', gather: 'backend', completion: 'wake', cudaGraph: false, callerOutputs: true },
   ]) {
     log(`batcher variant ${v.id}`);
     const entry = { ...v };
@@ -265,7 +269,7 @@ if (batcher.report?.batcher?.bestStatic) {
         streams: batcher.instances,
         cudaGraph: v.cudaGraph,
         completion: v.completion,
-        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js' },
+        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js', callerOutputs: v.callerOutputs === true },
       });
       if (v.sweep) {
         entry.staticSweep = r.batcher.staticSweep;

@@ -16,7 +16,7 @@ import { statSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { TensorRtError } from '../errors.js';
-import { byteLength, viewAs } from '../dtypes.js';
+import { byteLength, typedArrayConstructor, viewAs, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
 import { Runtime, type Engine, type RuntimeOptions } from '../tensorrt/runtime.js';
 import { packDims, type ExecutionContext } from '../tensorrt/context.js';
@@ -26,7 +26,7 @@ import type { NativeBenchmarkResult } from '../native/binding.js';
 import { TensorRtBackend } from '../backends/tensorrt.js';
 import type { BackendInstance } from '../backends/backend.js';
 import { DynamicBatcher } from '../batcher/dynamic-batcher.js';
-import type { ModelStatistics } from '../batcher/types.js';
+import type { InferRequestOptions, ModelStatistics } from '../batcher/types.js';
 import { fillRandom } from './data.js';
 import { resolveShapes } from './shapes.js';
 import { addSamples, concatSamples, timingStats } from './stats.js';
@@ -62,6 +62,11 @@ export interface BatcherBenchOptions {
    * HostBuffer per caller, which the backend gather copies to the GPU by DMA with no CPU copy.
    */
   requestMemory?: 'js' | 'pinned';
+  /**
+   * Each caller gives the batcher its own output buffers, reused for every request
+   * (InferRequestOptions.outputBuffers: no allocation per request), instead of getting new arrays.
+   */
+  callerOutputs?: boolean;
 }
 
 export interface RunBenchOptions {
@@ -613,7 +618,17 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
   c.progress.start(expected);
 
-  const report: BatcherBenchReport = { instances: instancesN, maxBatchSize: maxBatch, maxQueueDelayUs: delayUs, gather: bo.gather ?? 'backend', requestMemory: bo.requestMemory ?? 'js', requestShapes, staticSweep: [], runs: [] };
+  const report: BatcherBenchReport = {
+    instances: instancesN,
+    maxBatchSize: maxBatch,
+    maxQueueDelayUs: delayUs,
+    gather: bo.gather ?? 'backend',
+    requestMemory: bo.requestMemory ?? 'js',
+    callerOutputs: bo.callerOutputs === true,
+    requestShapes,
+    staticSweep: [],
+    runs: [],
+  };
 
   // 1. Static batches: the C++ loop on `instances` contexts at once, per batch size.
   if (sweep) {
@@ -686,10 +701,22 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
       return own;
     });
   };
+  // callerOutputs: every caller's own output buffers (outputs whose shape is fixed beyond dimension 0)
+  const outputsOf = (n: number): Record<string, TypedArray>[] | undefined => {
+    if (bo.callerOutputs !== true) return undefined;
+    return Array.from({ length: n }, () => {
+      const own: Record<string, TypedArray> = {};
+      for (const t of engine.outputs) {
+        const rest = t.shape.slice(1);
+        if (rest.every((d) => d >= 0)) own[t.name] = new (typedArrayConstructor(t.dtype))(rest.reduce((a, d) => a * d, 1));
+      }
+      return own;
+    });
+  };
   try {
     for (const conc of concurrency) {
       c.progress.phase(`batcher, ${conc} callers`, runMs + c.warmupMs);
-      report.runs.push(await batcherRun(batcher, perCaller(conc) ?? inputs, conc, c.warmupMs, options.iterations, runMs));
+      report.runs.push(await batcherRun(batcher, perCaller(conc) ?? inputs, conc, c.warmupMs, options.iterations, runMs, outputsOf(conc)));
     }
   } finally {
     await batcher.close();
@@ -710,14 +737,16 @@ async function batcherRun(
   warmupMs: number,
   iterations: number | undefined,
   durationMs: number,
+  outputBuffers?: Record<string, TypedArray>[],
 ): Promise<BatcherRunResult> {
   let failure: unknown;
   const mine = (i: number): Record<string, Tensor> => (Array.isArray(inputs) ? inputs[i]! : inputs);
+  const opts = (i: number): InferRequestOptions => (outputBuffers ? { outputBuffers: outputBuffers[i]! } : {});
   const wEnd = performance.now() + warmupMs;
   await Promise.all(
     Array.from({ length: callers }, async (_, i) => {
       do {
-        await batcher.infer(mine(i));
+        await batcher.infer(mine(i), opts(i));
       } while (performance.now() < wEnd);
     }),
   );
@@ -729,11 +758,12 @@ async function batcherRun(
   await Promise.all(
     lat.map(async (samples, i) => {
       const request = mine(i);
+      const options = opts(i);
       while (failure === undefined && (iterations !== undefined ? started < iterations : performance.now() < end)) {
         started++;
         const a = performance.now();
         try {
-          await batcher.infer(request);
+          await batcher.infer(request, options);
         } catch (e) {
           failure ??= e;
           return;

@@ -112,6 +112,8 @@ export interface BatcherBenchReport {
   gather?: 'js' | 'backend';
   /** where requests lived: one shared JS array, or a pinned HostBuffer per caller */
   requestMemory?: 'js' | 'pinned';
+  /** callers gave their own output buffers (BatcherBenchOptions.callerOutputs) */
+  callerOutputs?: boolean;
   /** shape of one request's inputs */
   requestShapes: Record<string, number[]>;
   staticSweep: StaticBatchResult[];

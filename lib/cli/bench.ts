@@ -79,6 +79,7 @@ interface BenchFlags {
   completion?: 'wake' | 'poll';
   gather?: 'js' | 'backend';
   requestMemory?: 'js' | 'pinned';
+  callerOutputs?: boolean;
   verbose?: boolean;
 }
 
@@ -108,6 +109,7 @@ function program(io: BenchCliIo): Command {
     .addOption(new Option('--wait-mode <mode>', "how the JS path's streams wait for the GPU").choices(['adaptive', 'spin', 'block']))
     .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
     .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the backend launch thread (default) or on the JS thread').choices(['js', 'backend']))
+    .option('--caller-outputs', 'batcher: each caller passes its own output buffers, reused for every request (no allocation per request)')
     .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA with --gather backend)').choices(['js', 'pinned']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')
@@ -139,8 +141,9 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
     if (f.maxBatch !== undefined) o.batcher.maxBatchSize = f.maxBatch;
     if (f.gather !== undefined) o.batcher.gather = f.gather;
     if (f.requestMemory !== undefined) o.batcher.requestMemory = f.requestMemory;
+    if (f.callerOutputs === true) o.batcher.callerOutputs = true;
   } else {
-    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory]] as const) {
+    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory], ['--caller-outputs', f.callerOutputs]] as const) {
       if (v !== undefined) throw new UsageError(`${flag} needs --batcher`);
     }
   }
