@@ -1,6 +1,7 @@
 # Sourced (not run) by scripts/gpu-host/run.sh and serve-suite.sh on the GPU test host, from the
 # repository root: unpacks node, node_modules and the built addon from .stage/app (each only when
-# missing or carried again), and exports PATH, TENSORRT_LIB_DIR, TRTNODE_LEAN_DIR, TRTNODE_FIXTURES.
+# missing or carried again), perf_analyzer from .stage/perf-analyzer to /tmp/perf-analyzer (when carried),
+# and exports PATH, TENSORRT_LIB_DIR, TRTNODE_LEAN_DIR, TRTNODE_FIXTURES.
 # Sets `out` ($OUT, else /tmp/out). A later call on a host still held finds node in /tmp/node.
 out=${OUT:-/tmp/out}
 mkdir -p "$out" /tmp/node/bin
@@ -13,6 +14,10 @@ if [ -f .stage/lean/lean.tar.xz ] && [ ! -d /tmp/opt/lean ]; then
   mkdir -p /tmp/opt/lean && xz -dc .stage/lean/lean.tar.xz | tar -C /tmp/opt/lean -xf -
 fi
 if [ -f .stage/app/build.tar.xz ]; then tar -xJf .stage/app/build.tar.xz; fi
+if [ -f .stage/perf-analyzer/perf-analyzer.tar.xz ]; then
+  # scripts/gpu-host/stage.sh perf-analyzer: the launcher /tmp/perf-analyzer/perf_analyzer sets LD_LIBRARY_PATH itself
+  rm -rf /tmp/perf-analyzer && mkdir -p /tmp/perf-analyzer && xz -dc .stage/perf-analyzer/perf-analyzer.tar.xz | tar -C /tmp/perf-analyzer -xf -
+fi
 [ -f build/Release/tensorrt_node.node ] || echo "env.sh: no build/Release/tensorrt_node.node: carry .stage/app" >&2
 export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
 export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}

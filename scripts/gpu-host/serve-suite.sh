@@ -5,17 +5,29 @@
 # HTTP binary vs gRPC, twice; with the default gRPC threads also gRPC and HTTP over system shared
 # memory), writes logs and results to $OUT and prints a short summary last.
 #   bash scripts/gpu-host/serve-suite.sh --venv-only   (call carrying .stage/tritonclient: the venv only)
-#   bash scripts/gpu-host/serve-suite.sh [--no-tests] [--no-bench] [--duration S]
+#   bash scripts/gpu-host/serve-suite.sh [--no-tests] [--no-bench] [--duration S] [--perf-analyzer]
+# --perf-analyzer also runs bench/server-perf-analyzer.mjs on the same ResNet-50 repository: NVIDIA's
+# perf_analyzer (C++, a separate process) as the client instead of grpc-js threads in the server's
+# process: in-process vs perf_analyzer over gRPC, gRPC + system shared memory, HTTP, HTTP + shared
+# memory, 64 concurrent single-image requests, twice (server-perf-analyzer.json/.md in $OUT). Needs
+# .stage/perf-analyzer (scripts/gpu-host/stage.sh perf-analyzer) carried now or unpacked to
+# /tmp/perf-analyzer by an earlier call; skipped with a message otherwise. About 3-4 minutes; with
+# the tests and the other bench a call can pass the 10-minute limit, so on its own:
+#   bash scripts/gpu-host/serve-suite.sh --no-tests --no-bench --perf-analyzer
+# TRTNODE_SERVE_REPOSITORY=DIR TRTNODE_SERVE_MODEL=NAME: bench that repository and model instead of
+# making the ResNet-50 one (e.g. bench/models image-stub, for a dry run on a CPU machine).
 # Needs .stage/app carried now or unpacked by an earlier call on this host (see scripts/gpu-host/env.sh),
 # the ResNet-50 plan (stage.sh resnet, carried earlier to /tmp/resnet) and a tritonclient venv:
 # $TRTNODE_TRITONCLIENT_VENV (default /tmp/trtn-tritonclient-venv), made here from .stage/tritonclient
-# or /tmp/tritonclient when missing. Writes to $OUT: serve.log, serve-junit.xml, server-gpu.json, server-gpu.md.
+# or /tmp/tritonclient when missing. Writes to $OUT: serve.log, serve-junit.xml, server-gpu.json, server-gpu.md,
+# server-gpu-grpc-workers-0.json, and with --perf-analyzer server-perf-analyzer.json/.md (7 files of the 8 a call brings back).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export TRTNODE_TRITONCLIENT_VENV=${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}
 tests=1
 bench=1
 venv_only=0
+perf_analyzer=0
 duration=5
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +35,7 @@ while [ $# -gt 0 ]; do
     --no-tests) tests=0 ;;
     --no-bench) bench=0 ;;
     --duration) duration=$2; shift ;;
+    --perf-analyzer) perf_analyzer=1 ;;
     *) echo "serve-suite.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -59,10 +72,21 @@ fi
 
 # 3. the server benchmark: ResNet-50 FP16 plan, 2 instances, dynamic batching (test/gpu/model-repository)
 bench_rc=skipped
+pa_rc=skipped
+repo_ok=0
+model=${TRTNODE_SERVE_MODEL:-resnet50}
+if [ $bench = 1 ] || [ $perf_analyzer = 1 ]; then
+  if [ -n "${TRTNODE_SERVE_REPOSITORY:-}" ]; then
+    repo=$TRTNODE_SERVE_REPOSITORY; repo_ok=1
+  else
+    repo=/tmp/trtn-serve-repository
+    node scripts/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] && repo_ok=1
+  fi
+fi
 if [ $bench = 1 ]; then
-  echo "=== bench/server-overhead.mjs (resnet50) ===" >> "$log"
-  repo=/tmp/trtn-serve-repository
-  if node scripts/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"; then
+  echo "=== bench/server-overhead.mjs ($model) ===" >> "$log"
+  if [ $repo_ok = 1 ]; then
     # the server's default gRPC front-end threads (server-gpu.json/.md, summarized below; with the
     # system shared memory methods grpc-shm and http-shm), then gRPC on the main thread
     # (--grpc-workers 0: server-gpu-grpc-workers-0.json; its .md stays in /tmp, $OUT brings back 8
@@ -71,7 +95,7 @@ if [ $bench = 1 ]; then
     for grpc_workers in default 0; do
       if [ $grpc_workers = default ]; then methods=in-process,http-binary,grpc,grpc-shm,http-shm; files=(--json "$out/server-gpu.json" --md "$out/server-gpu.md")
       else methods=in-process,http-binary,grpc; files=(--grpc-workers "$grpc_workers" --json "$out/server-gpu-grpc-workers-$grpc_workers.json" --md "/tmp/server-gpu-grpc-workers-$grpc_workers.md"); fi
-      node bench/server-overhead.mjs --model-repository "$repo" --model resnet50 --concurrency 64 \
+      node bench/server-overhead.mjs --model-repository "$repo" --model "$model" --concurrency 64 \
         --methods "$methods" --repeat 2 --duration "$duration" --warmup 1 --client-workers 4 \
         "${files[@]}" 2>&1 | tee -a "$log"
       rc=${PIPESTATUS[0]}
@@ -79,6 +103,21 @@ if [ $bench = 1 ]; then
     done
   else
     bench_rc=2
+  fi
+fi
+
+# 4. the same server measured by perf_analyzer (a separate C++ process), --perf-analyzer only
+if [ $perf_analyzer = 1 ]; then
+  echo "=== bench/server-perf-analyzer.mjs ($model) ===" >> "$log"
+  if [ $repo_ok = 1 ]; then
+    # 64 closed-loop single-image requests (perf_analyzer's sync mode: 64 threads), 2 s windows,
+    # at most 6 of them per case; in-process for 6 s; interleaved, twice
+    node bench/server-perf-analyzer.mjs --model-repository "$repo" --model "$model" --concurrency 64 \
+      --repeat 2 --measurement-interval 2000 --max-trials 6 --warmup 1 \
+      --json "$out/server-perf-analyzer.json" --md "$out/server-perf-analyzer.md" 2>&1 | tee -a "$log"
+    pa_rc=${PIPESTATUS[0]}
+  else
+    pa_rc=2
   fi
 fi
 
@@ -92,9 +131,14 @@ echo "=== serve-suite summary ($((SECONDS - t0)) s) ===" | tee -a "$log"
     grep -E "^\| (C|--:|64)" "$out/server-gpu.md" | cut -d'|' -f2-7,9,11
     grep -A2 "^## GPU criterion" "$out/server-gpu.md" | tail -1
   fi
-  echo "venv exit $venv_rc; tritonclient test exit $test_rc; server bench exit $bench_rc"
+  if [ -f "$out/server-perf-analyzer.md" ] && [ "$pa_rc" != skipped ]; then
+    grep -E "^\| (repeat|--:|[0-9])" "$out/server-perf-analyzer.md" | cut -d'|' -f2-8,12-13
+    grep -A2 "^## Issue 6 criterion" "$out/server-perf-analyzer.md" | tail -1
+    grep -m1 "skipped" "$out/server-perf-analyzer.md"
+  fi
+  echo "venv exit $venv_rc; tritonclient test exit $test_rc; server bench exit $bench_rc; perf_analyzer bench exit $pa_rc"
 } | tee -a "$log"
-for rc in "$test_rc" "$bench_rc"; do
+for rc in "$test_rc" "$bench_rc" "$pa_rc"; do
   if [ "$rc" != skipped ] && [ "$rc" != 0 ]; then exit 1; fi
 done
 exit 0

@@ -12,11 +12,15 @@
 #   scripts/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
 #       (CPython 3.12 manylinux x86_64, binary only, pinned in scripts/gpu-host/tritonclient-requirements.txt;
 #        STAGE_PYTHON_VERSION=3.11 STAGE_DEST=DIR downloads the same set for another Python, for a local check)
+#   scripts/gpu-host/stage.sh perf-analyzer  NVIDIA perf_analyzer (tritonclient 2.48.0) + libb64, libcudart 12, and an
+#                                       OpenSSL 3 fallback, pinned in scripts/perf-analyzer.sh -> .stage/perf-analyzer
+#       (one .tar.xz, ~6 MB; scripts/gpu-host/env.sh unpacks it to /tmp/perf-analyzer, where
+#        bench/server-perf-analyzer.mjs finds it; serve-suite.sh --perf-analyzer runs that bench)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient}
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient|perf-analyzer}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -123,6 +127,13 @@ case "$what" in
     ls "$dest"/tritonclient-*.whl >/dev/null
     echo "stage.sh: $(ls "$dest" | wc -l) wheels for CPython $pyver in $dest"
     du -sh "$dest"
+    ;;
+  perf-analyzer)
+    bash scripts/perf-analyzer.sh --fetch >/dev/null
+    rm -rf .stage/perf-analyzer && mkdir -p .stage/perf-analyzer
+    tar -C .cache/perf-analyzer -cf - --exclude=downloads . | xz -T0 -6 > .stage/perf-analyzer/perf-analyzer.tar.xz
+    cat .cache/perf-analyzer/VERSIONS
+    du -sh .stage/perf-analyzer/*
     ;;
   *) echo "stage.sh: unknown payload '$what'" >&2; exit 2 ;;
 esac
