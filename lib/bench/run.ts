@@ -361,7 +361,8 @@ export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batc
 
 async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<LoopRun> {
   for (const s of slots) {
-    s.ctx.setTiming(true);
+    // timing into one array per slot, read right after each run: no allocation per run
+    s.ctx.setTiming(true, new Float64Array(3));
     s.ctx.setCudaGraph(o.cudaGraph);
   }
   // Warm-up: at least two runs, so that a CUDA graph is captured before timing starts.

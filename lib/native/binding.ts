@@ -110,7 +110,7 @@ export interface NativeExecutionContext {
   setHostStaging(name: string, buffer: NativeHostBuffer | null, byteOffset?: number): void;
   setOptimizationProfile(index: number): void;
   setCudaGraph(enabled: boolean): void;
-  setTiming(enabled: boolean): void;
+  setTiming(enabled: boolean, into?: Float64Array | null): void;
   /** Resolves with [h2d, compute, d2h] ms when timing is on, else undefined. */
   run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null): Promise<Float64Array | undefined>;
   benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }): Promise<NativeBenchmarkResult>;

@@ -95,9 +95,13 @@ export class ExecutionContext {
   setCudaGraph(enabled: boolean): void {
     this.native.setCudaGraph(enabled);
   }
-  /** When on, run() resolves with [h2d, compute, d2h] milliseconds measured with CUDA events. */
-  setTiming(enabled: boolean): void {
-    this.native.setTiming(enabled);
+  /**
+   * When on, run() resolves with [h2d, compute, d2h] milliseconds measured with CUDA events: in
+   * a new Float64Array, or, given `into` (3 elements at least), written into it (no allocation
+   * per run; the next run's completion overwrites it).
+   */
+  setTiming(enabled: boolean, into?: Float64Array): void {
+    this.native.setTiming(enabled, into ?? null);
   }
   /**
    * Enqueues staging copies, the inference and copies back on the context's stream; resolves

@@ -475,10 +475,20 @@ Napi::Value ExecutionContext::SetCudaGraph(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setTiming(enabled, into?: Float64Array): with `into` (3 elements at least), every run's
+// timing is written there and the run resolves with it, instead of with a new array.
 Napi::Value ExecutionContext::SetTiming(const Napi::CallbackInfo& info) {
-  core(info.Env())->Quiesce();
-  core(info.Env())->timing = info[0].ToBoolean().Value();
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  auto c = core(env);
+  const bool into = info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull();
+  if (into && (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+               info[1].As<Napi::TypedArray>().ElementLength() < 3))
+    Throw(env, "ERR_INVALID_ARGUMENT", "setTiming's second argument must be a Float64Array of 3 elements at least");
+  c->Quiesce();
+  c->timing = info[0].ToBoolean().Value();
+  if (into && c->timing) timingTarget_ = Napi::Persistent(info[1]);
+  else timingTarget_.Reset();
+  return env.Undefined();
 }
 
 // run(inputDims?: Int32Array, outputDims?: Int32Array) → Promise<undefined | Float64Array>
@@ -553,6 +563,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     }
     Completion* comp = c->stream->NewCompletion();
     comp->timing = t;
+    if (t != nullptr && !timingTarget_.IsEmpty()) comp->timingOut = Napi::Persistent(timingTarget_.Value());
     comp->launcher = c.get();  // the watcher thread enqueues it: the event loop is not held up
     comp->keepAlive.push_back(c);
     for (auto& v : keepParts) comp->jsRefs.push_back(Napi::Persistent(v));

@@ -123,6 +123,7 @@ class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
   int Index(Napi::Env env, Napi::Value name);
 
   std::shared_ptr<ContextCore> core_;
+  Napi::Reference<Napi::Value> timingTarget_;  // setTiming's Float64Array, if given
 };
 
 }  // namespace trtnode

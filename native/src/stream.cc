@@ -94,6 +94,7 @@ void StreamCore::Recycle(Completion* c) {
   c->errorMessage.clear();
   c->keepAlive.clear();
   c->jsRefs.clear();
+  c->timingOut.Reset();
   c->deferred.reset();
   c->onSettled = nullptr;
   if (c->timing != nullptr) timingPool_.push_back(c->timing);
@@ -331,8 +332,9 @@ void StreamCore::Deliver(Napi::Env env) {
     } else if (c->status == cudaSuccess) {
       Napi::Value value = env.Undefined();
       if (c->timing != nullptr) {
-        // [h2d, compute, d2h] in ms, from the four timing events.
-        Napi::Float64Array t = Napi::Float64Array::New(env, 3);
+        // [h2d, compute, d2h] in ms, from the four timing events; into the caller's array if it
+        // gave one (no allocation per run), else a new one.
+        Napi::Float64Array t = c->timingOut.IsEmpty() ? Napi::Float64Array::New(env, 3) : c->timingOut.Value().As<Napi::Float64Array>();
         for (int i = 0; i < 3; ++i) {
           float ms = 0;
           cudaEventElapsedTime(&ms, c->timing->ev[i], c->timing->ev[i + 1]);

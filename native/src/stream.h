@@ -51,6 +51,7 @@ struct Completion {
   std::vector<std::shared_ptr<void>> keepAlive;  // native objects the work uses
   std::vector<Napi::Reference<Napi::Value>> jsRefs;  // JS memory the work reads or writes
   TimingEvents* timing = nullptr;                    // owned by the stream's timing pool
+  Napi::Reference<Napi::Value> timingOut;            // Float64Array(3) the timing goes into, if set
   std::function<void()> onSettled;                   // JS thread, before resolving
 };
 

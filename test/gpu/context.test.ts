@@ -113,6 +113,44 @@ describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}
     rt.dispose();
   });
 
+  it('setTiming: [h2d, compute, d2h] ms per run, in a new array or written into the caller\'s', async () => {
+    const rt = new Runtime();
+    const engine = await rt.deserializeAsync(plan('classifier_fp32'));
+    const ctx = engine.createContext();
+    const dIn = new DeviceBuffer(8 * 3 * 32 * 32 * 4);
+    const dOut = new DeviceBuffer(8 * 10 * 4);
+    const hIn = new HostBuffer(8 * 3 * 32 * 32 * 4);
+    const hOut = new HostBuffer(8 * 10 * 4);
+    ctx.setTensorAddress('input', dIn);
+    ctx.setTensorAddress('logits', dOut);
+    ctx.setHostStaging('input', hIn);
+    ctx.setHostStaging('logits', hOut);
+    const dims = packDims([[8, 3, 32, 32]]);
+    expect(await ctx.run(dims)).toBeUndefined();
+    ctx.setTiming(true);
+    const a = await ctx.run(dims);
+    const b = await ctx.run(dims);
+    expect(a).toBeInstanceOf(Float64Array);
+    expect(b).not.toBe(a);
+    for (const t of [a!, b!]) for (const ms of t) expect(ms >= 0 && ms < 1000).toBe(true);
+    expect(a![1]).toBeGreaterThan(0); // the inference itself takes time
+    const into = new Float64Array(4).fill(-1);
+    ctx.setTiming(true, into);
+    const c = await ctx.run(dims);
+    expect(c).toBe(into);
+    expect(into[1]).toBeGreaterThan(0);
+    expect(into[3]).toBe(-1); // only the first three are written
+    expectCode(() => ctx.setTiming(true, new Float32Array(3) as unknown as Float64Array), 'ERR_INVALID_ARGUMENT');
+    expectCode(() => ctx.setTiming(true, new Float64Array(2)), 'ERR_INVALID_ARGUMENT');
+    expect(await ctx.run(dims)).toBe(into); // a rejected setTiming changed nothing
+    ctx.setTiming(false);
+    expect(await ctx.run(dims)).toBeUndefined();
+    ctx.dispose();
+    for (const x of [dIn, dOut, hIn, hOut]) x.dispose();
+    engine.dispose();
+    rt.dispose();
+  });
+
   it('dispose of engine, context, buffers and session while work is in flight: no crash, every promise settles', async () => {
     const s = await Session.create(plan('classifier_fp32'), { contexts: 2 });
     const ref = refCase('classifier', 'b32');
