@@ -133,7 +133,7 @@ export interface CudaInfo {
 }
 
 export interface NativeBinding {
-  Stream: new (options?: { device?: number; priority?: number; waitMode?: 'adaptive' | 'spin' | 'block'; spinMicroseconds?: number }) => NativeStream;
+  Stream: new (options?: { device?: number; priority?: number; waitMode?: 'adaptive' | 'spin' | 'block'; spinMicroseconds?: number; jsCompletion?: boolean }) => NativeStream;
   DeviceBuffer: new (byteLength: number, options?: { device?: number }) => NativeDeviceBuffer;
   HostBuffer: new (byteLength: number) => NativeHostBuffer;
   Runtime: new (options?: {

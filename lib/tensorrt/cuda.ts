@@ -60,7 +60,9 @@ export class Stream {
     const completion = options.completion ?? 'wake';
     if (completion !== 'wake' && completion !== 'poll') throw new TensorRtError('ERR_INVALID_ARGUMENT', `completion must be 'wake' or 'poll', got ${String(completion)}`);
     const waitMode = options.waitMode ?? (completion === 'poll' ? 'spin' : undefined);
-    this.native = new (loadNative().Stream)(waitMode === undefined ? options : { ...options, waitMode });
+    // 'poll': the JS thread also detects completions itself (and launches a replayed CUDA graph
+    // inline), since its poller runs whenever work is in flight; the watcher only launches.
+    this.native = new (loadNative().Stream)({ ...options, ...(waitMode === undefined ? {} : { waitMode }), ...(completion === 'poll' ? { jsCompletion: true } : {}) });
     this.completion = completion;
   }
   /**

@@ -80,6 +80,7 @@ struct ContextCore : Launcher {
 
   ~ContextCore() override;
   void Launch(TimingEvents* t) override;
+  bool CheapLaunch() override;
   // JS thread: TensorRT's context may be touched only when no launch of it is pending.
   void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.

@@ -37,11 +37,12 @@ void ShutdownAllStreams() {
   for (auto& s : alive) s->Shutdown();
 }
 
-std::shared_ptr<StreamCore> StreamCore::Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros) {
+std::shared_ptr<StreamCore> StreamCore::Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros, bool jsCompletion) {
   std::shared_ptr<StreamCore> s(new StreamCore());
   s->device_ = device;
   s->mode_ = mode;
   s->spinMicros_ = spinMicros;
+  s->jsDriven_.store(jsCompletion);
   UseDevice(device);
   CheckCuda(cudaStreamCreateWithPriority(&s->stream_, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
   // The thread-safe function only carries "something completed"; Deliver drains the list.
@@ -161,6 +162,12 @@ Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
   c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   Napi::Promise promise = c->deferred->Promise();
   if (inflight_++ == 0) tsfn_.Ref(env);
+  // A stream the JS thread completes launches cheap work right here when nothing is queued for
+  // the watcher (stream order): no hand-off to another thread and back.
+  if (launch && jsDriven_.load(std::memory_order_relaxed) && launchesPending_.load(std::memory_order_acquire) == 0 && c->launcher->CheapLaunch()) {
+    LaunchOne(c);
+    return promise;
+  }
   if (launch) launchesPending_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -180,36 +187,45 @@ void StreamCore::LaunchQueued() {
       c = toLaunch_.front();
       toLaunch_.pop_front();
     }
-    if (stopFlag_.load()) {
-      c->errorCode = "ERR_DISPOSED";
-      c->errorMessage = "the stream was disposed before the work was launched";
-    } else {
-      try {
-        c->launcher->Launch(c->timing);
-        // With timing on, the last timing event marks the end already; no extra record.
-        if (c->timing == nullptr || kSeparateCompletionEvent) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
-      } catch (const CodedError& e) {
-        c->errorCode = e.code;
-        c->errorMessage = e.message;
-      } catch (const std::exception& e) {
-        c->errorCode = "ERR_TRT";
-        c->errorMessage = e.what();
-      }
-    }
-    c->submitted = Clock::now();
+    LaunchOne(c);
+    launchesPending_.fetch_sub(1, std::memory_order_acq_rel);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      pending_.push_back(c);
-      launchesPending_.fetch_sub(1, std::memory_order_acq_rel);
+      std::lock_guard<std::mutex> lock(mutex_);  // pairs with WaitLaunches' wait
     }
     launchedCv_.notify_all();
   }
 }
 
+void StreamCore::LaunchOne(Completion* c) {
+  if (stopFlag_.load()) {
+    c->errorCode = "ERR_DISPOSED";
+    c->errorMessage = "the stream was disposed before the work was launched";
+  } else {
+    try {
+      c->launcher->Launch(c->timing);
+      // With timing on, the last timing event marks the end already; no extra record.
+      if (c->timing == nullptr || kSeparateCompletionEvent) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+    } catch (const CodedError& e) {
+      c->errorCode = e.code;
+      c->errorMessage = e.message;
+    } catch (const std::exception& e) {
+      c->errorCode = "ERR_TRT";
+      c->errorMessage = e.what();
+    }
+  }
+  c->submitted = Clock::now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.push_back(c);
+}
+
+cudaEvent_t StreamCore::DoneEvent(const Completion* c) const {
+  return c->launcher != nullptr && c->timing != nullptr && !kSeparateCompletionEvent ? c->timing->ev[3] : c->event;
+}
+
 // Waits for c. Returns false, without waiting longer, when new work was submitted that should be
 // launched first (so a second run on this stream overlaps the first).
 bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
-  cudaEvent_t ev = c->launcher != nullptr && c->timing != nullptr && !kSeparateCompletionEvent ? c->timing->ev[3] : c->event;
+  cudaEvent_t ev = DoneEvent(c);
   cudaError_t r = cudaEventQuery(ev);
   if (r == cudaErrorNotReady && mode_ == WaitMode::kBlock) {
     r = cudaEventSynchronize(ev);
@@ -252,7 +268,7 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
   return true;
 }
 
-void StreamCore::Finish(Completion* c, cudaError_t status) {
+void StreamCore::Finish(Completion* c, cudaError_t status, bool fromJs) {
   bool notify = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -266,7 +282,7 @@ void StreamCore::Finish(Completion* c, cudaError_t status) {
     hasDone_.store(true, std::memory_order_seq_cst);
   }
   // One outstanding call drains everything completed meanwhile.
-  if (notify && !jsPolling_.load(std::memory_order_seq_cst)) WakeLoop();
+  if (notify && !fromJs && !jsPolling_.load(std::memory_order_seq_cst)) WakeLoop();
 }
 
 void StreamCore::WakeLoop() {
@@ -281,9 +297,10 @@ void StreamCore::WatchLoop() {
   for (;;) {
     LaunchQueued();
     Completion* c = nullptr;
+    const bool jsDriven = jsDriven_.load(std::memory_order_acquire);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!pending_.empty()) c = pending_.front();
+      if (!pending_.empty() && !jsDriven) c = pending_.front();
     }
     if (c == nullptr) {
       // Idle. Spin a little first: a JS caller that awaits one run and starts the next is
@@ -303,8 +320,9 @@ void StreamCore::WatchLoop() {
       }
       if (!fresh) {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return stop_ || !pending_.empty() || !toLaunch_.empty(); });
-        if (stop_ && pending_.empty() && toLaunch_.empty()) return;
+        // While the JS thread completes the work, pending work is not the watcher's to wait for.
+        cv_.wait(lock, [&] { return stop_ || (!pending_.empty() && !jsDriven_.load()) || !toLaunch_.empty(); });
+        if (stop_ && (pending_.empty() || jsDriven_.load()) && toLaunch_.empty()) return;
       }
       continue;
     }
@@ -354,6 +372,34 @@ void StreamCore::Deliver(Napi::Env env) {
 }
 
 size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
+  if (jsDriven_.load(std::memory_order_relaxed)) {
+    // The JS thread completes the work itself, in stream order: query the oldest launched
+    // piece's event (spinning up to spinMicros for it), finish what is done, deliver.
+    const Clock::time_point t0 = Clock::now();
+    for (unsigned n = 1; inflight_ > 0; ++n) {
+      Completion* c = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!pending_.empty()) c = pending_.front();
+      }
+      if (c != nullptr) {
+        cudaError_t r = c->errorCode.empty() ? cudaEventQuery(DoneEvent(c)) : cudaSuccess;
+        if (r != cudaErrorNotReady) {
+          if (r == cudaSuccess) {
+            const double took = Micros(Clock::now() - c->submitted), ema = emaMicros_.load();
+            emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
+          }
+          Finish(c, r, true);
+          continue;  // the next piece may be done too
+        }
+      }
+      if (hasDone_.load(std::memory_order_acquire) || spinMicros <= 0) break;  // deliver what is done first
+      if ((n & 7) == 0 && Micros(Clock::now() - t0) > spinMicros) break;
+      for (int k = 0; k < 4; ++k) CpuRelax();
+    }
+    if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
+    return inflight_;
+  }
   if (spinMicros > 0 && inflight_ > 0 && !hasDone_.load(std::memory_order_acquire)) {
     const Clock::time_point t0 = Clock::now();
     for (unsigned n = 1; !hasDone_.load(std::memory_order_acquire); ++n) {
@@ -368,6 +414,12 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
 
 void StreamCore::RequestDispose() {
   disposeRequested_ = true;
+  // The JS poller drops a disposed stream: the watcher waits for (and wakes the loop with)
+  // whatever is still in flight.
+  if (jsDriven_.exchange(false, std::memory_order_seq_cst)) {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    cv_.notify_all();
+  }
   // The poller drops a disposed stream: completions from here on wake the loop, and what was
   // finished without waking it is handed to the loop now.
   if (jsPolling_.exchange(false, std::memory_order_seq_cst) && hasDone_.load(std::memory_order_seq_cst)) WakeLoop();
@@ -375,6 +427,7 @@ void StreamCore::RequestDispose() {
 }
 
 void StreamCore::Shutdown() {
+  jsDriven_.store(false);  // the watcher finishes what is still pending before it stops
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (joined_) return;
@@ -423,7 +476,8 @@ Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) 
   else if (mode == "block") m = WaitMode::kBlock;
   else if (mode != "adaptive") Throw(env, "ERR_INVALID_ARGUMENT", "waitMode must be 'adaptive', 'spin' or 'block'");
   try {
-    core_ = StreamCore::Create(env, device, priority, m, GetNumber(o, "spinMicroseconds", 200));
+    const bool jsCompletion = o.Has("jsCompletion") && o.Get("jsCompletion").ToBoolean().Value();
+    core_ = StreamCore::Create(env, device, priority, m, GetNumber(o, "spinMicroseconds", 200), jsCompletion);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }

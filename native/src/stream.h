@@ -38,6 +38,9 @@ struct Launcher {
   virtual ~Launcher() = default;
   // Enqueues the work on the stream (watcher thread). Throws CodedError.
   virtual void Launch(TimingEvents* timing) = 0;
+  // JS thread, with no launch pending: whether Launch would cost the JS thread only a few µs
+  // (a captured CUDA graph), so that a stream completed by the JS thread may launch it inline.
+  virtual bool CheapLaunch() { return false; }
 };
 
 struct Completion {
@@ -57,7 +60,10 @@ struct Completion {
 
 class StreamCore : public std::enable_shared_from_this<StreamCore> {
  public:
-  static std::shared_ptr<StreamCore> Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros);
+  // jsCompletion: the JS thread detects completions itself (Poll), and launches cheap work
+  // inline; the watcher only launches the rest. For 'poll' streams, whose JS poller runs
+  // whenever work is in flight; dispose hands completion back to the watcher.
+  static std::shared_ptr<StreamCore> Create(Napi::Env env, int device, int priority, WaitMode mode, double spinMicros, bool jsCompletion = false);
   ~StreamCore();
 
   cudaStream_t stream() const { return stream_; }
@@ -97,7 +103,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void WatchLoop();
   void LaunchQueued();           // watcher: launches what was submitted, in order
   bool WaitFor(Completion* c, std::chrono::steady_clock::time_point start);  // false: new work to launch first
-  void Finish(Completion* c, cudaError_t status);
+  void Finish(Completion* c, cudaError_t status, bool fromJs = false);
+  void LaunchOne(Completion* c);  // launches c (watcher, or JS thread inline) and queues it as pending
+  cudaEvent_t DoneEvent(const Completion* c) const;  // the event whose completion ends c
   void WakeLoop();  // asks the event loop to deliver what is done (thread-safe function)
   void Deliver(Napi::Env env);  // JS thread: settles completed work
   void Recycle(Completion* c);
@@ -121,6 +129,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // The JS poller will call Poll again (its last call left work in flight): Finish need not
   // wake the event loop, which would only cost the JS thread an empty delivery per completion.
   std::atomic<bool> jsPolling_{false};
+  // The JS thread completes this stream's work (jsCompletion), until dispose hands it back.
+  std::atomic<bool> jsDriven_{false};
   std::vector<Completion*> delivering_;
   std::vector<cudaEvent_t> eventPool_;
   std::vector<Completion*> completionPool_;  // JS thread only

@@ -63,6 +63,27 @@ describe.skipIf(!GPU_READY)(`completion: 'poll'${SKIP_REASON}`, () => {
     host.dispose();
   });
 
+  it('graph replays launched inline by the JS thread: exact results, in order with copies and synchronize, and dispose with them in flight', async () => {
+    // A 'poll' stream is completed by the JS thread, which also launches a replayed graph itself
+    // (no launch thread); other work still goes through the launch thread, in stream order.
+    const s = await Session.create(plan('tiny'), { completion: 'poll', cudaGraph: true, contexts: 2 });
+    const r = refCase('tiny', 'b1');
+    const y = Array.from(r.outputs.y!.data as Float32Array);
+    for (let i = 0; i < 300; i++) {
+      const outs = await Promise.all([s.run(r.inputs), s.run(r.inputs), s.run(r.inputs)]);
+      for (const out of outs) expect(Array.from(out.y!.data as Float32Array)).toEqual(y);
+    }
+    expect(s.graphStats().reduce((a, g) => a + g.launches, 0)).toBeGreaterThan(500);
+    // a run-await-run loop, as the benchmark's JS loop does
+    for (let i = 0; i < 300; i++) expect(Array.from((await s.run(r.inputs)).y!.data as Float32Array)).toEqual(y);
+    // dispose with replays in flight: every promise settles
+    const inflight = Array.from({ length: 8 }, () => s.run(r.inputs));
+    const disposed = s.dispose();
+    const settled = await Promise.allSettled(inflight);
+    await disposed;
+    for (const x of settled) if (x.status === 'rejected') expect((x.reason as { code?: string }).code).toBe('ERR_DISPOSED');
+  });
+
   it('rejects an unknown completion mode', () => {
     expect(() => new Stream({ completion: 'busy' as 'poll' })).toThrow(/completion must be 'wake' or 'poll'/);
   });
