@@ -210,6 +210,13 @@ const steps = {
       check(same(Array.from(out.y.data), Array.from(t.outputs.y.data)), 'tiny y differs from the reference (poll)');
     }
     await tiny.dispose();
+    // a polled stream with CUDA graphs: the JS thread launches the replays inline and completes them
+    const graphed = await Session.create(plan('tiny'), { completion: 'poll', cudaGraph: true });
+    for (let i = 0; i < ITERS + 3; i++) {
+      const out = await graphed.run(t.inputs);
+      check(same(Array.from(out.y.data), Array.from(t.outputs.y.data)), 'tiny y differs from the reference (poll, graph)');
+    }
+    await graphed.dispose();
     await batcherTour(new TensorRtBackend({ completion: 'poll' }));
   },
 };
