@@ -348,11 +348,45 @@ function cppLoopRun(rs: readonly NativeBenchmarkResult[]): LoopRun {
 
 /** Per-iteration samples of the JS loop (µs). */
 export interface JsSamples {
-  latency: number[];
-  enqueue: number[];
-  h2d: number[];
-  compute: number[];
-  d2h: number[];
+  latency: Float64Array | readonly number[];
+  enqueue: Float64Array | readonly number[];
+  h2d: Float64Array | readonly number[];
+  compute: Float64Array | readonly number[];
+  d2h: Float64Array | readonly number[];
+}
+
+/**
+ * The JS loop's samples, in Float64Arrays that double when full: recording a sample allocates
+ * nothing, as in the C++ loop (JS arrays of numbers grow by reallocation and keep the garbage
+ * collector busy, which would show as JS-path overhead).
+ * @internal exported for tests
+ */
+export class SampleColumns {
+  private cols: Float64Array[];
+  count = 0;
+  constructor(capacity: number) {
+    this.cols = Array.from({ length: 5 }, () => new Float64Array(capacity));
+  }
+  add(latency: number, enqueue: number, h2d: number, compute: number, d2h: number): void {
+    if (this.count === this.cols[0]!.length) {
+      this.cols = this.cols.map((c) => {
+        const g = new Float64Array(c.length * 2);
+        g.set(c);
+        return g;
+      });
+    }
+    const k = this.count++;
+    const [a, b, c, d, e] = this.cols as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    a[k] = latency;
+    b[k] = enqueue;
+    c[k] = h2d;
+    d[k] = compute;
+    e[k] = d2h;
+  }
+  samples(): JsSamples {
+    const [latency, enqueue, h2d, compute, d2h] = this.cols.map((c) => c.subarray(0, this.count)) as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
+    return { latency, enqueue, h2d, compute, d2h };
+  }
 }
 
 export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batch: number, graph: boolean): BenchLoopResult {
@@ -376,12 +410,12 @@ async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: Loo
       } while (performance.now() < end || n < 2);
     }),
   );
-  const samples: JsSamples[] = slots.map(() => ({ latency: [], enqueue: [], h2d: [], compute: [], d2h: [] }));
+  const columns = slots.map(() => new SampleColumns(o.iterations ?? 4096));
   const t0 = performance.now();
   const end = t0 + o.durationMs;
   await Promise.all(
     slots.map(async (s, i) => {
-      const a = samples[i]!;
+      const a = columns[i]!;
       const ctx = s.ctx;
       for (let n = 0; o.iterations !== undefined ? n < o.iterations : performance.now() < end; n++) {
         const x = performance.now();
@@ -389,18 +423,14 @@ async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: Loo
         const y = performance.now();
         const t = await p;
         const z = performance.now();
-        a.latency.push((z - x) * 1000);
-        a.enqueue.push((y - x) * 1000);
-        a.h2d.push((t?.[0] ?? Number.NaN) * 1000);
-        a.compute.push((t?.[1] ?? Number.NaN) * 1000);
-        a.d2h.push((t?.[2] ?? Number.NaN) * 1000);
+        a.add((z - x) * 1000, (y - x) * 1000, (t?.[0] ?? Number.NaN) * 1000, (t?.[1] ?? Number.NaN) * 1000, (t?.[2] ?? Number.NaN) * 1000);
       }
     }),
   );
   const wallMs = performance.now() - t0;
   const graph = o.cudaGraph && slots.every((s) => s.ctx.graphCaptured);
   for (const s of slots) s.ctx.setTiming(false);
-  return { sets: samples, wallMs, graph };
+  return { sets: columns.map((c) => c.samples()), wallMs, graph };
 }
 
 export function benchRatios(r: BenchReport['results']): BenchRatios {

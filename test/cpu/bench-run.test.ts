@@ -239,7 +239,7 @@ vi.mock('../../lib/native/binding.js', () => {
   return { loadNative: () => binding, nativeAvailable: () => true };
 });
 
-const { runBench } = await import('../../lib/bench/run.js');
+const { runBench, SampleColumns } = await import('../../lib/bench/run.js');
 const { runBenchCli } = await import('../../lib/cli/bench.js');
 const { formatBenchReport } = await import('../../lib/bench/format.js');
 
@@ -338,6 +338,20 @@ describe('runBench on a fake binding', () => {
     expect(r.config.shapes).toEqual({ x: [1, 16], n: [1, 16] });
     expect(r.results.cpp).toBeUndefined();
     expect(r.results.js?.iterations).toBeGreaterThan(0);
+  });
+
+  it('the JS loop\'s sample columns keep every sample as they grow past their capacity', () => {
+    const c = new SampleColumns(3);
+    for (let i = 0; i < 1000; i++) c.add(i, i + 0.5, -i, 2 * i, i % 7);
+    const s = c.samples();
+    expect(c.count).toBe(1000);
+    for (const col of [s.latency, s.enqueue, s.h2d, s.compute, s.d2h]) expect(col.length).toBe(1000);
+    expect(Array.from(s.latency.slice(0, 4))).toEqual([0, 1, 2, 3]);
+    expect(s.latency[999]).toBe(999);
+    expect(s.enqueue[500]).toBe(500.5);
+    expect(s.h2d[3]).toBe(-3);
+    expect(s.compute[999]).toBe(1998);
+    expect(s.d2h[13]).toBe(6);
   });
 
   it('runs trtexec (a fake one) with the bench flags when TRTEXEC is set', async () => {
