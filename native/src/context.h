@@ -56,6 +56,9 @@ struct ContextCore : Launcher {
   uint64_t lookupGeneration = 0;  // generation `current` was looked up for
   int current = -1;               // index into graphs for this generation, or -1
   bool timing = false;
+  // Host time of a launch without gathered pieces (µs, moving average; 0 until measured): a
+  // small model's enqueue is cheap enough to launch inline on the JS thread too.
+  double launchMicros = 0;
 
   uint64_t preparedGeneration = 0;  // generation Prepare() last validated
   // Host pieces to concatenate into an input (a batch gathered off the JS thread); per binding,
@@ -81,6 +84,7 @@ struct ContextCore : Launcher {
   ~ContextCore() override;
   void Launch(TimingEvents* t) override;
   bool CheapLaunch() override;
+  void LaunchPieces(TimingEvents* t);  // Launch without the timing of it
   // JS thread: TensorRT's context may be touched only when no launch of it is pending.
   void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.
