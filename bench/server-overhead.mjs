@@ -66,7 +66,11 @@ import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, 
 import os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs as parseNodeArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+/** The flags commonFlags() reads. */
+export const COMMON_FLAGS = { 'model-repository': 'string', model: 'string', duration: 'string', warmup: 'string', 'grpc-workers': 'string', 'ort-threads': 'string', methods: 'string', repeat: 'string', target: 'string', json: 'string', md: 'string' };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..');
@@ -608,6 +612,48 @@ export async function inProcessCase(model, { concurrency, warmupMs, durationMs, 
 // ---------------------------------------------------------------------------------------------
 // main thread
 
+/**
+ * Command-line flags of the server benches, with node:util's parseArgs: `options` maps each
+ * flag (without --) to 'string' or 'boolean'; --help prints `usage` and exits. Unknown flags
+ * and flags without their value throw.
+ */
+export function readFlags(argv, options, usage) {
+  const spec = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, type] of Object.entries(options)) spec[name] = { type };
+  const { values } = parseNodeArgs({ args: argv.slice(2), options: spec, strict: true, allowPositionals: false });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values;
+}
+
+/** The flags both server benches share, into `o` (defaults there), checked. */
+export function commonFlags(o, f, methods) {
+  if (f['model-repository'] !== undefined) o.modelRepository = path.resolve(f['model-repository']);
+  if (f.model !== undefined) o.model = f.model;
+  if (f.duration !== undefined) o.duration = Number(f.duration);
+  if (f.warmup !== undefined) o.warmup = Number(f.warmup);
+  if (f['grpc-workers'] !== undefined) o.grpcWorkers = f['grpc-workers'] === 'auto' ? 'auto' : Number(f['grpc-workers']);
+  if (f['ort-threads'] !== undefined) o.ortThreads = Number(f['ort-threads']);
+  if (f.methods !== undefined) o.methods = f.methods.split(',');
+  if (f.repeat !== undefined) o.repeat = Number(f.repeat);
+  if (f.target !== undefined) o.target = Number(f.target);
+  if (f.json !== undefined) o.json = path.resolve(f.json);
+  if (f.md !== undefined) o.md = path.resolve(f.md);
+  if (o.duration !== undefined && !(o.duration > 0 && o.duration <= 600)) throw new Error('--duration must be in (0, 600] seconds');
+  if (!(o.warmup >= 0 && o.warmup <= 60)) throw new Error('--warmup must be in [0, 60] seconds');
+  if (o.grpcWorkers !== undefined && o.grpcWorkers !== 'auto' && !(Number.isInteger(o.grpcWorkers) && o.grpcWorkers >= 0 && o.grpcWorkers <= 64)) throw new Error('--grpc-workers must be auto or an integer in 0..64');
+  if (o.ortThreads !== undefined && !(Number.isInteger(o.ortThreads) && o.ortThreads >= 1)) throw new Error('--ort-threads must be a positive integer');
+  const unknown = o.methods.filter((m) => !methods.includes(m));
+  if (unknown.length || !o.methods.length) throw new Error(`--methods: a comma-separated subset of ${methods.join(',')}${unknown.length ? ` (unknown: ${unknown.join(',')})` : ''}`);
+  if (!(Number.isInteger(o.repeat) && o.repeat >= 1 && o.repeat <= 10)) throw new Error('--repeat must be an integer in 1..10');
+  if (!(o.target > 0 && o.target <= 10)) throw new Error('--target must be a ratio in (0, 10]');
+  if (o.json && !o.md) o.md = o.json.replace(/\.json$/, '') + '.md';
+  return o;
+}
+
+
 export function parseArgs(argv) {
   const o = {
     modelRepository: path.join(ROOT, 'examples', 'models'),
@@ -626,50 +672,21 @@ export function parseArgs(argv) {
     md: undefined,
     ortThreads: undefined,
   };
-  for (let i = 2; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--model-repository') o.modelRepository = path.resolve(v());
-    else if (a === '--model') o.model = v();
-    else if (a === '--duration') o.duration = Number(v());
-    else if (a === '--warmup') o.warmup = Number(v());
-    else if (a === '--concurrency') o.concurrency = v().split(',').map(Number);
-    else if (a === '--batch') o.batch = Number(v());
-    else if (a === '--client') o.client = v();
-    else if (a === '--client-workers') o.clientWorkers = Number(v());
-    else if (a === '--grpc-workers') {
-      const x = v();
-      o.grpcWorkers = x === 'auto' ? x : Number(x);
-    }
-    else if (a === '--methods') o.methods = v().split(',');
-    else if (a === '--repeat') o.repeat = Number(v());
-    else if (a === '--target') o.target = Number(v());
-    else if (a === '--json') o.json = path.resolve(v());
-    else if (a === '--md') o.md = path.resolve(v());
-    else if (a === '--ort-threads') o.ortThreads = Number(v());
-    else if (a === '--help' || a === '-h') {
-      console.log('node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc,grpc-shm,http-shm] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]');
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
-  }
-  if (!(o.duration > 0 && o.duration <= 600)) throw new Error('--duration must be in (0, 600] seconds');
-  if (!(o.warmup >= 0 && o.warmup <= 60)) throw new Error('--warmup must be in [0, 60] seconds');
+  const f = readFlags(
+    argv,
+    { ...COMMON_FLAGS, concurrency: 'string', batch: 'string', client: 'string', 'client-workers': 'string' },
+    'node bench/server-overhead.mjs [--model-repository DIR] [--model NAME] [--duration S] [--warmup S] [--concurrency 1,16,64] [--batch B] [--client worker|main] [--client-workers N] [--grpc-workers N|auto] [--methods in-process,http-json,http-binary,grpc,grpc-shm,http-shm] [--repeat N] [--target 0.9] [--ort-threads N] [--json out.json] [--md out.md]',
+  );
+  commonFlags(o, f, METHODS);
+  if (f.concurrency !== undefined) o.concurrency = f.concurrency.split(',').map(Number);
+  if (f.batch !== undefined) o.batch = Number(f.batch);
+  if (f.client !== undefined) o.client = f.client;
+  if (f['client-workers'] !== undefined) o.clientWorkers = Number(f['client-workers']);
   if (!o.concurrency.length || !o.concurrency.every((c) => Number.isInteger(c) && c >= 1 && c <= 1024)) throw new Error('--concurrency: integers 1..1024');
   if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error('--batch must be a positive integer');
   if (o.client !== 'worker' && o.client !== 'main') throw new Error('--client is worker or main');
   if (!(Number.isInteger(o.clientWorkers) && o.clientWorkers >= 1 && o.clientWorkers <= 64)) throw new Error('--client-workers must be an integer in 1..64');
-  if (o.grpcWorkers !== undefined && o.grpcWorkers !== 'auto' && !(Number.isInteger(o.grpcWorkers) && o.grpcWorkers >= 0 && o.grpcWorkers <= 64)) throw new Error('--grpc-workers must be auto or an integer in 0..64');
-  const unknown = o.methods.filter((m) => !METHODS.includes(m));
-  if (unknown.length || !o.methods.length) throw new Error(`--methods: a comma-separated subset of ${METHODS.join(',')}${unknown.length ? ` (unknown: ${unknown.join(',')})` : ''}`);
   o.methods = METHODS.filter((m) => m === 'in-process' || o.methods.includes(m)); // the baseline always runs, first
-  if (!(Number.isInteger(o.repeat) && o.repeat >= 1 && o.repeat <= 10)) throw new Error('--repeat must be an integer in 1..10');
-  if (!(o.target > 0 && o.target <= 10)) throw new Error('--target must be a ratio in (0, 10]');
-  if (o.ortThreads !== undefined && !(Number.isInteger(o.ortThreads) && o.ortThreads >= 1)) throw new Error('--ort-threads must be a positive integer');
-  if (o.json && !o.md) o.md = o.json.replace(/\.json$/, '') + '.md';
   return o;
 }
 

@@ -61,7 +61,7 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSy
 import os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmt, inProcessCase, loadLibrary, makeVariants, startBenchServer } from './server-overhead.mjs';
+import { COMMON_FLAGS, commonFlags, fmt, inProcessCase, loadLibrary, makeVariants, readFlags, startBenchServer } from './server-overhead.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const PA_METHODS = ['grpc', 'grpc-shm', 'http', 'http-shm'];
@@ -87,52 +87,25 @@ export function parseArgs(argv) {
     json: undefined,
     md: undefined,
   };
-  for (let i = 2; i < argv.length; i++) {
-    const a = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--model-repository') o.modelRepository = path.resolve(v());
-    else if (a === '--model') o.model = v();
-    else if (a === '--concurrency') o.concurrency = Number(v());
-    else if (a === '--methods') o.methods = v().split(',');
-    else if (a === '--repeat') o.repeat = Number(v());
-    else if (a === '--measurement-interval') o.measurementInterval = Number(v());
-    else if (a === '--stability') o.stability = Number(v());
-    else if (a === '--max-trials') o.maxTrials = Number(v());
-    else if (a === '--async') o.async = true;
-    else if (a === '--duration') o.duration = Number(v());
-    else if (a === '--warmup') o.warmup = Number(v());
-    else if (a === '--grpc-workers') {
-      const x = v();
-      o.grpcWorkers = x === 'auto' ? x : Number(x);
-    } else if (a === '--ort-threads') o.ortThreads = Number(v());
-    else if (a === '--target') o.target = Number(v());
-    else if (a === '--perf-analyzer') o.perfAnalyzer = path.resolve(v());
-    else if (a === '--json') o.json = path.resolve(v());
-    else if (a === '--md') o.md = path.resolve(v());
-    else if (a === '--help' || a === '-h') {
-      console.log('node bench/server-perf-analyzer.mjs [--model-repository DIR] [--model NAME] [--concurrency C] [--methods grpc,grpc-shm,http,http-shm] [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async] [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9] [--perf-analyzer PATH] [--json out.json] [--md out.md]');
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
-  }
+  const f = readFlags(
+    argv,
+    { ...COMMON_FLAGS, concurrency: 'string', 'measurement-interval': 'string', stability: 'string', 'max-trials': 'string', async: 'boolean', 'perf-analyzer': 'string' },
+    'node bench/server-perf-analyzer.mjs [--model-repository DIR] [--model NAME] [--concurrency C] [--methods grpc,grpc-shm,http,http-shm] [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async] [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9] [--perf-analyzer PATH] [--json out.json] [--md out.md]',
+  );
+  commonFlags(o, f, PA_METHODS);
+  if (f.concurrency !== undefined) o.concurrency = Number(f.concurrency);
+  if (f['measurement-interval'] !== undefined) o.measurementInterval = Number(f['measurement-interval']);
+  if (f.stability !== undefined) o.stability = Number(f.stability);
+  if (f['max-trials'] !== undefined) o.maxTrials = Number(f['max-trials']);
+  if (f.async) o.async = true;
+  if (f['perf-analyzer'] !== undefined) o.perfAnalyzer = path.resolve(f['perf-analyzer']);
   if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 1024)) throw new Error('--concurrency: an integer in 1..1024');
-  const unknown = o.methods.filter((m) => !PA_METHODS.includes(m));
-  if (unknown.length || !o.methods.length) throw new Error(`--methods: a comma-separated subset of ${PA_METHODS.join(',')}${unknown.length ? ` (unknown: ${unknown.join(',')})` : ''}`);
   o.methods = PA_METHODS.filter((m) => o.methods.includes(m));
-  if (!(Number.isInteger(o.repeat) && o.repeat >= 1 && o.repeat <= 10)) throw new Error('--repeat must be an integer in 1..10');
   if (!(Number.isInteger(o.measurementInterval) && o.measurementInterval >= 100 && o.measurementInterval <= 60_000)) throw new Error('--measurement-interval: milliseconds in 100..60000');
   if (!(o.stability > 0 && o.stability <= 1000)) throw new Error('--stability: a percentage in (0, 1000]');
   if (!(Number.isInteger(o.maxTrials) && o.maxTrials >= 3 && o.maxTrials <= 50)) throw new Error('--max-trials: an integer in 3..50');
   o.duration ??= (3 * o.measurementInterval) / 1000;
   if (!(o.duration > 0 && o.duration <= 600)) throw new Error('--duration must be in (0, 600] seconds');
-  if (!(o.warmup >= 0 && o.warmup <= 60)) throw new Error('--warmup must be in [0, 60] seconds');
-  if (o.grpcWorkers !== undefined && o.grpcWorkers !== 'auto' && !(Number.isInteger(o.grpcWorkers) && o.grpcWorkers >= 0 && o.grpcWorkers <= 64)) throw new Error('--grpc-workers must be auto or an integer in 0..64');
-  if (o.ortThreads !== undefined && !(Number.isInteger(o.ortThreads) && o.ortThreads >= 1)) throw new Error('--ort-threads must be a positive integer');
-  if (!(o.target > 0 && o.target <= 10)) throw new Error('--target must be a ratio in (0, 10]');
-  if (o.json && !o.md) o.md = o.json.replace(/\.json$/, '') + '.md';
   return o;
 }
 
