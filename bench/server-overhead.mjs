@@ -69,6 +69,20 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
+/** What a server bench report says of the model it served. */
+export function modelSummary(model, cfg, inputSpecs, outNames) {
+  return {
+    name: model.name,
+    version: model.version,
+    platform: cfg.platform,
+    maxBatchSize: cfg.max_batch_size,
+    dynamicBatching: cfg.dynamic_batching !== undefined,
+    instances: (cfg.instance_group ?? []).reduce((a, g) => a + (g.count ?? 1), 0) || 1,
+    inputs: inputSpecs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    outputs: outNames,
+  };
+}
+
 /** The flags commonFlags() reads. */
 export const COMMON_FLAGS = { 'model-repository': 'string', model: 'string', duration: 'string', warmup: 'string', 'grpc-workers': 'string', 'ort-threads': 'string', methods: 'string', repeat: 'string', target: 'string', json: 'string', md: 'string' };
 
@@ -872,16 +886,7 @@ async function main() {
         : 'Issue 6 asks, on the GPU, that ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) reach at least 90% of the in-process throughput. That needs the H100 and has not been run here. To run it: make a repository with resnet50/config.pbtxt (platform "tensorrt_plan", max_batch_size 32, dynamic_batching { max_queue_delay_microseconds: 500 }, instance_group [{ count: 2, kind: KIND_GPU }]) and resnet50/1/model.plan copied from fixtures/gpu/engines/resnet50_fp16.plan, then `node bench/server-overhead.mjs --model-repository <repo> --model resnet50 --concurrency 1,16,64 --json out.json` and read the grpc row\'s "throughput vs in-process" at C = 16 and 64. scripts/gpu-host/serve-suite.sh does this on the GPU host (repository from scripts/gpu-host/model-repository.mjs).',
       options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, ortThreads: opts.ortThreads ?? null, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, clientWorkers: opts.client === 'worker' ? clientThreads.length : null, grpcWorkers: opts.grpcWorkers ?? null, methods: opts.methods, repeat: opts.repeat, target: opts.target },
       server: { grpcWorkers: server.grpcWorkers ?? null },
-      model: {
-        name: model.name,
-        version: model.version,
-        platform: cfg.platform,
-        maxBatchSize: cfg.max_batch_size,
-        dynamicBatching: cfg.dynamic_batching !== undefined,
-        instances: (cfg.instance_group ?? []).reduce((a, g) => a + (g.count ?? 1), 0) || 1,
-        inputs: inputSpecs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
-        outputs: outNames,
-      },
+      model: modelSummary(model, cfg, inputSpecs, outNames),
       checkKind,
       checkEvery: CHECK_EVERY,
       methods: opts.methods,

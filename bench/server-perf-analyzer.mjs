@@ -61,7 +61,7 @@ import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSy
 import os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMON_FLAGS, commonFlags, fmt, inProcessCase, loadLibrary, makeVariants, readFlags, startBenchServer } from './server-overhead.mjs';
+import { COMMON_FLAGS, commonFlags, fmt, inProcessCase, loadLibrary, makeVariants, modelSummary, readFlags, startBenchServer } from './server-overhead.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const PA_METHODS = ['grpc', 'grpc-shm', 'http', 'http-shm'];
@@ -402,16 +402,7 @@ async function main() {
       criterionText,
       options: { ...opts, modelRepository: path.relative(ROOT, opts.modelRepository) || '.', perfAnalyzer: opts.perfAnalyzer ?? null, json: undefined, md: undefined },
       server: { grpcWorkers: server.grpcWorkers ?? null },
-      model: {
-        name: model.name,
-        version: model.version,
-        platform: cfg.platform,
-        maxBatchSize: cfg.max_batch_size,
-        dynamicBatching: cfg.dynamic_batching !== undefined,
-        instances: (cfg.instance_group ?? []).reduce((a, g) => a + (g.count ?? 1), 0) || 1,
-        inputs: inputSpecs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
-        outputs: outNames,
-      },
+      model: modelSummary(model, cfg, inputSpecs, outNames),
       checkKind,
       cases,
       allCorrect: cases.every((c) => c.correct),
