@@ -7,6 +7,21 @@ import { packDims } from '../../lib/tensorrt/context.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { GPU_READY, SKIP_REASON, plan, refCase, relError, rows, expectCode } from './helpers.js';
 
+/** A context of the FP32 classifier with device buffers and pinned staging for `batch` images. */
+async function classifierContext(batch: number) {
+  const rt = new Runtime();
+  const engine = await rt.deserializeAsync(plan('classifier_fp32'));
+  const ctx = engine.createContext();
+  const dIn = new DeviceBuffer(batch * 3 * 32 * 32 * 4);
+  const dOut = new DeviceBuffer(batch * 10 * 4);
+  const hIn = new HostBuffer(batch * 3 * 32 * 32 * 4);
+  const hOut = new HostBuffer(batch * 10 * 4);
+  ctx.setTensorAddress('input', dIn);
+  ctx.setTensorAddress('logits', dOut);
+  ctx.setHostStaging('input', hIn);
+  ctx.setHostStaging('logits', hOut);
+  return { rt, engine, ctx, dIn, dOut, hIn, hOut };
+}
 
 describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}`, () => {
   it('host → device → device → host round trip through pinned and pageable memory', async () => {
@@ -73,18 +88,8 @@ describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}
   });
 
   it('CUDA graph replay gives the same outputs as plain enqueue; graphs are kept per shape and replayed when a shape comes back', async () => {
-    const rt = new Runtime();
-    const engine = await rt.deserializeAsync(plan('classifier_fp32'));
-    const ctx = engine.createContext();
+    const { rt, engine, ctx, dIn, dOut, hIn, hOut } = await classifierContext(32);
     const ref = refCase('classifier', 'b32');
-    const dIn = new DeviceBuffer(32 * 3 * 32 * 32 * 4);
-    const dOut = new DeviceBuffer(32 * 10 * 4);
-    const hIn = new HostBuffer(32 * 3 * 32 * 32 * 4);
-    const hOut = new HostBuffer(32 * 10 * 4);
-    ctx.setTensorAddress('input', dIn);
-    ctx.setTensorAddress('logits', dOut);
-    ctx.setHostStaging('input', hIn);
-    ctx.setHostStaging('logits', hOut);
     new Uint8Array(hIn.buffer).set(new Uint8Array(ref.inputs.input!.data.buffer));
     const results: Record<string, Float32Array> = {};
     for (const graph of [false, true]) {
@@ -114,17 +119,7 @@ describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}
   });
 
   it('setTiming: [h2d, compute, d2h] ms per run, in a new array or written into the caller\'s', async () => {
-    const rt = new Runtime();
-    const engine = await rt.deserializeAsync(plan('classifier_fp32'));
-    const ctx = engine.createContext();
-    const dIn = new DeviceBuffer(8 * 3 * 32 * 32 * 4);
-    const dOut = new DeviceBuffer(8 * 10 * 4);
-    const hIn = new HostBuffer(8 * 3 * 32 * 32 * 4);
-    const hOut = new HostBuffer(8 * 10 * 4);
-    ctx.setTensorAddress('input', dIn);
-    ctx.setTensorAddress('logits', dOut);
-    ctx.setHostStaging('input', hIn);
-    ctx.setHostStaging('logits', hOut);
+    const { rt, engine, ctx, dIn, dOut, hIn, hOut } = await classifierContext(8);
     const dims = packDims([[8, 3, 32, 32]]);
     expect(await ctx.run(dims)).toBeUndefined();
     ctx.setTiming(true);
