@@ -17,6 +17,7 @@
  *
  * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
  * trtexec); each timed phase lasts DURATION_MS (default 2000) after WARMUP_MS (default 500).
+ * SECTIONS=matrix,session,batcher (default: all) runs only the parts named.
  * Writes one JSON file (default $OUT/bench-<date>.json, or bench/results/ without OUT), the
  * Markdown report and SVG chart next to it (bench/report.mjs), and prints a summary table.
  * Library: ../dist/index.js, or the module in TENSORRT_NODE_LIB.
@@ -109,6 +110,10 @@ add({ id: 'resnet50_fp16-b32-s1-nodt-poll', group: 'resnet50', model: 'resnet50_
 add({ id: 'resnet50_fp16-b32-s1-nodt-poll-adaptive', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', waitMode: 'adaptive', methods: ['cpp', 'js'] });
 add({ id: 'resnet50_fp16-b32-s1-nodt-graph-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
 
+// SECTIONS=matrix,session,batcher (default: all three) runs a part of the whole, e.g. to re-measure
+// session.run alone in a short device call.
+const SECTIONS = new Set((process.env.SECTIONS ?? 'matrix,session,batcher').split(','));
+if (!SECTIONS.has('matrix')) cases.length = 0;
 const results = [];
 for (const [i, c] of cases.entries()) {
   const entry = { ...c, plan: plan(c.model) };
@@ -148,7 +153,7 @@ for (const [i, c] of cases.entries()) {
 // first, then session first, ...) and each side's iterations are pooled over its rounds.
 const sessionRuns = [];
 const resnetPlan = plan('resnet50_fp16');
-if (existsSync(resnetPlan)) {
+if (SECTIONS.has('session') && existsSync(resnetPlan)) {
   for (const cudaGraph of [false, true]) {
     for (const completion of ['wake', 'poll']) {
       const entry = { id: `session-run-b32-device${cudaGraph ? '-graph' : ''}-${completion}`, cudaGraph, completion, rounds: ROUNDS };
@@ -217,7 +222,9 @@ if (existsSync(resnetPlan)) {
 
 // ------------------------------------------------------------------ batcher
 const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), instances: 2, maxBatchSize: 32, maxQueueDelayUs: 500, concurrency: [1, 8, 16, 32, 64] };
-if (!existsSync(batcher.plan)) {
+if (!SECTIONS.has('batcher')) {
+  batcher.skipped = 'not in SECTIONS';
+} else if (!existsSync(batcher.plan)) {
   batcher.skipped = `missing ${batcher.plan}`;
 } else {
   log(`batcher: ${batcher.instances} instances, maxBatchSize ${batcher.maxBatchSize}, callers ${batcher.concurrency.join(', ')}`);
