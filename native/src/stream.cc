@@ -376,7 +376,7 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
     // The JS thread completes the work itself, in stream order: query the oldest launched
     // piece's event (spinning up to spinMicros for it), finish what is done, deliver.
     const Clock::time_point t0 = Clock::now();
-    while (inflight_ > 0) {
+    for (unsigned n = 1; inflight_ > 0; ++n) {
       Completion* c = nullptr;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -394,13 +394,8 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
         }
       }
       if (hasDone_.load(std::memory_order_acquire) || spinMicros <= 0) break;  // deliver what is done first
-      const Clock::time_point now = Clock::now();
-      if (Micros(now - t0) > spinMicros) break;
-      // Each query takes the driver's lock, which other threads' launches need too: query about
-      // once a microsecond until the work nears its expected end, then every ~0.2 µs.
-      const double ema = emaMicros_.load(std::memory_order_relaxed);
-      const bool near = c == nullptr || ema == 0 || Micros(now - c->submitted) > ema * 0.8;
-      for (int k = near ? 4 : 16; k > 0; --k) CpuRelax();
+      if ((n & 7) == 0 && Micros(Clock::now() - t0) > spinMicros) break;
+      for (int k = 0; k < 4; ++k) CpuRelax();
     }
     if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
     return inflight_;
