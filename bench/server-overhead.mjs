@@ -516,18 +516,40 @@ if (!isMainThread && workerData?.role === CLIENT_ROLE) {
       parentPort.postMessage({ ok: false, error: e instanceof Error ? e.stack : String(e) });
     }
   });
-} else if (isMainThread && isEntryPoint()) {
+} else if (isMainThread && isEntryPoint(import.meta.url)) {
   await main();
 }
 
-/** run as a script (node bench/server-overhead.mjs), not imported */
-function isEntryPoint() {
+/** Whether the module at `moduleUrl` runs as the script (node bench/x.mjs), not imported. */
+export function isEntryPoint(moduleUrl) {
   if (!process.argv[1]) return false;
   try {
-    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(moduleUrl));
   } catch {
     return false;
   }
+}
+
+/** The host a server bench ran on (and, serving a plan, its GPU as nvidia-smi reports it). */
+export function hostEnvironment(isPlan) {
+  const cpus = os.cpus();
+  let gpu;
+  if (isPlan) {
+    try {
+      gpu = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,compute_cap,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000 }).trim();
+    } catch {
+      gpu = 'unknown (nvidia-smi failed)';
+    }
+  }
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    availableParallelism: os.availableParallelism?.() ?? cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+    node: process.version,
+    ...(isPlan ? { gpu, tensorrtLibDir: process.env.TENSORRT_LIB_DIR ?? null } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,7 +865,6 @@ async function main() {
     } catch {
       /* not installed */
     }
-    const cpus = os.cpus();
     const isPlan = cfg.platform === 'tensorrt_plan';
     // issue 6: at the largest concurrency, gRPC reaches `target` of the in-process throughput, in every repeat
     const critC = Math.max(...opts.concurrency);
@@ -855,28 +876,10 @@ async function main() {
       ratios: critRows.map((c) => c.throughputRatioVsInProcess),
       met: critRows.length > 0 && critRows.every((c) => c.correct && c.throughputRatioVsInProcess >= opts.target),
     };
-    let gpu;
-    if (isPlan) {
-      try {
-        gpu = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,compute_cap,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000 }).trim();
-      } catch {
-        gpu = 'unknown (nvidia-smi failed)';
-      }
-    }
     const report = {
       title: isPlan ? `GPU (TensorRT), model ${opts.model}` : `CPU (ONNX Runtime), model ${opts.model}`,
       date: new Date().toISOString(),
-      environment: {
-        cpuModel: cpus[0]?.model ?? 'unknown',
-        cpus: cpus.length,
-        availableParallelism: os.availableParallelism?.() ?? cpus.length,
-        memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-        platform: `${os.platform()} ${os.arch()} ${os.release()}`,
-        node: process.version,
-        onnxruntimeNode: ortVersion,
-        uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
-        ...(isPlan ? { gpu, tensorrtLibDir: process.env.TENSORRT_LIB_DIR ?? null } : {}),
-      },
+      environment: { ...hostEnvironment(isPlan), onnxruntimeNode: ortVersion, uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)' },
       note: isPlan
         ? 'GPU run: TensorRT plan served by the TensorRT backend. in-process calls the same scheduler (the same DynamicBatcher and instances) as the server, in the same process and run; the network callers run on worker threads of that process (options.clientWorkers).'
         : 'CPU run: the model is served by the ONNX Runtime backend on the CPU (no GPU on this host). Server, in-process callers and network callers share the same CPUs, so on a small host the client side (undici, grpc-js, JSON) competes with the server for cores; the numbers are an upper bound on what the front ends cost.',

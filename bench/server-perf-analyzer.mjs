@@ -57,11 +57,11 @@
  * Library module: ../dist/index.js, or the path in TENSORRT_NODE_LIB.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMON_FLAGS, commonFlags, fmt, inProcessCase, loadLibrary, makeVariants, modelSummary, readFlags, startBenchServer } from './server-overhead.mjs';
+import { COMMON_FLAGS, commonFlags, fmt, hostEnvironment, inProcessCase, isEntryPoint, loadLibrary, makeVariants, modelSummary, readFlags, startBenchServer } from './server-overhead.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const PA_METHODS = ['grpc', 'grpc-shm', 'http', 'http-shm'];
@@ -296,27 +296,6 @@ function markdown(report) {
   return lines.join('\n') + '\n';
 }
 
-function hostInfo(isPlan) {
-  const cpus = os.cpus();
-  let gpu;
-  if (isPlan) {
-    try {
-      gpu = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,compute_cap,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000 }).trim();
-    } catch {
-      gpu = 'unknown (nvidia-smi failed)';
-    }
-  }
-  return {
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    cpus: cpus.length,
-    availableParallelism: os.availableParallelism?.() ?? cpus.length,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
-    node: process.version,
-    ...(isPlan ? { gpu, tensorrtLibDir: process.env.TENSORRT_LIB_DIR ?? null } : {}),
-  };
-}
-
 function writeReport(opts, report) {
   if (opts.json) {
     mkdirSync(path.dirname(opts.json), { recursive: true });
@@ -393,7 +372,7 @@ async function main() {
     const report = {
       title: isPlan ? `GPU (TensorRT), model ${opts.model}` : `CPU (ONNX Runtime), model ${opts.model}`,
       date: new Date().toISOString(),
-      environment: hostInfo(isPlan),
+      environment: hostEnvironment(isPlan),
       perfAnalyzer: { path: pa, version, bundle: pkgVersions },
       note: isPlan
         ? 'GPU run: TensorRT plan served by the TensorRT backend. in-process calls the same scheduler (the same DynamicBatcher and instances) as the server, in this process; perf_analyzer runs as a separate process on the same host.'
@@ -415,14 +394,5 @@ async function main() {
   }
 }
 
-/** run as a script, not imported (the parsers are exported for tests) */
-function isEntryPoint() {
-  if (!process.argv[1]) return false;
-  try {
-    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) await main();
+// run as a script, not imported (the parsers are exported for tests)
+if (isEntryPoint(import.meta.url)) await main();
