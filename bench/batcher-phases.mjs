@@ -8,27 +8,12 @@
  *
  *   node bench/batcher-phases.mjs [plan] [--duration-ms 2000] [--callers 64]
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { probeSetup } from './probe-setup.mjs';
 
-const here = new URL('.', import.meta.url);
-const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', here).href;
-const { runBench } = await import(libUrl);
-
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const planArg = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
-const plan = resolve(planArg ?? join(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu', 'engines', 'resnet50_fp16.plan'));
-if (!existsSync(plan)) {
-  console.error(`batcher-phases: no plan at ${plan}`);
-  process.exit(2);
-}
-const durationMs = opt('--duration-ms', 2000);
-const callers = opt('--callers', 64);
+const { lib, plan, values } = await probeSetup('batcher-phases', 'resnet50_fp16.plan', { 'duration-ms': 2000, callers: 64 });
+const { runBench } = lib;
+const durationMs = values['duration-ms'];
+const callers = values.callers;
 
 const rows = [];
 const variants = [];

@@ -9,27 +9,12 @@
  *
  *   node bench/latency-probe.mjs [plan] [--repeats 3] [--duration-ms 2000]
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { probeSetup } from './probe-setup.mjs';
 
-const here = new URL('.', import.meta.url);
-const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', here).href;
-const { runBench, Stream } = await import(libUrl);
-
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const planArg = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
-const plan = resolve(planArg ?? join(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu', 'engines', 'tiny.plan'));
-if (!existsSync(plan)) {
-  console.error(`latency-probe: no plan at ${plan}`);
-  process.exit(2);
-}
-const repeats = opt('--repeats', 3);
-const durationMs = opt('--duration-ms', 2000);
+const { lib, plan, values } = await probeSetup('latency-probe', 'tiny.plan', { repeats: 3, 'duration-ms': 2000 });
+const { runBench, Stream } = lib;
+const repeats = values.repeats;
+const durationMs = values['duration-ms'];
 
 const fmt = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '–');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
