@@ -27,6 +27,10 @@ inline void CpuRelax() {
 #endif
 }
 
+// Moving average of a duration (µs) that starts at the first sample: what the watcher learns of
+// a stream's work and a context of its launches.
+inline double MovingAverage(double avg, double sample) { return avg == 0 ? sample : avg * 0.9 + sample * 0.1; }
+
 // A JS Error with a `code` property; the TypeScript layer turns it into TensorRtError.
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message);
 [[noreturn]] void Throw(Napi::Env env, const char* code, const std::string& message);

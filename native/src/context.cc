@@ -170,20 +170,20 @@ void Enqueue(ContextCore& c) {
 // µs of host time (a small network): cheap enough for the JS thread.
 bool ContextCore::CheapLaunch() {
   constexpr double kCheapLaunchMicros = 30;
-  for (const auto& g : gather)
-    if (!g.empty()) return false;
+  if (HasGather()) return false;
   if (graphEnabled && CurrentGraph() != nullptr) return true;
   return launchMicros > 0 && launchMicros < kCheapLaunchMicros;
 }
 
+bool ContextCore::HasGather() const {
+  return std::any_of(gather.begin(), gather.end(), [](const std::vector<GatherPart>& g) { return !g.empty(); });
+}
+
 void ContextCore::Launch(TimingEvents* t) {
-  const bool plain = std::all_of(gather.begin(), gather.end(), [](const std::vector<GatherPart>& g) { return g.empty(); });
+  const bool plain = !HasGather();
   const auto t0 = std::chrono::steady_clock::now();
   LaunchPieces(t);
-  if (plain) {
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-    launchMicros = launchMicros == 0 ? us : launchMicros * 0.9 + us * 0.1;
-  }
+  if (plain) launchMicros = MovingAverage(launchMicros, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void ContextCore::LaunchPieces(TimingEvents* t) {

@@ -85,6 +85,7 @@ struct ContextCore : Launcher {
   void Launch(TimingEvents* t) override;
   bool CheapLaunch() override;
   void LaunchPieces(TimingEvents* t);  // Launch without the timing of it
+  bool HasGather() const;              // run() left host pieces for the next launch to gather
   // JS thread: TensorRT's context may be touched only when no launch of it is pending.
   void Quiesce() { stream->WaitLaunches(); }
   // Queues copies in, the inference, copies out. Off or on the JS thread; throws CodedError.

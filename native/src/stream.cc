@@ -259,11 +259,7 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
     }
   }
   const Clock::time_point now = Clock::now();
-  if (r == cudaSuccess) {
-    const double took = Micros(now - start);
-    const double ema = emaMicros_.load();
-    emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
-  }
+  if (r == cudaSuccess) emaMicros_.store(MovingAverage(emaMicros_.load(), Micros(now - start)));
   Finish(c, r);
   return true;
 }
@@ -385,10 +381,7 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
       if (c != nullptr) {
         cudaError_t r = c->errorCode.empty() ? cudaEventQuery(DoneEvent(c)) : cudaSuccess;
         if (r != cudaErrorNotReady) {
-          if (r == cudaSuccess) {
-            const double took = Micros(Clock::now() - c->submitted), ema = emaMicros_.load();
-            emaMicros_.store(ema == 0 ? took : ema * 0.9 + took * 0.1);
-          }
+          if (r == cudaSuccess) emaMicros_.store(MovingAverage(emaMicros_.load(), Micros(Clock::now() - c->submitted)));
           Finish(c, r, true);
           continue;  // the next piece may be done too
         }
@@ -414,14 +407,13 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
 
 void StreamCore::RequestDispose() {
   disposeRequested_ = true;
-  // The JS poller drops a disposed stream: the watcher waits for (and wakes the loop with)
-  // whatever is still in flight.
+  // The JS poller drops a disposed stream: the watcher waits for what is still in flight (had
+  // the JS thread been completing it), completions from here on wake the loop, and what was
+  // finished without waking it is handed to the loop now.
   if (jsDriven_.exchange(false, std::memory_order_seq_cst)) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     cv_.notify_all();
   }
-  // The poller drops a disposed stream: completions from here on wake the loop, and what was
-  // finished without waking it is handed to the loop now.
   if (jsPolling_.exchange(false, std::memory_order_seq_cst) && hasDone_.load(std::memory_order_seq_cst)) WakeLoop();
   if (inflight_ == 0) Shutdown();
 }
