@@ -17,7 +17,7 @@
  *    N instances run N batches at once.
  */
 import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
-import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
+import { byteLength, matchesArrayType, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
 import type { BackendInstance, GatheredInput, ModelSignature, TensorSpec } from '../backends/backend.js';
 import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
@@ -385,10 +385,10 @@ export class DynamicBatcher implements InferenceScheduler {
       const spec = this.outputSpecs.get(name);
       if (spec === undefined) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no output named '${name}'`, { tensor: name });
       if (!outputs.includes(name)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `a buffer is given for output '${name}', which the request does not ask for`, { tensor: name });
-      const b = buffers[name];
-      const C = typedArrayConstructor(spec.dtype);
-      if (!(b instanceof C)) {
-        throw new TensorRtError('ERR_DTYPE_MISMATCH', `the buffer for output '${name}' must be a ${C.name} (${spec.dtype}), got ${describeValue(b)}`, { tensor: name, expected: C.name, actual: describeValue(b) });
+      const b = buffers[name] as TypedArray;
+      if (!matchesArrayType(spec.dtype, b)) {
+        const want = typedArrayConstructor(spec.dtype).name;
+        throw new TensorRtError('ERR_DTYPE_MISMATCH', `the buffer for output '${name}' must be a ${want} (${spec.dtype}), got ${describeValue(b)}`, { tensor: name, expected: want, actual: describeValue(b) });
       }
       const rest = this.batching ? spec.shape.slice(1) : spec.shape;
       if (rest.every((d) => d >= 0)) {

@@ -739,7 +739,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
       const own: Record<string, TypedArray> = {};
       for (const t of engine.outputs) {
         const rest = t.shape.slice(1);
-        if (rest.every((d) => d >= 0)) own[t.name] = new (typedArrayConstructor(t.dtype))(rest.reduce((a, d) => a * d, 1));
+        if (rest.every((d) => d >= 0)) own[t.name] = new (typedArrayConstructor(t.dtype))(shapeSize(rest));
       }
       return own;
     });
