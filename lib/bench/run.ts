@@ -55,6 +55,8 @@ export interface BatcherBenchOptions {
   staticSweep?: boolean;
   /** duration of each static batch size (default min(durationMs, 1000)) */
   staticDurationMs?: number;
+  /** the static batch sizes to sweep (default 1, 2, 4, ... up to maxBatchSize, and maxBatchSize) */
+  staticBatchSizes?: readonly number[];
   /** who concatenates a batch's requests: the backend's launch thread (default, as in DynamicBatcher) or the JS thread */
   gather?: 'js' | 'backend';
   /**
@@ -155,6 +157,7 @@ export function validateBenchOptions(o: RunBenchOptions): void {
     checkInt(o.batcher.maxBatchSize, 'max batch', 1);
     checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
     checkNum(o.batcher.staticDurationMs, 'static duration', 1);
+    for (const b of o.batcher.staticBatchSizes ?? []) checkInt(b, 'static batch size', 1);
     if (o.batcher.gather !== undefined && !['js', 'backend'].includes(o.batcher.gather)) throw bad(`gather must be js or backend, got ${String(o.batcher.gather)}`);
     if (o.batcher.requestMemory !== undefined && !['js', 'pinned'].includes(o.batcher.requestMemory)) throw bad(`requestMemory must be js or pinned, got ${String(o.batcher.requestMemory)}`);
   }
@@ -644,7 +647,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
     requestShapes[t.name] = d;
   }
 
-  const sizes = [...new Set([...STATIC_SIZES.filter((b) => b <= maxBatch), maxBatch])].filter((b) => b >= profMin).sort((a, b) => a - b);
+  const sizes = [...new Set(bo.staticBatchSizes ?? [...STATIC_SIZES.filter((b) => b <= maxBatch), maxBatch])].filter((b) => b >= profMin && b <= maxBatch).sort((a, b) => a - b);
   const sweep = bo.staticSweep !== false;
   const expected = (sweep ? sizes.length * (staticMs + c.warmupMs + 200) : 0) + concurrency.length * (runMs + c.warmupMs) + 1000;
   c.progress.start(expected);

@@ -93,6 +93,9 @@ export interface NativeBenchmarkResult {
   h2dUs: Float64Array;
   computeUs: Float64Array;
   d2hUs: Float64Array;
+  /** each iteration's GPU start and end, ms from the timeline mark (markTimingEpoch); empty without one */
+  startMs: Float64Array;
+  endMs: Float64Array;
   totalMs: number;
   cudaGraph: boolean;
 }
@@ -146,6 +149,8 @@ export interface NativeBinding {
   }) => NativeRuntime;
   ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer }) => NativeExecutionContext;
   cudaInfo(): CudaInfo;
+  /** Marks the time origin of timed runs' [start, end] on `device` (a diagnostic; see markTimingEpoch in tensorrt/cuda.ts). */
+  markTimingEpoch(device: number): void;
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
   /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write, page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. */

@@ -98,7 +98,8 @@ export class ExecutionContext {
   /**
    * When on, run() resolves with [h2d, compute, d2h] milliseconds measured with CUDA events: in
    * a new Float64Array, or, given `into` (3 elements at least), written into it (no allocation
-   * per run; the next run's completion overwrites it).
+   * per run; the next run's completion overwrites it). After markTimingEpoch (a diagnostic),
+   * also [start, end] ms from the mark: new arrays get 5 elements, `into` needs 5 for them.
    */
   setTiming(enabled: boolean, into?: Float64Array): void {
     this.native.setTiming(enabled, into ?? null);

@@ -53,6 +53,19 @@ export function cudaInfo(): CudaInfo {
   return loadNative().cudaInfo();
 }
 
+/**
+ * A diagnostic timeline: marks now (on the GPU) as the origin from which timed runs
+ * (ExecutionContext.setTiming) measure their start and end. After a mark, a timed run resolves
+ * with [h2d, compute, d2h, start, end] ms (start and end from the mark, on the GPU's clock), so
+ * the runs of several streams can be laid on one axis: where the GPU idled, where streams
+ * overlapped. Marking again moves the origin (float ms from the mark lose sub-µs resolution
+ * after a few seconds: mark before each measurement).
+ * @internal
+ */
+export function markTimingEpoch(device = 0): void {
+  loadNative().markTimingEpoch(device);
+}
+
 export class Stream {
   /** @internal */ readonly native: NativeStream;
   readonly completion: CompletionMode;

@@ -1,6 +1,6 @@
 export { Runtime, Engine, LogSeverity, type RuntimeOptions, type RuntimeInfo, type TensorInfo, type ShapeRange, type ProfileInfo, type LogSeverityName } from './runtime.js';
 export { ExecutionContext, packDims, type ExecutionContextOptions, type BenchmarkOptions } from './context.js';
-export { Stream, DeviceBuffer, HostBuffer, cudaInfo, isPinned, type StreamOptions, type WaitMode, type CompletionMode, type CopyOptions } from './cuda.js';
+export { Stream, DeviceBuffer, HostBuffer, cudaInfo, isPinned, markTimingEpoch, type StreamOptions, type WaitMode, type CompletionMode, type CopyOptions } from './cuda.js';
 export { Session, deviceTensor, type DeviceTensor, type SessionFeed, type SessionOptions, type SessionResult, type SessionDeviceResult } from './session.js';
 export { inspectPlan, type PlanInspection } from './inspect.js';
 export { probePlan, type ProbeOptions } from './probe.js';

@@ -69,6 +69,18 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, dup);
 }
 
+// markTimingEpoch(device): the mark timed runs' start and end are measured from (common.h).
+Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int device = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  try {
+    MarkTimingEpoch(device);
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  return env.Undefined();
+}
+
 // _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes) → [begin, end, ...]: runs
 // ParallelCopySegments on host memory and returns the segments in the order they were handed
 // over. For tests: the launch-thread gather is otherwise reachable only with a GPU.
@@ -121,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Engine", engine);
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("markTimingEpoch", Napi::Function::New(env, MarkTimingEpochJs, "markTimingEpoch"));
   exports.Set("_copySegments", Napi::Function::New(env, CopySegments, "_copySegments"));
   exports.Set("mapSharedMemory", Napi::Function::New(env, MapSharedMemory, "mapSharedMemory"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));

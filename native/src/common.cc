@@ -2,6 +2,11 @@
 
 #include "addon_data.h"
 
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <vector>
+
 namespace trtnode {
 
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
@@ -53,6 +58,45 @@ void CheckCudaJs(Napi::Env env, cudaError_t e, const char* what) {
 void UseDevice(int device) {
   int current = -1;
   if (cudaGetDevice(&current) != cudaSuccess || current != device) CheckCuda(cudaSetDevice(device), "cudaSetDevice");
+}
+
+namespace {
+std::mutex epochMutex;
+std::map<int, cudaEvent_t> epochs;  // current mark per device
+std::vector<cudaEvent_t> oldEpochs;  // never destroyed: another thread may be measuring from one
+}  // namespace
+
+void MarkTimingEpoch(int device) {
+  UseDevice(device);
+  cudaEvent_t e = nullptr;
+  CheckCuda(cudaEventCreate(&e), "cudaEventCreate");
+  CheckCuda(cudaEventRecord(e, nullptr), "cudaEventRecord");
+  CheckCuda(cudaEventSynchronize(e), "cudaEventSynchronize");
+  std::lock_guard<std::mutex> lock(epochMutex);
+  auto it = epochs.find(device);
+  if (it != epochs.end()) oldEpochs.push_back(it->second);
+  epochs[device] = e;
+}
+
+bool HasTimingEpoch(int device) {
+  std::lock_guard<std::mutex> lock(epochMutex);
+  return epochs.count(device) > 0;
+}
+
+double EpochOffsetMs(int device, cudaEvent_t e) {
+  cudaEvent_t epoch = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(epochMutex);
+    auto it = epochs.find(device);
+    if (it == epochs.end()) return NAN;
+    epoch = it->second;
+  }
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, epoch, e) != cudaSuccess) {
+    cudaGetLastError();
+    return NAN;
+  }
+  return ms;
 }
 
 bool GetBool(const Napi::Object& o, const char* key, bool dflt) {

@@ -54,6 +54,15 @@ void CheckCudaJs(Napi::Env env, cudaError_t e, const char* what);
 // Makes `device` current on this thread (CUDA's current device is per thread).
 void UseDevice(int device);
 
+// Timeline of timed runs (a diagnostic): MarkTimingEpoch records an event on `device` that the
+// start and end of later timed runs are measured from (ms), so that runs of several streams can
+// be laid on one time axis. Marked again, later runs use the new mark (float ms from the mark
+// keep sub-µs resolution for a few seconds only). EpochOffsetMs is NaN while none is marked
+// or when the events cannot be compared.
+void MarkTimingEpoch(int device);
+bool HasTimingEpoch(int device);
+double EpochOffsetMs(int device, cudaEvent_t e);
+
 // Reads an optional property of an options object.
 bool GetBool(const Napi::Object& o, const char* key, bool dflt);
 double GetNumber(const Napi::Object& o, const char* key, double dflt);
