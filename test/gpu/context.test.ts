@@ -2,7 +2,7 @@
 // disposal while work is in flight, and a leak check.
 import { describe, expect, it } from 'vitest';
 import { Runtime } from '../../lib/tensorrt/runtime.js';
-import { DeviceBuffer, HostBuffer, Stream, cudaInfo } from '../../lib/tensorrt/cuda.js';
+import { DeviceBuffer, HostBuffer, Stream, cudaInfo, markTimingEpoch } from '../../lib/tensorrt/cuda.js';
 import { packDims } from '../../lib/tensorrt/context.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { GPU_READY, SKIP_REASON, plan, refCase, relError, rows, expectCode } from './helpers.js';
@@ -140,6 +140,38 @@ describe.skipIf(!GPU_READY)(`ExecutionContext, buffers and streams${SKIP_REASON}
     expect(await ctx.run(dims)).toBe(into); // a rejected setTiming changed nothing
     ctx.setTiming(false);
     expect(await ctx.run(dims)).toBeUndefined();
+    ctx.dispose();
+    for (const x of [dIn, dOut, hIn, hOut]) x.dispose();
+    engine.dispose();
+    rt.dispose();
+  });
+
+  it('timeline (markTimingEpoch): timed runs add [start, end] ms from the mark, in order; the C++ loop returns startMs/endMs', async () => {
+    const { rt, engine, ctx, dIn, dOut, hIn, hOut } = await classifierContext(8);
+    const dims = packDims([[8, 3, 32, 32]]);
+    ctx.setTiming(true);
+    markTimingEpoch(0);
+    const a = (await ctx.run(dims))!;
+    const b = (await ctx.run(dims))!;
+    expect(a.length).toBe(5);
+    expect(a[3]).toBeGreaterThanOrEqual(0);
+    expect(a[4]).toBeGreaterThanOrEqual(a[3]!);
+    expect(b[3]).toBeGreaterThanOrEqual(a[4]!); // one stream: the second starts after the first ends
+    // the span covers the three phases
+    expect(a[4]! - a[3]!).toBeCloseTo(a[0]! + a[1]! + a[2]!, 2);
+    const four = new Float64Array(4).fill(-1);
+    ctx.setTiming(true, four);
+    await ctx.run(dims);
+    expect(four[3]).toBe(-1); // no room: start and end are not written
+    const five = new Float64Array(5).fill(-1);
+    ctx.setTiming(true, five);
+    await ctx.run(dims);
+    expect(five[3]).toBeGreaterThan(b[3]!);
+    ctx.setTiming(false);
+    const r = await ctx.benchmark({ iterations: 5, warmupMs: 0 });
+    expect(r.startMs.length).toBe(5);
+    for (let i = 1; i < 5; i++) expect(r.startMs[i]).toBeGreaterThanOrEqual(r.endMs[i - 1]!);
+    expectCode(() => markTimingEpoch(99), 'ERR_CUDA_UNAVAILABLE'); // no such device
     ctx.dispose();
     for (const x of [dIn, dOut, hIn, hOut]) x.dispose();
     engine.dispose();
