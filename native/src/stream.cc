@@ -162,13 +162,22 @@ Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
   }
   c->deferred = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   Napi::Promise promise = c->deferred->Promise();
+  if (inflight_ == 0 && launch) {
+    // Submitted with nothing in flight: learn how long after the last finish work comes back
+    // (longer gaps are not a loop waiting on this stream's results)
+    const int64_t last = lastFinishNanos_.load(std::memory_order_relaxed);
+    const double gap = last == 0 ? -1 : Micros(Clock::now() - Clock::time_point(std::chrono::nanoseconds(last)));
+    if (gap >= 0 && gap < 5000) turnaroundMicros_.store(MovingAverage(turnaroundMicros_.load(std::memory_order_relaxed), gap), std::memory_order_relaxed);
+  }
   if (inflight_++ == 0) tsfn_.Ref(env);
   // A stream the JS thread completes launches cheap work right here when nothing is queued for
   // the watcher (stream order): no hand-off to another thread and back.
   if (launch && jsDriven_.load(std::memory_order_relaxed) && launchesPending_.load(std::memory_order_acquire) == 0 && c->launcher->CheapLaunch()) {
+    lastLaunchInline_.store(true, std::memory_order_relaxed);
     LaunchOne(c);
     return promise;
   }
+  if (launch) lastLaunchInline_.store(false, std::memory_order_relaxed);
   if (launch) launchesPending_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -266,6 +275,7 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
 }
 
 void StreamCore::Finish(Completion* c, cudaError_t status, bool fromJs) {
+  lastFinishNanos_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
   bool notify = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -300,21 +310,9 @@ void StreamCore::WatchLoop() {
       if (!pending_.empty() && !jsDriven) c = pending_.front();
     }
     if (c == nullptr) {
-      // Idle. Spin a little first: a JS caller that awaits one run and starts the next is
-      // back within microseconds, and waking a sleeping thread costs tens of them.
+      // Idle: stay awake for the next launch where one is expected soon (AwaitSubmission).
       const uint64_t seen = submissions_.load(std::memory_order_acquire);
-      const Clock::time_point t0 = Clock::now();
-      bool fresh = false;
-      if (mode_ != WaitMode::kBlock) {
-        for (unsigned n = 1; !stopFlag_.load(std::memory_order_relaxed); ++n) {
-          if (submissions_.load(std::memory_order_acquire) != seen) {
-            fresh = true;
-            break;
-          }
-          CpuRelax();
-          if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros_) break;
-        }
-      }
+      const bool fresh = mode_ != WaitMode::kBlock && AwaitSubmission(seen, jsDriven);
       if (!fresh) {
         std::unique_lock<std::mutex> lock(mutex_);
         // While the JS thread completes the work, pending work is not the watcher's to wait for.
@@ -330,6 +328,48 @@ void StreamCore::WatchLoop() {
     const Clock::time_point start = std::max(c->submitted, lastDone);
     if (WaitFor(c, start)) lastDone = Clock::now();
   }
+}
+
+// The next launch tends to come a turnaround after the work in flight has finished: at once for
+// a JS caller that awaits one run and starts the next, a few hundred µs later for the batcher's
+// next batch (callers answered, their next requests gathered). A sleeping watcher takes tens to
+// a hundred µs to wake (more in a VM), which the next batch's start would wait for: so sleep
+// through most of the expected duration of work the JS thread completes, then spin until the
+// turnaround (twice its average, within 1 ms) has passed since the last finish.
+bool StreamCore::AwaitSubmission(uint64_t seen, bool jsDriven) {
+  // Launched inline by the JS thread last time (graph replays): nothing for the watcher to do.
+  if (lastLaunchInline_.load(std::memory_order_relaxed)) return false;
+  const auto submitted = [&] { return submissions_.load(std::memory_order_acquire) != seen; };
+  const auto inFlight = [&] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return jsDriven && !pending_.empty();
+  };
+  if (jsDriven) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!pending_.empty()) {
+      const double sleepUs = emaMicros_.load() * 0.85 - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - pending_.back()->submitted);
+      if (sleepUs > 50) {
+        const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
+        if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); })) return !toLaunch_.empty();
+        oversleepMicros_ = oversleepMicros_ * 0.9 + std::max(0.0, Micros(Clock::now() - target)) * 0.1;
+      }
+    }
+  }
+  const double budget = std::max(spinMicros_, std::min(2.0 * turnaroundMicros_.load(std::memory_order_relaxed) + 50.0, 1000.0));
+  const Clock::time_point t0 = Clock::now();
+  for (unsigned n = 1; !stopFlag_.load(std::memory_order_relaxed); ++n) {
+    if (submitted()) return true;
+    CpuRelax();
+    if ((n & 63) != 0) continue;
+    const Clock::time_point now = Clock::now();
+    if (inFlight()) {
+      if (Micros(now - t0) > 20000) return false;  // far longer than expected: sleep
+      continue;
+    }
+    const Clock::time_point last(std::chrono::nanoseconds(lastFinishNanos_.load(std::memory_order_relaxed)));
+    if (Micros(now - std::max(t0, last)) > budget) return false;
+  }
+  return false;
 }
 
 void StreamCore::Deliver(Napi::Env env) {

@@ -145,6 +145,17 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   bool disposeRequested_ = false;  // JS thread only
   std::atomic<double> emaMicros_{0};
   double oversleepMicros_ = 20;  // watcher thread only
+  // The turnaround: how long after this stream's last work finished the next launch came (JS
+  // thread; a caller awaiting one run and starting the next, the batcher's next batch). The
+  // idle watcher stays awake that long after a completion instead of sleeping on cv_, since
+  // waking a sleeping thread costs tens to a hundred µs in a VM.
+  std::atomic<int64_t> lastFinishNanos_{0};  // steady_clock, when the last piece finished
+  std::atomic<double> turnaroundMicros_{0};
+  // The last launch ran inline on the JS thread (a graph replay): the watcher is not needed.
+  std::atomic<bool> lastLaunchInline_{false};
+  // Watcher, idle: waits for a submission after `seen` while awake (see turnaroundMicros_).
+  // true: one came; false: go to sleep on cv_.
+  bool AwaitSubmission(uint64_t seen, bool jsDriven);
 };
 
 // The JS-facing Stream class.

@@ -80,15 +80,19 @@ export function runTritonclientSuite(
   const specFile = path.join(dir, 'tritonclient-spec.json');
   writeFileSync(specFile, JSON.stringify(spec));
   return new Promise((resolve) => {
-    const child = spawn(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', SCRIPT], {
+    // -v and unbuffered: if the suite hangs and is killed, the output still names the test it was in
+    const child = spawn(python, ['-m', 'pytest', '-v', '-p', 'no:cacheprovider', SCRIPT], {
       cwd: ROOT,
-      env: { ...process.env, TRTN_HTTP_URL: urls.http, TRTN_GRPC_URL: urls.grpc, TRTN_SPEC: specFile, PYTHONDONTWRITEBYTECODE: '1' },
+      env: { ...process.env, TRTN_HTTP_URL: urls.http, TRTN_GRPC_URL: urls.grpc, TRTN_SPEC: specFile, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      output += `\n(killed after ${timeoutMs} ms)\n`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
