@@ -53,7 +53,7 @@ case "$what" in
     mkdir -p "$tmp/src/lib" "$tmp/src/wheels"
     cp .cache/toolchain/tensorrt-10.6.0/lib/* "$tmp/src/lib/"
     cp .cache/toolchain/wheels/tensorrt_cu12_bindings-10.6.0-*.whl "$tmp/src/wheels/"
-    bash "$pack" "$tmp/src" .stage/builder
+    bash "$pack" "$tmp/src" .stage/builder 53
     ;;
   resnet)
     plan=fixtures/gpu/engines/resnet50_fp16.plan
