@@ -3,7 +3,7 @@
  * The server measured by NVIDIA's perf_analyzer: a second, independent client for issue 6.
  *
  *   npm run build:ts && scripts/perf-analyzer.sh --fetch && node bench/server-perf-analyzer.mjs
- *       [--model-repository DIR] [--model NAME] [--concurrency C] [--methods grpc,grpc-shm,http,http-shm]
+ *       [--model-repository DIR] [--model NAME] [--concurrency C] [--batch B] [--methods grpc,grpc-shm,http,http-shm]
  *       [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async]
  *       [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9]
  *       [--perf-analyzer PATH] [--json out.json] [--md out.md]
@@ -14,6 +14,12 @@
  * (tritonclient 2.48.0's C++ load generator, the tool Triton users measure servers with) in a
  * separate process. Defaults: bench/models, model `image-stub` (ResNet-50-sized FP32 [1,3,224,224]
  * in, [1,1000] out, almost no compute), concurrency 64, batch 1.
+ *
+ * --batch B: every request carries B items along dimension 0 (perf_analyzer -b B; in-process,
+ * tensors of B items, as server-overhead.mjs --batch makes them), B in 1..max_batch_size of the
+ * model (1 for a model without batching). perf_analyzer counts a request of B items as B
+ * inferences; the report gives requests/s and inferences/s (= requests/s × B), and the ratio to
+ * in-process is taken on inferences/s (the same B on both sides, so the same ratio as on req/s).
  *
  * The server is started in this process as server-overhead.mjs starts it (startBenchServer():
  * 127.0.0.1, port 0, HTTP + gRPC with the server's default front-end threads, --grpc-workers to
@@ -28,32 +34,36 @@
  *   http        perf_analyzer -i http: the binary tensor extension
  *   http-shm    perf_analyzer -i http --shared-memory system
  *
- * Each perf_analyzer case is `perf_analyzer -m MODEL -u 127.0.0.1:PORT -i PROTO --concurrency-range C
+ * Each perf_analyzer case is `perf_analyzer -m MODEL -u 127.0.0.1:PORT -i PROTO -b B --concurrency-range C
  * --measurement-interval MS -s P -r N -f case.csv` (random input data, perf_analyzer's default sync
  * mode: C client threads, each with one request in flight; --async: perf_analyzer's async mode). It
  * measures windows of MS until the last 3 agree within P % (throughput and average latency) and
  * reports those 3; when it gives up after N windows ("Failed to obtain stable measurement"), the case
  * is run once more with -s 100 and the report says so (stability). --duration defaults to 3 windows
- * (3 × MS), the span perf_analyzer's result covers. Read from its CSV: infer/sec, p50/p90/p95/p99 latency;
- * from its stdout: average latency, the server-side counts (inference and execution counts:
- * their ratio is the dynamic batcher's average batch) and its server latency breakdown (from the
- * statistics extension). Also recorded: this process's CPU time per request during each case
- * (server; in-process: callers and server) and perf_analyzer's CPU time (sampled from
- * /proc/<pid>/stat every 200 ms, so approximate).
+ * (3 × MS), the span perf_analyzer's result covers. Read from its CSV: infer/sec (requests × B per
+ * second), p50/p90/p95/p99 latency; from its stdout: average latency, the server-side counts
+ * (inference and execution counts: their ratio is the dynamic batcher's average batch, in items)
+ * and its server latency breakdown (from the statistics extension). Also recorded: this process's
+ * CPU time per request during each case (server; in-process: callers and server) and
+ * perf_analyzer's CPU time (sampled from /proc/<pid>/stat every 200 ms, so approximate).
  *
- * Reported per case: req/s, latency mean/p50/p99 (µs), the throughput ratio to the same repeat's
- * in-process case, and the issue-6 criterion: grpc / in-process >= --target (0.9) in every repeat
- * ("criterion" in the JSON), reported, never the exit status. The exit status is 1 only when a
- * case failed (perf_analyzer error, or a wrong in-process result); 0 when perf_analyzer is absent:
- * the run is skipped with a message (and, with --json, a JSON/Markdown saying so).
+ * Reported per case: req/s, inferences/s, latency mean/p50/p99 (µs), the throughput ratio
+ * (inferences/s) to the same repeat's in-process case, and the issue-6 criterion: grpc /
+ * in-process >= --target (0.9) in every repeat ("criterion" in the JSON), reported, never the exit
+ * status. The exit status is 1 only when a case failed (perf_analyzer error, or a wrong in-process
+ * result); 2 for a wrong option (--batch above the model's max_batch_size, ...); 0 when
+ * perf_analyzer is absent: the run is skipped with a message (and, with --json, a JSON/Markdown
+ * saying so).
  *
  * perf_analyzer: --perf-analyzer PATH, else `scripts/perf-analyzer.sh --where` ($PERF_ANALYZER_DIR,
  * .cache/perf-analyzer/ from `scripts/perf-analyzer.sh --fetch`, or /tmp/perf-analyzer/ unpacked on
  * the GPU host by scripts/gpu-host/env.sh from .stage/perf-analyzer, made by
  * `scripts/gpu-host/stage.sh perf-analyzer`).
  * The GPU run: scripts/gpu-host/serve-suite.sh --perf-analyzer (ResNet-50 FP16 plan, repository from
- * scripts/gpu-host/model-repository.mjs): `--model resnet50 --concurrency 64 --repeat 2`, writing
- * server-perf-analyzer.json/.md to $OUT.
+ * scripts/gpu-host/model-repository.mjs): `--model resnet50 --concurrency 64 --repeat 2` (single
+ * images, server-perf-analyzer.json/.md in $OUT), then batch traffic `--batch 8 --concurrency 8
+ * --methods grpc,grpc-shm,http-shm --repeat 2` (the same 64 images in flight,
+ * server-perf-analyzer-b8.json/.md).
  * Library module: ../dist/index.js, or the path in TENSORRT_NODE_LIB.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -65,6 +75,8 @@ import { COMMON_FLAGS, commonFlags, fmt, hostEnvironment, inProcessCase, isEntry
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const PA_METHODS = ['grpc', 'grpc-shm', 'http', 'http-shm'];
+/** a wrong option: the script prints its message alone (no stack) and exits 2 */
+const usageError = (message) => Object.assign(new Error(message), { usage: true });
 
 export function parseArgs(argv) {
   const o = {
@@ -89,24 +101,37 @@ export function parseArgs(argv) {
   };
   const f = readFlags(
     argv,
-    { ...COMMON_FLAGS, concurrency: 'string', 'measurement-interval': 'string', stability: 'string', 'max-trials': 'string', async: 'boolean', 'perf-analyzer': 'string' },
-    'node bench/server-perf-analyzer.mjs [--model-repository DIR] [--model NAME] [--concurrency C] [--methods grpc,grpc-shm,http,http-shm] [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async] [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9] [--perf-analyzer PATH] [--json out.json] [--md out.md]',
+    { ...COMMON_FLAGS, concurrency: 'string', batch: 'string', 'measurement-interval': 'string', stability: 'string', 'max-trials': 'string', async: 'boolean', 'perf-analyzer': 'string' },
+    'node bench/server-perf-analyzer.mjs [--model-repository DIR] [--model NAME] [--concurrency C] [--batch B] [--methods grpc,grpc-shm,http,http-shm] [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async] [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9] [--perf-analyzer PATH] [--json out.json] [--md out.md]',
   );
   commonFlags(o, f, PA_METHODS);
   if (f.concurrency !== undefined) o.concurrency = Number(f.concurrency);
+  if (f.batch !== undefined) o.batch = Number(f.batch);
   if (f['measurement-interval'] !== undefined) o.measurementInterval = Number(f['measurement-interval']);
   if (f.stability !== undefined) o.stability = Number(f.stability);
   if (f['max-trials'] !== undefined) o.maxTrials = Number(f['max-trials']);
   if (f.async) o.async = true;
   if (f['perf-analyzer'] !== undefined) o.perfAnalyzer = path.resolve(f['perf-analyzer']);
-  if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 1024)) throw new Error('--concurrency: an integer in 1..1024');
+  if (!(Number.isInteger(o.concurrency) && o.concurrency >= 1 && o.concurrency <= 1024)) throw usageError('--concurrency: an integer in 1..1024');
+  // the upper bound is the model's max_batch_size, checked once the server has loaded it (checkBatch)
+  if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw usageError(`--batch ${f.batch}: an integer >= 1 (at most the model's max_batch_size)`);
   o.methods = PA_METHODS.filter((m) => o.methods.includes(m));
-  if (!(Number.isInteger(o.measurementInterval) && o.measurementInterval >= 100 && o.measurementInterval <= 60_000)) throw new Error('--measurement-interval: milliseconds in 100..60000');
-  if (!(o.stability > 0 && o.stability <= 1000)) throw new Error('--stability: a percentage in (0, 1000]');
-  if (!(Number.isInteger(o.maxTrials) && o.maxTrials >= 3 && o.maxTrials <= 50)) throw new Error('--max-trials: an integer in 3..50');
+  if (!(Number.isInteger(o.measurementInterval) && o.measurementInterval >= 100 && o.measurementInterval <= 60_000)) throw usageError('--measurement-interval: milliseconds in 100..60000');
+  if (!(o.stability > 0 && o.stability <= 1000)) throw usageError('--stability: a percentage in (0, 1000]');
+  if (!(Number.isInteger(o.maxTrials) && o.maxTrials >= 3 && o.maxTrials <= 50)) throw usageError('--max-trials: an integer in 3..50');
   o.duration ??= (3 * o.measurementInterval) / 1000;
-  if (!(o.duration > 0 && o.duration <= 600)) throw new Error('--duration must be in (0, 600] seconds');
+  if (!(o.duration > 0 && o.duration <= 600)) throw usageError('--duration must be in (0, 600] seconds');
   return o;
+}
+
+/**
+ * --batch against the loaded model's config (the server may have completed it, e.g. max_batch_size
+ * from a plan): B <= max_batch_size, or B = 1 for a model without batching (max_batch_size 0,
+ * where a request has no batch dimension). Throws the message to show.
+ */
+export function checkBatch(batch, model, maxBatchSize) {
+  if (maxBatchSize > 0 && batch > maxBatchSize) throw usageError(`--batch ${batch}: model ${model} has max_batch_size ${maxBatchSize}; use --batch 1..${maxBatchSize}`);
+  if (!(maxBatchSize > 0) && batch !== 1) throw usageError(`--batch ${batch}: model ${model} does not batch (max_batch_size ${maxBatchSize ?? 0}); use --batch 1`);
 }
 
 /** the perf_analyzer launcher to run, or null (then `why` says where it was looked for) */
@@ -196,13 +221,14 @@ function runPerfAnalyzer(pa, args, csvFile, timeoutMs) {
 }
 
 /** the perf_analyzer arguments of a method */
-export function perfAnalyzerArgs(method, { model, host, grpcPort, httpPort, concurrency, measurementInterval, stability, maxTrials, async }) {
+export function perfAnalyzerArgs(method, { model, host, grpcPort, httpPort, batch, concurrency, measurementInterval, stability, maxTrials, async }) {
   const grpc = method.startsWith('grpc');
   return [
     '-m', model,
     '-i', grpc ? 'grpc' : 'http',
     '-u', `${host}:${grpc ? grpcPort : httpPort}`,
     ...(method.endsWith('-shm') ? ['--shared-memory', 'system'] : []),
+    ...(batch !== undefined ? ['-b', String(batch)] : []),
     '--concurrency-range', String(concurrency),
     '--measurement-interval', String(measurementInterval),
     '-s', String(stability),
@@ -213,7 +239,7 @@ export function perfAnalyzerArgs(method, { model, host, grpcPort, httpPort, conc
 
 /** a perf_analyzer case: runs it (again with -s 100 when it cannot stabilize) and turns its output into a result row */
 async function perfAnalyzerCase(pa, method, opts, server, tmp, tag) {
-  const common = { model: opts.model, host: server.host, grpcPort: server.grpcPort, httpPort: server.httpPort, concurrency: opts.concurrency, measurementInterval: opts.measurementInterval, maxTrials: opts.maxTrials, async: opts.async };
+  const common = { model: opts.model, host: server.host, grpcPort: server.grpcPort, httpPort: server.httpPort, batch: opts.batch, concurrency: opts.concurrency, measurementInterval: opts.measurementInterval, maxTrials: opts.maxTrials, async: opts.async };
   const timeoutMs = (opts.maxTrials + 3) * opts.measurementInterval + 60_000;
   let stability = opts.stability;
   let run;
@@ -238,9 +264,11 @@ async function perfAnalyzerCase(pa, method, opts, server, tmp, tag) {
   const tail = (run.stderr + run.stdout).trim().split('\n').slice(-6).join('\n');
   const warnings = (run.stdout + run.stderr).split('\n').filter((l) => /Unable to|error|Error|failed|Failed/.test(l)).slice(0, 5);
   if (run.code !== 0 || !row) {
-    return { method, client: 'perf_analyzer', command: ['perf_analyzer', ...args].join(' '), stability, correct: false, error: `perf_analyzer exit ${run.code}${row ? '' : ', no CSV row'}: ${tail}`, requestsPerSecond: 0, latencyUs: {}, seconds: run.seconds };
+    return { method, client: 'perf_analyzer', command: ['perf_analyzer', ...args].join(' '), stability, correct: false, error: `perf_analyzer exit ${run.code}${row ? '' : ', no CSV row'}: ${tail}`, requestsPerSecond: 0, inferencesPerSecond: 0, latencyUs: {}, seconds: run.seconds };
   }
-  const requestsPerSecond = row['Inferences/Second'];
+  // perf_analyzer's infer/sec counts a request of B items as B inferences (requests × B / s)
+  const inferencesPerSecond = row['Inferences/Second'];
+  const requestsPerSecond = inferencesPerSecond / opts.batch;
   const requests = out.clientRequests ?? Math.round(requestsPerSecond * 3 * opts.measurementInterval / 1000);
   return {
     method,
@@ -248,6 +276,7 @@ async function perfAnalyzerCase(pa, method, opts, server, tmp, tag) {
     command: ['perf_analyzer', ...args].join(' '),
     stability,
     requestsPerSecond,
+    inferencesPerSecond,
     latencyUs: { mean: out.avgLatencyUs, p50: row['p50 latency'], p90: row['p90 latency'], p95: row['p95 latency'], p99: row['p99 latency'], stddev: out.stddevLatencyUs },
     clientBreakdownUs: { clientSend: row['Client Send'], networkServerSendRecv: row['Network+Server Send/Recv'], serverQueue: row['Server Queue'], serverComputeInput: row['Server Compute Input'], serverComputeInfer: row['Server Compute Infer'], serverComputeOutput: row['Server Compute Output'], clientRecv: row['Client Recv'] },
     server: { inferenceCount: out.serverInferenceCount, executionCount: out.serverExecutionCount, averageBatch: out.serverInferenceCount && out.serverExecutionCount ? out.serverInferenceCount / out.serverExecutionCount : undefined, latencyUs: out.serverLatencyUs },
@@ -274,15 +303,15 @@ function markdown(report) {
   lines.push(report.note, '');
   const m = report.model;
   lines.push(
-    `Model \`${m.name}\` v${m.version} (${m.platform}, max_batch_size ${m.maxBatchSize}, ${m.instances} instance(s)${m.dynamicBatching ? ', dynamic_batching' : ''}), request inputs ${m.inputs.map((i) => `${i.name} ${i.datatype} [${i.shape.join(',')}]`).join(', ')}; concurrency ${o.concurrency}; gRPC served by ${report.server.grpcWorkers ? `${report.server.grpcWorkers} front-end thread(s)` : 'the main thread'}. in-process: ${o.duration} s after ${o.warmup} s warm-up, every 8th result checked against the reference. perf_analyzer: ${o.async ? 'async' : 'sync'} mode, ${o.measurementInterval} ms windows, the last 3 within ${o.stability} % (-s; a case that could not stabilize ran again with -s 100: column "-s"), at most ${o.maxTrials} windows, random input data.`,
+    `Model \`${m.name}\` v${m.version} (${m.platform}, max_batch_size ${m.maxBatchSize}, ${m.instances} instance(s)${m.dynamicBatching ? ', dynamic_batching' : ''}), request inputs ${m.inputs.map((i) => `${i.name} ${i.datatype} [${i.shape.join(',')}]`).join(', ')}; batch ${o.batch} (items per request); concurrency ${o.concurrency}; infer/s = req/s × ${o.batch}, and "/ in-process" is the ratio of infer/s; "avg batch (server)": items per execution of the scheduler (perf_analyzer's server counts; in-process: the scheduler's, warm-up included); gRPC served by ${report.server.grpcWorkers ? `${report.server.grpcWorkers} front-end thread(s)` : 'the main thread'}. in-process: ${o.duration} s after ${o.warmup} s warm-up, every 8th result checked against the reference. perf_analyzer: ${o.async ? 'async' : 'sync'} mode, ${o.measurementInterval} ms windows, the last 3 within ${o.stability} % (-s; a case that could not stabilize ran again with -s 100: column "-s"), at most ${o.maxTrials} windows, random input data.`,
     '',
   );
-  lines.push('| repeat | method | req/s | mean µs | p50 µs | p99 µs | / in-process | avg batch (server) | server CPU cores | perf_analyzer CPU cores | -s | ok |');
-  lines.push('| --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | :-: |');
+  lines.push('| repeat | method | req/s | infer/s | mean µs | p50 µs | p99 µs | / in-process | avg batch (server) | server CPU cores | perf_analyzer CPU cores | -s | ok |');
+  lines.push('| --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | :-: |');
   for (const c of report.cases) {
     const ip = c.method === 'in-process';
     lines.push(
-      `| ${c.repeat} | ${ip ? 'in-process' : `${c.method} (perf_analyzer)`} | ${fmt(c.requestsPerSecond)} | ${fmt(c.latencyUs.mean)} | ${fmt(c.latencyUs.p50)} | ${fmt(c.latencyUs.p99)} | ${ip ? '1.00' : fmt(c.throughputRatioVsInProcess, 2)} | ${ip ? '–' : fmt(c.server?.averageBatch, 1)} | ${fmt(ip ? c.cpu?.processCoresBusy : c.cpu?.serverCoresBusy, 1)} | ${ip ? '–' : fmt(c.cpu?.perfAnalyzerCoresBusy, 1)} | ${ip ? '–' : c.stability} | ${c.correct ? 'yes' : `**no**${c.error ? `: ${c.error.split('\n')[0].slice(0, 120)}` : ''}`} |`,
+      `| ${c.repeat} | ${ip ? 'in-process' : `${c.method} (perf_analyzer)`} | ${fmt(c.requestsPerSecond)} | ${fmt(c.inferencesPerSecond)} | ${fmt(c.latencyUs.mean)} | ${fmt(c.latencyUs.p50)} | ${fmt(c.latencyUs.p99)} | ${ip ? '1.00' : fmt(c.throughputRatioVsInProcess, 2)} | ${fmt(c.server?.averageBatch, 1)} | ${fmt(ip ? c.cpu?.processCoresBusy : c.cpu?.serverCoresBusy, 1)} | ${ip ? '–' : fmt(c.cpu?.perfAnalyzerCoresBusy, 1)} | ${ip ? '–' : c.stability} | ${c.correct ? 'yes' : `**no**${c.error ? `: ${c.error.split('\n')[0].slice(0, 120)}` : ''}`} |`,
     );
   }
   lines.push('', '## Issue 6 criterion', '', report.criterionText, '');
@@ -326,24 +355,36 @@ async function main() {
   try {
     const model = server.repository.getModel(opts.model);
     const cfg = model.config;
+    checkBatch(opts.batch, opts.model, cfg.max_batch_size);
     const { inputSpecs, outNames, checkKind, variants, tensors } = await makeVariants(lib, model, opts);
+    const B = opts.batch;
+    const tag = `C=${opts.concurrency}${B > 1 ? ` B=${B}` : ''}`;
+    const perSecond = (r) => `${fmt(r.requestsPerSecond)} req/s${B > 1 ? ` (${fmt(r.inferencesPerSecond)} infer/s)` : ''}`;
     const cases = [];
     for (let repeat = 1; repeat <= opts.repeat; repeat++) {
-      process.stderr.write(`#${repeat} C=${opts.concurrency} in-process ...`);
+      process.stderr.write(`#${repeat} ${tag} in-process ...`);
+      const stats0 = model.scheduler.statistics?.();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
+      // each call carries the B items of a request (makeVariants made the tensors with opts.batch)
       const base = await inProcessCase(model, { concurrency: opts.concurrency, warmupMs: opts.warmup * 1000, durationMs: opts.duration * 1000, tensors, variants, outNames, checkKind });
+      base.inferencesPerSecond = base.requestsPerSecond * B;
       const cpu = process.cpuUsage(cpu0);
       const wall = (performance.now() - t0) / 1000;
+      // the scheduler's counts over the case (warm-up included): the batch sizes it formed, to set beside perf_analyzer's server counts
+      const stats1 = model.scheduler.statistics?.();
+      const inferenceCount = stats1 && stats0 ? stats1.inferenceCount - stats0.inferenceCount : undefined;
+      const executionCount = stats1 && stats0 ? stats1.executionCount - stats0.executionCount : undefined;
+      base.server = { inferenceCount, executionCount, averageBatch: inferenceCount && executionCount ? inferenceCount / executionCount : undefined };
       cases.push({ repeat, method: 'in-process', client: 'in-process', ...base, cpu: { processSeconds: (cpu.user + cpu.system) / 1e6, wallSeconds: wall, processCoresBusy: (cpu.user + cpu.system) / 1e6 / wall } });
-      process.stderr.write(` ${fmt(base.requestsPerSecond)} req/s, p50 ${fmt(base.latencyUs.p50)} µs, p99 ${fmt(base.latencyUs.p99)} µs${base.correct ? '' : ` NOT CORRECT (${base.firstError ?? base.check.firstMismatch ?? 'nothing checked'})`}\n`);
+      process.stderr.write(` ${perSecond(base)}, p50 ${fmt(base.latencyUs.p50)} µs, p99 ${fmt(base.latencyUs.p99)} µs${base.server.averageBatch ? `, batch ${fmt(base.server.averageBatch, 1)}` : ''}${base.correct ? '' : ` NOT CORRECT (${base.firstError ?? base.check.firstMismatch ?? 'nothing checked'})`}\n`);
       for (const method of opts.methods) {
-        process.stderr.write(`#${repeat} C=${opts.concurrency} ${method} (perf_analyzer) ...`);
+        process.stderr.write(`#${repeat} ${tag} ${method} (perf_analyzer) ...`);
         const r = await perfAnalyzerCase(pa, method, opts, server, tmp, `r${repeat}`);
         const row = { repeat, ...r };
-        if (r.correct) row.throughputRatioVsInProcess = r.requestsPerSecond / base.requestsPerSecond;
+        if (r.correct) row.throughputRatioVsInProcess = r.inferencesPerSecond / base.inferencesPerSecond;
         cases.push(row);
-        process.stderr.write(r.correct ? ` ${fmt(r.requestsPerSecond)} req/s, p50 ${fmt(r.latencyUs.p50)} µs, p99 ${fmt(r.latencyUs.p99)} µs, ×${fmt(row.throughputRatioVsInProcess, 2)}${r.server.averageBatch ? `, batch ${fmt(r.server.averageBatch, 1)}` : ''}\n` : ` FAILED: ${r.error}\n`);
+        process.stderr.write(r.correct ? ` ${perSecond(r)}, p50 ${fmt(r.latencyUs.p50)} µs, p99 ${fmt(r.latencyUs.p99)} µs, ×${fmt(row.throughputRatioVsInProcess, 2)}${r.server.averageBatch ? `, batch ${fmt(r.server.averageBatch, 1)}` : ''}\n` : ` FAILED: ${r.error}\n`);
       }
     }
 
@@ -353,14 +394,16 @@ async function main() {
       method: 'grpc',
       client: 'perf_analyzer',
       concurrency: opts.concurrency,
+      batch: B,
+      on: 'inferences/s',
       target: opts.target,
       ratios: critRows.map((c) => c.throughputRatioVsInProcess ?? null),
       met: critRows.length > 0 && critRows.every((c) => c.correct && c.throughputRatioVsInProcess >= opts.target),
     };
     const ratios = (m) => cases.filter((c) => c.method === m).map((c) => (c.correct ? fmt(c.throughputRatioVsInProcess, 2) : 'failed')).join(' / ');
     const criterionText =
-      `Issue 6: ResNet-50 single-image traffic through gRPC at >= ${opts.target} of the in-process throughput (the same scheduler called in this process). ` +
-      `Here, model ${opts.model} at C = ${opts.concurrency}, perf_analyzer as the client: grpc / in-process = ${critRows.length ? ratios('grpc') : 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${critRows.length ? (criterion.met ? 'met' : '**not met**') : 'not measured'}` +
+      `Issue 6: ResNet-50 traffic through gRPC at >= ${opts.target} of the in-process throughput in inferences/s (the same scheduler called in this process). ` +
+      `Here, model ${opts.model}, ${B > 1 ? `batch traffic: requests of ${B} items` : 'single-item requests'} at C = ${opts.concurrency}, perf_analyzer as the client: grpc / in-process = ${critRows.length ? ratios('grpc') : 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${critRows.length ? (criterion.met ? 'met' : '**not met**') : 'not measured'}` +
       `${opts.methods.filter((m) => m !== 'grpc').map((m) => `; ${m} ${ratios(m)}`).join('')}.` +
       (isPlan ? '' : ' This is not the GPU criterion: the model runs on ONNX Runtime on the CPU, and server, in-process callers and perf_analyzer share the CPU cores.');
     let pkgVersions = null; // what scripts/perf-analyzer.sh bundled, pinned
@@ -395,4 +438,10 @@ async function main() {
 }
 
 // run as a script, not imported (the parsers are exported for tests)
-if (isEntryPoint(import.meta.url)) await main();
+if (isEntryPoint(import.meta.url)) {
+  await main().catch((e) => {
+    if (!e?.usage) throw e;
+    process.stderr.write(`server-perf-analyzer: ${e.message}\n`);
+    process.exitCode = 2;
+  });
+}
