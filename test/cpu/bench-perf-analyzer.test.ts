@@ -74,6 +74,18 @@ describe.skipIf(!HAVE_DIST)('bench/server-perf-analyzer.mjs', () => {
     expect(() => parseArgs(['node', 'x', '--methods', 'grpc,udp'])).toThrow(/unknown: udp/);
   });
 
+  it('batch traffic: -b B for perf_analyzer, and B checked against the model', async () => {
+    const { perfAnalyzerArgs, parseArgs, checkBatch } = await load();
+    const common = { model: 'm', host: '127.0.0.1', grpcPort: 1, httpPort: 2, concurrency: 8, measurementInterval: 2000, stability: 10, maxTrials: 6, async: false };
+    expect(perfAnalyzerArgs('grpc', { ...common, batch: 8 })).toEqual(expect.arrayContaining(['-b', '8']));
+    expect(parseArgs(['node', 'x', '--batch', '8', '--concurrency', '8'])).toMatchObject({ batch: 8, concurrency: 8 });
+    for (const b of ['0', '1.5', 'x']) expect(() => parseArgs(['node', 'x', '--batch', b])).toThrow(/batch/);
+    expect(() => checkBatch(8, 'm', 32)).not.toThrow();
+    expect(() => checkBatch(64, 'm', 32)).toThrow(/max_batch_size 32/);
+    expect(() => checkBatch(2, 'm', 0)).toThrow(/does not batch/);
+    expect(() => checkBatch(1, 'm', 0)).not.toThrow();
+  });
+
   it('skips with a message (exit 0) when there is no perf_analyzer', () => {
     const json = path.join(tmp, 'skipped.json');
     const r = spawnSync(process.execPath, [SCRIPT, '--json', json], { encoding: 'utf8', env: { ...process.env, PERF_ANALYZER_DIR: path.join(tmp, 'none') }, timeout: 60_000 });
