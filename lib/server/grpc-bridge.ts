@@ -18,22 +18,88 @@ export interface BridgedError {
   details: string;
 }
 
-/** main thread → worker */
+/**
+ * main thread → worker. Answers travel in batches: every call that completes while the main
+ * thread runs one piece of work (a batch of inferences settling together, a batch of calls
+ * failing validation) is answered by one message, not one each (MessageBatcher).
+ */
 export type ToWorker =
   /** an accepted connection: a descriptor the worker now owns */
   | { kind: 'connection'; fd: number }
-  /** `returned`: the call's input ArrayBuffers, done with, for the worker to reuse (BufferPool) */
-  | { kind: 'reply'; id: number; response: unknown; returned: ArrayBuffer[] }
-  | { kind: 'reply'; id: number; error: BridgedError }
+  /**
+   * `replies`: [id, ok, response-or-BridgedError] for each call answered; `returned`: the input
+   * ArrayBuffers of the calls that succeeded, done with, for the worker to reuse (BufferPool)
+   */
+  | { kind: 'replies'; replies: unknown[]; returned: ArrayBuffer[] }
   /** stop taking calls, finish those in flight (forced after graceMs), then answer 'drained' */
   | { kind: 'drain'; graceMs: number };
 
 /** worker → main thread */
 export type FromWorker =
   | { kind: 'ready' }
-  | { kind: 'call'; id: number; method: string; request: unknown }
+  /**
+   * calls, [id, method, request] for each: method is an index into GrpcWorkerData.methods; a
+   * ModelInfer request has its parameters flattened (flattenModelInferRequest). Several calls
+   * decoded close together share one message (MessageBatcher).
+   */
+  | { kind: 'calls'; calls: unknown[] }
   | { kind: 'connection-closed' }
   | { kind: 'drained' };
+
+/** Entries per call in FromWorker 'calls' and per answer in ToWorker 'replies'. */
+export const CALL_FIELDS = 3;
+
+/**
+ * Collects a thread's outgoing calls or answers and posts them as one message at `flush`: the
+ * receiving thread then pays one wake-up, one event and one deserialization per batch instead of
+ * per call, which (with hundreds of small calls per second) was a good part of the main thread's
+ * work per call. `schedule` arranges the flush (the main thread: process.nextTick, so everything
+ * that settles in one macrotask and its microtasks goes together; a worker: setImmediate).
+ */
+export class MessageBatcher {
+  private items: unknown[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private returned: ArrayBuffer[] = [];
+  private scheduled = false;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(
+    /** `transfer`: every ArrayBuffer queued, `returned` among them those queued as returned */
+    private readonly send: (items: unknown[], transfer: ArrayBuffer[], returned: ArrayBuffer[]) => void,
+    private readonly schedule: (flush: () => void) => void,
+  ) {}
+
+  /**
+   * Queue one entry of CALL_FIELDS values, the ArrayBuffers it refers to (`moved`, transferred
+   * with it) and buffers handed back with it (`returned`, transferred too: the main thread's
+   * input buffers for the worker's pool).
+   */
+  add(a: unknown, b: unknown, c: unknown, moved?: readonly ArrayBuffer[], returned?: readonly ArrayBuffer[]): void {
+    this.items.push(a, b, c);
+    if (moved !== undefined) for (const ab of moved) this.transfer.push(ab);
+    if (returned !== undefined) {
+      for (const ab of returned) {
+        this.transfer.push(ab);
+        this.returned.push(ab);
+      }
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(this.flushBound);
+    }
+  }
+
+  /** Post what is queued (nothing when empty). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.items.length === 0) return;
+    const { items, transfer, returned } = this;
+    this.items = [];
+    this.transfer = [];
+    this.returned = [];
+    this.send(items, transfer, returned);
+  }
+}
 
 /** The request field of ModelInfer and the response field holding tensor bytes. */
 export const RAW_INPUTS = 'raw_input_contents';
@@ -68,6 +134,9 @@ export class BufferPool {
   }
 }
 
+/** Stands for every empty byte array in moved messages: never transferred, and the same object each time (cloned once per message). */
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Replace `message[field]` (a list of byte arrays) with copies that own their whole ArrayBuffer,
  * and return those ArrayBuffers for postMessage's transfer list: the receiver then gets them
@@ -82,6 +151,8 @@ export function moveBytesOut(message: unknown, field: string, pool?: BufferPool)
   if (!Array.isArray(list)) return [];
   const transfer: ArrayBuffer[] = [];
   (message as Record<string, unknown>)[field] = list.map((bytes: Uint8Array) => {
+    // nothing to move (an output written to shared memory): one shared empty array, cloned
+    if (bytes.byteLength === 0) return NO_BYTES;
     const copy = new Uint8Array(pool?.take(bytes.byteLength) ?? (Buffer.allocUnsafeSlow(bytes.byteLength).buffer as ArrayBuffer));
     copy.set(bytes);
     transfer.push(copy.buffer);

@@ -3,9 +3,10 @@
  * connection's descriptor is duplicated (the native addon's dupFd) and handed to the front-end
  * thread with the fewest connections, which does HTTP/2 and protobuf (grpc-worker.ts) and
  * forwards each call to the main thread, where the same handlers as the in-thread server run
- * (createGrpcHandlers). The main thread thus spends per call a postMessage each way instead of
- * the HTTP/2 framing and protobuf decoding of the whole message, which for 600 KB tensors
- * bounded the server at a few hundred calls per second.
+ * (createBridgedGrpcHandlers). The main thread thus spends per call a share of a postMessage
+ * each way (calls and answers travel in batches, grpc-bridge.ts) instead of the HTTP/2 framing
+ * and protobuf decoding of the whole message, which for 600 KB tensors bounded the server at a
+ * few hundred calls per second.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -24,7 +25,7 @@ import {
   GRPC_METHODS,
   checkFlowControlWindow,
   closeGrpc,
-  createGrpcHandlers,
+  createBridgedGrpcHandlers,
   createGrpcServer,
   findProtoDir,
   listenGrpc,
@@ -34,7 +35,7 @@ import {
   type GrpcServerOptions,
 } from './grpc.js';
 import { SystemSharedMemory } from './shared-memory.js';
-import { RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
+import { CALL_FIELDS, MessageBatcher, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type BridgedError, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
 /**
  * Front-end threads for `workers: 'auto'`: a quarter of the cores, at least 1 and at most 4.
@@ -71,6 +72,8 @@ export function grpcWorkerEntry(): string {
 
 interface FrontEndThread {
   worker: Worker;
+  /** the answers to this thread's calls, posted together (see dispatch) */
+  replies: MessageBatcher;
   /** it has loaded grpc-js and the proto: connections may go to it */
   ready: boolean;
   connections: number;
@@ -80,6 +83,7 @@ interface FrontEndThread {
 }
 
 interface FrontEndOptions {
+  /** the main thread's handlers for the calls forwarded (createBridgedGrpcHandlers) */
   handlers: GrpcHandlers;
   threads: number;
   workerData: GrpcWorkerData;
@@ -102,6 +106,23 @@ export interface GrpcFrontEnd {
   /** the front-end worker threads (monitoring and tests) */
   workerThreads(): readonly Worker[];
   close(graceMs?: number): Promise<void>;
+}
+
+/** A handler's error as the worker passes it to grpc-js: status code and details. */
+function bridgedError(e: unknown): BridgedError {
+  return { code: grpcStatusFor(e), details: errorMessage(e) };
+}
+
+/** Queue a call's response, its output bytes moved (transferred), its input buffers handed back. */
+function answer(replies: MessageBatcher, id: number, response: unknown, inputs: ArrayBuffer[]): void {
+  let moved: ArrayBuffer[];
+  try {
+    moved = moveBytesOut(response, RAW_OUTPUTS);
+  } catch (e) {
+    replies.add(id, false, { code: 13, details: `the answer could not be passed to the gRPC front-end thread: ${errorMessage(e)}` } satisfies BridgedError);
+    return;
+  }
+  replies.add(id, true, response, moved, inputs);
 }
 
 class WorkerFrontEnd implements GrpcFrontEnd {
@@ -151,7 +172,8 @@ class WorkerFrontEnd implements GrpcFrontEnd {
 
   private spawn(): Promise<void> {
     const worker = new Worker(grpcWorkerEntry(), { workerData: this.options.workerData });
-    const thread: FrontEndThread = { worker, ready: false, connections: 0, gone: false };
+    const replies = new MessageBatcher((items, transfer, returned) => this.postReplies(worker, items, transfer, returned), process.nextTick);
+    const thread: FrontEndThread = { worker, replies, ready: false, connections: 0, gone: false };
     this.pool.push(thread);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -165,8 +187,8 @@ class WorkerFrontEnd implements GrpcFrontEnd {
             clearTimeout(timer);
             resolve();
             break;
-          case 'call':
-            this.dispatch(worker, message.id, message.method, message.request);
+          case 'calls':
+            this.dispatch(thread, message.calls);
             break;
           case 'connection-closed':
             thread.connections--;
@@ -239,27 +261,54 @@ class WorkerFrontEnd implements GrpcFrontEnd {
   }
 
   /**
-   * Run a forwarded call on this thread and post the answer back to the worker, with the call's
-   * input buffers when it succeeded: the scheduler has then finished with them (the Tensors over
-   * them are garbage), and the worker reuses them for later calls.
+   * Run forwarded calls on this thread. Each answer is queued on the thread's reply batcher, with
+   * the call's input buffers when it succeeded: the scheduler has then finished with them (the
+   * Tensors over them are garbage), and the worker reuses them for later calls. The batcher posts
+   * what is queued once the current macrotask and its microtasks are done (process.nextTick), so
+   * the answers of a batch of inferences that settle together go back in one message.
    */
-  private dispatch(worker: Worker, id: number, method: string, request: unknown): void {
-    // the worker serves only GRPC_METHODS (its workerData), each of which has a handler
-    const handler = this.options.handlers[method as GrpcMethod];
-    const inputs = bytesBackToBuffers(request, RAW_INPUTS);
-    Promise.resolve()
-      .then(() => handler(request))
-      .then(
-        (response) => {
-          const transfer = moveBytesOut(response, RAW_OUTPUTS);
-          worker.postMessage({ kind: 'reply', id, response, returned: inputs } satisfies ToWorker, [...transfer, ...inputs]);
-        },
-        (e: unknown) => worker.postMessage({ kind: 'reply', id, error: { code: grpcStatusFor(e), details: errorMessage(e) } } satisfies ToWorker),
-      )
-      .catch((e: unknown) => {
-        // the answer could not be posted (not cloneable): the call must still end
-        worker.postMessage({ kind: 'reply', id, error: { code: 13, details: `the answer could not be passed to the gRPC front-end thread: ${errorMessage(e)}` } } satisfies ToWorker);
-      });
+  private dispatch(thread: FrontEndThread, calls: unknown[]): void {
+    const { handlers, workerData } = this.options;
+    for (let i = 0; i < calls.length; i += CALL_FIELDS) {
+      const id = calls[i] as number;
+      const request = calls[i + 2];
+      // the worker serves only GRPC_METHODS (its workerData), each of which has a handler
+      const handler = handlers[workerData.methods[calls[i + 1] as number] as GrpcMethod];
+      const inputs = bytesBackToBuffers(request, RAW_INPUTS);
+      let result: unknown;
+      try {
+        result = handler(request);
+      } catch (e) {
+        thread.replies.add(id, false, bridgedError(e));
+        continue;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (response: unknown) => answer(thread.replies, id, response, inputs),
+          (e: unknown) => thread.replies.add(id, false, bridgedError(e)),
+        );
+      } else answer(thread.replies, id, result, inputs);
+    }
+  }
+
+  /** Post a batch of answers; should that fail (an answer that cannot be cloned), each alone, so that every call still ends. */
+  private postReplies(worker: Worker, replies: unknown[], transfer: ArrayBuffer[], returned: ArrayBuffer[]): void {
+    try {
+      worker.postMessage({ kind: 'replies', replies, returned } satisfies ToWorker, transfer);
+      return;
+    } catch {
+      // below, one at a time
+    }
+    for (let i = 0; i < replies.length; i += CALL_FIELDS) {
+      const one = replies.slice(i, i + CALL_FIELDS);
+      try {
+        // the transfer list is not split by answer: buffers not moved are cloned (and garbage afterwards)
+        worker.postMessage({ kind: 'replies', replies: one, returned: [] } satisfies ToWorker);
+      } catch (e) {
+        const error: BridgedError = { code: 13, details: `the answer could not be passed to the gRPC front-end thread: ${errorMessage(e)}` };
+        worker.postMessage({ kind: 'replies', replies: [one[0], false, error], returned: [] } satisfies ToWorker);
+      }
+    }
   }
 
   close(graceMs = 10_000): Promise<void> {
@@ -330,7 +379,7 @@ export async function startGrpcServer(options: StartGrpcOptions): Promise<GrpcFr
     }
     if (dupFd) {
       const frontEnd = new WorkerFrontEnd({
-        handlers: createGrpcHandlers(options.repository, sharedMemory),
+        handlers: createBridgedGrpcHandlers(options.repository, sharedMemory),
         threads,
         workerData: { protoDir, methods: GRPC_METHODS satisfies readonly GrpcMethod[], maxMessageBytes, flowControlWindowBytes },
         logger: options.logger,

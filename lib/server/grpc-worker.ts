@@ -2,16 +2,17 @@
  * A gRPC front-end thread (started by grpc-front-ends.ts): HTTP/2 framing and protobuf
  * encoding and decoding of the connections the main thread hands over, so that this work,
  * about a millisecond per 600 KB request, is off the thread that runs the batcher. Each unary
- * call goes to the main thread as { id, method, request } and its answer comes back as
- * { id, response } or { id, error }; tensor bytes travel in transferred ArrayBuffers.
+ * call goes to the main thread as (id, method, request) and its answer comes back as
+ * (id, ok, response or error), several calls or answers to a message (grpc-bridge.ts); tensor
+ * bytes travel in transferred ArrayBuffers.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { TensorRtError } from '../errors.js';
-import { closeGrpc, loadGrpcService, newGrpcServer, setGrpcFlowControlWindow } from './grpc.js';
-import { BufferPool, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
+import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, setGrpcFlowControlWindow } from './grpc.js';
+import { BufferPool, CALL_FIELDS, MessageBatcher, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type BridgedError, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
 const port = parentPort;
 if (!port) throw new TensorRtError('ERR_CONFIG', 'grpc-worker runs as a worker thread of the tensorrt-node server, not on its own');
@@ -24,17 +25,27 @@ const pending = new Map<number, grpc.sendUnaryData<unknown>>();
 const inputBuffers = new BufferPool(64 * 1024 * 1024);
 let nextId = 0;
 
-function forward(method: string) {
+/**
+ * Calls go to the main thread in batches: those decoded in one turn of this thread's event loop
+ * (a read of several connections' frames) share a message, posted once the turn's I/O callbacks
+ * are done (setImmediate).
+ */
+const calls = new MessageBatcher((items, transfer) => post({ kind: 'calls', calls: items }, transfer), setImmediate);
+
+function forward(method: string, index: number) {
+  const flatten = method === 'ModelInfer';
   return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
     const id = nextId++;
     pending.set(id, callback);
     const request = call.request;
-    post({ kind: 'call', id, method, request }, moveBytesOut(request, RAW_INPUTS, inputBuffers));
+    // the parameters' values, not protobuf's oneof wrappers: less to clone, and to read there
+    if (flatten) flattenModelInferRequest(request);
+    calls.add(id, index, request, moveBytesOut(request, RAW_INPUTS, inputBuffers));
   };
 }
 
 const server = newGrpcServer(options.maxMessageBytes);
-server.addService(loadGrpcService(options.protoDir), Object.fromEntries(options.methods.map((m) => [m, forward(m)])));
+server.addService(loadGrpcService(options.protoDir), Object.fromEntries(options.methods.map((m, i) => [m, forward(m, i)])));
 const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 // after createConnectionInjector: the injector's http2 server is then in the map that this widens
 setGrpcFlowControlWindow(server, options.flowControlWindowBytes);
@@ -58,15 +69,19 @@ port.on('message', (message: ToWorker) => {
     case 'connection':
       adopt(message.fd);
       break;
-    case 'reply': {
-      const callback = pending.get(message.id);
-      pending.delete(message.id);
-      if (!callback) break;
-      if ('error' in message) callback(message.error);
-      else {
-        for (const ab of message.returned) inputBuffers.give(ab);
-        bytesBackToBuffers(message.response, RAW_OUTPUTS);
-        callback(null, message.response);
+    case 'replies': {
+      for (const ab of message.returned) inputBuffers.give(ab);
+      const r = message.replies;
+      for (let i = 0; i < r.length; i += CALL_FIELDS) {
+        const id = r[i] as number;
+        const callback = pending.get(id);
+        pending.delete(id);
+        if (!callback) continue;
+        if (r[i + 1] !== true) callback(r[i + 2] as BridgedError);
+        else {
+          bytesBackToBuffers(r[i + 2], RAW_OUTPUTS);
+          callback(null, r[i + 2]);
+        }
       }
       break;
     }

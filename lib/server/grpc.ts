@@ -21,6 +21,7 @@ import {
   modelMetadata,
   requestOptions,
   requestedOutputs,
+  sharedMemoryOutputBuffers,
   statisticsJson,
   tensorBytes,
   type WireInput,
@@ -86,9 +87,11 @@ function paramValue(p: InferParameter | undefined): unknown {
   return k ? p[k] : undefined;
 }
 
+/** A parameters map's values: { name: value } instead of { name: { <type>_param: value, parameter_choice } }. */
 function paramsObject(m: Record<string, InferParameter> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(m ?? {})) out[k] = paramValue(v);
+  if (m == null) return out;
+  for (const k of Object.keys(m)) out[k] = paramValue(m[k]);
   return out;
 }
 
@@ -202,7 +205,55 @@ interface ModelInferRequest {
   raw_input_contents: Uint8Array[];
 }
 
+/** A ModelInferRequest after flattenModelInferRequest(): every parameters map holds plain values. */
+interface FlatModelInferRequest {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters: Record<string, unknown>;
+  inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, unknown>; contents: Record<string, unknown[]> | null }>;
+  outputs: Array<{ name: string; parameters: Record<string, unknown> }>;
+  raw_input_contents: Uint8Array[];
+}
+
+/**
+ * Replace, in place, the parameters maps of a decoded ModelInferRequest (the request's, each
+ * input's and each requested output's) by their values ({ name: value }), the form modelInfer
+ * reads. The gRPC front-end threads do this before passing a call to the main thread (less to
+ * clone and to read there). Never throws: what is not of the shape expected is left for
+ * modelInfer to reject as before.
+ */
+export function flattenModelInferRequest(request: unknown): void {
+  if (request === null || typeof request !== 'object') return;
+  const r = request as { parameters?: unknown; inputs?: unknown; outputs?: unknown };
+  r.parameters = paramsObject(r.parameters as Record<string, InferParameter> | undefined);
+  for (const list of [r.inputs, r.outputs]) {
+    if (!Array.isArray(list)) continue;
+    for (const t of list as Array<{ parameters?: unknown } | null>) {
+      if (t !== null && typeof t === 'object') t.parameters = paramsObject(t.parameters as Record<string, InferParameter> | undefined);
+    }
+  }
+}
+
+/** flattenModelInferRequest's result as a new object, the caller's left as it is. */
+function flattenedCopy(r: ModelInferRequest): FlatModelInferRequest {
+  if (r === null || typeof r !== 'object') return r as unknown as FlatModelInferRequest;
+  const copy = (list: unknown): unknown => (Array.isArray(list) ? list.map((t: unknown) => (t !== null && typeof t === 'object' ? { ...t } : t)) : list);
+  const flat = { ...r, inputs: copy(r.inputs), outputs: copy(r.outputs) };
+  flattenModelInferRequest(flat);
+  return flat as unknown as FlatModelInferRequest;
+}
+
 type NameVersion = { name: string; version: string };
+
+/**
+ * The handlers that the main thread runs for calls forwarded by the gRPC front-end threads: those
+ * of createGrpcHandlers, except that ModelInfer takes a request already flattened by
+ * flattenModelInferRequest() (grpc-worker.ts does that before posting it).
+ */
+export function createBridgedGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemory): GrpcHandlers {
+  return { ...createGrpcHandlers(repo, shm), ModelInfer: (r: FlatModelInferRequest) => modelInfer(repo, shm, r) };
+}
 
 /** The KServe v2 gRPC methods over `repo` (and the shared-memory regions of `shm`). */
 export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemory = new SystemSharedMemory()): GrpcHandlers {
@@ -239,7 +290,7 @@ export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemor
       await repo.unload(r.model_name);
       return {};
     },
-    ModelInfer: (r: ModelInferRequest) => modelInfer(repo, shm, r),
+    ModelInfer: (r: ModelInferRequest) => modelInfer(repo, shm, flattenedCopy(r)),
     SystemSharedMemoryStatus: (r: { name: string }) => ({
       regions: Object.fromEntries(shm.status(r.name || undefined).map((x) => [x.name, { name: x.name, key: x.key, offset: x.offset, byte_size: x.byteSize }])),
     }),
@@ -264,44 +315,63 @@ export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemor
   };
 }
 
-async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: ModelInferRequest): Promise<unknown> {
+/** The names of an input's InferTensorContents fields that hold data. */
+function filledContents(contents: Record<string, unknown[]> | null | undefined): string[] {
+  const filled: string[] = [];
+  if (contents == null) return filled;
+  for (const [k, v] of Object.entries(contents)) if (Array.isArray(v) && v.length > 0) filled.push(k);
+  return filled;
+}
+
+async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: FlatModelInferRequest): Promise<unknown> {
   const model = repo.getModel(r.model_name, r.model_version || undefined);
   const raw = r.raw_input_contents ?? [];
   // inputs in shared memory have no raw_input_contents entry: the others take them in order
-  const inShm = r.inputs.map((inp) => shm.inputBytes(paramsObject(inp.parameters), inp.name));
-  const rawCount = inShm.filter((x) => x === undefined).length;
+  const n = r.inputs.length;
+  const inShm: Array<Uint8Array | undefined> = new Array(n);
+  let rawCount = 0;
+  for (let i = 0; i < n; i++) {
+    const inp = r.inputs[i]!;
+    const bytes = shm.inputBytes(inp.parameters, inp.name);
+    inShm[i] = bytes;
+    if (bytes === undefined) rawCount++;
+  }
   if (raw.length > 0 && raw.length !== rawCount) {
     throw new TensorRtError('ERR_INVALID_ARGUMENT', `raw_input_contents has ${raw.length} entries for ${rawCount} inputs not in shared memory`);
   }
   let nextRaw = 0;
-  const wire: WireInput[] = r.inputs.map((inp, i) => {
+  const wire: WireInput[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const inp = r.inputs[i]!;
     const w: WireInput = { name: inp.name, datatype: inp.datatype, shape: inp.shape };
-    const contents = inp.contents ?? {};
-    const filled = Object.entries(contents).filter(([, v]) => Array.isArray(v) && v.length > 0);
     const fromShm = inShm[i];
     if (fromShm) {
-      if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and shared memory`);
+      if (filledContents(inp.contents).length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and shared memory`);
       w.raw = fromShm;
     } else if (raw.length > 0) {
-      if (filled.length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
+      if (filledContents(inp.contents).length) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" has both contents and raw_input_contents`);
       w.raw = raw[nextRaw++]!;
     } else {
+      const contents = inp.contents ?? {};
       const field = CONTENTS_FIELD[inp.datatype];
-      const other = filled.find(([k]) => k !== field);
-      if (other) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" of datatype ${inp.datatype} has data in ${other[0]}`);
+      const other = filledContents(contents).find((k) => k !== field);
+      if (other) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input "${inp.name}" of datatype ${inp.datatype} has data in ${other}`);
       w.typed = (field ? (contents[field] as Array<number | boolean>) : undefined) ?? [];
     }
-    return w;
-  });
-  const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
-  for (const o of r.outputs) if (paramValue(o.parameters?.classification) !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
-  const inputs = buildInputs(model, wire);
-  const outShm = new Map<string, SharedMemoryRef>();
-  for (const o of r.outputs) {
-    const ref = shm.outputRef(paramsObject(o.parameters), o.name);
-    if (ref) outShm.set(o.name, ref);
+    wire[i] = w;
   }
-  const result = await model.scheduler.infer(inputs, requestOptions(paramsObject(r.parameters), names));
+  const names = requestedOutputs(model, r.outputs.length ? r.outputs.map((o) => o.name) : undefined);
+  for (const o of r.outputs) if (o.parameters?.classification !== undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the classification extension is not supported');
+  const inputs = buildInputs(model, wire);
+  let outShm: Map<string, SharedMemoryRef> | undefined;
+  for (const o of r.outputs) {
+    const ref = shm.outputRef(o.parameters, o.name);
+    if (ref) (outShm ??= new Map()).set(o.name, ref);
+  }
+  const options = requestOptions(r.parameters, names);
+  const buffers = sharedMemoryOutputBuffers(model, inputs, outShm, shm);
+  if (buffers) options.outputBuffers = buffers;
+  const result = await model.scheduler.infer(inputs, options);
   // as Triton answers: raw_output_contents[i] belongs to outputs[i] for every output, and an
   // output written to shared memory has empty contents and no parameters (tritonclient's C++
   // client, perf_analyzer's, indexes raw_output_contents by output and crashes on a shorter list)
@@ -310,7 +380,7 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Mod
   for (const name of names) {
     const t = result[name];
     if (!t) throw new TensorRtError('ERR_BACKEND', `the model did not produce output "${name}"`);
-    const ref = outShm.get(name);
+    const ref = outShm?.get(name);
     outputs.push({ name, datatype: kserveOutputDatatype(t), shape: [...t.dims] });
     if (ref) {
       shm.writeOutput(ref, name, t);

@@ -13,7 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { startGrpcServer, startServer, type GrpcFrontEnd, type RunningServer } from '../../lib/server/index.js';
 import type { LoadedModelVersion } from '../../lib/repository/repository.js';
-import { BufferPool, bytesBackToBuffers, moveBytesOut } from '../../lib/server/grpc-bridge.js';
+import { BufferPool, CALL_FIELDS, MessageBatcher, bytesBackToBuffers, moveBytesOut } from '../../lib/server/grpc-bridge.js';
+import { createGrpcHandlers, flattenModelInferRequest } from '../../lib/server/grpc.js';
 import { Tensor } from '../../lib/tensor.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
@@ -238,5 +239,73 @@ describe('moving tensor bytes between threads', () => {
     expect(pool.take(4)).toBeUndefined();
     expect(pool.take(999)?.byteLength).toBe(999);
     expect(moveBytesOut({}, 'raw_input_contents')).toEqual([]);
+    // empty arrays (outputs written to shared memory) are not transferred: one shared empty array stands for them
+    const shmAnswer = { raw_output_contents: [Buffer.alloc(0), Buffer.from('ab'), new Uint8Array(0)] };
+    expect(moveBytesOut(shmAnswer, 'raw_output_contents').map((ab) => ab.byteLength)).toEqual([2]);
+    expect(shmAnswer.raw_output_contents[0]!.byteLength).toBe(0);
+    expect(shmAnswer.raw_output_contents[2]).toBe(shmAnswer.raw_output_contents[0]);
+  });
+
+  it('batches calls or answers into one message per flush, with their transfer and returned buffers', () => {
+    const sent: Array<{ items: unknown[]; transfer: ArrayBuffer[]; returned: ArrayBuffer[] }> = [];
+    const flushes: Array<() => void> = [];
+    const batcher = new MessageBatcher(
+      (items, transfer, returned) => sent.push({ items, transfer, returned }),
+      (flush) => flushes.push(flush),
+    );
+    const [a, b, c] = [new ArrayBuffer(1), new ArrayBuffer(2), new ArrayBuffer(3)];
+    batcher.add(1, true, 'one', [a], [b]);
+    batcher.add(2, false, 'two');
+    batcher.add(3, true, 'three', [c]);
+    expect(flushes).toHaveLength(1); // one flush scheduled for the three
+    expect(sent).toHaveLength(0);
+    flushes[0]!();
+    expect(sent).toEqual([{ items: [1, true, 'one', 2, false, 'two', 3, true, 'three'], transfer: [a, b, c], returned: [b] }]);
+    expect(sent[0]!.items.length / CALL_FIELDS).toBe(3);
+    batcher.add(4, true, 'four');
+    expect(flushes).toHaveLength(2); // a new batch, a new flush
+    batcher.flush();
+    flushes[1]!(); // nothing left: no empty message
+    expect(sent.map((m) => m.items)).toEqual([[1, true, 'one', 2, false, 'two', 3, true, 'three'], [4, true, 'four']]);
+  });
+});
+
+describe('ModelInfer parameters flattened for the main thread', () => {
+  it('replaces the parameters maps by their values, in place, and leaves what is not a request alone', () => {
+    const p = (k: string, v: unknown) => ({ [k]: v, parameter_choice: k });
+    const request = {
+      model_name: 'm',
+      parameters: { priority: p('int64_param', 2), flag: p('bool_param', true), unset: {} },
+      inputs: [{ name: 'x', parameters: { shared_memory_region: p('string_param', 'r'), shared_memory_byte_size: p('int64_param', 16) } }, null],
+      outputs: [{ name: 'y', parameters: undefined }],
+    };
+    flattenModelInferRequest(request);
+    expect(request).toEqual({
+      model_name: 'm',
+      parameters: { priority: 2, flag: true, unset: undefined },
+      inputs: [{ name: 'x', parameters: { shared_memory_region: 'r', shared_memory_byte_size: 16 } }, null],
+      outputs: [{ name: 'y', parameters: {} }],
+    });
+    expect(() => flattenModelInferRequest(null)).not.toThrow();
+    expect(() => flattenModelInferRequest({ inputs: 'no' })).not.toThrow();
+  });
+
+  it('createGrpcHandlers().ModelInfer leaves the caller\'s request as it is', async () => {
+    const handlers = createGrpcHandlers(server.repository);
+    const request = {
+      model_name: 'affine',
+      model_version: '',
+      id: 'k',
+      parameters: {},
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { unused: { string_param: 'u', parameter_choice: 'string_param' } }, contents: null }],
+      outputs: [],
+      raw_input_contents: [Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)],
+    };
+    const before = JSON.stringify(request);
+    const res = (await handlers.ModelInfer(request)) as { id: string; raw_output_contents: Buffer[] };
+    expect(res.id).toBe('k');
+    expect(readF32(res.raw_output_contents[0]!)).toEqual([3, 5, 7, 9]);
+    expect(JSON.stringify(request)).toBe(before);
+    expect(request.inputs[0]!.parameters.unused).toEqual({ string_param: 'u', parameter_choice: 'string_param' });
   });
 });
