@@ -9,6 +9,7 @@ import { Tensor, shapeSize, formatShape } from '../tensor.js';
 import { dataTypeFromConfig, type ModelTensorConfig } from '../repository/config.js';
 import type { LoadedModelVersion } from '../repository/repository.js';
 import type { InferRequestOptions, ModelStatistics, DurationStat } from '../batcher/types.js';
+import type { SharedMemoryRef, SystemSharedMemory } from './shared-memory.js';
 
 export const SERVER_NAME = 'tensorrt-node';
 export const SERVER_VERSION = '0.1.0';
@@ -183,6 +184,53 @@ export function requestedOutputs(model: LoadedModelVersion, names: string[] | un
     seen.add(n);
   }
   return names;
+}
+
+/**
+ * InferRequestOptions.outputBuffers for the requested outputs written to shared memory (`refs`):
+ * views of their regions, so that the scheduler writes each output there instead of into an
+ * array of its own that writeOutput would then copy. Only outputs whose size the model's
+ * signature fixes (given the request's batch size) and whose region holds them at an aligned
+ * offset get one, so that the scheduler's checks of these buffers cannot fail; the others are
+ * left to writeOutput as before. Undefined when none.
+ */
+export function sharedMemoryOutputBuffers(
+  model: LoadedModelVersion,
+  inputs: Record<string, Tensor>,
+  refs: ReadonlyMap<string, SharedMemoryRef> | undefined,
+  shm: SystemSharedMemory,
+): Record<string, TypedArray> | undefined {
+  if (refs === undefined) return undefined;
+  const batching = model.config.max_batch_size > 0;
+  let items = 1; // the request's batch size
+  if (batching) {
+    let first: Tensor | undefined;
+    for (const name in inputs) {
+      first = inputs[name];
+      break;
+    }
+    if (first === undefined || first.dims.length === 0) return undefined;
+    items = first.dims[0]!;
+  }
+  let buffers: Record<string, TypedArray> | undefined;
+  for (const spec of model.signature.outputs) {
+    const ref = refs.get(spec.name);
+    if (ref === undefined) continue;
+    // the bytes the scheduler copies for this request: a row's bytes times the batch size
+    let row = 1;
+    for (let i = batching ? 1 : 0; i < spec.shape.length; i++) {
+      const d = spec.shape[i]!;
+      if (d < 0) {
+        row = -1;
+        break;
+      }
+      row *= d;
+    }
+    if (row < 0) continue;
+    const view = shm.outputView(ref, spec.dtype, byteLength(spec.dtype, row) * items);
+    if (view !== undefined) (buffers ??= {})[spec.name] = view;
+  }
+  return buffers;
 }
 
 /** Raw little-endian bytes of a tensor (a copy). */

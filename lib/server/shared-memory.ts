@@ -12,6 +12,7 @@
 import { TensorRtError } from '../errors.js';
 import { loadNative } from '../native/binding.js';
 import type { Tensor } from '../tensor.js';
+import { typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 
 export interface SharedMemoryRegionStatus {
   name: string;
@@ -46,6 +47,18 @@ function bad(message: string): never {
 function checkSize(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/**
+ * What an error message names: `input "x"` or `output "y"` (what, name), or `what` alone. Built
+ * only when there is a message to give: these checks run for every tensor of every request.
+ */
+function label(what: string, name: string | undefined): string {
+  return name === undefined ? what : `${what} "${name}"`;
+}
+
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 /** The regions registered with one server (HTTP and gRPC share it). */
@@ -84,18 +97,23 @@ export class SystemSharedMemory {
 
   /** The bytes [offset, offset + byteSize) of a registered region: a view of the mapping, no copy. */
   view(name: string, offset: number, byteSize: number, what: string): Uint8Array {
-    const r = this.#regions.get(name) ?? bad(`${what}: unable to find system shared memory region: '${name}'`);
-    checkSize(offset, `${what}: shared_memory_offset`);
-    checkSize(byteSize, `${what}: shared_memory_byte_size`);
-    if (offset + byteSize > r.byteSize) bad(`${what}: shared_memory_offset ${offset} + shared_memory_byte_size ${byteSize} exceeds region '${name}' of ${r.byteSize} bytes`);
+    return this.#view(name, offset, byteSize, what, undefined);
+  }
+
+  /** view(), the message's subject given as label(what, tensor) */
+  #view(name: string, offset: number, byteSize: number, what: string, tensor: string | undefined): Uint8Array {
+    const r = this.#regions.get(name) ?? bad(`${label(what, tensor)}: unable to find system shared memory region: '${name}'`);
+    if (!isSize(offset)) checkSize(offset, `${label(what, tensor)}: shared_memory_offset`);
+    if (!isSize(byteSize)) checkSize(byteSize, `${label(what, tensor)}: shared_memory_byte_size`);
+    if (offset + byteSize > r.byteSize) bad(`${label(what, tensor)}: shared_memory_offset ${offset} + shared_memory_byte_size ${byteSize} exceeds region '${name}' of ${r.byteSize} bytes`);
     return r.bytes.subarray(offset, offset + byteSize);
   }
 
   /** The bytes of an input whose parameters name a region (a view, no copy); undefined when they name none. */
   inputBytes(params: Record<string, unknown> | undefined, name: string): Uint8Array | undefined {
-    const what = `input "${name}"`;
-    const ref = sharedMemoryRef(params, what);
-    return ref && this.view(ref.region, ref.offset, ref.byteSize, what);
+    if (params === undefined) return undefined;
+    const ref = sharedMemoryRef(params, 'input', name);
+    return ref && this.#view(ref.region, ref.offset, ref.byteSize, 'input', name);
   }
 
   /**
@@ -103,20 +121,38 @@ export class SystemSharedMemory {
    * unknown region or a range beyond it fails the request before inference.
    */
   outputRef(params: Record<string, unknown> | undefined, name: string): SharedMemoryRef | undefined {
-    const what = `output "${name}"`;
-    const ref = sharedMemoryRef(params, what);
-    if (ref) this.view(ref.region, ref.offset, ref.byteSize, what);
+    if (params === undefined) return undefined;
+    const ref = sharedMemoryRef(params, 'output', name);
+    if (ref) this.#view(ref.region, ref.offset, ref.byteSize, 'output', name);
     return ref;
   }
 
-  /** Write an output tensor's bytes into its region; returns how many. ERR_BUFFER_TOO_SMALL when they do not fit. */
+  /**
+   * The first `bytes` bytes of an output's region as a `dtype` array, for the scheduler to write
+   * the output into (InferRequestOptions.outputBuffers: no array allocated and copied per
+   * request); undefined when the region (as checked by outputRef) is smaller or not aligned for
+   * `dtype`, or no longer registered: writeOutput then copies, or fails, as it says.
+   */
+  outputView(ref: SharedMemoryRef, dtype: DataType, bytes: number): TypedArray | undefined {
+    const r = this.#regions.get(ref.region);
+    if (r === undefined || bytes > ref.byteSize || ref.offset + ref.byteSize > r.byteSize) return undefined;
+    const at = r.bytes.byteOffset + ref.offset;
+    const size = typedArrayConstructor(dtype).BYTES_PER_ELEMENT;
+    if (at % size !== 0 || bytes % size !== 0) return undefined;
+    return viewAs(dtype, r.bytes.buffer, at, bytes);
+  }
+
+  /**
+   * Write an output tensor's bytes into its region (nothing to copy when the scheduler wrote them
+   * there, into an outputView); returns how many. ERR_BUFFER_TOO_SMALL when they do not fit.
+   */
   writeOutput(ref: SharedMemoryRef, name: string, t: Tensor): number {
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    const target = this.view(ref.region, ref.offset, ref.byteSize, `output "${name}"`);
+    const target = this.#view(ref.region, ref.offset, ref.byteSize, 'output', name);
     if (bytes.byteLength > target.byteLength) {
       throw new TensorRtError('ERR_BUFFER_TOO_SMALL', `output "${name}" is ${bytes.byteLength} bytes; its shared memory (region '${ref.region}', byte_size ${ref.byteSize}) holds ${target.byteLength}`);
     }
-    target.set(bytes);
+    if (bytes.buffer !== target.buffer || bytes.byteOffset !== target.byteOffset) target.set(bytes);
     return bytes.byteLength;
   }
 
@@ -132,28 +168,29 @@ export interface SharedMemoryRef {
   byteSize: number;
 }
 
-function intParam(v: unknown, what: string): number {
+function intParam(v: unknown, what: string, tensor: string, field: string): number {
   // int64 parameters arrive as numbers (JSON, proto-loader longs: Number) or digit strings
+  if (isSize(v)) return v;
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  return checkSize(n, what);
+  return isSize(n) ? n : checkSize(n, `${label(what, tensor)}: ${field}`);
 }
 
 /**
  * The shared-memory parameters of an input or requested output: shared_memory_region (string),
  * shared_memory_byte_size (integer, required with a region) and shared_memory_offset (default 0).
  */
-function sharedMemoryRef(params: Record<string, unknown> | undefined, what: string): SharedMemoryRef | undefined {
+function sharedMemoryRef(params: Record<string, unknown> | undefined, what: string, tensor: string): SharedMemoryRef | undefined {
   const region = params?.shared_memory_region;
   if (region === undefined) {
-    if (params?.shared_memory_byte_size !== undefined || params?.shared_memory_offset !== undefined) bad(`${what}: shared_memory_byte_size/offset given without shared_memory_region`);
+    if (params?.shared_memory_byte_size !== undefined || params?.shared_memory_offset !== undefined) bad(`${label(what, tensor)}: shared_memory_byte_size/offset given without shared_memory_region`);
     return undefined;
   }
-  if (typeof region !== 'string' || region === '') bad(`${what}: shared_memory_region must be a region name`);
-  if (params!.shared_memory_byte_size === undefined) bad(`${what}: shared_memory_byte_size is required with shared_memory_region`);
+  if (typeof region !== 'string' || region === '') bad(`${label(what, tensor)}: shared_memory_region must be a region name`);
+  if (params!.shared_memory_byte_size === undefined) bad(`${label(what, tensor)}: shared_memory_byte_size is required with shared_memory_region`);
   return {
     region,
-    byteSize: intParam(params!.shared_memory_byte_size, `${what}: shared_memory_byte_size`),
-    offset: params!.shared_memory_offset === undefined ? 0 : intParam(params!.shared_memory_offset, `${what}: shared_memory_offset`),
+    byteSize: intParam(params!.shared_memory_byte_size, what, tensor, 'shared_memory_byte_size'),
+    offset: params!.shared_memory_offset === undefined ? 0 : intParam(params!.shared_memory_offset, what, tensor, 'shared_memory_offset'),
   };
 }
 

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { loadNative } from '../../lib/native/binding.js';
 import { SystemSharedMemory, startServer, type RunningServer } from '../../lib/server/index.js';
+import { Tensor } from '../../lib/tensor.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 const PROTO = path.resolve(__dirname, '../../proto');
@@ -111,6 +112,26 @@ describe('SystemSharedMemory registry', () => {
     shm.unregister();
     expect(shm.size).toBe(0);
   });
+
+  it('outputView: a typed view of an output region for the scheduler to write into, only where it fits aligned', () => {
+    const backing = new ArrayBuffer(64);
+    const shm = new SystemSharedMemory({ map: (_key, offset, size) => ({ buffer: backing.slice(offset, offset + size), pinned: false }) });
+    shm.register('o', '/k', 0, 64);
+    const ref = { region: 'o', offset: 8, byteSize: 32 };
+    const view = shm.outputView(ref, 'float32', 16) as Float32Array | undefined;
+    expect(view).toBeInstanceOf(Float32Array);
+    expect(view!.length).toBe(4);
+    view!.set([1, 2, 3, 4]);
+    expect(Array.from(new Float32Array(shm.view('o', 8, 16, 'output "y"').slice().buffer))).toEqual([1, 2, 3, 4]);
+    // a tensor already in the region: nothing to copy; elsewhere: copied in
+    expect(shm.writeOutput(ref, 'y', new Tensor('float32', view!, [1, 4]))).toBe(16);
+    expect(shm.writeOutput(ref, 'y', new Tensor('float32', new Float32Array([5, 6, 7, 8]), [1, 4]))).toBe(16);
+    expect(Array.from(view!)).toEqual([5, 6, 7, 8]);
+    expect(shm.outputView(ref, 'float32', 36)).toBeUndefined(); // more than the region holds
+    expect(shm.outputView({ region: 'o', offset: 6, byteSize: 32 }, 'float32', 16)).toBeUndefined(); // unaligned for float32
+    expect(shm.outputView({ region: 'o', offset: 6, byteSize: 32 }, 'uint8', 16)).toBeInstanceOf(Uint8Array);
+    expect(shm.outputView({ region: 'zz', offset: 0, byteSize: 4 }, 'float32', 4)).toBeUndefined();
+  });
 });
 
 describe.skipIf(!HAVE_SHM).each([
@@ -174,6 +195,14 @@ describe.skipIf(!HAVE_SHM).each([
       expect(res.outputs).toMatchObject([{ name: 'y', datatype: 'FP32', shape: [2, 4] }]);
       expect(res.outputs[0].parameters).toEqual({});
       expect(readF32(s.read(1024, 32))).toEqual([3, 5, 7, 9, 11, 13, 15, 17]);
+      // an output region at an offset not aligned for FP32 (copied there rather than written in place)
+      const odd = await call('ModelInfer', {
+        model_name: 'affine',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 100) }],
+        outputs: [{ name: 'y', parameters: sp('r1', 16, 2050) }],
+      });
+      expect(odd.raw_output_contents[0].byteLength).toBe(0);
+      expect(readF32(s.read(2050, 16))).toEqual([3, 5, 7, 9]);
       // shm input, output in the response
       const mixed = await call('ModelInfer', { model_name: 'affine', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: sp('r1', 16, 100) }] });
       expect(readF32(mixed.raw_output_contents[0])).toEqual([3, 5, 7, 9]);
