@@ -2,6 +2,7 @@
  * KServe v2 / Triton HTTP/REST front end (fastify), with the binary tensor data extension,
  * the model repository extension, the statistics extension and system shared memory.
  */
+import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TensorRtError } from '../errors.js';
 import type { ModelRepository } from '../repository/repository.js';
@@ -16,6 +17,7 @@ import {
   modelMetadata,
   requestOptions,
   requestedOutputs,
+  sharedMemoryOutputBuffers,
   statisticsJson,
   tensorBytes,
   tensorJson,
@@ -43,6 +45,59 @@ function fail(reply: FastifyReply, status: number, msg: string): FastifyReply {
 
 function failWith(reply: FastifyReply, e: unknown): FastifyReply {
   return fail(reply, httpStatusFor(e), errorMessage(e));
+}
+
+/** fastify's (5.6.x) request symbol for the route's context, found once: undefined when it is not there */
+let routeContextSymbol: symbol | null | undefined = null;
+/** per route context: may tensorrtNodeInferDirect answer its requests? */
+const directRoutes = new WeakMap<object, boolean>();
+/** the lifecycle hooks that run after onRequest */
+const LATER_HOOKS = ['preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onError', 'onTimeout', 'onRequestAbort'];
+
+/**
+ * Does the route of `req` run nothing that tensorrtNodeInferDirect would skip? That is: that hook
+ * is its last onRequest hook, it has no later lifecycle hook, `parser` is the only content-type
+ * parser and the error handler is createHttpServer's. True for the instance that createHttpServer
+ * builds; an embedder's hooks, parsers or error handler on it make the route run through fastify.
+ * Reads fastify's route context (fastify is pinned; it binds hooks and error handlers, hence the
+ * names); where it cannot be found, false.
+ */
+function servesAsFastify(req: FastifyRequest, parser: unknown): boolean {
+  if (routeContextSymbol === null) routeContextSymbol = Object.getOwnPropertySymbols(req).find((sym) => sym.description === 'fastify.context');
+  const ctx = routeContextSymbol === undefined ? undefined : ((req as unknown as Record<symbol, unknown>)[routeContextSymbol] as Record<string, any> | undefined);
+  if (ctx === undefined || ctx === null || typeof ctx !== 'object') return false;
+  let ok = directRoutes.get(ctx);
+  if (ok === undefined) {
+    const onRequest = ctx.onRequest as Array<{ name?: string }> | null;
+    const parsers = ctx.contentTypeParser?.customParsers as Map<string, { fn?: unknown }> | undefined;
+    ok =
+      Array.isArray(onRequest) &&
+      onRequest[onRequest.length - 1]?.name === 'bound tensorrtNodeInferDirect' &&
+      LATER_HOOKS.every((h) => ctx[h] === null) &&
+      parsers instanceof Map &&
+      parsers.size === 1 &&
+      parsers.get('')?.fn === parser &&
+      ctx.errorHandler?.func?.name === 'bound tensorrtNodeHttpErrors';
+    directRoutes.set(ctx, ok);
+  }
+  return ok;
+}
+
+/**
+ * fail() on node's response, as fastify sends it: the same headers in the same order
+ * (`connection: close` first for a body that could not be read, as fastify's body parsing adds it).
+ */
+function writeError(res: ServerResponse, status: number, msg: string, close: boolean): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const body = JSON.stringify({ error: msg });
+  const headers: Record<string, string> = close ? { connection: 'close' } : {};
+  headers['content-type'] = 'application/json; charset=utf-8';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(status, headers);
+  res.end(body);
 }
 
 function badRequest(msg: string): TensorRtError {
@@ -132,9 +187,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   // every body arrives as a Buffer; JSON and the binary extension are parsed here
   const limit = options.maxBodyBytes ?? 64 * 1024 * 1024;
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (req, payload, done) => readBody(req.headers, payload, limit, done));
+  const parseBody = (req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: Buffer) => void): void => readBody(req.headers, payload, limit, done);
+  app.addContentTypeParser('*', parseBody);
 
-  app.setErrorHandler((err: { statusCode?: number; message?: string }, _req, reply) => {
+  // (named: servesAsFastify checks that it is still the error handler in charge)
+  app.setErrorHandler(function tensorrtNodeHttpErrors(err: { statusCode?: number; message?: string }, _req, reply) {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
     void fail(reply, status, err.message ?? 'internal error');
   });
@@ -264,23 +321,81 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     });
   }
 
+  // Inference: without fastify's logger, the route's onRequest hook takes the request over
+  // (tensorrtNodeInferDirect) and the route's handler does not run; it serves when the logger is
+  // on (fastify then logs these requests as all others) or the instance has hooks of its own.
+  const direct = !options.logger;
   for (const url of both('/infer')) {
-    app.post(url, async (req: FastifyRequest<{ Params: Params }>, reply) => {
+    app.post(url, direct ? { onRequest: tensorrtNodeInferDirect } : {}, async (req: FastifyRequest<{ Params: Params }>, reply) => {
       try {
-        return await infer(req, reply);
+        const answer = await infer(req.params, req.headers, req.body as Buffer | undefined);
+        if (answer.blobs.length === 0) return await reply.code(200).type('application/json').send(answer.json);
+        return await reply
+          .code(200)
+          .header('Inference-Header-Content-Length', String(answer.json.length))
+          .type('application/octet-stream')
+          .send(Buffer.concat([answer.json, ...answer.blobs]));
       } catch (e) {
         return failWith(reply, e);
       }
     });
   }
 
-  async function infer(req: FastifyRequest<{ Params: Params }>, reply: FastifyReply): Promise<FastifyReply> {
-    const model = repo.getModel(req.params.model!, req.params.version);
-    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+  /**
+   * An inference request served on node's request and response, past fastify's body parsing and
+   * reply pipeline (about a fifth of the main thread's time per request over HTTP: fastify's
+   * content-type parser alone binds an AsyncResource per request). Fastify has routed it (URL
+   * decoding, 404, 503 while closing); the answer is what the route's handler would send, byte
+   * for byte: the body read by readBody with the same limits, the same headers in the same order
+   * (Date, Connection and Keep-Alive are node's, as there), errors as fail() gives them, and a
+   * body that cannot be read answered as fastify answers a failed body parser (connection: close).
+   */
+  function tensorrtNodeInferDirect(req: FastifyRequest<{ Params: Params }>, reply: FastifyReply, done: () => void): void {
+    if (!servesAsFastify(req, parseBody)) {
+      done(); // hooks, parsers or an error handler added to the instance: fastify's lifecycle runs them
+      return;
+    }
+    reply.hijack();
+    const res = reply.raw;
+    readBody(req.headers, req.raw, limit, (err, body) => {
+      if (err) {
+        // what the error handler (setErrorHandler above) answers for it
+        const code = (err as Error & { statusCode?: number }).statusCode;
+        writeError(res, typeof code === 'number' && code >= 400 ? code : 500, err.message ?? 'internal error', true);
+        return;
+      }
+      infer(req.params, req.headers, body)
+        .then(
+          (answer) => {
+            if (answer.blobs.length === 0) {
+              res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(answer.json.length) });
+              res.end(answer.json);
+            } else {
+              const payload = Buffer.concat([answer.json, ...answer.blobs]);
+              res.writeHead(200, { 'inference-header-content-length': String(answer.json.length), 'content-type': 'application/octet-stream', 'content-length': String(payload.length) });
+              res.end(payload);
+            }
+          },
+          (e: unknown) => writeError(res, httpStatusFor(e), errorMessage(e), false),
+        )
+        .catch((e: unknown) => writeError(res, 500, errorMessage(e), false));
+    });
+    done();
+  }
+
+  /** The response's JSON and the binary outputs that follow it (none: a JSON response). */
+  interface InferAnswer {
+    json: Buffer;
+    blobs: Buffer[];
+  }
+
+  async function infer(params: Params, headers: FastifyRequest['headers'], received: Buffer | undefined): Promise<InferAnswer> {
+    const model = repo.getModel(params.model!, params.version);
+    const body = received ?? Buffer.alloc(0);
     // binary tensor extension: JSON header first, then the tensors' bytes
     let jsonPart: Buffer = body;
     let binary: Buffer = Buffer.alloc(0);
-    const hdr = req.headers[HEADER_LENGTH];
+    const hdr = headers[HEADER_LENGTH];
     if (hdr !== undefined) {
       const s = Array.isArray(hdr) ? hdr[0]! : hdr;
       if (!/^\d+$/.test(s)) throw badRequest(`${HEADER_LENGTH} must be a non-negative integer, got "${s}"`);
@@ -341,7 +456,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     }
     const names = requestedOutputs(model, outNames);
     const inputs = buildInputs(model, wire);
-    const result = await model.scheduler.infer(inputs, requestOptions(reqParams, names));
+    const inferOptions = requestOptions(reqParams, names);
+    const buffers = sharedMemoryOutputBuffers(model, inputs, outShm, shm);
+    if (buffers) inferOptions.outputBuffers = buffers;
+    const result = await model.scheduler.infer(inputs, inferOptions);
 
     const outputs: Record<string, unknown>[] = [];
     const blobs: Buffer[] = [];
@@ -366,13 +484,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     const response: Record<string, unknown> = { model_name: model.name, model_version: String(model.version) };
     if (typeof request.id === 'string' && request.id) response.id = request.id;
     response.outputs = outputs;
-    const json = Buffer.from(JSON.stringify(response));
-    if (blobs.length === 0) return reply.code(200).type('application/json').send(json);
-    return reply
-      .code(200)
-      .header('Inference-Header-Content-Length', String(json.length))
-      .type('application/octet-stream')
-      .send(Buffer.concat([json, ...blobs]));
+    return { json: Buffer.from(JSON.stringify(response)), blobs };
   }
 
   return app;

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
-import { startServer, type RunningServer } from '../../lib/server/index.js';
+import * as net from 'node:net';
+import { createHttpServer, startServer, type RunningServer } from '../../lib/server/index.js';
 import { fromRaw } from '../../lib/server/codec.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
@@ -264,6 +265,54 @@ describe('KServe v2 HTTP: inference', () => {
     expect((await fetch(`${base}/v2/health/ready`)).status).toBe(200);
     const r = await post('/v2/models/affine/infer', affineReq([1, 1, 1, 1], [1, 4]));
     expect(r.json.outputs[0].data).toEqual([3, 3, 3, 3]);
+  });
+});
+
+describe('KServe v2 HTTP: inference answered past fastify\'s lifecycle', () => {
+  /** the raw bytes of the answer(s) to `request` on one connection, Date masked */
+  function raw(port: number, request: Buffer | string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      s.on('data', (d) => chunks.push(d));
+      s.on('error', reject);
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1').replace(/Date: [^\r]*/g, 'Date: X')));
+      s.write(request);
+      setTimeout(() => s.end(), 300);
+    });
+  }
+
+  it('answers byte for byte as the route does through fastify, which serves when the instance has hooks or parsers of its own', async () => {
+    const json = JSON.stringify({ id: 'q', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] });
+    const hdr = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] });
+    const bin = Buffer.concat([Buffer.from(hdr), Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)]);
+    const requests: Array<Buffer | string> = [
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      Buffer.concat([Buffer.from(`POST /v2/models/affine/versions/1/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: ${hdr.length}\r\nContent-Length: ${bin.length}\r\n\r\n`), bin]),
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`,
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n{x}`,
+      `POST /v2/models/nope/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_BODY + 1}\r\n\r\n${json}`,
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nInference-Header-Content-Length: abc\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      `POST /v2/models/aff%69ne/infer?x=1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+      `POST /v2/models/affine/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${json.length}\r\n\r\n${json}POST /v2/models/affine/infer HTTP/1.0\r\nHost: x\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+    ];
+    const app = await createHttpServer({ repository: server.repository, maxBodyBytes: MAX_BODY, sharedMemory: server.sharedMemory });
+    let hookRuns = 0;
+    app.addHook('onResponse', async () => void hookRuns++); // an embedder's hook: the route then runs through fastify
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const port = (app.server.address() as net.AddressInfo).port;
+      for (const request of requests) {
+        const direct = await raw(server.httpPort!, request);
+        expect(direct).toMatch(/^HTTP\/1\.1 (100 Continue\r\n\r\nHTTP\/1\.1 200|200|400|404|413) /);
+        expect(await raw(port, request)).toBe(direct);
+      }
+      expect(hookRuns).toBeGreaterThanOrEqual(requests.length);
+    } finally {
+      await app.close();
+    }
   });
 });
 
