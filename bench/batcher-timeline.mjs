@@ -9,9 +9,11 @@
  * If the batcher's spans equal the static loop's and the GPU is less busy, the gap is the off
  * time; if the GPU is as busy and the spans are longer, the batches themselves run slower.
  * Timing every run adds an event query and a small array per run: compare the ratios printed
- * here with each other, not with bench/batcher-phases.mjs.
+ * here with each other, not with bench/batcher-phases.mjs. The host's side of the batcher's runs
+ * (performance.now() around run()) splits the off time: JS time in the run() call, host run less
+ * GPU span (hand-off to the launch thread + completion detection), host off (JS turnaround).
  *
- *   node bench/batcher-timeline.mjs [plan] [--duration-ms 1500] [--callers 64]
+ *   [VARIANTS=on-poll,off-wake] node bench/batcher-timeline.mjs [plan] [--duration-ms 1500] [--callers 64]
  */
 import { probeSetup } from './probe-setup.mjs';
 import { formatTimeline, summarizeTimeline } from './timeline.mjs';
@@ -36,11 +38,40 @@ ExecutionContext.prototype.run = function (...args) {
     timed.add(this);
   }
   const stream = tag(this);
-  return run.apply(this, args).then((t) => {
-    if (t && t.length >= 5) runs.push({ stream, h2d: t[0], compute: t[1], d2h: t[2], start: t[3], end: t[4] });
+  const call = performance.now();
+  const p = run.apply(this, args);
+  const returned = performance.now();
+  return p.then((t) => {
+    if (t && t.length >= 5) runs.push({ stream, h2d: t[0], compute: t[1], d2h: t[2], start: t[3], end: t[4], call, returned, resolved: performance.now() });
     return t;
   });
 };
+
+/**
+ * The host's side of the same runs (performance.now(), ms): the JS time inside the native run()
+ * call, the host's run (call → promise reaction) less the GPU span (launch hand-off + completion
+ * detection), and the host's off time (a stream's reaction → its next run() call: scatter,
+ * callers' next requests, batch formation). Skips the first quarter, as summarizeTimeline.
+ */
+function hostSide(records) {
+  const byStream = new Map();
+  for (const r of records) if (r.call !== undefined) (byStream.get(r.stream) ?? byStream.set(r.stream, []).get(r.stream)).push(r);
+  const out = [];
+  for (const [stream, rs] of byStream) {
+    rs.sort((a, b) => a.call - b.call);
+    const kept = rs.slice(Math.floor(rs.length / 4));
+    const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+    const offs = [];
+    for (let i = 1; i < kept.length; i++) offs.push(kept[i].call - kept[i - 1].resolved);
+    out.push({
+      stream,
+      callUs: mean(kept.map((r) => (r.returned - r.call) * 1000)),
+      runLessSpanUs: mean(kept.map((r) => (r.resolved - r.call - (r.end - r.start)) * 1000)),
+      hostOffUs: mean(offs) * 1000,
+    });
+  }
+  return out;
+}
 const benchmark = ExecutionContext.prototype.benchmark;
 ExecutionContext.prototype.benchmark = function (...args) {
   const stream = tag(this);
@@ -50,8 +81,11 @@ ExecutionContext.prototype.benchmark = function (...args) {
   });
 };
 
+// VARIANTS=on-poll,off-wake,... (graph on/off, completion) picks some; default all four
+const picked = process.env.VARIANTS?.split(',');
 const variants = [];
-for (const cudaGraph of [false, true]) for (const completion of ['poll', 'wake']) variants.push({ cudaGraph, completion });
+for (const cudaGraph of [false, true])
+  for (const completion of ['poll', 'wake']) if (!picked || picked.includes(`${cudaGraph ? 'on' : 'off'}-${completion}`)) variants.push({ cudaGraph, completion });
 const out = [];
 for (const { cudaGraph, completion } of variants) {
   runs = [];
@@ -74,6 +108,8 @@ for (const { cudaGraph, completion } of variants) {
   console.log(`${label} batcher ${b.runs[0].inferencesPerSecond.toFixed(0)}/s (batch ${b.runs[0].meanBatchSize.toFixed(1)}) / static ${b.bestStatic?.inferencesPerSecond.toFixed(0)}/s = ${ratio.toFixed(3)}`);
   console.log('  ' + formatTimeline('static ', st));
   console.log('  ' + formatTimeline('batcher', bt));
-  out.push({ cudaGraph, completion, ratio, batcherIps: b.runs[0].inferencesPerSecond, staticIps: b.bestStatic?.inferencesPerSecond, static: st, batcher: bt });
+  const host = hostSide(runs);
+  console.log('  host   : ' + host.map((h) => `run() call ${h.callUs.toFixed(0)}, host run − GPU span ${h.runLessSpanUs.toFixed(0)}, host off ${h.hostOffUs.toFixed(0)}`).join(' | ') + ' (µs)');
+  out.push({ cudaGraph, completion, ratio, batcherIps: b.runs[0].inferencesPerSecond, staticIps: b.bestStatic?.inferencesPerSecond, static: st, batcher: bt, host });
 }
 console.log(JSON.stringify(out));
