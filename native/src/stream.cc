@@ -347,7 +347,9 @@ bool StreamCore::AwaitSubmission(uint64_t seen, bool jsDriven) {
   if (jsDriven) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!pending_.empty()) {
-      const double sleepUs = emaMicros_.load() * 0.85 - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - pending_.back()->submitted);
+      // (spinning through at most the last ~200 µs of long work, not its last 15 %)
+      const double ema = emaMicros_.load();
+      const double sleepUs = std::max(ema * 0.85, ema - 200.0) - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - pending_.back()->submitted);
       if (sleepUs > 50) {
         const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
         if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); })) return !toLaunch_.empty();
