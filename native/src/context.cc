@@ -1,7 +1,6 @@
 #include "context.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cstring>
 
@@ -168,26 +167,12 @@ void Enqueue(ContextCore& c) {
 }  // namespace
 
 // Nothing to gather, and a replay of a captured graph or an enqueue measured at a few tens of
-// µs of host time (a small network): cheap enough for the JS thread. With
-// TRTNODE_INLINE_PINNED_GATHER set (an experiment), also a batch whose pieces are all pinned
-// (DMA'd with no CPU copy: a few µs of host time per piece) in front of a graph replay.
+// µs of host time (a small network): cheap enough for the JS thread. (A batch of pinned pieces
+// in front of a replay was tried too: its 32 DMA calls cost the JS thread ~160 µs, for no gain:
+// bench/results/2026-12-03-h200-session5/batcher-timeline-3-inline.txt.)
 bool ContextCore::CheapLaunch() {
   constexpr double kCheapLaunchMicros = 30;
-  static const bool inlinePinnedGather = std::getenv("TRTNODE_INLINE_PINNED_GATHER") != nullptr;
-  if (HasGather()) {
-    if (!inlinePinnedGather || !graphEnabled || gather.size() > 64) return false;
-    uint64_t mask = 0;  // the launch's directMask: the graph was captured for it
-    for (size_t i = 0; i < gather.size(); ++i) {
-      if (gather[i].empty()) continue;
-      for (const auto& p : gather[i])
-        if (p.pinned == nullptr) return false;
-      mask |= uint64_t{1} << i;
-    }
-    directMask = mask;
-    const bool replay = CurrentGraph() != nullptr;
-    directMask = 0;  // LaunchPieces sets it again
-    return replay;
-  }
+  if (HasGather()) return false;
   if (graphEnabled && CurrentGraph() != nullptr) return true;
   return launchMicros > 0 && launchMicros < kCheapLaunchMicros;
 }
