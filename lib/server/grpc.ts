@@ -195,26 +195,19 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   return server;
 }
 
-interface ModelInferRequest {
+/** A decoded ModelInferRequest; its parameters maps hold P (protobuf's oneof wrappers, or their values once flattened). */
+interface ModelInferRequest<P = InferParameter> {
   model_name: string;
   model_version: string;
   id: string;
-  parameters: Record<string, InferParameter>;
-  inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, InferParameter>; contents: Record<string, unknown[]> | null }>;
-  outputs: Array<{ name: string; parameters: Record<string, InferParameter> }>;
+  parameters: Record<string, P>;
+  inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, P>; contents: Record<string, unknown[]> | null }>;
+  outputs: Array<{ name: string; parameters: Record<string, P> }>;
   raw_input_contents: Uint8Array[];
 }
 
 /** A ModelInferRequest after flattenModelInferRequest(): every parameters map holds plain values. */
-interface FlatModelInferRequest {
-  model_name: string;
-  model_version: string;
-  id: string;
-  parameters: Record<string, unknown>;
-  inputs: Array<{ name: string; datatype: string; shape: number[]; parameters: Record<string, unknown>; contents: Record<string, unknown[]> | null }>;
-  outputs: Array<{ name: string; parameters: Record<string, unknown> }>;
-  raw_input_contents: Uint8Array[];
-}
+type FlatModelInferRequest = ModelInferRequest<unknown>;
 
 /**
  * Replace, in place, the parameters maps of a decoded ModelInferRequest (the request's, each
