@@ -44,9 +44,16 @@ function bad(message: string): never {
   throw new TensorRtError('ERR_INVALID_ARGUMENT', message);
 }
 
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function badSize(v: unknown, what: string): never {
+  bad(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
+}
+
 function checkSize(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} must be a non-negative integer, got ${JSON.stringify(v)}`);
-  return v;
+  return isSize(v) ? v : badSize(v, what);
 }
 
 /**
@@ -55,10 +62,6 @@ function checkSize(v: unknown, what: string): number {
  */
 function label(what: string, name: string | undefined): string {
   return name === undefined ? what : `${what} "${name}"`;
-}
-
-function isSize(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 /** The regions registered with one server (HTTP and gRPC share it). */
@@ -103,8 +106,8 @@ export class SystemSharedMemory {
   /** view(), the message's subject given as label(what, tensor) */
   #view(name: string, offset: number, byteSize: number, what: string, tensor: string | undefined): Uint8Array {
     const r = this.#regions.get(name) ?? bad(`${label(what, tensor)}: unable to find system shared memory region: '${name}'`);
-    if (!isSize(offset)) checkSize(offset, `${label(what, tensor)}: shared_memory_offset`);
-    if (!isSize(byteSize)) checkSize(byteSize, `${label(what, tensor)}: shared_memory_byte_size`);
+    if (!isSize(offset)) badSize(offset, `${label(what, tensor)}: shared_memory_offset`);
+    if (!isSize(byteSize)) badSize(byteSize, `${label(what, tensor)}: shared_memory_byte_size`);
     if (offset + byteSize > r.byteSize) bad(`${label(what, tensor)}: shared_memory_offset ${offset} + shared_memory_byte_size ${byteSize} exceeds region '${name}' of ${r.byteSize} bytes`);
     return r.bytes.subarray(offset, offset + byteSize);
   }
@@ -172,7 +175,7 @@ function intParam(v: unknown, what: string, tensor: string, field: string): numb
   // int64 parameters arrive as numbers (JSON, proto-loader longs: Number) or digit strings
   if (isSize(v)) return v;
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  return isSize(n) ? n : checkSize(n, `${label(what, tensor)}: ${field}`);
+  return isSize(n) ? n : badSize(n, `${label(what, tensor)}: ${field}`);
 }
 
 /**
