@@ -217,17 +217,9 @@ export function sharedMemoryOutputBuffers(
     const ref = refs.get(spec.name);
     if (ref === undefined) continue;
     // the bytes the scheduler copies for this request: a row's bytes times the batch size
-    let row = 1;
-    for (let i = batching ? 1 : 0; i < spec.shape.length; i++) {
-      const d = spec.shape[i]!;
-      if (d < 0) {
-        row = -1;
-        break;
-      }
-      row *= d;
-    }
-    if (row < 0) continue;
-    const view = shm.outputView(ref, spec.dtype, byteLength(spec.dtype, row) * items);
+    const row = batching ? spec.shape.slice(1) : spec.shape;
+    if (row.some((d) => d < 0)) continue;
+    const view = shm.outputView(ref, spec.dtype, byteLength(spec.dtype, shapeSize(row)) * items);
     if (view !== undefined) (buffers ??= {})[spec.name] = view;
   }
   return buffers;
