@@ -177,8 +177,10 @@ Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
     LaunchOne(c);
     return promise;
   }
-  if (launch) lastLaunchInline_.store(false, std::memory_order_relaxed);
-  if (launch) launchesPending_.fetch_add(1, std::memory_order_acq_rel);
+  if (launch) {
+    lastLaunchInline_.store(false, std::memory_order_relaxed);
+    launchesPending_.fetch_add(1, std::memory_order_acq_rel);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     (launch ? toLaunch_ : pending_).push_back(c);
@@ -232,6 +234,18 @@ cudaEvent_t StreamCore::DoneEvent(const Completion* c) const {
   return c->launcher != nullptr && c->timing != nullptr && !kSeparateCompletionEvent ? c->timing->ev[3] : c->event;
 }
 
+// Watcher, holding `lock`: sleeps until about `wakeMicros` after `start`, or until new work or
+// a stop (then true). The OS wakes sleepers late (tens of µs in a VM): learn by how much, and
+// wake that much earlier. Short sleeps (under 50 µs) are not worth it: returns false at once.
+bool StreamCore::SleepUntilNear(std::unique_lock<std::mutex>& lock, Clock::time_point start, double wakeMicros) {
+  const double sleepUs = wakeMicros - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - start);
+  if (sleepUs <= 50) return false;
+  const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
+  if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); })) return true;
+  oversleepMicros_ = oversleepMicros_ * 0.9 + std::max(0.0, Micros(Clock::now() - target)) * 0.1;
+  return false;
+}
+
 // Waits for c. Returns false, without waiting longer, when new work was submitted that should be
 // launched first (so a second run on this stream overlaps the first).
 bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
@@ -242,16 +256,9 @@ bool StreamCore::WaitFor(Completion* c, Clock::time_point start) {
   } else if (r == cudaErrorNotReady) {
     const double ema = emaMicros_.load();
     if (mode_ == WaitMode::kAdaptive && ema > 3 * spinMicros_) {
-      // Sleep through most of the expected duration, waking early for new work. The OS wakes
-      // sleepers late (tens of µs in a VM): learn by how much, and wake that much earlier.
-      const double sleepUs = ema * 0.85 - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - start);
-      if (sleepUs > 50) {
-        const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
-        std::unique_lock<std::mutex> lock(mutex_);
-        if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); }) && !toLaunch_.empty()) return false;
-        const double late = Micros(Clock::now() - target);
-        oversleepMicros_ = oversleepMicros_ * 0.9 + std::max(0.0, late) * 0.1;
-      }
+      // Sleep through most of the expected duration, waking early for new work.
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (SleepUntilNear(lock, start, ema * 0.85) && !toLaunch_.empty()) return false;
     }
     const double budget = mode_ == WaitMode::kSpin ? 1e18 : std::max(spinMicros_, ema * 0.3 + 100.0);
     const uint64_t seen = submissions_.load(std::memory_order_acquire);
@@ -349,12 +356,7 @@ bool StreamCore::AwaitSubmission(uint64_t seen, bool jsDriven) {
     if (!pending_.empty()) {
       // (spinning through at most the last ~200 µs of long work, not its last 15 %)
       const double ema = emaMicros_.load();
-      const double sleepUs = std::max(ema * 0.85, ema - 200.0) - 30.0 - 2.0 * oversleepMicros_ - Micros(Clock::now() - pending_.back()->submitted);
-      if (sleepUs > 50) {
-        const Clock::time_point target = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(sleepUs));
-        if (cv_.wait_until(lock, target, [&] { return stop_ || !toLaunch_.empty(); })) return !toLaunch_.empty();
-        oversleepMicros_ = oversleepMicros_ * 0.9 + std::max(0.0, Micros(Clock::now() - target)) * 0.1;
-      }
+      if (SleepUntilNear(lock, pending_.back()->submitted, std::max(ema * 0.85, ema - 200.0))) return !toLaunch_.empty();
     }
   }
   const double budget = std::max(spinMicros_, std::min(2.0 * turnaroundMicros_.load(std::memory_order_relaxed) + 50.0, 1000.0));
@@ -438,9 +440,9 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
       if (hasDone_.load(std::memory_order_acquire) || spinMicros <= 0) break;  // deliver what is done first
       const Clock::time_point now = Clock::now();
       if (Micros(now - t0) > spinMicros) break;
-      // Each query takes the driver's lock, which other threads' launches need too (suspected
-      // cause of poll without graphs running 6% below the C++ loop on ResNet-50): query once a
-      // microsecond until the work nears its expected end, then after a few spin hints.
+      // Each query takes the driver's lock, which other threads' launches need too: query once a
+      // microsecond until the work nears its expected end, then after a few spin hints. (Not
+      // what held poll without graphs below the C++ loop: that was the sleeping watcher.)
       const double ema = emaMicros_.load(std::memory_order_relaxed);
       const bool near = c == nullptr || ema == 0 || Micros(now - c->submitted) > ema * 0.8;
       if (near) {

@@ -156,6 +156,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Watcher, idle: waits for a submission after `seen` while awake (see turnaroundMicros_).
   // true: one came; false: go to sleep on cv_.
   bool AwaitSubmission(uint64_t seen, bool jsDriven);
+  bool SleepUntilNear(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point start, double wakeMicros);
 };
 
 // The JS-facing Stream class.
