@@ -72,7 +72,12 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
 // markTimingEpoch(device): the mark timed runs' start and end are measured from (common.h).
 Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int device = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  int device = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    const double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0) || d > 2147483647.0 || d != static_cast<int>(d)) Throw(env, "ERR_INVALID_ARGUMENT", "markTimingEpoch(device): device must be a GPU ordinal (an integer >= 0)");
+    device = static_cast<int>(d);
+  }
   try {
     MarkTimingEpoch(device);
   } catch (const CodedError& e) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../../lib/native/binding.js';
 import { Runtime } from '../../lib/tensorrt/runtime.js';
-import { DeviceBuffer, HostBuffer, Stream, cudaInfo } from '../../lib/tensorrt/cuda.js';
+import { DeviceBuffer, HostBuffer, Stream, cudaInfo, markTimingEpoch } from '../../lib/tensorrt/cuda.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { TensorRtError } from '../../lib/errors.js';
 
@@ -107,6 +107,7 @@ describe('native addon without a GPU', () => {
     expect(codeOf(() => new DeviceBuffer(1.5))).toBe('ERR_INVALID_ARGUMENT');
     expect(codeOf(() => new HostBuffer(0))).toBe('ERR_INVALID_ARGUMENT');
     expect(codeOf(() => new n.Stream({ waitMode: 'nap' as 'spin' }))).toBe('ERR_INVALID_ARGUMENT');
+    for (const d of [-1, 0.5, '0' as unknown as number, Number.NaN]) expect(codeOf(() => markTimingEpoch(d))).toBe('ERR_INVALID_ARGUMENT');
   });
 
   it('Session.create without TensorRT rejects with a typed error', async () => {
