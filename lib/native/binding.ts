@@ -115,7 +115,8 @@ export interface NativeExecutionContext {
   setCudaGraph(enabled: boolean): void;
   setTiming(enabled: boolean, into?: Float64Array | null): void;
   /** Resolves with [h2d, compute, d2h] ms when timing is on, else undefined. */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null): Promise<Float64Array | undefined>;
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null, stagedParts?: number): Promise<Float64Array | undefined>;
+  stageInput(name: string, byteOffset: number, data: ArrayBufferView): void;
   benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }): Promise<NativeBenchmarkResult>;
   dispose(): void;
 }

@@ -108,14 +108,26 @@ export class ExecutionContext {
    * Enqueues staging copies, the inference and copies back on the context's stream; resolves
    * when the GPU is done. The JS thread is never blocked.
    */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null): Promise<Float64Array | undefined> {
+  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null, stagedParts = 0): Promise<Float64Array | undefined> {
     try {
       // parts: per input, host pieces that are concatenated into its pinned staging on the
-      // launch thread (gathering a batch without copying on the JS thread)
-      return this.stream.watch(this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null));
+      // launch thread (gathering a batch without copying on the JS thread); the first
+      // stagedParts of each were copied to the device by stageInput already
+      return this.stream.watch(this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null, stagedParts));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+  /**
+   * Copies a piece of input `name` from pinned memory (a HostBuffer or a view of one) to the
+   * device at `byteOffset` now, ahead of the run() that passes it as one of its first
+   * `stagedParts` parts (which then is not copied again). Pieces go in order from byte 0
+   * (byteOffset 0 starts afresh); refused while a run of this context is in flight, since the
+   * device buffer is the inference's input. The batcher uses it to copy requests as they arrive.
+   * @internal
+   */
+  stageInput(name: string, byteOffset: number, data: ArrayBufferView): void {
+    this.native.stageInput(name, byteOffset, data);
   }
   /** The same work in a C++ loop on a worker thread: the floor for JS-path comparisons. */
   benchmark(options: BenchmarkOptions = {}): Promise<NativeBenchmarkResult> {

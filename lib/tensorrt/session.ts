@@ -219,6 +219,24 @@ export class Session {
     return t.stagingBytes.subarray(0, bytes);
   }
 
+  /**
+   * Copies one piece of input `name` (pinned memory) to the device at `byteOffset` now, ahead of
+   * the runParts() that lists it among its first `stagedParts` parts (ExecutionContext.stageInput).
+   * Sessions of one context only (the piece must land in the context that runs it), and only
+   * while no run is in flight.
+   * @internal used by the TensorRT backend for the batcher
+   */
+  stageInput(name: string, byteOffset: number, data: TypedArray): void {
+    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
+    const slot = this.#slots[0];
+    if (this.#slots.length !== 1 || slot === undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'stageInput needs a Session of one context');
+    if (slot.busy) throw new TensorRtError('ERR_BUSY', 'a run of this Session is in flight');
+    const t = slot.inputs.find((x) => x.info.name === name);
+    if (t === undefined) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`, { tensor: name });
+    this.#stage(slot, t);
+    slot.ctx.stageInput(name, byteOffset, data);
+  }
+
   /** Per context (in order): CUDA graphs kept for replay, and runs that replayed one (cudaGraph sessions). */
   graphStats(): { kept: number; launches: number }[] {
     return this.#slots.map((s) => ({ kept: s.ctx.graphCount, launches: s.ctx.graphLaunches }));
@@ -248,7 +266,7 @@ export class Session {
    * copied into pinned memory on the launch thread, not the JS thread. Outputs as run().
    * @internal used by the TensorRT backend for the batcher
    */
-  async runParts(inputs: Record<string, { dtype: DataType; dims: readonly number[]; parts: readonly TypedArray[] }>): Promise<SessionResult> {
+  async runParts(inputs: Record<string, { dtype: DataType; dims: readonly number[]; parts: readonly TypedArray[] }>, options: { stagedParts?: number } = {}): Promise<SessionResult> {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
     const shapes: number[][] = [];
     const parts: ArrayBufferView[][] = [];
@@ -265,7 +283,7 @@ export class Session {
     try {
       for (const t of slot.inputs) this.#stage(slot, t);
       packDims(shapes, slot.inDims);
-      await slot.ctx.run(slot.inDims, slot.outDims, parts);
+      await slot.ctx.run(slot.inDims, slot.outDims, parts, options.stagedParts ?? 0);
       return this.#collect(slot) as SessionResult;
     } finally {
       this.#release(slot);

@@ -13,6 +13,9 @@ using Clock = std::chrono::steady_clock;
 
 ContextCore::~ContextCore() {
   cudaSetDevice(engine->device);
+  // Copies staged ahead of a run that never came may still be reading the memory they hold.
+  if (!stagedKeep.empty() && stream) cudaStreamSynchronize(stream->stream());
+  stagedKeep.clear();
   DestroyGraphs();
   delete ctx;
 }
@@ -129,7 +132,7 @@ void DirectCopies(ContextCore& c) {
     const auto& parts = c.direct[i];
     if (parts.empty()) continue;
     Binding& b = c.bindings[i];
-    uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+    uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + (i < c.gatherStart.size() ? c.gatherStart[i] : 0);
     for (size_t k = 0; k < parts.size();) {
       const uint8_t* src = static_cast<const uint8_t*>(parts[k].ptr);
       const HostMem* mem = parts[k].pinned;
@@ -195,11 +198,13 @@ void ContextCore::LaunchPieces(TimingEvents* t) {
     ~ClearPieces() {
       for (auto& g : c.gather) g.clear();
       for (auto& d : c.direct) d.clear();
+      c.gatherStart.clear();
       c.directMask = 0;
     }
   } clearPieces{*this};
   direct.resize(gather.size());
-  directMask = 0;
+  gatherStart.resize(gather.size(), 0);
+  // directMask may hold inputs staged whole by stageInput already (set by run()).
   bool started = false;  // t->ev[0] recorded before a gathered input's first DMA
   for (size_t i = 0; i < gather.size(); ++i) {
     if (gather[i].empty()) continue;
@@ -210,8 +215,8 @@ void ContextCore::LaunchPieces(TimingEvents* t) {
       continue;
     }
     Binding& b = bindings[i];
-    uint8_t* host = static_cast<uint8_t*>(b.host->ptr) + b.hostOffset;
-    uint8_t* dev = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+    uint8_t* host = static_cast<uint8_t*>(b.host->ptr) + b.hostOffset + gatherStart[i];
+    uint8_t* dev = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + gatherStart[i];
     gatherPieces.clear();
     uint8_t* dst = host;
     for (const auto& part : gather[i]) {
@@ -323,6 +328,7 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                          InstanceMethod("setCudaGraph", &ExecutionContext::SetCudaGraph),
                          InstanceMethod("setTiming", &ExecutionContext::SetTiming),
                          InstanceMethod("run", &ExecutionContext::Run),
+                         InstanceMethod("stageInput", &ExecutionContext::StageInput),
                          InstanceMethod("benchmark", &ExecutionContext::Benchmark),
                          InstanceMethod("dispose", &ExecutionContext::Dispose),
                          InstanceAccessor("profile", &ExecutionContext::GetProfile, nullptr),
@@ -438,6 +444,7 @@ Napi::Value ExecutionContext::SetTensorAddress(const Napi::CallbackInfo& info) {
   auto c = core_;
   Binding& b = c->bindings[i];
   c->Quiesce();
+  if (i < static_cast<int>(c->staged.size())) c->staged[i].clear();  // staged pieces were in the old buffer
   if (info[1].IsNull() || info[1].IsUndefined()) {
     b.dev.reset();
     ++c->generation;
@@ -544,23 +551,42 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     }
     // Optional third argument: per input (engine input order), an array of TypedArrays whose
     // bytes, concatenated, are the input; copied into its pinned staging on the launch thread.
+    // Optional fourth: how many leading parts of every input stageInput copied already (in this
+    // order, from byte 0): they are checked against what was staged and not copied again.
     std::vector<Napi::Value> keepParts;
     std::vector<std::shared_ptr<HostMem>> keepPinned;
+    const size_t skip = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(std::max<int64_t>(0, info[3].As<Napi::Number>().Int64Value())) : 0;
     if (info.Length() > 2 && info[2].IsArray()) {
       Napi::Array per = info[2].As<Napi::Array>();
       c->gather.resize(c->bindings.size());
+      c->gatherStart.assign(c->bindings.size(), 0);
       uint32_t k = 0;
       for (size_t i = 0; i < c->bindings.size(); ++i) {
         if (!c->engine->io[i].isInput) continue;
         Napi::Value v = per.Get(k++);
         c->gather[i].clear();
-        if (!v.IsArray()) continue;
+        if (!v.IsArray()) {
+          if (skip > 0) throw CodedError{"ERR_INVALID_ARGUMENT", "stagedParts needs the parts of every input"};
+          continue;
+        }
         Binding& b = c->bindings[i];
         if (!b.host) throw CodedError{"ERR_INVALID_ARGUMENT", "input '" + c->engine->io[i].name + "' has no host staging buffer to gather into"};
         Napi::Array parts = v.As<Napi::Array>();
+        const std::vector<ContextCore::GatherPart>* staged = i < c->staged.size() ? &c->staged[i] : nullptr;
+        if (skip > parts.Length() || (skip > 0 && (staged == nullptr || staged->size() < skip)))
+          throw CodedError{"ERR_INVALID_ARGUMENT", "stagedParts " + std::to_string(skip) + ": input '" + c->engine->io[i].name + "' has " +
+                                                       std::to_string(staged ? staged->size() : 0) + " pieces staged"};
         size_t total = 0;
         for (uint32_t j = 0; j < parts.Length(); ++j) {
           HostRegion r = GetHostRegion(env, parts.Get(j));
+          if (j < skip) {
+            const ContextCore::GatherPart& s = (*staged)[j];
+            if (s.ptr != r.ptr || s.bytes != r.bytes)
+              throw CodedError{"ERR_INVALID_ARGUMENT", "part " + std::to_string(j) + " of input '" + c->engine->io[i].name + "' is not the piece staged there"};
+            total += r.bytes;
+            c->gatherStart[i] = total;
+            continue;
+          }
           c->gather[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
           total += r.bytes;
           keepParts.push_back(r.jsValue);
@@ -571,8 +597,14 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
           throw CodedError{"ERR_SHAPE_MISMATCH", "the parts of input '" + c->engine->io[i].name + "' hold " + std::to_string(total) + " bytes; shape " +
                                                      DimsString(b.dims) + " needs " + std::to_string(b.bytes)};
         }
+        // Staged whole: no piece left to copy, yet the input is on the device already (no
+        // copy from the staging, and the graph kept for pieces DMA'd before it).
+        if (skip > 0 && i < 64) c->directMask |= uint64_t{1} << i;
       }
     }
+    // What was staged is used (or superseded: the inputs are copied whole) by this run.
+    for (auto& st : c->staged) st.clear();
+    for (auto& e : c->stagedEnd) e = 0;
     TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
     if (info.Length() > 1 && info[1].IsTypedArray()) {
       Napi::Int32Array out = info[1].As<Napi::Int32Array>();
@@ -592,6 +624,9 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     comp->keepAlive.push_back(c);
     for (auto& v : keepParts) comp->jsRefs.push_back(Napi::Persistent(v));
     for (auto& m : keepPinned) comp->keepAlive.push_back(m);
+    // Staged copies precede this run in stream order: their memory may go when it completes.
+    for (auto& m : c->stagedKeep) comp->keepAlive.push_back(std::move(m));
+    c->stagedKeep.clear();
     for (auto& b : c->bindings) {
       if (b.dev) comp->keepAlive.push_back(b.dev);
       if (b.host) comp->keepAlive.push_back(b.host);
@@ -604,12 +639,63 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     } catch (...) {
       --c->inflight;
       for (auto& g : c->gather) g.clear();  // never launched: its pieces must not reach a later launch
+      c->gatherStart.clear();
+      c->directMask = 0;
       throw;
     }
   } catch (const CodedError& e) {
     for (auto& g : c->gather) g.clear();
+    c->gatherStart.clear();
+    c->directMask = 0;
     Throw(env, e.code.c_str(), e.message);
   }
+}
+
+// stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device now (a
+// DMA on the context's stream, issued from the JS thread: a few µs), ahead of the run() that
+// uses it, which then skips it (run's stagedParts). The batcher copies each request as it
+// arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
+// following its formation. Pieces go in order from byte 0: byteOffset 0 starts afresh, any other
+// must continue where the last piece ended. Only with no run in flight (the device buffer is
+// the inference's input) and only from pinned memory (no CPU copy, nothing to wait for).
+Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = core(env);
+  const int i = Index(env, info[0]);
+  const std::string& name = c->engine->io[i].name;
+  if (!c->engine->io[i].isInput) Throw(env, "ERR_INVALID_ARGUMENT", "'" + name + "' is an output, not an input");
+  if (i >= 64) Throw(env, "ERR_INVALID_ARGUMENT", "stageInput supports the first 64 tensors of an engine");
+  if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
+  if (c->inflight > 0) Throw(env, "ERR_BUSY", "a run of this context is in flight: its input must not be overwritten");
+  if (info.Length() < 2 || !info[1].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be a number");
+  const double offD = info[1].As<Napi::Number>().DoubleValue();
+  if (!(offD >= 0) || offD != static_cast<double>(static_cast<int64_t>(offD))) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be an integer >= 0");
+  const size_t off = static_cast<size_t>(offD);
+  HostRegion r = GetHostRegion(env, info.Length() > 2 ? info[2] : env.Undefined());
+  if (!r.pinnedMem) Throw(env, "ERR_INVALID_ARGUMENT", "stageInput takes pinned memory (a HostBuffer or a view of one)");
+  Binding& b = c->bindings[i];
+  if (!b.dev) Throw(env, "ERR_INVALID_ARGUMENT", "input '" + name + "' has no device buffer bound");
+  if (off > b.dev->bytes - b.devOffset || r.bytes > b.dev->bytes - b.devOffset - off)
+    Throw(env, "ERR_BUFFER_TOO_SMALL", "input '" + name + "': " + std::to_string(r.bytes) + " bytes at byteOffset " + std::to_string(off) + " exceed its device buffer (" +
+                                           std::to_string(b.dev->bytes - b.devOffset) + " bytes)");
+  c->staged.resize(c->bindings.size());
+  c->stagedEnd.resize(c->bindings.size(), 0);
+  if (off != 0 && off != c->stagedEnd[i])
+    Throw(env, "ERR_INVALID_ARGUMENT", "staged pieces of input '" + name + "' go in order: expected byteOffset 0 or " + std::to_string(c->stagedEnd[i]) + ", got " + std::to_string(off));
+  c->Quiesce();  // stream order: launches submitted earlier are enqueued first
+  try {
+    UseDevice(c->engine->device);
+    CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off, r.ptr, r.bytes, cudaMemcpyHostToDevice, c->stream->stream()),
+              "cudaMemcpyAsync (staged input)");
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  if (off == 0) c->staged[i].clear();
+  c->staged[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
+  c->stagedEnd[i] = off + r.bytes;
+  c->stagedKeep.push_back(r.pinnedMem);
+  c->stagedKeep.push_back(b.dev);
+  return env.Undefined();
 }
 
 // ----------------------------------------------------------------------------- C++ reference loop

@@ -74,6 +74,17 @@ struct ContextCore : Launcher {
   std::vector<std::vector<GatherPart>> gather;
   std::vector<CopyPiece> gatherPieces;             // launch thread: CPU copies into one input's staging
   std::vector<std::vector<GatherPart>> direct;     // launch thread: per binding, DMA'd before the inference
+  // Per binding: where gather/direct pieces start in the input (bytes already on the device from
+  // stageInput, skipped by run()).
+  std::vector<size_t> gatherStart;
+  // Pieces copied ahead by stageInput (JS thread), per binding in input order from byte 0: a
+  // batch's requests DMA'd to the device as they arrive, before the batch is formed. run()
+  // skips its first N pieces when they are these (checked), then forgets them; the memory they
+  // read stays alive until the next completion on this stream (stagedKeep), since the copies
+  // precede it in stream order.
+  std::vector<std::vector<GatherPart>> staged;
+  std::vector<size_t> stagedEnd;
+  std::vector<std::shared_ptr<void>> stagedKeep;
   // Bindings (bit i) copied to the device before the inference in this launch (DMA'd pieces, or
   // staging DMA'd while gathered): graphs are kept per mask, since a graph for such a launch
   // holds no input copy for those bindings.
@@ -118,6 +129,7 @@ class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
   Napi::Value SetCudaGraph(const Napi::CallbackInfo& info);
   Napi::Value SetTiming(const Napi::CallbackInfo& info);
   Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value StageInput(const Napi::CallbackInfo& info);
   Napi::Value Benchmark(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetProfile(const Napi::CallbackInfo& info);
