@@ -28,6 +28,11 @@ export interface ModelSignature {
 export interface RunOptions {
   /** Abort before the batch is started; a backend may ignore it once running. */
   signal?: AbortSignal;
+  /**
+   * runParts: the first `stagedParts` parts of every input were handed to stageInput already,
+   * in this order from the start of the input, since the instance's last run: not copied again.
+   */
+  stagedParts?: number;
 }
 
 /** One model instance: one TensorRT execution context on its stream, or one ORT session. */
@@ -57,6 +62,16 @@ export interface BackendInstance {
    * GPU with no CPU copy at all).
    */
   prefersParts?(data: TypedArray): boolean;
+  /**
+   * Optional, with runParts: start copying one request's data for input `name` to where the
+   * instance's next batch reads it, at `byteOffset` (pieces in order from 0; 0 starts afresh),
+   * while the rest of the batch is still arriving; the next runParts names how many of its
+   * leading parts were staged (RunOptions.stagedParts). Only between runs (throws ERR_BUSY
+   * while one is in flight) and only for data prefersParts accepts (TensorRT: pinned memory,
+   * DMA'd at once). A staged piece that the next batch does not start with is simply copied
+   * again by it.
+   */
+  stageInput?(name: string, byteOffset: number, data: TypedArray): void;
   /** Free everything; waits for a run in flight. Idempotent. */
   dispose(): Promise<void>;
 }

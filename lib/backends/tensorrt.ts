@@ -55,7 +55,13 @@ export class TensorRtInstance implements BackendInstance {
   }
 
   runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    return this.#track(options, () => this.session.runParts(inputs));
+    return this.#track(options, () => this.session.runParts(inputs, { stagedParts: options?.stagedParts ?? 0 }));
+  }
+
+  /** Pinned request data is DMA'd to the instance's device input on arrival (see BackendInstance.stageInput). */
+  stageInput(name: string, byteOffset: number, data: TypedArray): void {
+    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
+    this.session.stageInput(name, byteOffset, data);
   }
 
   /** Pinned request data is DMA'd into the batch by runParts, with no CPU copy. */

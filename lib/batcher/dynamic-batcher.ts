@@ -84,6 +84,15 @@ export interface DynamicBatcherExtras {
    * for all-pinned batches.
    */
   gatherOnBackend?: boolean;
+  /**
+   * Copy each arriving request to the free instance its batch will run on, as it arrives, where
+   * the instance can (BackendInstance.stageInput: TensorRT, requests in pinned memory): the batch's
+   * copy then overlaps the arrival of its other requests instead of following the batch's
+   * formation. Only requests that arrive in queue order at an idle instance are staged; a batch
+   * that does not start with them copies them again, so this changes nothing but timing.
+   * Default true.
+   */
+  stageOnArrival?: boolean;
 }
 
 type State = 'queued' | 'running' | 'done';
@@ -110,6 +119,8 @@ interface Pending {
   dispatchUs: number;
   outcome: Outcome | undefined;
   settled: boolean;
+  /** the instance its inputs were staged on (stageInput) while queued, or -1 */
+  stagedOn: number;
 }
 
 interface Level {
@@ -180,6 +191,7 @@ export class DynamicBatcher implements InferenceScheduler {
   private readonly instances: BackendInstance[];
   private readonly clock: BatcherClock;
   private readonly gatherOnBackend: boolean;
+  private readonly stageOnArrival: boolean;
   private readonly batching: boolean;
   private readonly maxBatchSize: number;
   private readonly preferred: Set<number>;
@@ -210,6 +222,14 @@ export class DynamicBatcher implements InferenceScheduler {
    */
   private readonly settling: boolean[];
   private readonly pools: Map<string, ArrayBuffer>[];
+  /**
+   * Per instance: queued requests whose inputs were copied to it ahead of their batch
+   * (stageOnArrival), in queue order from its first row; always every request queued when the
+   * first of them arrived and each later arrival, so that the next batch starts with them.
+   * Emptied when one of them leaves the queue otherwise than in a batch on that instance.
+   */
+  private readonly staged: Pending[][];
+  private readonly stagedItems: number[];
   private poolAllocations = 0;
   private readonly deadlines = new MinHeap<Pending>((r) => r.deadlineUs);
   private queued = 0;
@@ -240,6 +260,7 @@ export class DynamicBatcher implements InferenceScheduler {
     this.instances = [...instances];
     this.clock = extras.clock ?? systemClock;
     this.gatherOnBackend = extras.gatherOnBackend ?? true;
+    this.stageOnArrival = extras.stageOnArrival ?? true;
     this.batching = mbs > 0;
     this.maxBatchSize = mbs;
     this.signature = { inputs: sig.inputs, outputs: sig.outputs, maxBatchSize: mbs };
@@ -280,6 +301,8 @@ export class DynamicBatcher implements InferenceScheduler {
     this.busy = this.instances.map(() => false);
     this.settling = this.instances.map(() => false);
     this.pools = this.instances.map(() => new Map());
+    this.staged = this.instances.map(() => []);
+    this.stagedItems = this.instances.map(() => 0);
     if (extras.listener) this.listeners.add(extras.listener);
   }
 
@@ -440,6 +463,7 @@ export class DynamicBatcher implements InferenceScheduler {
         dispatchUs: 0,
         outcome: undefined,
         settled: false,
+        stagedOn: -1,
       };
       const lv = this.levels[level] as Level;
       lv.queue.push(r);
@@ -451,8 +475,62 @@ export class DynamicBatcher implements InferenceScheduler {
         r.onAbort = () => this.abort(r);
         signal.addEventListener('abort', r.onAbort, { once: true });
       }
+      this.stageAhead(r);
       this.schedule();
     });
+  }
+
+  /**
+   * stageOnArrival: start copying r's inputs to the free instance the next batch goes to, at the
+   * rows r will have in that batch. Only when that batch is sure to start with the requests
+   * staged there and then r: every other queued request is staged there already, and r does
+   * not overtake them (a lower priority level) and has their shape and fits in a batch with them.
+   */
+  private stageAhead(r: Pending): void {
+    if (!this.stageOnArrival || !this.batching || this.closed) return;
+    const idx = this.freeInstance();
+    if (idx < 0) return;
+    const inst = this.instances[idx] as BackendInstance;
+    if (inst.stageInput === undefined || inst.runParts === undefined || inst.prefersParts === undefined) return;
+    const list = this.staged[idx] as Pending[];
+    if (list.length !== this.queued - 1) return;
+    const last = list[list.length - 1];
+    if (last !== undefined && (r.level < last.level || r.shapeKey !== last.shapeKey)) return;
+    const at = this.stagedItems[idx] as number;
+    if (at + r.items > this.maxBatchSize) return;
+    for (const spec of this.inputSpecs.values()) if (!inst.prefersParts((r.inputs[spec.name] as Tensor).data)) return;
+    try {
+      for (const spec of this.inputSpecs.values()) {
+        const d = (r.inputs[spec.name] as Tensor).data;
+        inst.stageInput(spec.name, (d.byteLength / r.items) * at, d);
+      }
+    } catch {
+      // The copy could not start (the instance is being disposed, say): its batch copies
+      // everything itself, and fails there with the reason if the instance is unusable.
+      this.clearStaged(idx);
+      return;
+    }
+    list.push(r);
+    r.stagedOn = idx;
+    this.stagedItems[idx] = at + r.items;
+  }
+
+  private clearStaged(idx: number): void {
+    const list = this.staged[idx] as Pending[];
+    for (const r of list) r.stagedOn = -1;
+    list.length = 0;
+    this.stagedItems[idx] = 0;
+  }
+
+  /** How many leading requests of a batch for instance idx are staged there; forgets all staging they were part of. */
+  private takeStaged(idx: number, batch: Pending[]): number {
+    const list = this.staged[idx] as Pending[];
+    let n = 0;
+    while (n < batch.length && n < list.length && list[n] === batch[n]) n++;
+    for (const r of batch) if (r.stagedOn >= 0) this.clearStaged(r.stagedOn);
+    // Requests staged beyond the batch would sit at the wrong rows of the next one.
+    this.clearStaged(idx);
+    return n;
   }
 
   private abort(r: Pending): void {
@@ -465,6 +543,7 @@ export class DynamicBatcher implements InferenceScheduler {
   }
 
   private unqueue(r: Pending): void {
+    if (r.stagedOn >= 0) this.clearStaged(r.stagedOn);
     const lv = this.levels[r.level] as Level;
     lv.count--;
     this.queued--;
@@ -515,15 +594,22 @@ export class DynamicBatcher implements InferenceScheduler {
     this.arm(Math.min(wakeAt, this.nextDeadline()), now);
   }
 
-  /** The lowest-numbered free instance, one that is not settling if there is one; -1 if none. */
+  /**
+   * The lowest-numbered free instance, one that is not settling if there is one, and among
+   * those one where queued requests are staged; -1 if none.
+   */
   private freeInstance(): number {
-    let settlingIdx = -1;
+    let pick = -1;
+    let pickRank = 4;
     for (let i = 0; i < this.busy.length; i++) {
       if (this.busy[i]) continue;
-      if (!this.settling[i]) return i;
-      if (settlingIdx < 0) settlingIdx = i;
+      const rank = (this.settling[i] ? 2 : 0) + ((this.staged[i] as Pending[]).length > 0 ? 0 : 1);
+      if (rank < pickRank) {
+        pick = i;
+        pickRank = rank;
+      }
     }
-    return settlingIdx;
+    return pick;
   }
 
   private expire(now: number): void {
@@ -534,6 +620,7 @@ export class DynamicBatcher implements InferenceScheduler {
       if (r.state !== 'queued' || r.delayed) continue;
       const lv = this.levels[r.level] as Level;
       if (lv.policy.timeoutAction === 'delay') {
+        if (r.stagedOn >= 0) this.clearStaged(r.stagedOn); // it moves behind every request not delayed
         r.delayed = true;
         lv.delayed.push(r);
       } else {
@@ -617,6 +704,7 @@ export class DynamicBatcher implements InferenceScheduler {
   }
 
   private dispatch(idx: number, batch: Pending[], now: number): void {
+    const staged = this.takeStaged(idx, batch);
     this.busy[idx] = true;
     this.running++;
     for (const r of batch) {
@@ -624,7 +712,7 @@ export class DynamicBatcher implements InferenceScheduler {
       r.state = 'running';
       r.dispatchUs = now;
     }
-    void this.execute(idx, batch);
+    void this.execute(idx, batch, staged);
   }
 
   // ---------------------------------------------------------------- execution
@@ -733,7 +821,8 @@ export class DynamicBatcher implements InferenceScheduler {
     return true;
   }
 
-  private async execute(idx: number, batch: Pending[]): Promise<void> {
+  /** staged: how many leading requests of the batch the instance has on it already (stageAhead). */
+  private async execute(idx: number, batch: Pending[], staged: number): Promise<void> {
     const inst = this.instances[idx] as BackendInstance;
     let total = 0;
     for (const r of batch) total += r.items;
@@ -744,7 +833,7 @@ export class DynamicBatcher implements InferenceScheduler {
     let code: ErrorCode | undefined;
     try {
       let out: Record<string, Tensor>;
-      if (inst.runParts !== undefined && this.batching && batch.length > 1 && (this.gatherOnBackend || this.allPreferParts(inst, batch))) {
+      if (inst.runParts !== undefined && this.batching && (batch.length > 1 || staged > 0) && (this.gatherOnBackend || this.allPreferParts(inst, batch))) {
         // The backend concatenates the requests itself, off the JS thread.
         const inputs: Record<string, GatheredInput> = {};
         for (const spec of this.inputSpecs.values()) {
@@ -752,7 +841,7 @@ export class DynamicBatcher implements InferenceScheduler {
           inputs[spec.name] = { dtype: spec.dtype, dims: [total, ...t0d.dims.slice(1)], parts: batch.map((r) => (r.inputs[spec.name] as Tensor).data) };
         }
         t1 = this.clock.now();
-        out = await inst.runParts(inputs);
+        out = await (staged > 0 ? inst.runParts(inputs, { stagedParts: staged }) : inst.runParts(inputs));
       } else {
         const feeds = this.gather(idx, batch, total);
         t1 = this.clock.now();
