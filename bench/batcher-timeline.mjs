@@ -81,13 +81,18 @@ ExecutionContext.prototype.benchmark = function (...args) {
   });
 };
 
-// VARIANTS=on-poll,off-wake,... (graph on/off, completion) picks some; default all four
+// VARIANTS=on-poll,off-wake,on-poll-nostage,... (graph on/off, completion, and -nostage: the
+// batcher without stageOnArrival) picks some; default the four with staging
 const picked = process.env.VARIANTS?.split(',');
 const variants = [];
 for (const cudaGraph of [false, true])
-  for (const completion of ['poll', 'wake']) if (!picked || picked.includes(`${cudaGraph ? 'on' : 'off'}-${completion}`)) variants.push({ cudaGraph, completion });
+  for (const completion of ['poll', 'wake'])
+    for (const stage of [true, false]) {
+      const id = `${cudaGraph ? 'on' : 'off'}-${completion}${stage ? '' : '-nostage'}`;
+      if (picked ? picked.includes(id) : stage) variants.push({ cudaGraph, completion, stage });
+    }
 const out = [];
-for (const { cudaGraph, completion } of variants) {
+for (const { cudaGraph, completion, stage } of variants) {
   runs = [];
   loops = [];
   markTimingEpoch(0);
@@ -98,11 +103,11 @@ for (const { cudaGraph, completion } of variants) {
     streams: 2,
     cudaGraph,
     completion,
-    batcher: { concurrency: [values.callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticBatchSizes: [32], staticDurationMs: 1000, gather: 'backend', requestMemory: 'pinned', callerOutputs: true },
+    batcher: { concurrency: [values.callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticBatchSizes: [32], staticDurationMs: 1000, gather: 'backend', requestMemory: 'pinned', callerOutputs: true, stageOnArrival: stage },
   });
   const b = r.batcher;
   const ratio = b.runs[0].inferencesPerSecond / (b.bestStatic?.inferencesPerSecond ?? Number.NaN);
-  const label = `graph ${cudaGraph ? 'on ' : 'off'} ${completion.padEnd(4)}`;
+  const label = `graph ${cudaGraph ? 'on ' : 'off'} ${completion.padEnd(4)} ${stage ? 'staged ' : 'nostage'}`;
   const st = summarizeTimeline(loops);
   const bt = summarizeTimeline(runs);
   console.log(`${label} batcher ${b.runs[0].inferencesPerSecond.toFixed(0)}/s (batch ${b.runs[0].meanBatchSize.toFixed(1)}) / static ${b.bestStatic?.inferencesPerSecond.toFixed(0)}/s = ${ratio.toFixed(3)}`);
@@ -110,6 +115,6 @@ for (const { cudaGraph, completion } of variants) {
   console.log('  ' + formatTimeline('batcher', bt));
   const host = hostSide(runs);
   console.log('  host   : ' + host.map((h) => `run() call ${h.callUs.toFixed(0)}, host run − GPU span ${h.runLessSpanUs.toFixed(0)}, host off ${h.hostOffUs.toFixed(0)}`).join(' | ') + ' (µs)');
-  out.push({ cudaGraph, completion, ratio, batcherIps: b.runs[0].inferencesPerSecond, staticIps: b.bestStatic?.inferencesPerSecond, static: st, batcher: bt, host });
+  out.push({ cudaGraph, completion, stageOnArrival: stage, ratio, batcherIps: b.runs[0].inferencesPerSecond, staticIps: b.bestStatic?.inferencesPerSecond, static: st, batcher: bt, host });
 }
 console.log(JSON.stringify(out));

@@ -69,6 +69,8 @@ export interface BatcherBenchOptions {
    * (InferRequestOptions.outputBuffers: no allocation per request), instead of getting new arrays.
    */
   callerOutputs?: boolean;
+  /** DynamicBatcher's stageOnArrival (default true, as in DynamicBatcher): false to measure without */
+  stageOnArrival?: boolean;
 }
 
 export interface RunBenchOptions {
@@ -659,6 +661,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
     gather: bo.gather ?? 'backend',
     requestMemory: bo.requestMemory ?? 'js',
     callerOutputs: bo.callerOutputs === true,
+    stageOnArrival: bo.stageOnArrival !== false,
     requestShapes,
     staticSweep: [],
     runs: [],
@@ -713,7 +716,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   }
   let batcher: DynamicBatcher;
   try {
-    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather !== 'js' });
+    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather !== 'js', stageOnArrival: bo.stageOnArrival !== false });
   } catch (e) {
     await Promise.allSettled(instances.map((x) => x.dispose()));
     throw e;

@@ -114,6 +114,8 @@ export interface BatcherBenchReport {
   requestMemory?: 'js' | 'pinned';
   /** callers gave their own output buffers (BatcherBenchOptions.callerOutputs) */
   callerOutputs?: boolean;
+  /** requests were copied to a free instance as they arrived (DynamicBatcher's stageOnArrival) */
+  stageOnArrival?: boolean;
   /** shape of one request's inputs */
   requestShapes: Record<string, number[]>;
   staticSweep: StaticBatchResult[];
