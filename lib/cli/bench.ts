@@ -80,6 +80,8 @@ interface BenchFlags {
   gather?: 'js' | 'backend';
   requestMemory?: 'js' | 'pinned';
   callerOutputs?: boolean;
+  /** commander's negatable --no-stage-on-arrival: true unless given */
+  stageOnArrival?: boolean;
   verbose?: boolean;
 }
 
@@ -110,6 +112,7 @@ function program(io: BenchCliIo): Command {
     .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
     .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the backend launch thread (default) or on the JS thread').choices(['js', 'backend']))
     .option('--caller-outputs', 'batcher: each caller passes its own output buffers, reused for every request (no allocation per request)')
+    .option('--no-stage-on-arrival', 'batcher: do not copy pinned requests to an idle instance as they arrive (DynamicBatcher stageOnArrival: false)')
     .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA with --gather backend)').choices(['js', 'pinned']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')
@@ -142,8 +145,10 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
     if (f.gather !== undefined) o.batcher.gather = f.gather;
     if (f.requestMemory !== undefined) o.batcher.requestMemory = f.requestMemory;
     if (f.callerOutputs === true) o.batcher.callerOutputs = true;
+    if (f.stageOnArrival === false) o.batcher.stageOnArrival = false;
   } else {
-    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory], ['--caller-outputs', f.callerOutputs]] as const) {
+    const noStage = f.stageOnArrival === false ? true : undefined;
+    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory], ['--caller-outputs', f.callerOutputs], ['--no-stage-on-arrival', noStage]] as const) {
       if (v !== undefined) throw new UsageError(`${flag} needs --batcher`);
     }
   }

@@ -82,6 +82,7 @@ describe('tensorrt-node bench: argument errors', () => {
     [['m.plan', '--max-queue-delay-us', '100'], /--max-queue-delay-us needs --batcher/],
     [['m.plan', '--gather', 'backend'], /--gather needs --batcher/],
     [['m.plan', '--request-memory', 'pinned'], /--request-memory needs --batcher/],
+    [['m.plan', '--no-stage-on-arrival'], /--no-stage-on-arrival needs --batcher/],
     [['m.plan', '--completion', 'soon'], /Allowed choices are wake, poll/],
     [['m.plan', '--batcher', '--concurrency', '8,x'], /--concurrency must be a positive integer or a comma-separated list/],
     [['m.plan', '--wait-mode', 'sometimes'], /Allowed choices are adaptive, spin, block/],
@@ -142,6 +143,9 @@ describe('tensorrt-node bench: options', () => {
     expect(seen[2]).toMatchObject({ streams: 2, batcher: { concurrency: [1, 8, 64], maxQueueDelayUs: 250, maxBatchSize: 16 } });
     expect(seen[3]!.batcher).toEqual({ concurrency: [32] });
     expect(seen[4]).toMatchObject({ completion: 'poll', batcher: { concurrency: [32], gather: 'backend', requestMemory: 'pinned' } });
+    expect(seen[4]!.batcher!.stageOnArrival).toBeUndefined();
+    expect(await runBenchCli(['m.plan', '--batcher', '--request-memory', 'pinned', '--no-stage-on-arrival'], io({ run }))).toBe(0);
+    expect(seen[5]!.batcher).toMatchObject({ requestMemory: 'pinned', stageOnArrival: false });
   });
 
   it('prints the table in trtexec vocabulary, with JS/C++ and JS−C++ columns', async () => {
