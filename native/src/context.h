@@ -85,6 +85,10 @@ struct ContextCore : Launcher {
   std::vector<std::vector<GatherPart>> staged;
   std::vector<size_t> stagedEnd;
   std::vector<std::shared_ptr<void>> stagedKeep;
+  // This run's inputs were staged ahead (run's stagedParts) and their copies are still going:
+  // the launch has that long to spare, so it goes to the watcher thread even when it is a cheap
+  // graph replay, leaving the JS thread (a ResNet-50 replay costs it ~75 µs) to the callers.
+  bool launchOnWatcher = false;
   // Bindings (bit i) copied to the device before the inference in this launch (DMA'd pieces, or
   // staging DMA'd while gathered): graphs are kept per mask, since a graph for such a launch
   // holds no input copy for those bindings.

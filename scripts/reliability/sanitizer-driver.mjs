@@ -199,6 +199,8 @@ const steps = {
   // the dynamic batcher over 2 TensorRT instances: concurrent requests of 1..4 rows equal running alone
   async 'batcher'() {
     await batcherTour(new TensorRtBackend());
+    // requests in pinned memory: staged on the instances as they arrive (stageInput), the rest DMA'd by runParts
+    await batcherTour(new TensorRtBackend({ cudaGraph: true }), { pinned: true });
   },
   // the same with completions polled on the event loop (the watcher does not wake it then), plus
   // Session.run on a polled stream
@@ -221,7 +223,7 @@ const steps = {
   },
 };
 
-async function batcherTour(backend) {
+async function batcherTour(backend, { pinned = false } = {}) {
   const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
   const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 });
   const r = ref('classifier_fp32', 'b32');
@@ -230,7 +232,19 @@ async function batcherTour(backend) {
     const from = (i * 7) % (32 - k);
     return { from, k };
   });
-  const got = await Promise.all(reqs.map(({ from, k }) => batcher.infer({ input: rows(r.inputs.input, from, from + k) })));
+  let inputs = reqs.map(({ from, k }) => rows(r.inputs.input, from, from + k));
+  let host;
+  if (pinned) {
+    host = new HostBuffer(inputs.reduce((a, t) => a + t.data.byteLength, 0));
+    let at = 0;
+    inputs = inputs.map((t) => {
+      const v = new Float32Array(host.buffer, at, t.data.length);
+      v.set(t.data);
+      at += t.data.byteLength;
+      return new Tensor('float32', v, t.dims);
+    });
+  }
+  const got = await Promise.all(inputs.map((input) => batcher.infer({ input })));
   for (let i = 0; i < reqs.length; i++) {
     const { from, k } = reqs[i];
     const err = relError(got[i].logits.data, rows(r.outputs.logits, from, from + k).data);
@@ -240,6 +254,7 @@ async function batcherTour(backend) {
   check(stats.executionCount < reqs.length, `not batched: ${stats.executionCount} executions`);
   await batcher.close();
   await Promise.all(instances.map((x) => x.dispose()));
+  host?.dispose();
 }
 
 let ok = 0;
