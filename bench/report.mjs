@@ -85,10 +85,10 @@ function fmtTick(v) {
   return `${+v.toFixed(2)}`;
 }
 
-function batcherPanel(b, x0, y0, w, h) {
+function batcherPanel(b, x0, y0, w, h, title = 'Dynamic batcher: throughput and latency vs concurrency') {
   const out = [];
   const runs = [...(b?.runs ?? [])].sort((a, c) => a.concurrency - c.concurrency);
-  out.push(`<text x="${x0 + w / 2}" y="${y0 - 12}" text-anchor="middle" font-weight="bold">Dynamic batcher: throughput and latency vs concurrency</text>`);
+  out.push(`<text x="${x0 + w / 2}" y="${y0 - 12}" text-anchor="middle" font-weight="bold">${esc(title)}</text>`);
   if (runs.length === 0) {
     out.push(`<text x="${x0 + w / 2}" y="${y0 + h / 2}" text-anchor="middle">no batcher data</text>`);
     return out;
@@ -172,11 +172,18 @@ function ratioPanel(cases, x0, y0, w) {
 export function renderSvg(data) {
   const W = 1100;
   const ratio = ratioPanel(data.cases ?? [], 560, 50, 520);
-  const H = Math.max(440, ratio.height + 70);
+  const base = data.batcher?.report?.batcher;
+  // a batcher variant swept over concurrency (run-gpu-bench's plot: true) gets a panel below the default's
+  const plotted = (data.batcherVariants ?? []).find((v) => v.plot && v.runs?.length);
+  const second = plotted
+    ? batcherPanel({ runs: plotted.runs, bestStatic: plotted.bestStatic, p99BoundUs: base?.p99BoundUs }, 10, 480, 530, 360, `Batcher, ${plotted.id}`)
+    : [];
+  const H = Math.max(plotted ? 870 : 440, ratio.height + 70);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
-    ...batcherPanel(data.batcher?.report?.batcher, 10, 50, 530, 360),
+    ...batcherPanel(base, 10, 50, 530, 360, 'Dynamic batcher (defaults): throughput and latency vs concurrency'),
+    ...second,
     ...ratio.out,
     '</svg>',
   ];

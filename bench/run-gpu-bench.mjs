@@ -262,7 +262,8 @@ if (batcher.report?.batcher?.bestStatic) {
     { id: 'graph-gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned' },
     // ... and every caller reusing its own output buffers (InferRequestOptions.outputBuffers): no allocation per request
     { id: 'gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned', callerOutputs: true },
-    { id: 'graph-gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned', callerOutputs: true },
+    // (swept over every concurrency and plotted next to the default: the fastest configuration)
+    { id: 'graph-gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned', callerOutputs: true, concurrency: batcher.concurrency, plot: true },
     { id: 'gather-backend-own-outputs', gather: 'backend', completion: 'wake', cudaGraph: false, callerOutputs: true },
   ]) {
     log(`batcher variant ${v.id}`);
@@ -276,7 +277,7 @@ if (batcher.report?.batcher?.bestStatic) {
         streams: batcher.instances,
         cudaGraph: v.cudaGraph,
         completion: v.completion,
-        batcher: { concurrency: [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js', callerOutputs: v.callerOutputs === true },
+        batcher: { concurrency: v.concurrency ?? [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js', callerOutputs: v.callerOutputs === true },
       });
       if (v.sweep) {
         entry.staticSweep = r.batcher.staticSweep;

@@ -167,6 +167,19 @@ describe('bench/report.mjs', () => {
     expect((svg.match(/<text/g) ?? []).length).toBe((svg.match(/<\/text>/g) ?? []).length);
   });
 
+  it('plots a batcher variant swept over concurrency (plot: true) in a second panel', () => {
+    const d = synthetic();
+    const runs = [1, 8, 64].map((c) => ({ concurrency: c, requests: 1000, inferencesPerSecond: c * 100, latency: { median: 2000, p99: 3000 }, meanBatchSize: Math.min(c, 32) }));
+    const { svg } = mod.renderReport({ ...d, batcherVariants: [{ id: 'graph-pinned-poll', cudaGraph: true, plot: true, bestStatic: { batchSize: 32, inferencesPerSecond: 8000 }, runs }] });
+    expect(svg).toContain('Batcher, graph-pinned-poll');
+    expect(svg.match(/<polyline class="throughput"/g)).toHaveLength(2);
+    const second = [...svg.matchAll(/<polyline class="throughput"[^>]* points="([^"]+)"/g)][1]![1]!.split(' ');
+    expect(second).toHaveLength(3);
+    expect(svg).not.toMatch(/NaN|undefined/);
+    // without plot: one panel
+    expect(mod.renderReport({ ...d, batcherVariants: [{ id: 'x', runs }] }).svg.match(/<polyline class="throughput"/g)).toHaveLength(1);
+  });
+
   it('writes <date>-gpu.md and .svg, also from the command line', () => {
     const r = mod.writeReport(synthetic(), tmp);
     expect(r.markdownPath).toBe(path.join(tmp, '2026-11-26-gpu.md'));
