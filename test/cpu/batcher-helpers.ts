@@ -2,6 +2,7 @@
 import type { BatcherClock, TimerHandle } from '../../lib/batcher/clock.js';
 import type { BackendInstance, ModelSignature, RunOptions } from '../../lib/backends/backend.js';
 import type { TypedArray } from '../../lib/dtypes.js';
+import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
 
 export class FakeClock implements BatcherClock {
@@ -154,4 +155,14 @@ export function rows(base: number, k = 1, f = 2): Tensor {
   const a = new Float32Array(k * f);
   for (let r = 0; r < k; r++) a.fill(base + r, r * f, (r + 1) * f);
   return new Tensor('float32', a, [k, f]);
+}
+
+/** How a promise settled: 'resolved', or the TensorRtError code it rejected with. */
+export async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (e) {
+    return e instanceof TensorRtError ? e.code : `untyped: ${String(e)}`;
+  }
 }

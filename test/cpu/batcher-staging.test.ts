@@ -11,7 +11,7 @@ import type { DynamicBatchingOptions } from '../../lib/batcher/types.js';
 import type { GatheredInput, RunOptions } from '../../lib/backends/backend.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
-import { FakeClock, flush, makeInstances, rows, type FakeInstance } from './batcher-helpers.js';
+import { FakeClock, code, flush, makeInstances, rows, type FakeInstance } from './batcher-helpers.js';
 
 const F = 2; // features per row (rows() default)
 const vals = (t: Tensor) => Array.from(t.data as Float32Array);
@@ -74,15 +74,6 @@ function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, extras:
   const batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, ...options }, { clock, ...(extras.stageOnArrival !== undefined ? { stageOnArrival: extras.stageOnArrival } : {}) });
   const pin = (t: Tensor) => (pinned.add(t.data), t);
   return { clock, log, instances, batcher, pin, staging };
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return e instanceof TensorRtError ? e.code : `untyped: ${String(e)}`;
-  }
 }
 
 describe('DynamicBatcher: staging requests on arrival (stageInput)', () => {

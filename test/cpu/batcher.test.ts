@@ -3,7 +3,7 @@ import { DynamicBatcher, type BatcherBatchEvent, type BatcherRequestEvent } from
 import type { DynamicBatchingOptions } from '../../lib/batcher/types.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
-import { FakeClock, flush, makeInstances, rows } from './batcher-helpers.js';
+import { FakeClock, code, flush, makeInstances, rows } from './batcher-helpers.js';
 
 function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, maxBatchSize = 64, manual = true, extra: { staging?: boolean; staticFeatures?: number } = {}) {
   const clock = new FakeClock();
@@ -11,15 +11,6 @@ function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, maxBatc
   for (const i of instances) i.manual = manual;
   const batcher = new DynamicBatcher(instances, { maxBatchSize: options.maxBatchSize ?? 8, ...options }, { clock });
   return { clock, log, instances, batcher };
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return e instanceof TensorRtError ? e.code : `untyped: ${String(e)}`;
-  }
 }
 
 /** Track settlement order of promises by label. */

@@ -3,18 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { OnnxRuntimeBackend, createOnnxRuntimeInstances, dataTypeFromOrt, ortTypeFromDataType } from '../../lib/backends/onnxruntime.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
+import { code } from './batcher-helpers.js';
 
 const fixture = (n: string) => fileURLToPath(new URL(`../../fixtures/onnx/${n}`, import.meta.url));
 const AFFINE = fixture('affine.onnx');
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (e) {
-    return e instanceof TensorRtError ? e.code : `untyped: ${String(e)}`;
-  }
-}
 
 describe('OnnxRuntimeBackend', () => {
   it('accepts .onnx files only', () => {
