@@ -137,6 +137,13 @@ export class BufferPool {
 /** Stands for every empty byte array in moved messages: never transferred, and the same object each time (cloned once per message). */
 const NO_BYTES = new Uint8Array(0);
 
+/** Buffers whose views moveBytesOut may transfer in place (PooledMessages, grpc-decoder.ts). */
+export interface InPlaceBuffers {
+  has(ab: ArrayBufferLike): boolean;
+  /** bytes at `byteOffset` of `ab` could not be moved in place: not 8-byte aligned */
+  misaligned(ab: ArrayBufferLike, byteOffset: number): void;
+}
+
 /**
  * Replace `message[field]` (a list of byte arrays) with copies that own their whole ArrayBuffer,
  * and return those ArrayBuffers for postMessage's transfer list: the receiver then gets them
@@ -144,15 +151,25 @@ const NO_BYTES = new Uint8Array(0);
  * the sender does not own alone (grpc-js's decoded message, Buffer's shared pool), and
  * transferring that would detach it under its other users. The copies go into buffers from
  * `pool` when it has one of the size, else into new ones (allocUnsafeSlow: no zero-fill, every
- * byte is overwritten, and never Buffer's shared pool).
+ * byte is overwritten, and never Buffer's shared pool). Bytes in a buffer of `inPlace` (a whole
+ * request assembled by the front-end thread's decoder, used by nothing else once decoded) are
+ * not copied when 8-byte aligned: their ArrayBuffer is transferred, once however many views it
+ * holds.
  */
-export function moveBytesOut(message: unknown, field: string, pool?: BufferPool): ArrayBuffer[] {
+export function moveBytesOut(message: unknown, field: string, pool?: BufferPool, inPlace?: InPlaceBuffers): ArrayBuffer[] {
   const list = (message as Record<string, unknown> | null)?.[field];
   if (!Array.isArray(list)) return [];
   const transfer: ArrayBuffer[] = [];
   (message as Record<string, unknown>)[field] = list.map((bytes: Uint8Array) => {
     // nothing to move (an output written to shared memory): one shared empty array, cloned
     if (bytes.byteLength === 0) return NO_BYTES;
+    if (inPlace?.has(bytes.buffer)) {
+      if (bytes.byteOffset % 8 === 0) {
+        if (!transfer.includes(bytes.buffer as ArrayBuffer)) transfer.push(bytes.buffer as ArrayBuffer);
+        return bytes;
+      }
+      inPlace.misaligned(bytes.buffer, bytes.byteOffset);
+    }
     const copy = new Uint8Array(pool?.take(bytes.byteLength) ?? (Buffer.allocUnsafeSlow(bytes.byteLength).buffer as ArrayBuffer));
     copy.set(bytes);
     transfer.push(copy.buffer);
@@ -163,14 +180,15 @@ export function moveBytesOut(message: unknown, field: string, pool?: BufferPool)
 
 /**
  * On the receiving side: turn the Uint8Arrays of `message[field]` back into Buffers (views, no
- * copy), as protobufjs and the handlers expect. Returns their ArrayBuffers.
+ * copy), as protobufjs and the handlers expect. Returns their ArrayBuffers, each once (several
+ * views may share one, see moveBytesOut).
  */
 export function bytesBackToBuffers(message: unknown, field: string): ArrayBuffer[] {
   const list = (message as Record<string, unknown> | null)?.[field];
   if (!Array.isArray(list)) return [];
   const buffers: ArrayBuffer[] = [];
   (message as Record<string, unknown>)[field] = list.map((b: Uint8Array) => {
-    buffers.push(b.buffer as ArrayBuffer);
+    if (!buffers.includes(b.buffer as ArrayBuffer)) buffers.push(b.buffer as ArrayBuffer);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   });
   return buffers;

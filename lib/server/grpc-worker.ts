@@ -12,6 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { TensorRtError } from '../errors.js';
 import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, setGrpcFlowControlWindow } from './grpc.js';
+import { PooledMessages, installPooledDecoder } from './grpc-decoder.js';
 import { BufferPool, CALL_FIELDS, MessageBatcher, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type BridgedError, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
 const port = parentPort;
@@ -23,6 +24,13 @@ const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.p
 const pending = new Map<number, grpc.sendUnaryData<unknown>>();
 /** input buffers back from the main thread; 64 MiB holds a hundred 600 KB images in flight */
 const inputBuffers = new BufferPool(64 * 1024 * 1024);
+/**
+ * Large requests are assembled in buffers of that pool, and their tensor bytes go to the main
+ * thread without another copy (grpc-decoder.ts); unless TENSORRT_NODE_GRPC_POOLED_DECODER=0, or
+ * grpc-js is not the version this knows (then bytes are copied out of grpc-js's message as before).
+ */
+const pooledMessages = process.env.TENSORRT_NODE_GRPC_POOLED_DECODER !== '0' ? new PooledMessages(inputBuffers) : undefined;
+const inPlace = pooledMessages && installPooledDecoder(pooledMessages) ? pooledMessages : undefined;
 let nextId = 0;
 
 /**
@@ -40,7 +48,7 @@ function forward(method: string, index: number) {
     const request = call.request;
     // the parameters' values, not protobuf's oneof wrappers: less to clone, and to read there
     if (flatten) flattenModelInferRequest(request);
-    calls.add(id, index, request, moveBytesOut(request, RAW_INPUTS, inputBuffers));
+    calls.add(id, index, request, moveBytesOut(request, RAW_INPUTS, inputBuffers, inPlace));
   };
 }
 
