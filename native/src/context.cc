@@ -611,7 +611,6 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
     }
     // What was staged is used (or superseded: the inputs are copied whole) by this run.
     for (auto& st : c->staged) st.clear();
-    for (auto& e : c->stagedEnd) e = 0;
     c->launchOnWatcher = skip > 0 && !kInlineStagedLaunch;
     TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
     if (info.Length() > 1 && info[1].IsTypedArray()) {
@@ -687,9 +686,10 @@ Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
     Throw(env, "ERR_BUFFER_TOO_SMALL", "input '" + name + "': " + std::to_string(r.bytes) + " bytes at byteOffset " + std::to_string(off) + " exceed its device buffer (" +
                                            std::to_string(b.dev->bytes - b.devOffset) + " bytes)");
   c->staged.resize(c->bindings.size());
-  c->stagedEnd.resize(c->bindings.size(), 0);
-  if (off != 0 && off != c->stagedEnd[i])
-    Throw(env, "ERR_INVALID_ARGUMENT", "staged pieces of input '" + name + "' go in order: expected byteOffset 0 or " + std::to_string(c->stagedEnd[i]) + ", got " + std::to_string(off));
+  size_t end = 0;  // where the pieces staged so far end (they lie in order from byte 0)
+  for (const auto& p : c->staged[i]) end += p.bytes;
+  if (off != 0 && off != end)
+    Throw(env, "ERR_INVALID_ARGUMENT", "staged pieces of input '" + name + "' go in order: expected byteOffset 0 or " + std::to_string(end) + ", got " + std::to_string(off));
   c->Quiesce();  // stream order: launches submitted earlier are enqueued first
   try {
     UseDevice(c->engine->device);
@@ -700,7 +700,6 @@ Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
   }
   if (off == 0) c->staged[i].clear();
   c->staged[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
-  c->stagedEnd[i] = off + r.bytes;
   c->stagedKeep.push_back(r.pinnedMem);
   c->stagedKeep.push_back(b.dev);
   return env.Undefined();

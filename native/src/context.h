@@ -83,7 +83,6 @@ struct ContextCore : Launcher {
   // read stays alive until the next completion on this stream (stagedKeep), since the copies
   // precede it in stream order.
   std::vector<std::vector<GatherPart>> staged;
-  std::vector<size_t> stagedEnd;
   std::vector<std::shared_ptr<void>> stagedKeep;
   // This run's inputs were staged ahead (run's stagedParts) and their copies are still going:
   // the launch has that long to spare, so it goes to the watcher thread even when it is a cheap
