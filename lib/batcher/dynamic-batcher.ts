@@ -522,13 +522,14 @@ export class DynamicBatcher implements InferenceScheduler {
     this.stagedItems[idx] = 0;
   }
 
-  /** How many leading requests of a batch for instance idx are staged there; forgets all staging they were part of. */
+  /** How many leading requests of a batch for instance idx are staged there; forgets idx's staging. */
   private takeStaged(idx: number, batch: Pending[]): number {
     const list = this.staged[idx] as Pending[];
     let n = 0;
     while (n < batch.length && n < list.length && list[n] === batch[n]) n++;
-    for (const r of batch) if (r.stagedOn >= 0) this.clearStaged(r.stagedOn);
-    // Requests staged beyond the batch would sit at the wrong rows of the next one.
+    // Requests staged beyond the batch would sit at the wrong rows of the next one. (Staging
+    // on other instances that the batch's requests were part of ends as they leave the queue:
+    // unqueue.)
     this.clearStaged(idx);
     return n;
   }
