@@ -11,7 +11,9 @@
  * Timing every run adds an event query and a small array per run: compare the ratios printed
  * here with each other, not with bench/batcher-phases.mjs. The host's side of the batcher's runs
  * (performance.now() around run()) splits the off time: JS time in the run() call, host run less
- * GPU span (hand-off to the launch thread + completion detection), host off (JS turnaround).
+ * GPU span (hand-off to the launch thread + completion detection; split with the host time of
+ * the timeline mark, which is good to a few µs when the GPU is idle at the mark), host off (JS
+ * turnaround).
  *
  *   [VARIANTS=on-poll,off-wake] node bench/batcher-timeline.mjs [plan] [--duration-ms 1500] [--callers 64]
  */
@@ -30,6 +32,7 @@ const tag = (ctx) => {
 };
 let runs = [];
 let loops = [];
+let epochHost = 0; // performance.now() at markTimingEpoch
 const timed = new WeakSet();
 const run = ExecutionContext.prototype.run;
 ExecutionContext.prototype.run = function (...args) {
@@ -67,6 +70,11 @@ function hostSide(records) {
       stream,
       callUs: mean(kept.map((r) => (r.returned - r.call) * 1000)),
       runLessSpanUs: mean(kept.map((r) => (r.resolved - r.call - (r.end - r.start)) * 1000)),
+      // split of the above on the host clock (GPU times are ms from the mark, made at epochHost):
+      // run() call → the span's start on the GPU (hand-off, staged copies still going), and the
+      // span's end → the promise reaction (completion detection, a JS thread busy elsewhere)
+      toStartUs: mean(kept.map((r) => (epochHost + r.start - r.call) * 1000)),
+      toReactionUs: mean(kept.map((r) => (r.resolved - (epochHost + r.end)) * 1000)),
       hostOffUs: mean(offs) * 1000,
     });
   }
@@ -96,6 +104,7 @@ for (const { cudaGraph, completion, stage } of variants) {
   runs = [];
   loops = [];
   markTimingEpoch(0);
+  epochHost = performance.now();
   const r = await runBench({
     plan,
     durationMs: values['duration-ms'],
@@ -114,7 +123,7 @@ for (const { cudaGraph, completion, stage } of variants) {
   console.log('  ' + formatTimeline('static ', st));
   console.log('  ' + formatTimeline('batcher', bt));
   const host = hostSide(runs);
-  console.log('  host   : ' + host.map((h) => `run() call ${h.callUs.toFixed(0)}, host run − GPU span ${h.runLessSpanUs.toFixed(0)}, host off ${h.hostOffUs.toFixed(0)}`).join(' | ') + ' (µs)');
+  console.log('  host   : ' + host.map((h) => `run() call ${h.callUs.toFixed(0)}, host run − GPU span ${h.runLessSpanUs.toFixed(0)} (call → start ${h.toStartUs.toFixed(0)}, end → reaction ${h.toReactionUs.toFixed(0)}), host off ${h.hostOffUs.toFixed(0)}`).join(' | ') + ' (µs)');
   out.push({ cudaGraph, completion, stageOnArrival: stage, ratio, batcherIps: b.runs[0].inferencesPerSecond, staticIps: b.bestStatic?.inferencesPerSecond, static: st, batcher: bt, host });
 }
 console.log(JSON.stringify(out));
