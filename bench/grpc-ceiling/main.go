@@ -47,6 +47,13 @@
 // grpc-go's default, 1/16 MiB, 8/64 MiB and 1/16 MiB with 256 KiB read/write buffers did not
 // differ beyond run-to-run noise (about ±20 %); the GPU host can compare them with the driver's
 // --sink-args. MaxRecvMsgSize is 64 MiB (32 items are 19.3 MB).
+//
+// Where the sink's CPU goes (perf, 2-vCPU VM, B=1): about half is kernel time (the socket read's
+// copy to user space ~25 %, the rest TCP), ~25 % is grpc-go putting each 16 KiB DATA frame into a
+// buffer of its pool (zeroing it, ~20 %, then copying the frame out of its read buffer, ~4 %). A
+// pool that does not zero (tried, not kept) moved that cost into the copy (the buffers then arrive
+// cold: memmove ~23 %) and did not change the CPU per request measurably. --read-buffer -1 (the
+// framer reads the socket directly) raised the kernel share and did not lower the total either.
 package main
 
 import (
@@ -567,8 +574,8 @@ func main() {
 	flag.StringVar(&modelName, "model", "resnet50", "model name")
 	window := flag.Int("window", 1<<20, "HTTP/2 initial stream window in bytes (grpc.InitialWindowSize; static windows); 0: grpc-go's default (64 KiB, grown by BDP estimation)")
 	connWindow := flag.Int("conn-window", 16<<20, "HTTP/2 initial connection window in bytes (grpc.InitialConnWindowSize); 0: grpc-go's default")
-	readBuf := flag.Int("read-buffer", 0, "grpc.ReadBufferSize in bytes (0: grpc-go's default, 32 KiB)")
-	writeBuf := flag.Int("write-buffer", 0, "grpc.WriteBufferSize in bytes (0: grpc-go's default, 32 KiB)")
+	readBuf := flag.Int("read-buffer", 0, "grpc.ReadBufferSize in bytes (0: grpc-go's default, 32 KiB; -1: none, the framer reads the socket directly)")
+	writeBuf := flag.Int("write-buffer", 0, "grpc.WriteBufferSize in bytes (0: grpc-go's default, 32 KiB; -1: none)")
 	workers := flag.Int("stream-workers", 0, "grpc.NumStreamWorkers (0: a goroutine per stream, grpc-go's default)")
 	flag.BoolVar(&copyInput, "copy-input", false, "copy each request's tensor bytes once into a pooled buffer (what a real server must at least do)")
 	flag.Parse()
@@ -590,11 +597,11 @@ func main() {
 	if *connWindow > 0 {
 		opts = append(opts, grpc.InitialConnWindowSize(int32(*connWindow)))
 	}
-	if *readBuf > 0 {
-		opts = append(opts, grpc.ReadBufferSize(*readBuf))
+	if *readBuf != 0 {
+		opts = append(opts, grpc.ReadBufferSize(max(*readBuf, 0)))
 	}
-	if *writeBuf > 0 {
-		opts = append(opts, grpc.WriteBufferSize(*writeBuf))
+	if *writeBuf != 0 {
+		opts = append(opts, grpc.WriteBufferSize(max(*writeBuf, 0)))
 	}
 	if *workers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(*workers)))
