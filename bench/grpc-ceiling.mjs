@@ -26,10 +26,11 @@
  * --concurrency-range C --measurement-interval MS -s P -r N -f case.csv`, sync mode unless --async,
  * random data; again with -s 100 when it cannot stabilize), then the sink is stopped (SIGTERM) and
  * prints the calls it served per method. Reported per case: req/s (perf_analyzer's infer/sec / B),
- * infer/s, latency mean/p50/p99 (µs), and for the sink and for perf_analyzer: CPU cores (CPU
- * seconds over the wall time of the perf_analyzer run, start-up included) and µs of CPU per request
- * (CPU seconds / ModelInfer calls the sink served during the run, warm-up and stabilization
- * windows included, which are under the same load). The sink's CPU is read from /proc/<pid>/stat
+ * infer/s, latency mean/p50/p99 (µs), and for the sink and for perf_analyzer: µs of CPU per request
+ * (CPU seconds / ModelInfer calls the sink served during the perf_analyzer run, warm-up and
+ * stabilization windows included, which are under the same load), its kernel (system time) share,
+ * and CPU cores at the measured rate (µs per request × req/s; the JSON also has CPU seconds over
+ * the wall time of the run, which start-up and the gaps between windows make lower). The sink's CPU is read from /proc/<pid>/stat
  * (utime + stime) just before perf_analyzer starts and just after it exits; perf_analyzer's from
  * the bash that runs it (`times`: the user + system time of its waited-for children, i.e.
  * perf_analyzer, exactly, where sampling /proc/<pid>/stat every few hundred ms misses its last
@@ -265,8 +266,12 @@ async function runCase(pa, opts, gomaxprocs, { batch, concurrency }, tmp, tag) {
         // the kernel's share (system time: for 600 KB messages mostly the loopback TCP copies)
         sinkSystemShare: sinkTimes ? sinkTimes.sys / sinkCpu : undefined,
         perfAnalyzerSystemShare: run.cpuSeconds ? run.cpuSeconds.sys / paCpu : undefined,
-        sinkCores: sinkCpu / run.seconds,
-        perfAnalyzerCores: paCpu / run.seconds,
+        // cores at the measured rate (µs per request × req/s), and averaged over the whole run
+        // (start-up and the gaps between perf_analyzer's windows included: lower)
+        sinkCores: (perRequestUs(sinkCpu) * requestsPerSecond) / 1e6,
+        perfAnalyzerCores: (perRequestUs(paCpu) * requestsPerSecond) / 1e6,
+        sinkCoresRunAverage: sinkCpu / run.seconds,
+        perfAnalyzerCoresRunAverage: paCpu / run.seconds,
         sinkUsPerRequest: perRequestUs(sinkCpu),
         perfAnalyzerUsPerRequest: perRequestUs(paCpu),
       },
@@ -318,7 +323,7 @@ function markdown(report) {
   lines.push(`Date: ${report.date}. Host: ${e.cpuModel}, ${e.cpus} logical CPUs (${e.availableParallelism} available), ${e.memoryGiB} GiB, kernel ${e.kernel} (${e.kernelVersion}), Node ${e.node}. Client: ${report.perfAnalyzer.version} (${report.perfAnalyzer.path}). Sink: ${report.sink.path} (${report.sink.sizeBytes ? `${fmt(report.sink.sizeBytes)} bytes` : 'size unknown'}); first banner: \`${report.sink.banner ?? '–'}\`.`, '');
   lines.push(
     `Model \`${o.model}\` as the sink reports it (max_batch_size 32, input FP32 [3,224,224], output FP32 [1000]): ${fmt(602_112)} bytes of raw_input_contents per item. perf_analyzer ${o.async ? 'async' : 'sync'} mode, ${o.measurementInterval} ms windows, the last 3 within ${o.stability} % (-s; column "-s" says when a case had to be run with -s 100), at most ${o.maxTrials} windows, random data. A fresh sink per case. ` +
-      'Cores: CPU seconds / wall seconds of the perf_analyzer run (start-up included, so a little low); µs/req: CPU seconds / ModelInfer calls the sink served in that run (sink: /proc/<pid>/stat before and after; perf_analyzer: bash `times` of its child); sys %: the share of that CPU spent in the kernel (system time).',
+      'µs/req: CPU seconds / ModelInfer calls the sink served in the perf_analyzer run (sink: /proc/<pid>/stat before and after; perf_analyzer: bash `times` of its child); sys %: the share of that CPU spent in the kernel (system time); cores: µs/req × req/s (the JSON also has the average over the whole run, start-up and the gaps between windows included).',
     '',
   );
   lines.push('| repeat | GOMAXPROCS | B | C | req/s | infer/s | mean µs | p50 µs | p99 µs | sink cores | sink µs/req | sink sys % | perf_analyzer cores | perf_analyzer µs/req | perf_analyzer sys % | -s | ok |');
