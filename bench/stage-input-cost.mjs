@@ -14,7 +14,7 @@
  * the first copy issued to the run's completion, less the run's compute (the same run with
  * everything staged before timing starts), i.e. the copies' share of the critical path.
  *
- *   [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
+ *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
  */
 import { probeSetup } from './probe-setup.mjs';
 
@@ -73,6 +73,19 @@ async function computeOnly() {
   return (performance.now() - t0) * 1000;
 }
 
+// LOAD=1: a second context runs batch-B inferences back to back meanwhile (the other instance of
+// the batcher): the copies then compete with its compute as they do in the batcher.
+let loading = process.env.LOAD === '1';
+let loadRuns = 0;
+const loadDone = (async () => {
+  if (!loading) return;
+  const other = await Session.create(plan, { contexts: 1, completion });
+  while (loading) {
+    await other.runParts(feed([wholeView]));
+    loadRuns++;
+  }
+  await other.dispose();
+})();
 for (let i = 0; i < 20; i++) await round('parts');
 const kinds = ['staged-b2b', 'staged-spaced', 'parts', 'one-piece'];
 const acc = Object.fromEntries(kinds.map((k) => [k, { wall: [], call: [] }]));
@@ -86,7 +99,9 @@ for (let r = 0; r < values.rounds; r++) {
   }
 }
 const c = median(compute);
-console.log(`completion ${completion}${process.env.TRTNODE_INLINE_STAGED_LAUNCH ? ', staged runs launched inline' : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
+loading = false;
+await loadDone;
+console.log(`${process.env.LOAD === '1' ? `with another context computing meanwhile (${loadRuns} runs); ` : ''}completion ${completion}${process.env.TRTNODE_INLINE_STAGED_LAUNCH ? ', staged runs launched inline' : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
 for (const k of kinds) {
   const w = median(acc[k].wall);
   const calls = acc[k].call.length ? `; stageInput() JS µs/call median ${median(acc[k].call).toFixed(2)}, mean ${mean(acc[k].call).toFixed(2)}` : '';
