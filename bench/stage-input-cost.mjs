@@ -9,6 +9,8 @@
  *   stage, spaced         one stageInput() every --gap-us (default 8, the callers' arrival pace)
  *   runParts, not staged  runParts() copies the B pieces itself (the launch thread)
  *   one piece             runParts() with the batch in one HostBuffer (one copy, as the static loop)
+ *   pageable parts        runParts() with the B pieces in ordinary ArrayBuffers: the copy threads
+ *                         gather them into pinned staging, DMA'd in 4 MiB segments as they fill
  *
  * Per case: µs of JS per stageInput() call (performance.now() around each), and the wall time from
  * the first copy issued to the run's completion, less the run's compute (the same run with
@@ -31,6 +33,7 @@ const itemElems = itemDims.reduce((a, b) => a * b, 1);
 const itemBytes = itemElems * 4;
 const pieces = Array.from({ length: B }, () => new HostBuffer(itemBytes));
 const views = pieces.map((h) => new Float32Array(h.buffer, 0, itemElems).fill(0.5));
+const pageable = Array.from({ length: B }, () => new Float32Array(itemElems).fill(0.5));
 const whole = new HostBuffer(itemBytes * B);
 const wholeView = new Float32Array(whole.buffer, 0, itemElems * B).fill(0.5);
 const dims = [B, ...itemDims.slice(1)];
@@ -57,6 +60,8 @@ async function round(kind) {
     p = session.runParts(feed(views), { stagedParts: B });
   } else if (kind === 'parts') {
     p = session.runParts(feed(views));
+  } else if (kind === 'pageable-parts') {
+    p = session.runParts(feed(pageable));
   } else {
     p = session.runParts(feed([wholeView]));
   }
@@ -87,7 +92,7 @@ const loadDone = (async () => {
   await other.dispose();
 })();
 for (let i = 0; i < 20; i++) await round('parts');
-const kinds = ['staged-b2b', 'staged-spaced', 'parts', 'one-piece'];
+const kinds = ['staged-b2b', 'staged-spaced', 'parts', 'pageable-parts', 'one-piece'];
 const acc = Object.fromEntries(kinds.map((k) => [k, { wall: [], call: [] }]));
 const compute = [];
 for (let r = 0; r < values.rounds; r++) {
