@@ -14,7 +14,9 @@
  *
  * Per case: µs of JS per stageInput() call (performance.now() around each), and the wall time from
  * the first copy issued to the run's completion, less the run's compute (the same run with
- * everything staged before timing starts), i.e. the copies' share of the critical path.
+ * everything staged before timing starts), i.e. the copies' share of the critical path. That
+ * baseline carries latency of its own (its GB/s column can exceed what PCIe carries): compare the
+ * rows with each other, not with the bus.
  *
  *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
  */
