@@ -24,7 +24,7 @@ import { probeSetup } from './probe-setup.mjs';
 
 const { lib, plan, values } = await probeSetup('stage-input-cost', 'resnet50_fp16.plan', { batch: 32, rounds: 200, 'gap-us': 8 });
 const completion = process.env.COMPLETION === 'poll' ? 'poll' : 'wake';
-const { Session, HostBuffer, Tensor } = lib;
+const { Session, HostBuffer, timingStats } = lib;
 const B = values.batch;
 
 const session = await Session.create(plan, { contexts: 1, completion });
@@ -45,8 +45,7 @@ const spin = (us) => {
   const end = performance.now() + us / 1000;
   while (performance.now() < end);
 };
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const mean = (a) => a.reduce((s, x) => s + x, 0) / a.length;
+const median = (a) => timingStats(a).median;
 
 async function round(kind) {
   const callUs = [];
@@ -111,7 +110,8 @@ await loadDone;
 console.log(`${process.env.LOAD === '1' ? `with another context computing meanwhile (${loadRuns} runs); ` : ''}completion ${completion}${process.env.TRTNODE_INLINE_STAGED_LAUNCH ? ', staged runs launched inline' : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
 for (const k of kinds) {
   const w = median(acc[k].wall);
-  const calls = acc[k].call.length ? `; stageInput() JS µs/call median ${median(acc[k].call).toFixed(2)}, mean ${mean(acc[k].call).toFixed(2)}` : '';
+  const cs = timingStats(acc[k].call);
+  const calls = cs.count ? `; stageInput() JS µs/call median ${cs.median.toFixed(2)}, mean ${cs.mean.toFixed(2)}` : '';
   console.log(`${k.padEnd(14)} wall median ${w.toFixed(0)} µs, less compute ${(w - c).toFixed(0)} µs (${((itemBytes * B) / ((w - c) * 1e3)).toFixed(1)} GB/s if that were all copy)${calls}`);
 }
 await session.dispose();
