@@ -18,7 +18,11 @@
  * baseline carries latency of its own (its GB/s column can exceed what PCIe carries): compare the
  * rows with each other, not with the bus.
  *
- *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
+ *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] [TRTNODE_STAGING_STREAMS=n]
+ *   [TRTNODE_BATCH_COPIES=1] [TRTNODE_STAGE_GROUP=k] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
+ *
+ * (The TRTNODE_ switches are read by the addon: staged copies on n streams of their own, the
+ * pieces of a copy list in one cudaMemcpyBatchAsync, staged pieces issued k at a time.)
  */
 import { probeSetup } from './probe-setup.mjs';
 
@@ -107,7 +111,8 @@ for (let r = 0; r < values.rounds; r++) {
 const c = median(compute);
 loading = false;
 await loadDone;
-console.log(`${process.env.LOAD === '1' ? `with another context computing meanwhile (${loadRuns} runs); ` : ''}completion ${completion}${process.env.TRTNODE_INLINE_STAGED_LAUNCH ? ', staged runs launched inline' : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
+const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGING_STREAMS', 'TRTNODE_BATCH_COPIES', 'TRTNODE_STAGE_GROUP'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+console.log(`${process.env.LOAD === '1' ? `with another context computing meanwhile (${loadRuns} runs); ` : ''}completion ${completion}${knobs.length ? `; ${knobs.join(' ')}` : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
 for (const k of kinds) {
   const w = median(acc[k].wall);
   const cs = timingStats(acc[k].call);

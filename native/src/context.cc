@@ -16,6 +16,12 @@ ContextCore::~ContextCore() {
   cudaSetDevice(engine->device);
   // Copies staged ahead of a run that never came may still be reading the memory they hold.
   if (!stagedKeep.empty() && stream) cudaStreamSynchronize(stream->stream());
+  for (cudaStream_t s : stageStreams) {
+    cudaStreamSynchronize(s);
+    cudaStreamDestroy(s);
+  }
+  for (cudaEvent_t e : stageDone) cudaEventDestroy(e);
+  if (stageBegin != nullptr) cudaEventDestroy(stageBegin);
   stagedKeep.clear();
   DestroyGraphs();
   delete ctx;
@@ -25,7 +31,91 @@ namespace {
 // A/B switch for measurements: TRTNODE_INLINE_STAGED_LAUNCH=1 lets a run of staged inputs launch
 // a graph replay inline on the JS thread too.
 const bool kInlineStagedLaunch = std::getenv("TRTNODE_INLINE_STAGED_LAUNCH") != nullptr;
+// A/B switches for measurements of the per-piece cost of DMA (issue 4):
+// TRTNODE_BATCH_COPIES=1 issues the pieces of a copy list with one cudaMemcpyBatchAsync (CUDA
+// 12.8+) instead of one cudaMemcpyAsync each; TRTNODE_STAGE_GROUP=k holds stageInput's pieces
+// until k are pending (or the run comes) and issues them together that way.
+const bool kBatchCopies = std::getenv("TRTNODE_BATCH_COPIES") != nullptr && std::string(std::getenv("TRTNODE_BATCH_COPIES")) != "0";
+const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 1;
 }  // namespace
+
+// Host-to-device copies of a list of pieces on one stream: one batched call (kBatchCopies, or
+// `batched`), else one cudaMemcpyAsync each. The source is pinned and read in stream order.
+void ContextCore::CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s, bool batched) {
+  if (list.empty()) return;
+  if (list.size() == 1 || !(batched || kBatchCopies)) {
+    for (const CopyPiece& p : list) CheckCuda(cudaMemcpyAsync(p.dst, p.src, p.bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (input piece)");
+    return;
+  }
+  std::vector<void*> batchDst;
+  std::vector<const void*> batchSrc;
+  std::vector<size_t> batchBytes;
+  for (const CopyPiece& p : list) {
+    batchDst.push_back(p.dst);
+    batchSrc.push_back(p.src);
+    batchBytes.push_back(p.bytes);
+  }
+  cudaMemcpyAttributes attr{};
+  attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+  attr.srcLocHint.type = cudaMemLocationTypeHost;
+  attr.dstLocHint.type = cudaMemLocationTypeDevice;
+  attr.dstLocHint.id = engine->device;
+  attr.flags = cudaMemcpyFlagPreferOverlapWithCompute;
+  size_t attrIdx = 0;
+  CheckCuda(cudaMemcpyBatchAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), list.size(), &attr, &attrIdx, 1, s), "cudaMemcpyBatchAsync (input pieces)");
+}
+
+void ContextCore::FlushStaged() {
+  if (stagePending.empty()) return;
+  std::vector<CopyPiece> list;
+  list.swap(stagePending);
+  try {
+    CopyListH2D(list, stageStream, true);
+  } catch (...) {
+    list.clear();
+    stagePending.swap(list);
+    stagePending.clear();
+    throw;
+  }
+  list.clear();
+  stagePending.swap(list);  // keeps the capacity
+}
+
+cudaStream_t ContextCore::StageStream() {
+  if (stagingStreams <= 1) return stream->stream();
+  if (stageBegin == nullptr) {
+    CheckCuda(cudaEventCreateWithFlags(&stageBegin, cudaEventDisableTiming), "cudaEventCreateWithFlags (staging)");
+    int priority = 0;
+    CheckCuda(cudaStreamGetPriority(stream->stream(), &priority), "cudaStreamGetPriority");
+    while (static_cast<int>(stageStreams.size()) < stagingStreams) {
+      cudaStream_t s = nullptr;
+      cudaEvent_t e = nullptr;
+      CheckCuda(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority (staging)");
+      if (cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming); err != cudaSuccess) {
+        cudaStreamDestroy(s);
+        CheckCuda(err, "cudaEventCreateWithFlags (staging)");
+      }
+      stageStreams.push_back(s);
+      stageDone.push_back(e);
+    }
+  }
+  if (stageOpen == 0) CheckCuda(cudaEventRecord(stageBegin, stream->stream()), "cudaEventRecord (staging)");
+  const uint32_t k = stageNext++ % static_cast<uint32_t>(stageStreams.size());
+  if ((stageOpen & (uint64_t{1} << k)) == 0) {
+    CheckCuda(cudaStreamWaitEvent(stageStreams[k], stageBegin, 0), "cudaStreamWaitEvent (staging)");
+    stageOpen |= uint64_t{1} << k;
+  }
+  return stageStreams[k];
+}
+
+void ContextCore::JoinStaged() {
+  for (size_t k = 0; k < stageStreams.size(); ++k) {
+    if ((stageOpen & (uint64_t{1} << k)) == 0) continue;
+    CheckCuda(cudaEventRecord(stageDone[k], stageStreams[k]), "cudaEventRecord (staging)");
+    CheckCuda(cudaStreamWaitEvent(stream->stream(), stageDone[k], 0), "cudaStreamWaitEvent (staging)");
+    stageOpen &= ~(uint64_t{1} << k);
+  }
+}
 
 void ContextCore::DestroyGraphs() {
   // An executable graph still in flight is freed by CUDA once it completes.
@@ -135,6 +225,7 @@ constexpr size_t kGatherSegmentBytes = 4 * 1024 * 1024;
 // inside one allocation: two allocations may be adjacent in memory, but one copy must not span
 // them (CUDA rejects it). Issued before the inference, outside any graph.
 void DirectCopies(ContextCore& c) {
+  c.directList.clear();
   for (size_t i = 0; i < c.direct.size(); ++i) {
     const auto& parts = c.direct[i];
     if (parts.empty()) continue;
@@ -145,10 +236,11 @@ void DirectCopies(ContextCore& c) {
       const HostMem* mem = parts[k].pinned;
       size_t n = parts[k].bytes;
       for (++k; k < parts.size() && parts[k].pinned == mem && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
-      CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
+      c.directList.push_back({dst, src, n});
       dst += n;
     }
   }
+  c.CopyListH2D(c.directList, c.stream->stream(), false);
 }
 
 void CopiesIn(ContextCore& c) {
@@ -347,7 +439,7 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                      });
 }
 
-// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer })
+// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer, stagingStreams = 1 })
 ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionContext>(info) {
   Napi::Env env = info.Env();
   auto engine = Engine::FromJs(env, info[0])->core(env);
@@ -387,6 +479,12 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
         Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
     }
     core->profile = profile;
+    // stagingStreams: the option, else TRTNODE_STAGING_STREAMS (A/B measurements), else 1.
+    const char* envStaging = std::getenv("TRTNODE_STAGING_STREAMS");
+    const double staging = GetNumber(o, "stagingStreams", envStaging != nullptr ? std::atof(envStaging) : 1);
+    if (!(staging >= 1 && staging <= 16) || staging != static_cast<double>(static_cast<int>(staging)))
+      Throw(env, "ERR_INVALID_ARGUMENT", "stagingStreams must be an integer from 1 to 16");
+    core->stagingStreams = static_cast<int>(staging);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -609,7 +707,10 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
         if (skip > 0 && i < 64) c->directMask |= uint64_t{1} << i;
       }
     }
-    // What was staged is used (or superseded: the inputs are copied whole) by this run.
+    // What was staged is used (or superseded: the inputs are copied whole) by this run, which
+    // comes after those copies in any case.
+    c->FlushStaged();
+    c->JoinStaged();
     for (auto& st : c->staged) st.clear();
     c->launchOnWatcher = skip > 0 && !kInlineStagedLaunch;
     TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
@@ -659,7 +760,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
 }
 
 // stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device now (a
-// DMA on the context's stream, issued from the JS thread: a few µs), ahead of the run() that
+// DMA on the context's stream or its staging streams, issued from the JS thread: a few µs), ahead of the run() that
 // uses it, which then skips it (run's stagedParts). The batcher copies each request as it
 // arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
 // following its formation. Pieces go in order from byte 0: byteOffset 0 starts afresh, any other
@@ -693,8 +794,16 @@ Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
   c->Quiesce();  // stream order: launches submitted earlier are enqueued first
   try {
     UseDevice(c->engine->device);
-    CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off, r.ptr, r.bytes, cudaMemcpyHostToDevice, c->stream->stream()),
-              "cudaMemcpyAsync (staged input)");
+    cudaStream_t s = c->StageStream();
+    void* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off;
+    if (kStageGroup <= 1) {
+      CheckCuda(cudaMemcpyAsync(dst, r.ptr, r.bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (staged input)");
+    } else {
+      if (!c->stagePending.empty() && s != c->stageStream) c->FlushStaged();
+      c->stageStream = s;
+      c->stagePending.push_back({dst, r.ptr, r.bytes});
+      if (c->stagePending.size() >= kStageGroup) c->FlushStaged();
+    }
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -824,6 +933,8 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   b.graph = GetBool(o, "cudaGraph", false);
   c->Quiesce();
   try {
+    c->FlushStaged();
+    c->JoinStaged();  // the loop writes the inputs: after any copy staged into them
     c->Prepare();
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);

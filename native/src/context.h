@@ -84,6 +84,28 @@ struct ContextCore : Launcher {
   // precede it in stream order.
   std::vector<std::vector<GatherPart>> staged;
   std::vector<std::shared_ptr<void>> stagedKeep;
+  // Where stageInput's copies go. 1: the context's stream. More: that many streams of their own,
+  // the pieces round-robin over them, so the copy engines have more than one piece in flight; in
+  // one stream each 0.6 MB piece starts only after the last has finished, a few µs lost per
+  // piece. The next run() (or benchmark) makes the context's stream wait for them (JoinStaged),
+  // and the first piece after a run waits for the context's stream (stageBegin): the input buffer
+  // is the last run's until then. JS thread only.
+  int stagingStreams = 1;
+  std::vector<cudaStream_t> stageStreams;
+  std::vector<cudaEvent_t> stageDone;  // per stage stream, recorded by JoinStaged
+  cudaEvent_t stageBegin = nullptr;
+  uint32_t stageNext = 0;
+  uint64_t stageOpen = 0;  // bit k: stage stream k holds copies the context's stream has not joined
+  cudaStream_t StageStream();  // the stream for the next staged piece; throws CodedError
+  void JoinStaged();           // the context's stream waits for every staged copy; throws CodedError
+  // Staged pieces not issued yet (TRTNODE_STAGE_GROUP > 1), for stageStream; FlushStaged issues them.
+  std::vector<CopyPiece> stagePending;
+  cudaStream_t stageStream = nullptr;
+  void FlushStaged();
+  // Host-to-device copies of a list of pieces (batched: one cudaMemcpyBatchAsync); any thread
+  // that owns the context's launches at the time. Throws CodedError.
+  void CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s, bool batched);
+  std::vector<CopyPiece> directList;  // launch thread: DirectCopies' list
   // This run's inputs were staged ahead (run's stagedParts) and their copies are still going:
   // the launch has that long to spare, so it goes to the watcher thread even when it is a cheap
   // graph replay, leaving the JS thread (a ResNet-50 replay costs it ~75 µs) to the callers.
