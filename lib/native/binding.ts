@@ -148,7 +148,7 @@ export interface NativeBinding {
     onLog?: (severity: number, message: string) => void;
     hostCodeAllowed?: boolean;
   }) => NativeRuntime;
-  ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer; stagingStreams?: number }) => NativeExecutionContext;
+  ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer }) => NativeExecutionContext;
   cudaInfo(): CudaInfo;
   /** Marks the time origin of timed runs' [start, end] on `device` (a diagnostic; see markTimingEpoch in tensorrt/cuda.ts). */
   markTimingEpoch(device: number): void;

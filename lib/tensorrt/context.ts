@@ -20,13 +20,6 @@ export interface ExecutionContextOptions {
   deviceMemory?: DeviceBuffer;
   /** Capture copies + inference in a CUDA graph and replay it while shapes and buffers stay the same. */
   cudaGraph?: boolean;
-  /**
-   * Streams for stageInput()'s copies (1 to 16; default 1: the context's stream). With more, the
-   * pieces go round-robin over streams of the context's own, so several are in flight at once
-   * instead of each waiting for the last; the next run() waits for all of them. Default: the
-   * TRTNODE_STAGING_STREAMS environment variable, else 1.
-   */
-  stagingStreams?: number;
 }
 
 export interface BenchmarkOptions {
@@ -51,7 +44,6 @@ export class ExecutionContext {
       this.native = new (loadNative().ExecutionContext)(engine.native, this.stream.native, {
         profile: options.profile ?? 0,
         deviceMemory: options.deviceMemory?.native,
-        stagingStreams: options.stagingStreams,
       });
     } catch (e) {
       if (this.#ownsStream) this.stream.dispose();

@@ -57,8 +57,6 @@ export interface SessionOptions extends RuntimeOptions {
   waitMode?: WaitMode;
   /** How completions reach JS: 'wake' (default) or 'poll' (see StreamOptions.completion). */
   completion?: CompletionMode;
-  /** Streams for each context's staged copies (ExecutionContextOptions.stagingStreams). */
-  stagingStreams?: number;
   /**
    * Load and run the plan once in a child process before loading it here (probePlan): for plans
    * from untrusted places, since TensorRT can crash or hang on some corrupted plans.
@@ -86,7 +84,7 @@ class Slot {
 
   constructor(engine: Engine, profile: number, options: SessionOptions, range: Map<string, ShapeRange>) {
     const stream = new Stream({ device: engine.device, waitMode: options.waitMode, completion: options.completion });
-    this.ctx = engine.createContext({ profile, stream, cudaGraph: options.cudaGraph ?? false, stagingStreams: options.stagingStreams });
+    this.ctx = engine.createContext({ profile, stream, cudaGraph: options.cudaGraph ?? false });
     try {
       // Largest shapes: inputs at the profile's max; outputs as TensorRT infers them from those.
       for (const t of engine.inputs) this.ctx.setInputShape(t.name, range.get(t.name)?.max ?? t.shape);

@@ -7,6 +7,7 @@
 
 #include "addon_data.h"
 #include "common.h"
+#include "stager.h"
 
 namespace trtnode {
 
@@ -16,12 +17,6 @@ ContextCore::~ContextCore() {
   cudaSetDevice(engine->device);
   // Copies staged ahead of a run that never came may still be reading the memory they hold.
   if (!stagedKeep.empty() && stream) cudaStreamSynchronize(stream->stream());
-  for (cudaStream_t s : stageStreams) {
-    cudaStreamSynchronize(s);
-    cudaStreamDestroy(s);
-  }
-  for (cudaEvent_t e : stageDone) cudaEventDestroy(e);
-  if (stageBegin != nullptr) cudaEventDestroy(stageBegin);
   stagedKeep.clear();
   DestroyGraphs();
   delete ctx;
@@ -31,12 +26,15 @@ namespace {
 // A/B switch for measurements: TRTNODE_INLINE_STAGED_LAUNCH=1 lets a run of staged inputs launch
 // a graph replay inline on the JS thread too.
 const bool kInlineStagedLaunch = std::getenv("TRTNODE_INLINE_STAGED_LAUNCH") != nullptr;
-// A/B switches for measurements of the per-piece cost of DMA (issue 4):
-// TRTNODE_BATCH_COPIES=1 issues the pieces of a copy list with one cudaMemcpyBatchAsync (CUDA
-// 12.8+) instead of one cudaMemcpyAsync each; TRTNODE_STAGE_GROUP=k holds stageInput's pieces
-// until k are pending (or the run comes) and issues them together that way.
-const bool kBatchCopies = std::getenv("TRTNODE_BATCH_COPIES") != nullptr && std::string(std::getenv("TRTNODE_BATCH_COPIES")) != "0";
+// Staging (issue 4). TRTNODE_STAGER=0: stageInput issues each piece's copy on the JS thread
+// itself, as before the staging thread. TRTNODE_STAGE_GROUP=k (default 1): pieces are issued
+// once k are queued, or the oldest has waited TRTNODE_STAGE_WAIT_US (default 40; JS thread: until
+// the launch), k at a time in one cudaMemcpyBatchAsync. TRTNODE_BATCH_COPIES=1: runParts' pinned
+// pieces go in one cudaMemcpyBatchAsync too. A/B switches for measurements.
+const bool kStagerThread = !(std::getenv("TRTNODE_STAGER") != nullptr && std::string(std::getenv("TRTNODE_STAGER")) == "0");
 const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 1;
+const auto kStageWait = std::chrono::microseconds(std::getenv("TRTNODE_STAGE_WAIT_US") ? std::max<long>(0, std::strtol(std::getenv("TRTNODE_STAGE_WAIT_US"), nullptr, 10)) : 40);
+const bool kBatchCopies = std::getenv("TRTNODE_BATCH_COPIES") != nullptr && std::string(std::getenv("TRTNODE_BATCH_COPIES")) != "0";
 }  // namespace
 
 // Host-to-device copies of a list of pieces on one stream: one batched call (kBatchCopies, or
@@ -65,56 +63,35 @@ void ContextCore::CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s
   CheckCuda(cudaMemcpyBatchAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), list.size(), &attr, &attrIdx, 1, s), "cudaMemcpyBatchAsync (input pieces)");
 }
 
-void ContextCore::FlushStaged() {
-  if (stagePending.empty()) return;
-  std::vector<CopyPiece> list;
-  list.swap(stagePending);
-  try {
-    CopyListH2D(list, stageStream, true);
-  } catch (...) {
-    list.clear();
-    stagePending.swap(list);
-    stagePending.clear();
-    throw;
-  }
-  list.clear();
-  stagePending.swap(list);  // keeps the capacity
-}
-
-cudaStream_t ContextCore::StageStream() {
-  if (stagingStreams <= 1) return stream->stream();
-  if (stageBegin == nullptr) {
-    CheckCuda(cudaEventCreateWithFlags(&stageBegin, cudaEventDisableTiming), "cudaEventCreateWithFlags (staging)");
-    int priority = 0;
-    CheckCuda(cudaStreamGetPriority(stream->stream(), &priority), "cudaStreamGetPriority");
-    while (static_cast<int>(stageStreams.size()) < stagingStreams) {
-      cudaStream_t s = nullptr;
-      cudaEvent_t e = nullptr;
-      CheckCuda(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority (staging)");
-      if (cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming); err != cudaSuccess) {
-        cudaStreamDestroy(s);
-        CheckCuda(err, "cudaEventCreateWithFlags (staging)");
-      }
-      stageStreams.push_back(s);
-      stageDone.push_back(e);
+bool ContextCore::IssueStaged(bool launching) {
+  // A launch holds the stream's enqueue lock already; the staging thread takes it here.
+  std::unique_lock<std::mutex> enqueue(stream->enqueueMutex(), std::defer_lock);
+  if (!launching) enqueue.lock();
+  {
+    std::lock_guard<std::mutex> lock(stageMutex);
+    if (stageError) {
+      if (!launching) return false;
+      CodedError e = *stageError;  // the launch of the batch whose pieces failed fails with it
+      stageError.reset();
+      stageQueue.clear();
+      throw e;
     }
+    if (stageQueue.empty()) return false;
+    if (!launching && stageQueue.size() < kStageGroup && Clock::now() - stageQueuedAt < kStageWait) return true;
+    stageIssuing.swap(stageQueue);
   }
-  if (stageOpen == 0) CheckCuda(cudaEventRecord(stageBegin, stream->stream()), "cudaEventRecord (staging)");
-  const uint32_t k = stageNext++ % static_cast<uint32_t>(stageStreams.size());
-  if ((stageOpen & (uint64_t{1} << k)) == 0) {
-    CheckCuda(cudaStreamWaitEvent(stageStreams[k], stageBegin, 0), "cudaStreamWaitEvent (staging)");
-    stageOpen |= uint64_t{1} << k;
+  try {
+    UseDevice(engine->device);
+    CopyListH2D(stageIssuing, stream->stream(), true);
+  } catch (const CodedError& e) {
+    stageIssuing.clear();
+    if (launching) throw;
+    std::lock_guard<std::mutex> lock(stageMutex);
+    stageError = e;
+    return false;
   }
-  return stageStreams[k];
-}
-
-void ContextCore::JoinStaged() {
-  for (size_t k = 0; k < stageStreams.size(); ++k) {
-    if ((stageOpen & (uint64_t{1} << k)) == 0) continue;
-    CheckCuda(cudaEventRecord(stageDone[k], stageStreams[k]), "cudaEventRecord (staging)");
-    CheckCuda(cudaStreamWaitEvent(stream->stream(), stageDone[k], 0), "cudaStreamWaitEvent (staging)");
-    stageOpen &= ~(uint64_t{1} << k);
-  }
+  stageIssuing.clear();
+  return false;
 }
 
 void ContextCore::DestroyGraphs() {
@@ -301,6 +278,7 @@ void ContextCore::LaunchPieces(TimingEvents* t) {
       c.directMask = 0;
     }
   } clearPieces{*this};
+  IssueStaged(true);  // staged pieces still queued go first: the inference reads them
   direct.resize(gather.size());
   gatherStart.resize(gather.size(), 0);
   // directMask may hold inputs staged whole by stageInput already (set by run()).
@@ -439,7 +417,7 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                      });
 }
 
-// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer, stagingStreams = 1 })
+// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer })
 ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionContext>(info) {
   Napi::Env env = info.Env();
   auto engine = Engine::FromJs(env, info[0])->core(env);
@@ -479,12 +457,6 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
         Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
     }
     core->profile = profile;
-    // stagingStreams: the option, else TRTNODE_STAGING_STREAMS (A/B measurements), else 1.
-    const char* envStaging = std::getenv("TRTNODE_STAGING_STREAMS");
-    const double staging = GetNumber(o, "stagingStreams", envStaging != nullptr ? std::atof(envStaging) : 1);
-    if (!(staging >= 1 && staging <= 16) || staging != static_cast<double>(static_cast<int>(staging)))
-      Throw(env, "ERR_INVALID_ARGUMENT", "stagingStreams must be an integer from 1 to 16");
-    core->stagingStreams = static_cast<int>(staging);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -707,10 +679,8 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
         if (skip > 0 && i < 64) c->directMask |= uint64_t{1} << i;
       }
     }
-    // What was staged is used (or superseded: the inputs are copied whole) by this run, which
-    // comes after those copies in any case.
-    c->FlushStaged();
-    c->JoinStaged();
+    // What was staged is used (or superseded: the inputs are copied whole) by this run, whose
+    // launch issues any staged piece still queued before its own work.
     for (auto& st : c->staged) st.clear();
     c->launchOnWatcher = skip > 0 && !kInlineStagedLaunch;
     TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
@@ -760,7 +730,7 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
 }
 
 // stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device now (a
-// DMA on the context's stream or its staging streams, issued from the JS thread: a few µs), ahead of the run() that
+// DMA on the context's stream, issued by the staging thread: the JS thread only queues it), ahead of the run() that
 // uses it, which then skips it (run's stagedParts). The batcher copies each request as it
 // arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
 // following its formation. Pieces go in order from byte 0: byteOffset 0 starts afresh, any other
@@ -794,15 +764,22 @@ Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
   c->Quiesce();  // stream order: launches submitted earlier are enqueued first
   try {
     UseDevice(c->engine->device);
-    cudaStream_t s = c->StageStream();
     void* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off;
-    if (kStageGroup <= 1) {
-      CheckCuda(cudaMemcpyAsync(dst, r.ptr, r.bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (staged input)");
+    if (!kStagerThread && kStageGroup <= 1) {
+      CheckCuda(cudaMemcpyAsync(dst, r.ptr, r.bytes, cudaMemcpyHostToDevice, c->stream->stream()), "cudaMemcpyAsync (staged input)");
     } else {
-      if (!c->stagePending.empty() && s != c->stageStream) c->FlushStaged();
-      c->stageStream = s;
-      c->stagePending.push_back({dst, r.ptr, r.bytes});
-      if (c->stagePending.size() >= kStageGroup) c->FlushStaged();
+      size_t queued = 0;
+      {
+        std::lock_guard<std::mutex> lock(c->stageMutex);
+        if (c->stageQueue.empty()) c->stageQueuedAt = Clock::now();
+        c->stageQueue.push_back({dst, r.ptr, r.bytes});
+        queued = c->stageQueue.size();
+      }
+      if (kStagerThread) StagerNotify(c);
+      else if (queued >= kStageGroup) {
+        std::lock_guard<std::mutex> enqueue(c->stream->enqueueMutex());
+        c->IssueStaged(true);
+      }
     }
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
@@ -841,7 +818,10 @@ class BenchmarkWorker : public Napi::AsyncWorker {
       const bool timeline = HasTimingEpoch(c_->engine->device);
       auto once = [&](bool record) {
         const Clock::time_point t0 = Clock::now();
-        c_->EnqueueOnce(&t);
+        {
+          std::lock_guard<std::mutex> enqueue(c_->stream->enqueueMutex());
+          c_->EnqueueOnce(&t);
+        }
         const Clock::time_point t1 = Clock::now();
         cudaError_t r;
         while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) CpuRelax();
@@ -933,8 +913,8 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   b.graph = GetBool(o, "cudaGraph", false);
   c->Quiesce();
   try {
-    c->FlushStaged();
-    c->JoinStaged();  // the loop writes the inputs: after any copy staged into them
+    std::lock_guard<std::mutex> enqueue(c->stream->enqueueMutex());
+    c->IssueStaged(true);  // the loop writes the inputs: after any copy staged into them
     c->Prepare();
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);

@@ -8,10 +8,15 @@
 #include <napi.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <memory>
 #include <vector>
 
 #include "buffers.h"
+#include "common.h"
 #include "copy_pool.h"
 #include "engine.h"
 #include "stream.h"
@@ -84,26 +89,23 @@ struct ContextCore : Launcher {
   // precede it in stream order.
   std::vector<std::vector<GatherPart>> staged;
   std::vector<std::shared_ptr<void>> stagedKeep;
-  // Where stageInput's copies go. 1: the context's stream. More: that many streams of their own,
-  // the pieces round-robin over them, so the copy engines have more than one piece in flight; in
-  // one stream each 0.6 MB piece starts only after the last has finished, a few µs lost per
-  // piece. The next run() (or benchmark) makes the context's stream wait for them (JoinStaged),
-  // and the first piece after a run waits for the context's stream (stageBegin): the input buffer
-  // is the last run's until then. JS thread only.
-  int stagingStreams = 1;
-  std::vector<cudaStream_t> stageStreams;
-  std::vector<cudaEvent_t> stageDone;  // per stage stream, recorded by JoinStaged
-  cudaEvent_t stageBegin = nullptr;
-  uint32_t stageNext = 0;
-  uint64_t stageOpen = 0;  // bit k: stage stream k holds copies the context's stream has not joined
-  cudaStream_t StageStream();  // the stream for the next staged piece; throws CodedError
-  void JoinStaged();           // the context's stream waits for every staged copy; throws CodedError
-  // Staged pieces not issued yet (TRTNODE_STAGE_GROUP > 1), for stageStream; FlushStaged issues them.
-  std::vector<CopyPiece> stagePending;
-  cudaStream_t stageStream = nullptr;
-  void FlushStaged();
-  // Host-to-device copies of a list of pieces (batched: one cudaMemcpyBatchAsync); any thread
-  // that owns the context's launches at the time. Throws CodedError.
+  // stageInput's copies, queued by the JS thread and issued on the context's stream by the
+  // staging thread (stager.h): as many as are queued at once in one cudaMemcpyBatchAsync, so the
+  // JS thread spends well under a µs per request instead of a cudaMemcpyAsync's few, and a busy
+  // moment yields fewer, larger DMA batches. A launch first issues whatever is still queued
+  // (IssueStaged(true)), so its inference comes after every staged copy in stream order.
+  std::mutex stageMutex;  // stageQueue, stageQueuedAt, stageError
+  std::vector<CopyPiece> stageQueue;
+  std::vector<CopyPiece> stageIssuing;  // under the stream's enqueue lock, held from taking pieces off the queue to their copies being issued
+  std::chrono::steady_clock::time_point stageQueuedAt;  // the oldest queued piece's arrival
+  std::optional<CodedError> stageError;  // an issue on the staging thread failed: the next launch throws it
+  bool stageScheduled = false;  // on the staging thread's list (guarded by the stager's mutex)
+  // Issues the queued pieces. launching (the caller holds stream->enqueueMutex()): all of them,
+  // now, and a failure throws (CodedError); otherwise (the staging thread; takes that lock) only
+  // when the grouping rule says so, keeping a failure for the launch. Returns true when pieces
+  // are left queued for a later look.
+  bool IssueStaged(bool launching);
+  // Host-to-device copies of a list of pieces (batched: one cudaMemcpyBatchAsync). Throws CodedError.
   void CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s, bool batched);
   std::vector<CopyPiece> directList;  // launch thread: DirectCopies' list
   // This run's inputs were staged ahead (run's stagedParts) and their copies are still going:
