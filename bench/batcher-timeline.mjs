@@ -99,7 +99,7 @@ for (const cudaGraph of [false, true])
       const id = `${cudaGraph ? 'on' : 'off'}-${completion}${stage ? '' : '-nostage'}`;
       if (picked ? picked.includes(id) : stage) variants.push({ cudaGraph, completion, stage });
     }
-const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGER', 'TRTNODE_STAGER_SPIN_US', 'TRTNODE_STAGE_GROUP', 'TRTNODE_STAGE_WAIT_US', 'TRTNODE_BATCH_COPIES'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGE_GROUP'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
 if (knobs.length) console.log(`addon switches: ${knobs.join(' ')}`);
 const out = [];
 for (const { cudaGraph, completion, stage } of variants) {

@@ -18,12 +18,12 @@
  * baseline carries latency of its own (its GB/s column can exceed what PCIe carries): compare the
  * rows with each other, not with the bus.
  *
- *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] [TRTNODE_STAGER=0] [TRTNODE_STAGE_GROUP=k]
- *   [TRTNODE_BATCH_COPIES=1] node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
+ *   [LOAD=1] [COMPLETION=poll] [TRTNODE_INLINE_STAGED_LAUNCH=1] [TRTNODE_STAGE_GROUP=k]
+ *   node bench/stage-input-cost.mjs [plan] [--batch 32] [--rounds 200] [--gap-us 8]
  *
- * (The TRTNODE_ switches are read by the addon, native/src/context.cc: staged copies issued on the
- * JS thread instead of the staging thread, staged pieces issued k at a time, the pieces of a copy
- * list in one cudaMemcpyBatchAsync.)
+ * (TRTNODE_STAGE_GROUP is read by the addon, native/src/context.cc: staged pieces issued k at a
+ * time, default 4; the per-call µs of JS then averages over calls that only queue and calls that
+ * issue.)
  */
 import { probeSetup } from './probe-setup.mjs';
 
@@ -112,7 +112,7 @@ for (let r = 0; r < values.rounds; r++) {
 const c = median(compute);
 loading = false;
 await loadDone;
-const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGER', 'TRTNODE_STAGER_SPIN_US', 'TRTNODE_STAGE_GROUP', 'TRTNODE_STAGE_WAIT_US', 'TRTNODE_BATCH_COPIES'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGE_GROUP'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
 console.log(`${process.env.LOAD === '1' ? `with another context computing meanwhile (${loadRuns} runs); ` : ''}completion ${completion}${knobs.length ? `; ${knobs.join(' ')}` : ''}; plan ${plan}; batch ${B} pieces of ${itemBytes} bytes; ${values.rounds} rounds (interleaved); compute-only run (inputs staged beforehand): median ${c.toFixed(0)} µs`);
 for (const k of kinds) {
   const w = median(acc[k].wall);

@@ -68,7 +68,7 @@ export interface BackendInstance {
    * while the rest of the batch is still arriving; the next runParts names how many of its
    * leading parts were staged (RunOptions.stagedParts). Only between runs (throws ERR_BUSY
    * while one is in flight) and only for data prefersParts accepts (TensorRT: pinned memory,
-   * DMA'd at once). A staged piece that the next batch does not start with is simply copied
+   * DMA'd four requests at a time). A staged piece that the next batch does not start with is simply copied
    * again by it.
    */
   stageInput?(name: string, byteOffset: number, data: TypedArray): void;

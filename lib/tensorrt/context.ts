@@ -120,8 +120,10 @@ export class ExecutionContext {
   }
   /**
    * Copies a piece of input `name` from pinned memory (a HostBuffer or a view of one) to the
-   * device at `byteOffset` now, ahead of the run() that passes it as one of its first
-   * `stagedParts` parts (which then is not copied again). Pieces go in order from byte 0
+   * device at `byteOffset` ahead of the run() that passes it as one of its first `stagedParts`
+   * parts (which then is not copied again). Pieces are issued a few at a time in one batched
+   * copy (TRTNODE_STAGE_GROUP, default 4: fewer driver calls on the JS thread, fewer DMA
+   * submissions), and whatever is left by that run before its inference. Pieces go in order from byte 0
    * (byteOffset 0 starts afresh); refused while a run of this context is in flight, since the
    * device buffer is the inference's input. The batcher uses it to copy requests as they arrive.
    * @internal

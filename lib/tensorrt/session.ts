@@ -220,8 +220,9 @@ export class Session {
   }
 
   /**
-   * Copies one piece of input `name` (pinned memory) to the device at `byteOffset` now, ahead of
-   * the runParts() that lists it among its first `stagedParts` parts (ExecutionContext.stageInput).
+   * Copies one piece of input `name` (pinned memory) to the device at `byteOffset` ahead of the
+   * runParts() that lists it among its first `stagedParts` parts (ExecutionContext.stageInput:
+   * issued with the next few pieces, or by that run).
    * Sessions of one context only (the piece must land in the context that runs it), and only
    * while no run is in flight.
    * @internal used by the TensorRT backend for the batcher

@@ -7,7 +7,6 @@
 
 #include "addon_data.h"
 #include "common.h"
-#include "stager.h"
 
 namespace trtnode {
 
@@ -26,72 +25,50 @@ namespace {
 // A/B switch for measurements: TRTNODE_INLINE_STAGED_LAUNCH=1 lets a run of staged inputs launch
 // a graph replay inline on the JS thread too.
 const bool kInlineStagedLaunch = std::getenv("TRTNODE_INLINE_STAGED_LAUNCH") != nullptr;
-// Staging (issue 4). TRTNODE_STAGER=0: stageInput issues each piece's copy on the JS thread
-// itself, as before the staging thread. TRTNODE_STAGE_GROUP=k (default 1): pieces are issued
-// once k are queued, or the oldest has waited TRTNODE_STAGE_WAIT_US (default 40; JS thread: until
-// the launch), k at a time in one cudaMemcpyBatchAsync. TRTNODE_BATCH_COPIES=1: runParts' pinned
-// pieces go in one cudaMemcpyBatchAsync too. A/B switches for measurements.
-const bool kStagerThread = !(std::getenv("TRTNODE_STAGER") != nullptr && std::string(std::getenv("TRTNODE_STAGER")) == "0");
-const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 1;
-const auto kStageWait = std::chrono::microseconds(std::getenv("TRTNODE_STAGE_WAIT_US") ? std::max<long>(0, std::strtol(std::getenv("TRTNODE_STAGE_WAIT_US"), nullptr, 10)) : 40);
-const bool kBatchCopies = std::getenv("TRTNODE_BATCH_COPIES") != nullptr && std::string(std::getenv("TRTNODE_BATCH_COPIES")) != "0";
+// stageInput's pieces are issued this many at a time (TRTNODE_STAGE_GROUP, default 4), in one
+// cudaMemcpyBatchAsync; the run's launch issues what is left. Per issue 4's A/B runs on two H200
+// VMs (bench/results/2026-12-03-h200-session8/), 4 at a time beat one at a time by 3 to 5 points of
+// the batcher's throughput: the JS thread makes a quarter of the driver calls, in the stretch of
+// callers' requests that decides when the batch can start, and the copy engine gets fewer, larger
+// submissions. Waiting for 32 (the whole batch at the launch) was worse: the copy starts late.
+const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 4;
 }  // namespace
 
-// Host-to-device copies of a list of pieces on one stream: one batched call (kBatchCopies, or
-// `batched`), else one cudaMemcpyAsync each. The source is pinned and read in stream order.
-void ContextCore::CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s, bool batched) {
+// Host-to-device copies of pinned pieces, in stream order: one cudaMemcpyBatchAsync (CUDA 12.8+).
+void ContextCore::CopyPiecesH2D(const std::vector<CopyPiece>& list) {
   if (list.empty()) return;
-  if (list.size() == 1 || !(batched || kBatchCopies)) {
-    for (const CopyPiece& p : list) CheckCuda(cudaMemcpyAsync(p.dst, p.src, p.bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (input piece)");
+  cudaStream_t s = stream->stream();
+  if (list.size() == 1) {
+    CheckCuda(cudaMemcpyAsync(list[0].dst, list[0].src, list[0].bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (staged input)");
     return;
   }
-  std::vector<void*> batchDst;
-  std::vector<const void*> batchSrc;
-  std::vector<size_t> batchBytes;
+  batchDst.clear();
+  batchSrc.clear();
+  batchBytes.clear();
   for (const CopyPiece& p : list) {
     batchDst.push_back(p.dst);
     batchSrc.push_back(p.src);
     batchBytes.push_back(p.bytes);
   }
   cudaMemcpyAttributes attr{};
-  attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
-  attr.srcLocHint.type = cudaMemLocationTypeHost;
+  attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;  // the source is read when the stream gets there
+  attr.srcLocHint.type = cudaMemLocationTypeHost;         // (hints; only managed memory uses them)
   attr.dstLocHint.type = cudaMemLocationTypeDevice;
   attr.dstLocHint.id = engine->device;
   attr.flags = cudaMemcpyFlagPreferOverlapWithCompute;
-  size_t attrIdx = 0;
-  CheckCuda(cudaMemcpyBatchAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), list.size(), &attr, &attrIdx, 1, s), "cudaMemcpyBatchAsync (input pieces)");
+  size_t attrIndex = 0;
+  CheckCuda(cudaMemcpyBatchAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), list.size(), &attr, &attrIndex, 1, s), "cudaMemcpyBatchAsync (staged input)");
 }
 
-bool ContextCore::IssueStaged(bool launching) {
-  // A launch holds the stream's enqueue lock already; the staging thread takes it here.
-  std::unique_lock<std::mutex> enqueue(stream->enqueueMutex(), std::defer_lock);
-  if (!launching) enqueue.lock();
-  {
-    std::lock_guard<std::mutex> lock(stageMutex);
-    if (stageError) {
-      if (!launching) return false;
-      CodedError e = *stageError;  // the launch of the batch whose pieces failed fails with it
-      stageError.reset();
-      stageQueue.clear();
-      throw e;
-    }
-    if (stageQueue.empty()) return false;
-    if (!launching && stageQueue.size() < kStageGroup && Clock::now() - stageQueuedAt < kStageWait) return true;
-    stageIssuing.swap(stageQueue);
-  }
-  try {
-    UseDevice(engine->device);
-    CopyListH2D(stageIssuing, stream->stream(), true);
-  } catch (const CodedError& e) {
-    stageIssuing.clear();
-    if (launching) throw;
-    std::lock_guard<std::mutex> lock(stageMutex);
-    stageError = e;
-    return false;
-  }
-  stageIssuing.clear();
-  return false;
+void ContextCore::IssueStaged() {
+  if (stageQueue.empty()) return;
+  // The queue is this round's whatever happens: a failed issue fails the run that needed it.
+  struct Clear {
+    std::vector<CopyPiece>& q;
+    ~Clear() { q.clear(); }
+  } clear{stageQueue};
+  UseDevice(engine->device);
+  CopyPiecesH2D(stageQueue);
 }
 
 void ContextCore::DestroyGraphs() {
@@ -202,7 +179,6 @@ constexpr size_t kGatherSegmentBytes = 4 * 1024 * 1024;
 // inside one allocation: two allocations may be adjacent in memory, but one copy must not span
 // them (CUDA rejects it). Issued before the inference, outside any graph.
 void DirectCopies(ContextCore& c) {
-  c.directList.clear();
   for (size_t i = 0; i < c.direct.size(); ++i) {
     const auto& parts = c.direct[i];
     if (parts.empty()) continue;
@@ -213,11 +189,10 @@ void DirectCopies(ContextCore& c) {
       const HostMem* mem = parts[k].pinned;
       size_t n = parts[k].bytes;
       for (++k; k < parts.size() && parts[k].pinned == mem && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
-      c.directList.push_back({dst, src, n});
+      CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
       dst += n;
     }
   }
-  c.CopyListH2D(c.directList, c.stream->stream(), false);
 }
 
 void CopiesIn(ContextCore& c) {
@@ -278,7 +253,7 @@ void ContextCore::LaunchPieces(TimingEvents* t) {
       c.directMask = 0;
     }
   } clearPieces{*this};
-  IssueStaged(true);  // staged pieces still queued go first: the inference reads them
+  IssueStaged();  // staged pieces still queued go first: the inference reads them
   direct.resize(gather.size());
   gatherStart.resize(gather.size(), 0);
   // directMask may hold inputs staged whole by stageInput already (set by run()).
@@ -730,7 +705,8 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
 }
 
 // stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device now (a
-// DMA on the context's stream, issued by the staging thread: the JS thread only queues it), ahead of the run() that
+// DMA on the context's stream, issued from the JS thread with the next few pieces, see
+// kStageGroup, or by the run's launch), ahead of the run() that
 // uses it, which then skips it (run's stagedParts). The batcher copies each request as it
 // arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
 // following its formation. Pieces go in order from byte 0: byteOffset 0 starts afresh, any other
@@ -764,24 +740,11 @@ Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
   c->Quiesce();  // stream order: launches submitted earlier are enqueued first
   try {
     UseDevice(c->engine->device);
-    void* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off;
-    if (!kStagerThread && kStageGroup <= 1) {
-      CheckCuda(cudaMemcpyAsync(dst, r.ptr, r.bytes, cudaMemcpyHostToDevice, c->stream->stream()), "cudaMemcpyAsync (staged input)");
-    } else {
-      size_t queued = 0;
-      {
-        std::lock_guard<std::mutex> lock(c->stageMutex);
-        if (c->stageQueue.empty()) c->stageQueuedAt = Clock::now();
-        c->stageQueue.push_back({dst, r.ptr, r.bytes});
-        queued = c->stageQueue.size();
-      }
-      if (kStagerThread) StagerNotify(c);
-      else if (queued >= kStageGroup) {
-        std::lock_guard<std::mutex> enqueue(c->stream->enqueueMutex());
-        c->IssueStaged(true);
-      }
-    }
+    c->stageQueue.push_back({static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off, r.ptr, r.bytes});
+    if (c->stageQueue.size() >= kStageGroup) c->IssueStaged();
   } catch (const CodedError& e) {
+    // Pieces staged before this one may not have been copied: none counts as staged any more.
+    for (auto& st : c->staged) st.clear();
     Throw(env, e.code.c_str(), e.message);
   }
   if (off == 0) c->staged[i].clear();
@@ -818,10 +781,7 @@ class BenchmarkWorker : public Napi::AsyncWorker {
       const bool timeline = HasTimingEpoch(c_->engine->device);
       auto once = [&](bool record) {
         const Clock::time_point t0 = Clock::now();
-        {
-          std::lock_guard<std::mutex> enqueue(c_->stream->enqueueMutex());
-          c_->EnqueueOnce(&t);
-        }
+        c_->EnqueueOnce(&t);
         const Clock::time_point t1 = Clock::now();
         cudaError_t r;
         while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) CpuRelax();
@@ -913,8 +873,7 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   b.graph = GetBool(o, "cudaGraph", false);
   c->Quiesce();
   try {
-    std::lock_guard<std::mutex> enqueue(c->stream->enqueueMutex());
-    c->IssueStaged(true);  // the loop writes the inputs: after any copy staged into them
+    c->IssueStaged();  // the loop writes the inputs: after any copy staged into them
     c->Prepare();
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);

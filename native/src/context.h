@@ -8,15 +8,10 @@
 #include <napi.h>
 
 #include <atomic>
-#include <chrono>
-#include <mutex>
-#include <optional>
-#include <string>
 #include <memory>
 #include <vector>
 
 #include "buffers.h"
-#include "common.h"
 #include "copy_pool.h"
 #include "engine.h"
 #include "stream.h"
@@ -89,25 +84,16 @@ struct ContextCore : Launcher {
   // precede it in stream order.
   std::vector<std::vector<GatherPart>> staged;
   std::vector<std::shared_ptr<void>> stagedKeep;
-  // stageInput's copies, queued by the JS thread and issued on the context's stream by the
-  // staging thread (stager.h): as many as are queued at once in one cudaMemcpyBatchAsync, so the
-  // JS thread spends well under a µs per request instead of a cudaMemcpyAsync's few, and a busy
-  // moment yields fewer, larger DMA batches. A launch first issues whatever is still queued
-  // (IssueStaged(true)), so its inference comes after every staged copy in stream order.
-  std::mutex stageMutex;  // stageQueue, stageQueuedAt, stageError
+  // stageInput's pieces not issued yet: issued a few at a time in one batched call (JS thread),
+  // the rest by the run's launch before its own work (IssueStaged), so its inference comes after
+  // every staged copy in stream order. JS thread, or the launch thread while a run is in flight
+  // (when stageInput refuses).
   std::vector<CopyPiece> stageQueue;
-  std::vector<CopyPiece> stageIssuing;  // under the stream's enqueue lock, held from taking pieces off the queue to their copies being issued
-  std::chrono::steady_clock::time_point stageQueuedAt;  // the oldest queued piece's arrival
-  std::optional<CodedError> stageError;  // an issue on the staging thread failed: the next launch throws it
-  bool stageScheduled = false;  // on the staging thread's list (guarded by the stager's mutex)
-  // Issues the queued pieces. launching (the caller holds stream->enqueueMutex()): all of them,
-  // now, and a failure throws (CodedError); otherwise (the staging thread; takes that lock) only
-  // when the grouping rule says so, keeping a failure for the launch. Returns true when pieces
-  // are left queued for a later look.
-  bool IssueStaged(bool launching);
-  // Host-to-device copies of a list of pieces (batched: one cudaMemcpyBatchAsync). Throws CodedError.
-  void CopyListH2D(const std::vector<CopyPiece>& list, cudaStream_t s, bool batched);
-  std::vector<CopyPiece> directList;  // launch thread: DirectCopies' list
+  void IssueStaged();  // throws CodedError; the queue is emptied either way
+  void CopyPiecesH2D(const std::vector<CopyPiece>& list);  // throws CodedError
+  std::vector<void*> batchDst;  // CopyPiecesH2D's arguments, kept to allocate nothing per call
+  std::vector<const void*> batchSrc;
+  std::vector<size_t> batchBytes;
   // This run's inputs were staged ahead (run's stagedParts) and their copies are still going:
   // the launch has that long to spare, so it goes to the watcher thread even when it is a cheap
   // graph replay, leaving the JS thread (a ResNet-50 replay costs it ~75 µs) to the callers.

@@ -214,7 +214,6 @@ void StreamCore::LaunchOne(Completion* c) {
     c->errorMessage = "the stream was disposed before the work was launched";
   } else {
     try {
-      std::lock_guard<std::mutex> enqueue(enqueueMutex_);
       c->launcher->Launch(c->timing);
       // With timing on, the last timing event marks the end already; no extra record.
       if (c->timing == nullptr || kSeparateCompletionEvent) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");

@@ -67,10 +67,6 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   ~StreamCore();
 
   cudaStream_t stream() const { return stream_; }
-  // Held while work is enqueued on the stream from a thread other than the JS thread's own
-  // order: a launch (which may capture a CUDA graph, and would capture anything else enqueued
-  // meanwhile), the staging thread's copies (stager.h), the reference loop's iterations.
-  std::mutex& enqueueMutex() { return enqueueMutex_; }
   int device() const { return device_; }
   WaitMode mode() const { return mode_; }
   size_t inflight() const { return inflight_; }
@@ -121,7 +117,6 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   double spinMicros_ = 200;
 
   std::mutex mutex_;
-  std::mutex enqueueMutex_;
   std::condition_variable cv_;
   std::deque<Completion*> toLaunch_;  // submitted, not launched yet
   std::deque<Completion*> pending_;   // enqueued on the GPU, in stream order
