@@ -109,7 +109,7 @@ interface Pending {
   deadlineUs: number;
   delayed: boolean;
   state: State;
-  outputs: string[];
+  outputs: readonly string[];
   /** caller's buffers for outputs (InferRequestOptions.outputBuffers), or undefined */
   outputBuffers: Record<string, TypedArray> | undefined;
   signal: AbortSignal | undefined;
@@ -233,6 +233,18 @@ export class DynamicBatcher implements InferenceScheduler {
   private poolAllocations = 0;
   private readonly deadlines = new MinHeap<Pending>((r) => r.deadlineUs);
   private queued = 0;
+  /** items (rows along the batch axis) of the queued requests */
+  private queuedItems = 0;
+  /**
+   * One priority level, one shape and no preferred sizes: while less than a full batch is queued
+   * and its oldest request is younger than the delay, formBatch knows the answer without
+   * scanning the queue (which every arrival at a free instance would otherwise do again).
+   */
+  private readonly simpleQueue: boolean;
+  /** every output's name, the outputs of a request that names none (shared, never changed) */
+  private readonly allOutputs: readonly string[];
+  /** per output whose shape is fixed beyond the batch axis: the bytes one item of it takes */
+  private readonly outputItemBytes: Map<string, number>;
   private running = 0;
   private seq = 0;
   private nextDeliver = 0;
@@ -298,6 +310,13 @@ export class DynamicBatcher implements InferenceScheduler {
     this.outputNames = new Set(sig.outputs.map((s) => s.name));
     this.outputSpecs = new Map(sig.outputs.map((s) => [s.name, s]));
     this.keyed = this.batching && sig.inputs.some((s) => s.shape.slice(1).some((d) => d < 0));
+    this.simpleQueue = this.batching && nLevels === 1 && !this.keyed && this.preferred.size === 0;
+    this.allOutputs = Object.freeze([...this.outputNames]);
+    this.outputItemBytes = new Map();
+    for (const spec of sig.outputs) {
+      const rest = this.batching ? spec.shape.slice(1) : spec.shape;
+      if (rest.every((d) => d >= 0)) this.outputItemBytes.set(spec.name, byteLength(spec.dtype, shapeSize(rest)));
+    }
     this.busy = this.instances.map(() => false);
     this.settling = this.instances.map(() => false);
     this.pools = this.instances.map(() => new Map());
@@ -402,7 +421,7 @@ export class DynamicBatcher implements InferenceScheduler {
    * output's element type, and (where the output's shape is fixed beyond dimension 0) room for
    * the request's rows. Outputs with dynamic dimensions are checked again when scattered.
    */
-  private validateOutputBuffers(buffers: Record<string, TypedArray>, outputs: string[], items: number): Record<string, TypedArray> {
+  private validateOutputBuffers(buffers: Record<string, TypedArray>, outputs: readonly string[], items: number): Record<string, TypedArray> {
     if (buffers === null || typeof buffers !== 'object') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'outputBuffers must be an object of TypedArrays');
     for (const name in buffers) {
       const spec = this.outputSpecs.get(name);
@@ -413,9 +432,9 @@ export class DynamicBatcher implements InferenceScheduler {
         const want = typedArrayConstructor(spec.dtype).name;
         throw new TensorRtError('ERR_DTYPE_MISMATCH', `the buffer for output '${name}' must be a ${want} (${spec.dtype}), got ${describeValue(b)}`, { tensor: name, expected: want, actual: describeValue(b) });
       }
-      const rest = this.batching ? spec.shape.slice(1) : spec.shape;
-      if (rest.every((d) => d >= 0)) {
-        const need = byteLength(spec.dtype, shapeSize(rest)) * (this.batching ? items : 1);
+      const itemBytes = this.outputItemBytes.get(name);
+      if (itemBytes !== undefined) {
+        const need = itemBytes * (this.batching ? items : 1);
         if (b.byteLength < need) {
           throw new TensorRtError('ERR_SHAPE_MISMATCH', `the buffer for output '${name}' holds ${b.byteLength} bytes; the request's output needs ${need}`, { tensor: name, expected: need, actual: b.byteLength });
         }
@@ -424,8 +443,8 @@ export class DynamicBatcher implements InferenceScheduler {
     return buffers;
   }
 
-  private validateOutputs(wanted: string[] | undefined): string[] {
-    if (wanted === undefined) return [...this.outputNames];
+  private validateOutputs(wanted: string[] | undefined): readonly string[] {
+    if (wanted === undefined) return this.allOutputs;
     for (const n of wanted) {
       if (!this.outputNames.has(n)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `the model has no output named '${n}'`, { tensor: n });
     }
@@ -439,7 +458,7 @@ export class DynamicBatcher implements InferenceScheduler {
     level: number,
     submitUs: number,
     timeoutUs: number,
-    outputs: string[],
+    outputs: readonly string[],
     outputBuffers: Record<string, TypedArray> | undefined,
     signal: AbortSignal | undefined,
   ): Promise<InferResult> {
@@ -469,6 +488,7 @@ export class DynamicBatcher implements InferenceScheduler {
       lv.queue.push(r);
       lv.count++;
       this.queued++;
+      this.queuedItems += items;
       this.undelivered.set(r.seq, r);
       if (r.deadlineUs !== Infinity) this.deadlines.push(r);
       if (signal) {
@@ -548,6 +568,7 @@ export class DynamicBatcher implements InferenceScheduler {
     const lv = this.levels[r.level] as Level;
     lv.count--;
     this.queued--;
+    this.queuedItems -= r.items;
     r.state = 'done';
   }
 
@@ -665,6 +686,11 @@ export class DynamicBatcher implements InferenceScheduler {
       });
       return head === undefined ? {} : { batch: [head] };
     }
+    if (this.simpleQueue && this.queuedItems < this.maxBatchSize && this.delayUs > 0 && !this.closed) {
+      const lv = this.levels[0] as Level;
+      const head = lv.delayed.peek() === undefined ? lv.queue.peek() : undefined;
+      if (head !== undefined && now - head.submitUs < this.delayUs) return { wakeAt: head.submitUs + this.delayUs };
+    }
     const taken: Pending[] = [];
     let total = 0;
     let best = 0;
@@ -780,7 +806,7 @@ export class DynamicBatcher implements InferenceScheduler {
           if (!r.outputs.includes(name) || failed.has(r)) continue;
           const own = r.outputBuffers?.[name];
           let dst: TypedArray | undefined;
-          if (own !== undefined) dst = this.copyInto(own, src, 0, src.byteLength, t.type, name, r, failed);
+          if (own !== undefined) dst = this.copyInto(own, t.data, src, 0, src.byteLength, t.type, name, r, failed);
           else dst = shared ??= copyOf(t.type, src, 0, src.byteLength);
           if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, t.dims);
         }
@@ -796,7 +822,7 @@ export class DynamicBatcher implements InferenceScheduler {
         const bytes = rowBytes * r.items;
         if (r.outputs.includes(name) && r.state === 'running' && !failed.has(r)) {
           const own = r.outputBuffers?.[name];
-          const dst = own !== undefined ? this.copyInto(own, src, at, bytes, t.type, name, r, failed) : copyOf(t.type, src, at, bytes);
+          const dst = own !== undefined ? this.copyInto(own, t.data, src, at, bytes, t.type, name, r, failed) : copyOf(t.type, src, at, bytes);
           if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
         }
         at += bytes;
@@ -806,12 +832,17 @@ export class DynamicBatcher implements InferenceScheduler {
   }
 
   /** Copies bytes into the caller's buffer; returns the view of them, or records why it cannot. */
-  private copyInto(own: TypedArray, src: Uint8Array, at: number, bytes: number, type: DataType, name: string, r: Pending, failed: Map<Pending, TensorRtError>): TypedArray | undefined {
+  private copyInto(own: TypedArray, data: TypedArray, src: Uint8Array, at: number, bytes: number, type: DataType, name: string, r: Pending, failed: Map<Pending, TensorRtError>): TypedArray | undefined {
     if (own.byteLength < bytes) {
       failed.set(r, new TensorRtError('ERR_SHAPE_MISMATCH', `the buffer for output '${name}' holds ${own.byteLength} bytes; the request's output needs ${bytes}`, { tensor: name, expected: bytes, actual: own.byteLength }));
       return undefined;
     }
-    new Uint8Array(own.buffer, own.byteOffset, bytes).set(src.subarray(at, at + bytes));
+    const k = own.BYTES_PER_ELEMENT;
+    if (own.constructor === data.constructor && at % k === 0 && bytes % k === 0) {
+      (own as Uint8Array).set((data as Uint8Array).subarray(at / k, (at + bytes) / k)); // one view made, not two
+    } else {
+      new Uint8Array(own.buffer, own.byteOffset, bytes).set(src.subarray(at, at + bytes));
+    }
     return own.byteLength === bytes ? own : viewAs(type, own.buffer, own.byteOffset, bytes);
   }
 

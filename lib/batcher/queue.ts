@@ -38,6 +38,12 @@ export class LazyQueue<T> {
     }
   }
 
+  /** The first live item, or undefined. */
+  peek(): T | undefined {
+    this.trim();
+    return this.items[this.head];
+  }
+
   /** Visit live items in FIFO order until `fn` returns false; returns false if stopped early. */
   scan(fn: (item: T) => boolean): boolean {
     this.trim();

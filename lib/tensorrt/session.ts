@@ -251,7 +251,8 @@ export class Session {
       throw new TensorRtError('ERR_INVALID_ARGUMENT', `this session was created with outputLocation '${this.#outputLocation}'`);
     }
     const shapes = this.#validate(feeds);
-    const slot = await this.#acquire();
+    const got = this.#acquire();
+    const slot = got instanceof Promise ? await got : got; // a free slot: no microtask hop before the launch
     try {
       for (let i = 0; i < slot.inputs.length; i++) this.#bindInput(slot, slot.inputs[i]!, feeds[slot.inputs[i]!.info.name]!);
       packDims(shapes, slot.inDims);
@@ -280,7 +281,8 @@ export class Session {
       parts.push([...f.parts]);
     }
     for (const name of Object.keys(inputs)) if (!this.#inputs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`);
-    const slot = await this.#acquire();
+    const got = this.#acquire();
+    const slot = got instanceof Promise ? await got : got; // a free slot: no microtask hop before the launch
     try {
       for (const t of slot.inputs) this.#stage(slot, t);
       packDims(shapes, slot.inDims);
