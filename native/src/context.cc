@@ -26,11 +26,12 @@ namespace {
 // a graph replay inline on the JS thread too.
 const bool kInlineStagedLaunch = std::getenv("TRTNODE_INLINE_STAGED_LAUNCH") != nullptr;
 // stageInput's pieces are issued this many at a time (TRTNODE_STAGE_GROUP, default 4), in one
-// cudaMemcpyBatchAsync; the run's launch issues what is left. Per issue 4's A/B runs on two H200
-// VMs (bench/results/2026-12-03-h200-session8/), 4 at a time beat one at a time by 3 to 5 points of
-// the batcher's throughput: the JS thread makes a quarter of the driver calls, in the stretch of
-// callers' requests that decides when the batch can start, and the copy engine gets fewer, larger
-// submissions. Waiting for 32 (the whole batch at the launch) was worse: the copy starts late.
+// cudaMemcpyBatchAsync; the run's launch issues what is left. In issue 4's A/B runs on H200 VMs
+// (bench/results/2026-12-03-h200-session8/), 4 at a time beat one at a time by 3 to 5 points of
+// the batcher's throughput on three VMs and lost by 1 to 2 on a fourth: the JS thread makes a
+// quarter of the driver calls, in the stretch of callers' requests that decides when the batch
+// can start, and the copy engine gets fewer, larger submissions. Waiting for all 32 (the whole
+// batch at the launch) was worse: the copy starts late.
 const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 4;
 }  // namespace
 
@@ -704,8 +705,8 @@ Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
   }
 }
 
-// stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device now (a
-// DMA on the context's stream, issued from the JS thread with the next few pieces, see
+// stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device (a DMA on
+// the context's stream, issued from the JS thread together with the next few pieces, see
 // kStageGroup, or by the run's launch), ahead of the run() that
 // uses it, which then skips it (run's stagedParts). The batcher copies each request as it
 // arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
