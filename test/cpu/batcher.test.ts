@@ -187,6 +187,60 @@ describe('DynamicBatcher: batch formation', () => {
   });
 });
 
+describe('DynamicBatcher: the queue fast path', () => {
+  // One level, one shape, no preferred sizes: formBatch answers "wait" without scanning the
+  // queue. preferredBatchSize [maxBatchSize] decides exactly the same, but takes the full scan:
+  // the same random script (arrivals of 1..3 items, aborts, timeouts both ways, runs finishing
+  // at random times) must give the same batches at the same times and the same outcomes.
+  for (const timeoutAction of ['reject', 'delay'] as const) {
+    it(`decides as the full scan does (seeded random script, timeouts ${timeoutAction})`, async () => {
+      const play = async (preferred: boolean) => {
+        let seed = 12345;
+        const rnd = (n: number) => {
+          seed = (seed * 1103515245 + 12345) % 2147483648;
+          return seed % n;
+        };
+        const policy = { defaultTimeoutMicroseconds: 700, timeoutAction };
+        const { clock, log, instances, batcher } = setup(
+          2,
+          { maxBatchSize: 8, maxQueueDelayMicroseconds: 300, defaultQueuePolicy: policy, ...(preferred ? { preferredBatchSize: [8] } : {}) },
+          8,
+          true,
+          { staticFeatures: 2 },
+        );
+        const outcomes: string[] = [];
+        const pending: Promise<unknown>[] = [];
+        for (let i = 0; i < 400; i++) {
+          clock.advance(rnd(120));
+          const ac = new AbortController();
+          const p = batcher.infer({ x: rows(i * 10, 1 + rnd(3)) }, { signal: ac.signal });
+          pending.push(p.then((r) => outcomes.push(`${i}:${vals(r.s!).join(',')}@${clock.now()}`), (e) => outcomes.push(`${i}!${(e as TensorRtError).code}@${clock.now()}`)));
+          if (rnd(25) === 0) ac.abort();
+          for (const inst of instances) if (inst.waiting > 0 && rnd(7) === 0) inst.release();
+          await flush();
+        }
+        for (let k = 0; k < 200 && (instances.some((x) => x.waiting > 0) || clock.pendingTimers > 0); k++) {
+          clock.advance(200);
+          for (const inst of instances) while (inst.waiting > 0) inst.release();
+          await flush();
+        }
+        await Promise.all(pending);
+        await batcher.close();
+        return { runs: log.map((r) => `${r.instance}:${r.dims[0]}@${r.time}:${r.data[0]}`), outcomes };
+      };
+      const fast = await play(false);
+      const full = await play(true);
+      const count = (what: string) => fast.outcomes.filter((o) => o.includes(what)).length;
+      console.log(`fast path script (${timeoutAction}): ${fast.runs.length} batches, ${count(':')} served, ${count('!ERR_ABORTED')} aborted, ${count('!ERR_TIMEOUT')} timed out`);
+      expect(fast.runs.length).toBeGreaterThan(50);
+      expect(fast.outcomes.some((o) => o.includes('!ERR_ABORTED'))).toBe(true);
+      if (timeoutAction === 'reject') expect(fast.outcomes.some((o) => o.includes('!ERR_TIMEOUT'))).toBe(true);
+      expect(fast.runs).toEqual(full.runs);
+      expect(fast.outcomes).toEqual(full.outcomes);
+    });
+  }
+});
+
 describe('DynamicBatcher: caller-provided output buffers', () => {
   it('copies each request\'s rows into its own buffers and returns tensors over them', async () => {
     const { log, batcher, clock } = setup(1, { maxBatchSize: 8, maxQueueDelayMicroseconds: 1000 }, 64, false);
