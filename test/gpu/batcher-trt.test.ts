@@ -159,7 +159,7 @@ describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
     const { pinned, host } = pinnedCopies([rows(ref, 0, 16), rows(ref, 16, 32)]);
     const input = { input: { dtype: 'float32' as const, dims: [32, 3, 32, 32], parts: pinned.map((t) => t.data) } };
     for (let i = 0; i < 20; i++) {
-      // the staging thread may still hold the copies when the session goes
+      // staged copies still queued (two pieces: fewer than a group) or running when the session goes
       const s = await Session.create(plan('classifier_fp32'));
       s.stageInput('input', 0, pinned[0]!.data);
       s.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data);
