@@ -806,7 +806,7 @@ export class DynamicBatcher implements InferenceScheduler {
           if (!r.outputs.includes(name) || failed.has(r)) continue;
           const own = r.outputBuffers?.[name];
           let dst: TypedArray | undefined;
-          if (own !== undefined) dst = this.copyInto(own, t.data, src, 0, src.byteLength, t.type, name, r, failed);
+          if (own !== undefined) dst = this.copyInto(own, t.data, 0, src.byteLength, t.type, name, r, failed);
           else dst = shared ??= copyOf(t.type, src, 0, src.byteLength);
           if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, t.dims);
         }
@@ -822,7 +822,7 @@ export class DynamicBatcher implements InferenceScheduler {
         const bytes = rowBytes * r.items;
         if (r.outputs.includes(name) && r.state === 'running' && !failed.has(r)) {
           const own = r.outputBuffers?.[name];
-          const dst = own !== undefined ? this.copyInto(own, t.data, src, at, bytes, t.type, name, r, failed) : copyOf(t.type, src, at, bytes);
+          const dst = own !== undefined ? this.copyInto(own, t.data, at, bytes, t.type, name, r, failed) : copyOf(t.type, src, at, bytes);
           if (dst !== undefined) (results.get(r) as InferResult)[name] = new Tensor(t.type, dst, [r.items, ...rest]);
         }
         at += bytes;
@@ -832,7 +832,7 @@ export class DynamicBatcher implements InferenceScheduler {
   }
 
   /** Copies bytes into the caller's buffer; returns the view of them, or records why it cannot. */
-  private copyInto(own: TypedArray, data: TypedArray, src: Uint8Array, at: number, bytes: number, type: DataType, name: string, r: Pending, failed: Map<Pending, TensorRtError>): TypedArray | undefined {
+  private copyInto(own: TypedArray, data: TypedArray, at: number, bytes: number, type: DataType, name: string, r: Pending, failed: Map<Pending, TensorRtError>): TypedArray | undefined {
     if (own.byteLength < bytes) {
       failed.set(r, new TensorRtError('ERR_SHAPE_MISMATCH', `the buffer for output '${name}' holds ${own.byteLength} bytes; the request's output needs ${bytes}`, { tensor: name, expected: bytes, actual: own.byteLength }));
       return undefined;
@@ -841,7 +841,7 @@ export class DynamicBatcher implements InferenceScheduler {
     if (own.constructor === data.constructor && at % k === 0 && bytes % k === 0) {
       (own as Uint8Array).set((data as Uint8Array).subarray(at / k, (at + bytes) / k)); // one view made, not two
     } else {
-      new Uint8Array(own.buffer, own.byteOffset, bytes).set(src.subarray(at, at + bytes));
+      new Uint8Array(own.buffer, own.byteOffset, bytes).set(new Uint8Array(data.buffer, data.byteOffset + at, bytes));
     }
     return own.byteLength === bytes ? own : viewAs(type, own.buffer, own.byteOffset, bytes);
   }
