@@ -28,11 +28,33 @@ export interface ModelSignature {
 export interface RunOptions {
   /** Abort before the batch is started; a backend may ignore it once running. */
   signal?: AbortSignal;
+}
+
+/**
+ * One batch, assembled by the instance that runs it. The batcher decides which requests form a
+ * batch and when it runs; the instance decides how their data reaches the engine. It may start
+ * moving each request's data the moment it is added (TensorRT: copy threads and DMA on the
+ * instance's own input stream, while the rest of the batch is still arriving), or gather
+ * everything at run() (ONNX Runtime: one concatenation).
+ */
+export interface BatchBuilder {
   /**
-   * runParts: the first `stagedParts` parts of every input were handed to stageInput already,
-   * in this order from the start of the input, since the instance's last run: not copied again.
+   * Appends one request: its rows follow those added before, along dimension 0 of every input.
+   * The request's memory must stay unchanged until the batch settles or is abandoned. A throw
+   * leaves the builder abandoned.
    */
-  stagedParts?: number;
+  add(inputs: Record<string, Tensor>): void;
+  /** Requests added so far. */
+  readonly size: number;
+  /** Keeps only the first `count` requests (the batch was formed shorter than what was added). */
+  truncate(count: number): void;
+  /**
+   * Runs the batch of the requests added. The returned tensors may be views into buffers the
+   * instance reuses: valid until the instance's next run() or batch run starts. Spends the builder.
+   */
+  run(options?: RunOptions): Promise<Record<string, Tensor>>;
+  /** Forgets the requests added and spends the builder. Idempotent. */
+  abandon(): void;
 }
 
 /** One model instance: one TensorRT execution context on its stream, or one ORT session. */
@@ -40,47 +62,19 @@ export interface BackendInstance {
   readonly kind: 'tensorrt' | 'onnxruntime' | (string & {});
   readonly signature: ModelSignature;
   /**
-   * Run one batch. The returned tensors may be views into buffers the instance reuses: they
-   * are valid until this instance's next run() starts. Callers copy what they keep.
+   * Batches the instance can hold at once, running or being assembled (default 1). An instance
+   * of 2 (TensorRT: two IO sets) lets the batcher assemble the next batch while one runs.
+   */
+  readonly batchCapacity?: number;
+  /** Starts the assembly of a batch (within batchCapacity; throws ERR_BUSY beyond it). */
+  createBatch(): BatchBuilder;
+  /**
+   * Run one batch given whole. The returned tensors may be views into buffers the instance
+   * reuses: valid until this instance's next run starts. Callers copy what they keep.
    */
   run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>>;
-  /**
-   * Optional: a reusable host buffer (pinned memory for TensorRT) of at least `byteLength`
-   * bytes for input `name`, for the batcher to gather requests into without copying again.
-   * Valid until the next call for the same name or the next run() completes.
-   */
-  inputStaging?(name: string, byteLength: number): TypedArray | undefined;
-  /**
-   * Optional: run one batch given as pieces (each request's data, in order) instead of one
-   * contiguous tensor per input; the backend concatenates them itself (TensorRT: on its launch
-   * thread, straight into pinned memory), which keeps the copy off the JS thread.
-   */
-  runParts?(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>>;
-  /**
-   * Optional: whether runParts is the better way for this piece of request data even when the
-   * batcher gathers on the JS thread by default (TensorRT: pinned memory, which it DMAs to the
-   * GPU with no CPU copy at all).
-   */
-  prefersParts?(data: TypedArray): boolean;
-  /**
-   * Optional, with runParts: start copying one request's data for input `name` to where the
-   * instance's next batch reads it, at `byteOffset` (pieces in order from 0; 0 starts afresh),
-   * while the rest of the batch is still arriving; the next runParts names how many of its
-   * leading parts were staged (RunOptions.stagedParts). Only between runs (throws ERR_BUSY
-   * while one is in flight) and only for data prefersParts accepts (TensorRT: pinned memory,
-   * DMA'd four requests at a time). A staged piece that the next batch does not start with is simply copied
-   * again by it.
-   */
-  stageInput?(name: string, byteOffset: number, data: TypedArray): void;
   /** Free everything; waits for a run in flight. Idempotent. */
   dispose(): Promise<void>;
-}
-
-/** An input given as the concatenation of `parts` along dimension 0. */
-export interface GatheredInput {
-  dtype: DataType;
-  dims: number[];
-  parts: TypedArray[];
 }
 
 export interface BackendCreateOptions {

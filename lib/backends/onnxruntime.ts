@@ -30,7 +30,8 @@ async function loadOrt(): Promise<Ort> {
 import { TensorRtError, isTensorRtError } from '../errors.js';
 import { matchesArrayType, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor } from '../tensor.js';
-import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature, RunOptions, TensorSpec } from './backend.js';
+import type { Backend, BackendCreateOptions, BackendInstance, BatchBuilder, ModelSignature, RunOptions, TensorSpec } from './backend.js';
+import { ConcatBatches } from './concat-batch.js';
 
 export interface OnnxRuntimeCreateOptions extends BackendCreateOptions {
   /** Largest batch along dimension 0 (only for models whose dimension 0 is dynamic); default 0. */
@@ -88,11 +89,18 @@ export class OnnxRuntimeInstance implements BackendInstance {
   private session: InferenceSession | undefined;
   private inFlight: Promise<unknown> = Promise.resolve();
   private disposing: Promise<void> | undefined;
+  /** Batches are concatenated on the JS thread when they run. */
+  private readonly batches: ConcatBatches;
 
   /** Use OnnxRuntimeBackend.createInstance / createOnnxRuntimeInstances. */
   constructor(session: InferenceSession, signature: ModelSignature) {
     this.session = session;
     this.signature = signature;
+    this.batches = new ConcatBatches(signature, (feeds, options) => this.run(feeds, options));
+  }
+
+  createBatch(): BatchBuilder {
+    return this.batches.create();
   }
 
   run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {

@@ -1,20 +1,18 @@
 /**
- * TensorRT backend: each instance is a one-context Session (its own stream, device buffers and
- * pinned staging); instances of one plan share the deserialized engine (weights once in memory).
- * The batcher gathers requests straight into the instance's pinned input memory (inputStaging)
- * and reads outputs from its pinned output memory (reuseOutputs): one copy each way, no
- * allocation per batch.
+ * TensorRT backend: each instance is a one-context Session (its own stream, two IO sets of
+ * device buffers and pinned staging); instances of one plan share the deserialized engine
+ * (weights once in memory). A batch is assembled on a free IO set as its requests are added:
+ * each request's inputs start towards the device at once, from whatever memory they are in
+ * (pinned memory by DMA, other memory through copy threads into the pinned staging), on the
+ * set's own input stream, so the next batch's copies overlap the current batch's compute.
  */
 import { resolve } from 'node:path';
 import { TensorRtError } from '../errors.js';
-import type { TypedArray } from '../dtypes.js';
-import { viewAs } from '../dtypes.js';
 import type { Tensor } from '../tensor.js';
-import { Session, type SessionOptions } from '../tensorrt/session.js';
+import { Session, type SessionBatch, type SessionOptions } from '../tensorrt/session.js';
 import { Runtime, type Engine } from '../tensorrt/runtime.js';
 import { probePlan } from '../tensorrt/probe.js';
-import { isPinned } from '../tensorrt/cuda.js';
-import type { Backend, BackendCreateOptions, BackendInstance, GatheredInput, ModelSignature, RunOptions } from './backend.js';
+import type { Backend, BackendCreateOptions, BackendInstance, BatchBuilder, ModelSignature, RunOptions } from './backend.js';
 
 export interface TensorRtCreateOptions extends BackendCreateOptions, Omit<SessionOptions, 'contexts' | 'reuseOutputs' | 'outputLocation' | 'profile' | 'device'> {}
 
@@ -22,7 +20,8 @@ export class TensorRtInstance implements BackendInstance {
   readonly kind = 'tensorrt';
   readonly signature: ModelSignature;
   readonly session: Session;
-  #running: Promise<unknown> | undefined;
+  readonly batchCapacity: number;
+  readonly #running = new Set<Promise<unknown>>();
   #disposed: Promise<void> | undefined;
 
   readonly #release: () => void;
@@ -30,6 +29,7 @@ export class TensorRtInstance implements BackendInstance {
   constructor(session: Session, release: () => void = () => undefined) {
     this.session = session;
     this.#release = release;
+    this.batchCapacity = session.freeSets;
     const inputs = session.inputMetadata;
     const outputs = session.outputMetadata;
     // Batchable when dimension 0 is dynamic on every tensor: the largest batch is the profile's max.
@@ -43,54 +43,82 @@ export class TensorRtInstance implements BackendInstance {
     };
   }
 
-  inputStaging(name: string, byteLength: number): TypedArray | undefined {
-    const spec = this.signature.inputs.find((t) => t.name === name);
-    const bytes = this.session.stagingView(name, byteLength);
-    if (!spec || !bytes) return undefined;
-    return viewAs(spec.dtype, bytes.buffer, bytes.byteOffset, byteLength);
+  createBatch(): BatchBuilder {
+    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
+    return new TensorRtBatch(this.session.beginBatch(), (p) => this.#track(p));
   }
 
   run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    return this.#track(options, () => this.session.run(feeds));
+    if (this.#disposed) return Promise.reject(new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed'));
+    if (options?.signal?.aborted) return Promise.reject(new TensorRtError('ERR_ABORTED', 'aborted before the batch started'));
+    return this.#track(this.session.run(feeds));
   }
 
-  runParts(inputs: Record<string, GatheredInput>, options?: RunOptions): Promise<Record<string, Tensor>> {
-    return this.#track(options, () => this.session.runParts(inputs, { stagedParts: options?.stagedParts ?? 0 }));
-  }
-
-  /** Pinned request data is DMA'd to the instance's device input on arrival (see BackendInstance.stageInput). */
-  stageInput(name: string, byteOffset: number, data: TypedArray): void {
-    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
-    this.session.stageInput(name, byteOffset, data);
-  }
-
-  /** Pinned request data is DMA'd into the batch by runParts, with no CPU copy. */
-  prefersParts(data: TypedArray): boolean {
-    return isPinned(data);
-  }
-
-  /** Refuses work after dispose or abort, and remembers the run in flight for dispose(). */
-  async #track(options: RunOptions | undefined, start: () => Promise<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
-    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
-    if (options?.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'aborted before the batch started');
-    const p = start();
-    this.#running = p;
-    try {
-      return await p;
-    } finally {
-      if (this.#running === p) this.#running = undefined;
-    }
+  /** Remembers a run in flight for dispose(). */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#running.add(p);
+    const done = (): void => {
+      this.#running.delete(p);
+    };
+    p.then(done, done);
+    return p;
   }
 
   dispose(): Promise<void> {
     this.#disposed ??= (async () => {
-      await this.#running?.catch(() => undefined);
+      await Promise.allSettled([...this.#running]);
       await this.session.dispose();
       this.#release();
     })();
     return this.#disposed;
   }
 }
+
+/** A batch on one of the instance's IO sets (see SessionBatch). */
+class TensorRtBatch implements BatchBuilder {
+  readonly #batch: SessionBatch;
+  readonly #track: (p: Promise<Record<string, Tensor>>) => Promise<Record<string, Tensor>>;
+
+  constructor(batch: SessionBatch, track: (p: Promise<Record<string, Tensor>>) => Promise<Record<string, Tensor>>) {
+    this.#batch = batch;
+    this.#track = track;
+  }
+
+  get size(): number {
+    return this.#batch.size;
+  }
+
+  add(inputs: Record<string, Tensor>): void {
+    this.#batch.add(inputs);
+  }
+
+  truncate(count: number): void {
+    this.#batch.truncate(count);
+  }
+
+  run(options?: RunOptions): Promise<Record<string, Tensor>> {
+    if (options?.signal?.aborted) {
+      this.#batch.abandon();
+      return Promise.reject(new TensorRtError('ERR_ABORTED', 'aborted before the batch started'));
+    }
+    return this.#track(this.#batch.run());
+  }
+
+  abandon(): void {
+    this.#batch.abandon();
+  }
+}
+
+/**
+ * What a batcher instance uses unless told otherwise: CUDA graphs (one per batch size and IO
+ * set, replayed), and completions collected by the JS thread ('poll'), which is fast to react
+ * when many callers wait on the GPU (docs/benchmarks.md has the numbers behind this choice).
+ */
+export const TENSORRT_INSTANCE_DEFAULTS: Readonly<Pick<SessionOptions, 'cudaGraph' | 'completion' | 'overlap'>> = Object.freeze({
+  cudaGraph: true,
+  completion: 'poll',
+  overlap: true,
+});
 
 interface SharedEngine {
   runtime: Runtime;
@@ -135,6 +163,7 @@ export class TensorRtBackend implements Backend {
     try {
       const engine = await s.engine;
       const session = Session.fromEngine(engine, {
+        ...TENSORRT_INSTANCE_DEFAULTS,
         ...this.#options,
         ...(options.cudaGraph !== undefined ? { cudaGraph: options.cudaGraph } : {}),
         profile: options.profile ?? 0,

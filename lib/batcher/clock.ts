@@ -11,11 +11,19 @@ export interface BatcherClock {
   /** Call `fn` after `ms` milliseconds (same contract as the global setTimeout). */
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /** Call `fn` after the current turn of the event loop; default: setImmediate. */
+  defer?(fn: () => void): void;
 }
+
+/** The longest delay Node's timers take (2^31 - 1 ms); longer ones are re-armed when they fire. */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /** performance.now() in µs and the global timers. */
 export const systemClock: BatcherClock = {
   now: () => performance.now() * 1000,
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  defer: (fn) => {
+    setImmediate(fn);
+  },
 };

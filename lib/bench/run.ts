@@ -57,8 +57,6 @@ export interface BatcherBenchOptions {
   staticDurationMs?: number;
   /** the static batch sizes to sweep (default 1, 2, 4, ... up to maxBatchSize, and maxBatchSize) */
   staticBatchSizes?: readonly number[];
-  /** who concatenates a batch's requests: the backend's launch thread (default, as in DynamicBatcher) or the JS thread */
-  gather?: 'js' | 'backend';
   /**
    * Where each request's input lives: one JS array shared by every caller (default), or a pinned
    * HostBuffer per caller, which the backend gather copies to the GPU by DMA with no CPU copy.
@@ -98,6 +96,12 @@ export interface RunBenchOptions {
   cudaGraph?: boolean;
   /** copy inputs in and outputs out around every inference (default true; false = --noDataTransfers) */
   dataTransfers?: boolean;
+  /**
+   * Two inferences in flight per stream on two sets of buffers, the next one's inputs copied on
+   * an input stream while the current one computes (default true, as trtexec does unless
+   * --exposeDMA; false: one at a time, copies and compute in sequence).
+   */
+  overlap?: boolean;
   device?: number;
   profile?: number;
   /** completion wait mode of the streams the JS loop (and the batcher's instances) run on */
@@ -160,7 +164,6 @@ export function validateBenchOptions(o: RunBenchOptions): void {
     checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
     checkNum(o.batcher.staticDurationMs, 'static duration', 1);
     for (const b of o.batcher.staticBatchSizes ?? []) checkInt(b, 'static batch size', 1);
-    if (o.batcher.gather !== undefined && !['js', 'backend'].includes(o.batcher.gather)) throw bad(`gather must be js or backend, got ${String(o.batcher.gather)}`);
     if (o.batcher.requestMemory !== undefined && !['js', 'pinned'].includes(o.batcher.requestMemory)) throw bad(`requestMemory must be js or pinned, got ${String(o.batcher.requestMemory)}`);
   }
 }
@@ -197,13 +200,20 @@ interface SlotOptions {
   waitMode?: WaitMode | undefined;
   completion?: CompletionMode | undefined;
   dataTransfers: boolean;
+  /** two IO sets, two inferences in flight */
+  overlap: boolean;
   seed: number;
 }
 
-/** One context on its own stream with device buffers (and pinned staging) at the bench shapes. */
+/**
+ * One context on its own stream with device buffers (and pinned staging) at the bench shapes,
+ * per IO set (two with overlap).
+ */
 class BenchSlot {
   readonly stream: Stream;
   readonly ctx: ExecutionContext;
+  /** per IO set: each input's pinned staging (with data transfers), which the JS loop stages from */
+  readonly inputViews: { name: string; view: Uint8Array }[][] = [];
   readonly #buffers: { dispose(): void }[] = [];
 
   private constructor(stream: Stream, ctx: ExecutionContext) {
@@ -215,7 +225,7 @@ class BenchSlot {
     const stream = new Stream({ device: o.device, ...(o.waitMode ? { waitMode: o.waitMode } : {}), ...(o.completion ? { completion: o.completion } : {}) });
     let ctx: ExecutionContext;
     try {
-      ctx = engine.createContext({ profile: o.profile, stream });
+      ctx = engine.createContext({ profile: o.profile, stream, ioSets: o.overlap ? 2 : 1 });
     } catch (e) {
       stream.dispose();
       throw e;
@@ -224,23 +234,28 @@ class BenchSlot {
     try {
       for (const t of engine.inputs) ctx.setInputShape(t.name, shapes[t.name]!);
       let seed = o.seed;
-      for (const t of engine.io) {
-        const dims = t.mode === 'input' ? shapes[t.name]! : ctx.getTensorShape(t.name);
-        if (dims.some((d) => d < 0)) throw new TensorRtError('ERR_TRT', `output '${t.name}' has a data-dependent shape ${formatShape(dims)}; the bench does not support it`);
-        const bytes = byteLength(t.dtype, shapeSize(dims));
-        const cap = Math.max(256, Math.ceil(bytes / 256) * 256);
-        const dev = new DeviceBuffer(cap, { device: o.device });
-        slot.#buffers.push(dev);
-        ctx.setTensorAddress(t.name, dev);
-        if (t.mode === 'input' || o.dataTransfers) {
-          const host = new HostBuffer(cap);
-          slot.#buffers.push(host);
-          if (t.mode === 'input') {
-            fillRandom(host.buffer, t.dtype, 0, bytes, seed++);
-            // Without transfers the data must already be on the device.
-            if (!o.dataTransfers) await dev.copyFrom(host, { stream, byteLength: cap });
+      for (let set = 0; set < ctx.ioSets; set++) {
+        const views: { name: string; view: Uint8Array }[] = [];
+        slot.inputViews.push(views);
+        for (const t of engine.io) {
+          const dims = t.mode === 'input' ? shapes[t.name]! : ctx.getTensorShape(t.name);
+          if (dims.some((d) => d < 0)) throw new TensorRtError('ERR_TRT', `output '${t.name}' has a data-dependent shape ${formatShape(dims)}; the bench does not support it`);
+          const bytes = byteLength(t.dtype, shapeSize(dims));
+          const cap = Math.max(256, Math.ceil(bytes / 256) * 256);
+          const dev = new DeviceBuffer(cap, { device: o.device });
+          slot.#buffers.push(dev);
+          ctx.setTensorAddress(t.name, dev, 0, set);
+          if (t.mode === 'input' || o.dataTransfers) {
+            const host = new HostBuffer(cap);
+            slot.#buffers.push(host);
+            if (t.mode === 'input') {
+              fillRandom(host.buffer, t.dtype, 0, bytes, seed++);
+              // Without transfers the data must already be on the device.
+              if (!o.dataTransfers) await dev.copyFrom(host, { stream, byteLength: cap });
+              else views.push({ name: t.name, view: new Uint8Array(host.buffer, 0, bytes) });
+            }
+            if (o.dataTransfers) ctx.setHostStaging(t.name, host, 0, set);
           }
-          if (o.dataTransfers) ctx.setHostStaging(t.name, host);
         }
       }
     } catch (e) {
@@ -336,7 +351,8 @@ function pooledLoopResult(method: 'cpp' | 'js', runs: readonly LoopRun[], batch:
 }
 
 async function cppLoop(slots: readonly BenchSlot[], o: LoopOptions): Promise<LoopRun> {
-  const opts: { iterations?: number; durationMs?: number; warmupMs: number; cudaGraph: boolean } = { warmupMs: o.warmupMs, cudaGraph: o.cudaGraph };
+  const overlap = slots.every((s) => s.ctx.ioSets >= 2);
+  const opts: { iterations?: number; durationMs?: number; warmupMs: number; cudaGraph: boolean; overlap: boolean } = { warmupMs: o.warmupMs, cudaGraph: o.cudaGraph, overlap };
   if (o.iterations !== undefined) opts.iterations = o.iterations;
   else opts.durationMs = o.durationMs;
   return cppLoopRun(await Promise.all(slots.map((s) => s.ctx.benchmark(opts))));
@@ -398,33 +414,46 @@ export function jsLoopResult(samples: readonly JsSamples[], wallMs: number, batc
   return pooledLoopResult('js', [{ sets: samples, wallMs, graph }], batch);
 }
 
+/**
+ * `await ctx.run()` back to back from JavaScript on every slot: one lane per IO set (two with
+ * overlap), each staging its set's inputs from their pinned staging (DMA on the set's input
+ * stream, as the C++ loop copies them) and running; the lanes' runs overlap as the C++ loop's
+ * iterations do.
+ */
 async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: LoopOptions): Promise<LoopRun> {
   for (const s of slots) {
-    // timing into one array per slot, read right after each run: no allocation per run
-    s.ctx.setTiming(true, new Float64Array(3));
+    // One lane: timing into one array per slot, read right after each run (no allocation per
+    // run). Several lanes would overwrite it: each run then gets its own array.
+    s.ctx.setTiming(true, s.ctx.ioSets === 1 ? new Float64Array(3) : undefined);
     s.ctx.setCudaGraph(o.cudaGraph);
   }
-  // Warm-up: at least two runs, so that a CUDA graph is captured before timing starts.
+  const lanes = slots.flatMap((s) => Array.from({ length: s.ctx.ioSets }, (_, set) => ({ slot: s, set, options: { inputDims, set } })));
+  const overlapped = slots.every((s) => s.ctx.ioSets >= 2);
+  const runOnce = (l: (typeof lanes)[number]): Promise<Float64Array | undefined> => {
+    if (overlapped) for (const v of l.slot.inputViews[l.set]!) l.slot.ctx.stageInput(v.name, 0, v.view, l.set);
+    return l.slot.ctx.run(l.options);
+  };
+  // Warm-up: at least two runs per lane, so that a CUDA graph is captured before timing starts.
   await Promise.all(
-    slots.map(async (s) => {
+    lanes.map(async (l) => {
       const end = performance.now() + o.warmupMs;
       let n = 0;
       do {
-        await s.ctx.run(inputDims, null);
+        await runOnce(l);
         n++;
       } while (performance.now() < end || n < 2);
     }),
   );
-  const columns = slots.map(() => new SampleColumns(o.iterations ?? 4096));
+  const launches0 = slots.map((s) => s.ctx.graphLaunches);
+  const columns = lanes.map(() => new SampleColumns(o.iterations ?? 4096));
   const t0 = performance.now();
   const end = t0 + o.durationMs;
   await Promise.all(
-    slots.map(async (s, i) => {
+    lanes.map(async (l, i) => {
       const a = columns[i]!;
-      const ctx = s.ctx;
       for (let n = 0; o.iterations !== undefined ? n < o.iterations : performance.now() < end; n++) {
         const x = performance.now();
-        const p = ctx.run(inputDims, null);
+        const p = runOnce(l);
         const y = performance.now();
         const t = await p;
         const z = performance.now();
@@ -433,7 +462,7 @@ async function jsLoop(slots: readonly BenchSlot[], inputDims: Int32Array, o: Loo
     }),
   );
   const wallMs = performance.now() - t0;
-  const graph = o.cudaGraph && slots.every((s) => s.ctx.graphCaptured);
+  const graph = o.cudaGraph && slots.every((s, i) => s.ctx.graphLaunches > launches0[i]!);
   for (const s of slots) s.ctx.setTiming(false);
   return { sets: columns.map((c) => c.samples()), wallMs, graph };
 }
@@ -479,6 +508,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
   const durationMs = options.iterations !== undefined ? undefined : (options.durationMs ?? DEFAULT_DURATION_MS);
   const cudaGraph = options.cudaGraph ?? false;
   const dataTransfers = options.dataTransfers ?? true;
+  const overlap = options.overlap ?? true;
   const notes: string[] = [];
   const batcherMode = options.batcher !== undefined;
 
@@ -519,14 +549,14 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
     const prof = engine.profiles[profileIndex];
     const shapes = resolveShapes(engine.inputs, engine.outputs, prof, { shapes: options.shapes, batch: options.batch, profile: profileIndex });
     const batch = batchOf(engine, shapes);
-    const config: BenchConfig = { plan: planPath, device, profile: profileIndex, shapes, batch, streams, cudaGraph, dataTransfers, warmupMs, methods };
+    const config: BenchConfig = { plan: planPath, device, profile: profileIndex, shapes, batch, streams, cudaGraph, dataTransfers, overlap, warmupMs, methods };
     if (options.iterations !== undefined) config.iterations = options.iterations;
     if (durationMs !== undefined) config.durationMs = durationMs;
     if (options.waitMode) config.waitMode = options.waitMode;
     if (options.completion) config.completion = options.completion;
     const report: BenchReport = { version: 1, date: new Date().toISOString(), environment: environment(runtime, device), config, results: {}, ratios: {}, notes };
 
-    const slotOptions: SlotOptions = { device, profile: profileIndex, waitMode: options.waitMode, completion: options.completion, dataTransfers, seed: 1 };
+    const slotOptions: SlotOptions = { device, profile: profileIndex, waitMode: options.waitMode, completion: options.completion, dataTransfers, overlap, seed: 1 };
     const loopMs = (durationMs ?? 1000) + warmupMs;
     if (batcherMode) {
       report.batcher = await batcherBench(engine, planPath, shapes, options, { device, profile: profileIndex, streams, warmupMs, durationMs, cudaGraph, progress, slotOptions });
@@ -586,6 +616,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchReport> {
         streams,
         cudaGraph,
         dataTransfers,
+        overlap,
         device,
         profile: profileIndex,
         extraArgs: extra,
@@ -658,7 +689,6 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
     instances: instancesN,
     maxBatchSize: maxBatch,
     maxQueueDelayUs: delayUs,
-    gather: bo.gather ?? 'backend',
     requestMemory: bo.requestMemory ?? 'js',
     callerOutputs: bo.callerOutputs === true,
     stageOnArrival: bo.stageOnArrival !== false,
@@ -701,11 +731,13 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
 
   // 2. The dynamic batcher over `instances` TensorRtBackend instances.
   c.progress.phase('loading batcher instances', 500);
+  // Only what the options set explicitly: otherwise the instances run on TensorRtBackend's defaults.
   const backend = new TensorRtBackend({
     ...options.runtime,
     ...(options.waitMode ? { waitMode: options.waitMode } : {}),
     ...(options.completion ? { completion: options.completion } : {}),
-    cudaGraph: c.cudaGraph,
+    ...(options.cudaGraph !== undefined ? { cudaGraph: options.cudaGraph } : {}),
+    ...(options.overlap !== undefined ? { overlap: options.overlap } : {}),
   });
   const instances: BackendInstance[] = [];
   try {
@@ -716,7 +748,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   }
   let batcher: DynamicBatcher;
   try {
-    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { gatherOnBackend: bo.gather !== 'js', stageOnArrival: bo.stageOnArrival !== false });
+    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { stageOnArrival: bo.stageOnArrival !== false });
   } catch (e) {
     await Promise.allSettled(instances.map((x) => x.dispose()));
     throw e;

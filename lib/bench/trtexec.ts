@@ -22,6 +22,8 @@ export interface TrtexecRunOptions {
   streams: number;
   cudaGraph: boolean;
   dataTransfers: boolean;
+  /** false: --exposeDMA (copies and compute in sequence); trtexec overlaps them by default */
+  overlap?: boolean;
   device?: number;
   profile?: number;
   /** spin on CUDA events as the C++ loop does (--useSpinWait); default true */
@@ -190,6 +192,7 @@ export function trtexecArgs(o: Omit<TrtexecRunOptions, 'binary' | 'batch' | 'tim
   if (o.streams > 1) a.push(check.infStreams ? `--infStreams=${o.streams}` : `--streams=${o.streams}`);
   if (o.cudaGraph) a.push('--useCudaGraph');
   if (!o.dataTransfers) a.push('--noDataTransfers');
+  if (o.overlap === false) a.push('--exposeDMA');
   if (o.spinWait !== false) a.push('--useSpinWait');
   if (o.device !== undefined && o.device !== 0) a.push(`--device=${o.device}`);
   if (o.profile !== undefined && o.profile !== 0) a.push(`--useProfile=${o.profile}`);

@@ -60,6 +60,8 @@ export interface BenchConfig {
   streams: number;
   cudaGraph: boolean;
   dataTransfers: boolean;
+  /** two inferences in flight per stream, the next one's inputs copied while the current one computes */
+  overlap: boolean;
   /** per stream, when set; otherwise durationMs */
   iterations?: number;
   durationMs?: number;
@@ -108,13 +110,11 @@ export interface BatcherBenchReport {
   instances: number;
   maxBatchSize: number;
   maxQueueDelayUs: number;
-  /** who concatenated the batches: the JS thread or the backend's launch thread */
-  gather?: 'js' | 'backend';
   /** where requests lived: one shared JS array, or a pinned HostBuffer per caller */
   requestMemory?: 'js' | 'pinned';
   /** callers gave their own output buffers (BatcherBenchOptions.callerOutputs) */
   callerOutputs?: boolean;
-  /** requests were copied to a free instance as they arrived (DynamicBatcher's stageOnArrival) */
+  /** requests were added to the next batch's assembly as they arrived (DynamicBatcher's stageOnArrival) */
   stageOnArrival?: boolean;
   /** shape of one request's inputs */
   requestShapes: Record<string, number[]>;

@@ -68,6 +68,8 @@ interface BenchFlags {
   streams: number;
   cudaGraph?: boolean;
   dataTransfers: boolean;
+  /** commander's negatable --no-overlap: true unless given */
+  overlap?: boolean;
   batcher?: boolean;
   concurrency?: number[];
   maxQueueDelayUs?: number;
@@ -77,7 +79,6 @@ interface BenchFlags {
   profile?: number;
   waitMode?: 'adaptive' | 'spin' | 'block';
   completion?: 'wake' | 'poll';
-  gather?: 'js' | 'backend';
   requestMemory?: 'js' | 'pinned';
   callerOutputs?: boolean;
   /** commander's negatable --no-stage-on-arrival: true unless given */
@@ -101,6 +102,7 @@ function program(io: BenchCliIo): Command {
     .option('--streams <k>', 'contexts on their own streams running at once (trtexec --infStreams); batcher instances', intArg('--streams', 1), 1)
     .option('--cuda-graph', 'capture copies + inference in a CUDA graph and replay it (trtexec --useCudaGraph)')
     .option('--no-data-transfers', 'no host<->device copies around the inference (trtexec --noDataTransfers)')
+    .option('--no-overlap', 'one inference in flight per stream, copies and compute in sequence (trtexec --exposeDMA)')
     .option('--batcher', 'benchmark the dynamic batcher with single-item requests instead')
     .option('--concurrency <c>', 'batcher: concurrent callers, or a list (1,8,32) (default 32)', intListArg('--concurrency'))
     .option('--max-queue-delay-us <u>', 'batcher: maxQueueDelayMicroseconds (default 500)', intArg('--max-queue-delay-us', 0))
@@ -110,10 +112,9 @@ function program(io: BenchCliIo): Command {
     .option('--profile <p>', 'optimization profile (default 0)', intArg('--profile', 0))
     .addOption(new Option('--wait-mode <mode>', "how the JS path's streams wait for the GPU").choices(['adaptive', 'spin', 'block']))
     .addOption(new Option('--completion <mode>', "how completions reach JS: wake the event loop, or poll it while work is in flight").choices(['wake', 'poll']))
-    .addOption(new Option('--gather <where>', 'batcher: concatenate requests on the backend launch thread (default) or on the JS thread').choices(['js', 'backend']))
     .option('--caller-outputs', 'batcher: each caller passes its own output buffers, reused for every request (no allocation per request)')
-    .option('--no-stage-on-arrival', 'batcher: do not copy pinned requests to an idle instance as they arrive (DynamicBatcher stageOnArrival: false)')
-    .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA with --gather backend)').choices(['js', 'pinned']))
+    .option('--no-stage-on-arrival', 'batcher: do not add requests to the next batch as they arrive (DynamicBatcher stageOnArrival: false)')
+    .addOption(new Option('--request-memory <where>', 'batcher: requests in one shared JS array, or a pinned HostBuffer per caller (DMA, with no CPU copy)').choices(['js', 'pinned']))
     .option('--verbose', 'print stack traces of errors')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -127,7 +128,9 @@ function program(io: BenchCliIo): Command {
 
 /** Turns parsed flags into runBench options; UsageError for combinations that make no sense. */
 export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOptions {
-  const o: RunBenchOptions = { plan, streams: f.streams, cudaGraph: f.cudaGraph === true, dataTransfers: f.dataTransfers !== false };
+  const o: RunBenchOptions = { plan, streams: f.streams, dataTransfers: f.dataTransfers !== false };
+  if (f.cudaGraph === true) o.cudaGraph = true;
+  if (f.overlap === false) o.overlap = false;
   if (f.shapes !== undefined) o.shapes = parseShapesSpec(f.shapes);
   if (f.batch !== undefined) o.batch = f.batch;
   if (f.iterations !== undefined) o.iterations = f.iterations;
@@ -142,13 +145,12 @@ export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOpti
     o.batcher = { concurrency: f.concurrency ?? [32] };
     if (f.maxQueueDelayUs !== undefined) o.batcher.maxQueueDelayUs = f.maxQueueDelayUs;
     if (f.maxBatch !== undefined) o.batcher.maxBatchSize = f.maxBatch;
-    if (f.gather !== undefined) o.batcher.gather = f.gather;
     if (f.requestMemory !== undefined) o.batcher.requestMemory = f.requestMemory;
     if (f.callerOutputs === true) o.batcher.callerOutputs = true;
     if (f.stageOnArrival === false) o.batcher.stageOnArrival = false;
   } else {
     const noStage = f.stageOnArrival === false ? true : undefined;
-    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--gather', f.gather], ['--request-memory', f.requestMemory], ['--caller-outputs', f.callerOutputs], ['--no-stage-on-arrival', noStage]] as const) {
+    for (const [flag, v] of [['--concurrency', f.concurrency], ['--max-queue-delay-us', f.maxQueueDelayUs], ['--max-batch', f.maxBatch], ['--request-memory', f.requestMemory], ['--caller-outputs', f.callerOutputs], ['--no-stage-on-arrival', noStage]] as const) {
       if (v !== undefined) throw new UsageError(`${flag} needs --batcher`);
     }
   }

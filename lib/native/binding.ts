@@ -88,8 +88,11 @@ export interface NativeRuntime {
 }
 
 export interface NativeBenchmarkResult {
+  /** per iteration: host time from its launch to its completion being seen */
   latencyUs: Float64Array;
+  /** per iteration: host time of its launch (enqueue) */
   enqueueUs: Float64Array;
+  /** per iteration, from CUDA events; with overlap, h2d and d2h are 0 and computeUs spans the input copy to the output copy */
   h2dUs: Float64Array;
   computeUs: Float64Array;
   d2hUs: Float64Array;
@@ -97,27 +100,44 @@ export interface NativeBenchmarkResult {
   startMs: Float64Array;
   endMs: Float64Array;
   totalMs: number;
+  /** iterations measured */
+  iterations: number;
   cudaGraph: boolean;
+  overlap: boolean;
+  /** event timings that CUDA could not measure (read as NaN) */
+  timingErrors: number;
+}
+
+/** One run(): shapes in, shapes out, which IO set. */
+export interface NativeRunOptions {
+  /** [rank, d0, d1, ...] per input in engine IO order; absent: the shapes of the last run (or setInputShape) */
+  inputDims?: Int32Array | null;
+  /** receives [rank, d0, d1, ...] per output, written when the run is launched (read it after it resolves) */
+  outputDims?: Int32Array | null;
+  /** IO set (default 0) */
+  set?: number;
 }
 
 export interface NativeExecutionContext {
   readonly profile: number;
   readonly pending: number;
   readonly disposed: boolean;
-  readonly graphCaptured: boolean;
+  readonly ioSets: number;
   readonly graphCount: number;
   readonly graphLaunches: number;
   setInputShape(name: string, dims: readonly number[]): void;
   getTensorShape(name: string): number[];
-  setTensorAddress(name: string, buffer: NativeDeviceBuffer | null, byteOffset?: number): void;
-  setHostStaging(name: string, buffer: NativeHostBuffer | null, byteOffset?: number): void;
+  setTensorAddress(name: string, buffer: NativeDeviceBuffer | null, byteOffset?: number, set?: number): void;
+  setHostStaging(name: string, buffer: NativeHostBuffer | null, byteOffset?: number, set?: number): void;
   setOptimizationProfile(index: number): void;
   setCudaGraph(enabled: boolean): void;
   setTiming(enabled: boolean, into?: Float64Array | null): void;
   /** Resolves with [h2d, compute, d2h] ms when timing is on, else undefined. */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null, stagedParts?: number): Promise<Float64Array | undefined>;
-  stageInput(name: string, byteOffset: number, data: ArrayBufferView): void;
-  benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }): Promise<NativeBenchmarkResult>;
+  run(options?: NativeRunOptions): Promise<Float64Array | undefined>;
+  stageInput(name: string, byteOffset: number, data: ArrayBufferView | ArrayBuffer, set?: number): void;
+  truncateStaged(name: string, byteLength: number, set?: number): void;
+  clearStaged(set?: number): void;
+  benchmark(options: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean; overlap?: boolean }): Promise<NativeBenchmarkResult>;
   dispose(): void;
 }
 
@@ -148,7 +168,11 @@ export interface NativeBinding {
     onLog?: (severity: number, message: string) => void;
     hostCodeAllowed?: boolean;
   }) => NativeRuntime;
-  ExecutionContext: new (engine: NativeEngine, stream: NativeStream, options?: { profile?: number; deviceMemory?: NativeDeviceBuffer }) => NativeExecutionContext;
+  ExecutionContext: new (
+    engine: NativeEngine,
+    stream: NativeStream,
+    options?: { profile?: number; deviceMemory?: NativeDeviceBuffer; ioSets?: number; maxGraphs?: number },
+  ) => NativeExecutionContext;
   cudaInfo(): CudaInfo;
   /** Marks the time origin of timed runs' [start, end] on `device` (a diagnostic; see markTimingEpoch in tensorrt/cuda.ts). */
   markTimingEpoch(device: number): void;
@@ -156,8 +180,6 @@ export interface NativeBinding {
   dupFd(fd: number): number;
   /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write, page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. */
   mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean };
-  /** Tests only: the launch thread's segmented parallel copy on host memory; the segments handed over, in order, as [begin, end, ...]. */
-  _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes: number): number[];
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;
   addonVersion: string;

@@ -1,8 +1,13 @@
 /**
  * ExecutionContext: the low-level path for people who manage their own device buffers.
  * Bind device buffers (and optionally pinned staging buffers), set input shapes, run().
+ *
+ * A context has one or more IO sets (ioSets): each set is its own binding of every tensor. Runs
+ * on different sets may be in flight together: the next run's inputs are copied to the device
+ * on the set's own input stream while the current run computes, and no two runs in flight ever
+ * share a buffer. A set accepts new staged inputs and a new run only once its last run settled.
  */
-import { loadNative, type NativeBenchmarkResult, type NativeExecutionContext } from '../native/binding.js';
+import { loadNative, type NativeBenchmarkResult, type NativeExecutionContext, type NativeRunOptions } from '../native/binding.js';
 import { TensorRtError } from '../errors.js';
 import { formatShape } from '../tensor.js';
 import { Stream, settle, type DeviceBuffer, type HostBuffer } from './cuda.js';
@@ -20,6 +25,10 @@ export interface ExecutionContextOptions {
   deviceMemory?: DeviceBuffer;
   /** Capture copies + inference in a CUDA graph and replay it while shapes and buffers stay the same. */
   cudaGraph?: boolean;
+  /** IO sets (1 to 8, default 1): independent bindings whose runs may be in flight together. */
+  ioSets?: number;
+  /** CUDA graphs kept for replay, one per binding state (default 32; least recently used dropped). */
+  maxGraphs?: number;
 }
 
 export interface BenchmarkOptions {
@@ -27,7 +36,14 @@ export interface BenchmarkOptions {
   durationMs?: number;
   warmupMs?: number;
   cudaGraph?: boolean;
+  /**
+   * Keep two iterations in flight on IO sets 0 and 1 (needs ioSets >= 2): the next one's inputs
+   * are copied on the input stream while the current one computes, as trtexec does.
+   */
+  overlap?: boolean;
 }
+
+export type ContextRunOptions = NativeRunOptions;
 
 export class ExecutionContext {
   /** @internal */ readonly native: NativeExecutionContext;
@@ -44,6 +60,8 @@ export class ExecutionContext {
       this.native = new (loadNative().ExecutionContext)(engine.native, this.stream.native, {
         profile: options.profile ?? 0,
         deviceMemory: options.deviceMemory?.native,
+        ioSets: options.ioSets ?? 1,
+        maxGraphs: options.maxGraphs ?? 32,
       });
     } catch (e) {
       if (this.#ownsStream) this.stream.dispose();
@@ -61,11 +79,11 @@ export class ExecutionContext {
   get disposed(): boolean {
     return this.native.disposed;
   }
-  /** Whether a CUDA graph is captured for the current shapes and bindings. */
-  get graphCaptured(): boolean {
-    return this.native.graphCaptured;
+  /** Number of IO sets. */
+  get ioSets(): number {
+    return this.native.ioSets;
   }
-  /** CUDA graphs kept for replay, one per shape and binding state seen (at most 8, least recently used dropped). */
+  /** CUDA graphs kept for replay, one per shape and binding state seen (at most maxGraphs, least recently used dropped). */
   get graphCount(): number {
     return this.native.graphCount;
   }
@@ -81,13 +99,13 @@ export class ExecutionContext {
   getTensorShape(name: string): number[] {
     return this.native.getTensorShape(name);
   }
-  /** Binds a device buffer to an input or output (byteOffset: a multiple of 256). */
-  setTensorAddress(name: string, buffer: DeviceBuffer | null, byteOffset = 0): void {
-    this.native.setTensorAddress(name, buffer ? buffer.native : null, byteOffset);
+  /** Binds a device buffer to an input or output of IO set `set` (byteOffset: a multiple of 256). */
+  setTensorAddress(name: string, buffer: DeviceBuffer | null, byteOffset = 0, set = 0): void {
+    this.native.setTensorAddress(name, buffer ? buffer.native : null, byteOffset, set);
   }
   /** run() copies inputs from this pinned buffer before, and outputs into it after, the inference. */
-  setHostStaging(name: string, buffer: HostBuffer | null, byteOffset = 0): void {
-    this.native.setHostStaging(name, buffer ? buffer.native : null, byteOffset);
+  setHostStaging(name: string, buffer: HostBuffer | null, byteOffset = 0, set = 0): void {
+    this.native.setHostStaging(name, buffer ? buffer.native : null, byteOffset, set);
   }
   setOptimizationProfile(index: number): void {
     this.native.setOptimizationProfile(index);
@@ -105,31 +123,39 @@ export class ExecutionContext {
     this.native.setTiming(enabled, into ?? null);
   }
   /**
-   * Enqueues staging copies, the inference and copies back on the context's stream; resolves
-   * when the GPU is done. The JS thread is never blocked.
+   * Enqueues the inputs' copies, the inference and the outputs' copies, and resolves when the
+   * GPU is done. The launch happens on the stream's watcher thread (a cheap CUDA graph replay on
+   * a 'poll' stream: inline), so TensorRT's enqueue does not hold up the JS thread; the JS thread
+   * waits only when a setter must change state that a launch still pending reads.
+   * Inputs staged with stageInput are taken from there; the others are copied from their host
+   * staging, if one is bound. outputDims is written at the launch: read it after this resolves.
    */
-  run(inputDims?: Int32Array | null, outputDims?: Int32Array | null, parts?: (ArrayBufferView[] | null)[] | null, stagedParts = 0): Promise<Float64Array | undefined> {
+  run(options: ContextRunOptions = {}): Promise<Float64Array | undefined> {
     try {
-      // parts: per input, host pieces that are concatenated into its pinned staging on the
-      // launch thread (gathering a batch without copying on the JS thread); the first
-      // stagedParts of each were copied to the device by stageInput already
-      return this.stream.watch(this.native.run(inputDims ?? null, outputDims ?? null, parts ?? null, stagedParts));
+      return this.stream.watch(this.native.run(options));
     } catch (e) {
       return Promise.reject(e);
     }
   }
   /**
-   * Copies a piece of input `name` from pinned memory (a HostBuffer or a view of one) to the
-   * device at `byteOffset` ahead of the run() that passes it as one of its first `stagedParts`
-   * parts (which then is not copied again). Pieces are issued a few at a time in one batched
-   * copy (TRTNODE_STAGE_GROUP, default 4: fewer driver calls on the JS thread, fewer DMA
-   * submissions), and whatever is left by that run before its inference. Pieces go in order from byte 0
-   * (byteOffset 0 starts afresh); refused while a run of this context is in flight, since the
-   * device buffer is the inference's input. The batcher uses it to copy requests as they arrive.
-   * @internal
+   * Sends one piece of input `name` towards the device at `byteOffset`, ahead of the next run()
+   * of IO set `set`, which then takes it instead of copying the input from its host staging.
+   * Any host memory: pinned memory (a HostBuffer or a view of one) is DMA'd from where it is;
+   * other memory is copied into the set's pinned staging by copy threads and DMA'd from there.
+   * Pieces go in order from byte 0 (0 starts the input afresh) and must add up to the input's
+   * size at run(). Refused (ERR_BUSY) while a run of the set is in flight. The memory must stay
+   * unchanged until that run settles.
    */
-  stageInput(name: string, byteOffset: number, data: ArrayBufferView): void {
-    this.native.stageInput(name, byteOffset, data);
+  stageInput(name: string, byteOffset: number, data: ArrayBufferView | ArrayBuffer, set = 0): void {
+    this.native.stageInput(name, byteOffset, data, set);
+  }
+  /** Keeps only the first byteLength staged bytes of input `name` on IO set `set`. */
+  truncateStaged(name: string, byteLength: number, set = 0): void {
+    this.native.truncateStaged(name, byteLength, set);
+  }
+  /** Forgets what was staged on IO set `set` (its next run copies from the host staging again). */
+  clearStaged(set = 0): void {
+    this.native.clearStaged(set);
   }
   /** The same work in a C++ loop on a worker thread: the floor for JS-path comparisons. */
   benchmark(options: BenchmarkOptions = {}): Promise<NativeBenchmarkResult> {

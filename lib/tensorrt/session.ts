@@ -4,9 +4,10 @@
  *   const s = await Session.create('model.plan');
  *   const { logits } = await s.run({ input: new Tensor('float32', data, [8, 3, 224, 224]) });
  *
- * Each "slot" is one execution context on its own stream with device buffers and pinned staging
- * sized for the profile's largest shapes, allocated once: the steady state allocates nothing
- * but the returned output arrays (and not even those with reuseOutputs).
+ * Each context runs on its own stream with, per IO set, device buffers and pinned staging sized
+ * for the profile's largest shapes, allocated once: the steady state allocates nothing but the
+ * returned output arrays (and not even those with reuseOutputs). With overlap (the default) a
+ * context has two IO sets, so a second run's inputs are copied while the first computes.
  */
 import { TensorRtError } from '../errors.js';
 import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
@@ -47,13 +48,19 @@ export interface SessionOptions extends RuntimeOptions {
   outputLocation?: 'cpu' | 'gpu';
   /**
    * Return views of the session's pinned output buffers instead of copies: no allocation per
-   * call, but the data is valid only until the next run() that uses the same slot.
+   * call, but the data is valid only until the next run() that uses the same buffers.
    */
   reuseOutputs?: boolean;
   /** Replay a CUDA graph while shapes stay the same (static-shape hot paths). */
   cudaGraph?: boolean;
-  /** Number of contexts (each on its own stream) that serve concurrent run() calls. Default 1. */
+  /** Number of contexts (each on its own stream). Default 1. */
   contexts?: number;
+  /**
+   * Two sets of buffers per context (default true): two runs may be in flight on one context,
+   * the second one's inputs copied to the device while the first computes (what trtexec does).
+   * Doubles the session's device and pinned memory; false keeps one run per context.
+   */
+  overlap?: boolean;
   waitMode?: WaitMode;
   /** How completions reach JS: 'wake' (default) or 'poll' (see StreamOptions.completion). */
   completion?: CompletionMode;
@@ -64,57 +71,216 @@ export interface SessionOptions extends RuntimeOptions {
   probe?: boolean | { timeoutMs?: number };
 }
 
-interface SlotTensor {
+interface SetTensor {
   info: TensorInfo;
   capacity: number; // bytes
   device: DeviceBuffer;
-  staging: HostBuffer;
-  stagingBytes: Uint8Array;
-  /** what is bound now: the slot's own buffers, or a caller's device tensor */
-  bound: 'staged' | 'device-own' | DeviceBuffer;
+  /** pinned staging: inputs from ordinary memory are copied into it, CPU outputs copied back into it */
+  staging: HostBuffer | undefined;
+  /** what is bound now: the set's own buffers, or a caller's device buffer */
+  bound: 'own' | DeviceBuffer;
 }
 
-class Slot {
-  readonly ctx: ExecutionContext;
-  readonly inputs: SlotTensor[] = [];
-  readonly outputs: SlotTensor[] = [];
+/** One IO set of one context: what one run in flight uses. */
+class IoSlot {
+  readonly inputs: SetTensor[] = [];
+  readonly outputs: SetTensor[] = [];
   readonly inDims: Int32Array;
   readonly outDims: Int32Array;
+  readonly runOptions: { inputDims: Int32Array; outputDims: Int32Array; set: number };
   busy = false;
+
+  constructor(
+    readonly ctx: ExecutionContext,
+    readonly index: number,
+    rank: number,
+  ) {
+    this.inDims = new Int32Array(rank);
+    this.outDims = new Int32Array(rank);
+    this.runOptions = { inputDims: this.inDims, outputDims: this.outDims, set: index };
+  }
+
+  /** Binds the set's own device buffer (and staging) to input t, if a caller's was bound. */
+  bindOwn(t: SetTensor): void {
+    if (t.bound === 'own') return;
+    this.ctx.setTensorAddress(t.info.name, t.device, 0, this.index);
+    this.ctx.setHostStaging(t.info.name, t.staging ?? null, 0, this.index);
+    t.bound = 'own';
+  }
+
+  dispose(): void {
+    for (const t of [...this.inputs, ...this.outputs]) {
+      t.device.dispose();
+      t.staging?.dispose();
+    }
+  }
+}
+
+/** One context with its IO sets. */
+class ContextSlot {
+  readonly ctx: ExecutionContext;
+  readonly sets: IoSlot[] = [];
 
   constructor(engine: Engine, profile: number, options: SessionOptions, range: Map<string, ShapeRange>) {
     const stream = new Stream({ device: engine.device, waitMode: options.waitMode, completion: options.completion });
-    this.ctx = engine.createContext({ profile, stream, cudaGraph: options.cudaGraph ?? false });
+    const ioSets = options.overlap === false ? 1 : 2;
+    try {
+      this.ctx = engine.createContext({ profile, stream, cudaGraph: options.cudaGraph ?? false, ioSets });
+    } catch (e) {
+      stream.dispose();
+      throw e;
+    }
     try {
       // Largest shapes: inputs at the profile's max; outputs as TensorRT infers them from those.
       for (const t of engine.inputs) this.ctx.setInputShape(t.name, range.get(t.name)?.max ?? t.shape);
-      for (const t of engine.io) {
-        const dims = t.mode === 'input' ? (range.get(t.name)?.max ?? t.shape) : this.ctx.getTensorShape(t.name);
-        if (dims.some((d) => d < 0)) throw new TensorRtError('ERR_TRT', `output '${t.name}' has a data-dependent shape ${formatShape(dims)}; Session does not support it`);
-        const capacity = Math.max(256, Math.ceil(byteLength(t.dtype, shapeSize(dims)) / 256) * 256);
-        const device = new DeviceBuffer(capacity, { device: engine.device });
-        const staging = new HostBuffer(capacity);
-        const st: SlotTensor = { info: t, capacity, device, staging, stagingBytes: new Uint8Array(staging.buffer), bound: 'staged' };
-        this.ctx.setTensorAddress(t.name, device);
-        if (t.mode === 'input' || options.outputLocation !== 'gpu') this.ctx.setHostStaging(t.name, staging);
-        else st.bound = 'device-own';
-        (t.mode === 'input' ? this.inputs : this.outputs).push(st);
+      const rank = engine.io.reduce((a, t) => a + 1 + t.shape.length, 0);
+      for (let k = 0; k < ioSets; k++) {
+        const set = new IoSlot(this.ctx, k, rank);
+        this.sets.push(set);
+        for (const t of engine.io) {
+          const dims = t.mode === 'input' ? (range.get(t.name)?.max ?? t.shape) : this.ctx.getTensorShape(t.name);
+          if (dims.some((d) => d < 0)) throw new TensorRtError('ERR_TRT', `output '${t.name}' has a data-dependent shape ${formatShape(dims)}; Session does not support it`);
+          const capacity = Math.max(256, Math.ceil(byteLength(t.dtype, shapeSize(dims)) / 256) * 256);
+          const device = new DeviceBuffer(capacity, { device: engine.device });
+          const wantsStaging = t.mode === 'input' || options.outputLocation !== 'gpu';
+          let staging: HostBuffer | undefined;
+          try {
+            staging = wantsStaging ? new HostBuffer(capacity) : undefined;
+          } catch (e) {
+            device.dispose();
+            throw e;
+          }
+          const st: SetTensor = { info: t, capacity, device, staging, bound: 'own' };
+          (t.mode === 'input' ? set.inputs : set.outputs).push(st);
+          this.ctx.setTensorAddress(t.name, device, 0, k);
+          if (staging) this.ctx.setHostStaging(t.name, staging, 0, k);
+        }
       }
     } catch (e) {
       this.dispose();
       throw e;
     }
-    const rank = engine.io.reduce((a, t) => a + 1 + t.shape.length, 0);
-    this.inDims = new Int32Array(rank);
-    this.outDims = new Int32Array(rank);
   }
 
   dispose(): void {
     this.ctx.dispose();
     this.ctx.stream.dispose();
-    for (const t of [...this.inputs, ...this.outputs]) {
-      t.device.dispose();
-      t.staging.dispose();
+    for (const s of this.sets) s.dispose();
+  }
+}
+
+/**
+ * A batch assembled request by request on one IO set of a Session (Session.beginBatch): each
+ * added request's inputs start towards the device at once (copy threads and DMA), while the rest
+ * of the batch is still arriving; run() then only launches the inference.
+ * @internal used by the TensorRT backend for the batcher
+ */
+export class SessionBatch {
+  readonly #session: Session;
+  readonly #slot: IoSlot;
+  readonly #names: readonly string[];
+  /** per input: bytes staged so far, and after each request (for truncate) */
+  readonly #bytes: number[];
+  readonly #marks: number[][] = [];
+  readonly #rowsAfter: number[] = [];
+  #first: number[][] | undefined;
+  #rows = 0;
+  #state: 'open' | 'running' | 'done' = 'open';
+
+  /** @internal */
+  constructor(session: Session, slot: IoSlot, names: readonly string[]) {
+    this.#session = session;
+    this.#slot = slot;
+    this.#names = names;
+    this.#bytes = names.map(() => 0);
+  }
+
+  /** Requests added so far. */
+  get size(): number {
+    return this.#rowsAfter.length;
+  }
+
+  /** Appends one request: its rows follow the rows added before (dimension 0 of every input). */
+  add(inputs: Record<string, Tensor>): void {
+    if (this.#state !== 'open') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'this batch was already run or abandoned');
+    const slot = this.#slot;
+    let rows = -1;
+    const dims: number[][] = [];
+    for (let k = 0; k < slot.inputs.length; k++) {
+      const t = slot.inputs[k]!;
+      const f = inputs[t.info.name];
+      if (!(f instanceof Tensor)) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${t.info.name}' is missing`, { tensor: t.info.name });
+      if (f.dims.length === 0) throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${t.info.name}' has no batch dimension`, { tensor: t.info.name });
+      if (rows === -1) rows = f.dims[0]!;
+      dims.push(f.dims as number[]);
+    }
+    try {
+      for (let k = 0; k < slot.inputs.length; k++) {
+        const t = slot.inputs[k]!;
+        slot.bindOwn(t);
+        const data = (inputs[t.info.name] as Tensor).data;
+        slot.ctx.stageInput(t.info.name, this.#bytes[k]!, data, slot.index);
+        this.#bytes[k]! += data.byteLength;
+      }
+    } catch (e) {
+      this.abandon();
+      throw e;
+    }
+    this.#first ??= dims;
+    this.#rows += rows;
+    this.#rowsAfter.push(this.#rows);
+    this.#marks.push([...this.#bytes]);
+  }
+
+  /** Keeps the first `count` requests only (a batch formed shorter than what was added). */
+  truncate(count: number): void {
+    if (this.#state !== 'open') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'this batch was already run or abandoned');
+    if (!Number.isInteger(count) || count < 0 || count > this.size) throw new TensorRtError('ERR_INVALID_ARGUMENT', `cannot keep ${count} of ${this.size} requests`);
+    if (count === this.size) return;
+    const keep = count === 0 ? this.#names.map(() => 0) : this.#marks[count - 1]!;
+    for (let k = 0; k < this.#names.length; k++) this.#slot.ctx.truncateStaged(this.#names[k]!, keep[k]!, this.#slot.index);
+    this.#bytes.splice(0, this.#bytes.length, ...keep);
+    this.#marks.length = count;
+    this.#rowsAfter.length = count;
+    this.#rows = count === 0 ? 0 : this.#rowsAfter[count - 1]!;
+    if (count === 0) this.#first = undefined;
+  }
+
+  /**
+   * Runs the batch of the requests added. The outputs are views of the set's pinned output
+   * buffers, valid until that set's next run starts: copy what you keep.
+   */
+  async run(): Promise<SessionResult> {
+    if (this.#state !== 'open') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'this batch was already run or abandoned');
+    if (this.size === 0) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the batch is empty');
+    this.#state = 'running';
+    const slot = this.#slot;
+    try {
+      const shapes = this.#first!.map((d) => [this.#rows, ...d.slice(1)]);
+      packDims(shapes, slot.inDims);
+      await slot.ctx.run(slot.runOptions);
+      return this.#session._collect(slot, true) as SessionResult;
+    } catch (e) {
+      try {
+        slot.ctx.clearStaged(slot.index);
+      } catch {
+        /* the context is gone: nothing staged survives it */
+      }
+      throw e;
+    } finally {
+      this.#state = 'done';
+      this.#session._release(slot);
+    }
+  }
+
+  /** Forgets the requests added; the set is free again. Idempotent. */
+  abandon(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'done';
+    try {
+      this.#slot.ctx.clearStaged(this.#slot.index);
+    } finally {
+      this.#session._release(this.#slot);
     }
   }
 }
@@ -127,8 +293,9 @@ export class Session {
   readonly #runtime: Runtime | undefined;
   readonly #ownsRuntime: boolean;
   readonly #ownsEngine: boolean;
-  readonly #slots: Slot[];
-  readonly #waiting: ((s: Slot) => void)[] = [];
+  readonly #contexts: ContextSlot[];
+  readonly #sets: IoSlot[];
+  readonly #waiting: ((s: IoSlot) => void)[] = [];
   readonly #inputs: Map<string, { info: TensorInfo; range: ShapeRange | undefined }>;
   readonly #outputLocation: 'cpu' | 'gpu';
   readonly #reuse: boolean;
@@ -149,18 +316,22 @@ export class Session {
     this.inputNames = Object.freeze(engine.inputs.map((t) => t.name));
     this.outputNames = Object.freeze(engine.outputs.map((t) => t.name));
     this.#outputLocation = options.outputLocation ?? 'cpu';
+    if (this.#outputLocation !== 'cpu' && this.#outputLocation !== 'gpu') throw new TensorRtError('ERR_INVALID_ARGUMENT', `outputLocation must be 'cpu' or 'gpu'`);
     this.#reuse = options.reuseOutputs ?? false;
     const n = options.contexts ?? 1;
-    if (!Number.isInteger(n) || n < 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `contexts must be a positive integer, got ${n}`);
-    this.#slots = [];
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new TensorRtError('ERR_INVALID_ARGUMENT', `contexts must be an integer from 1 to 64, got ${n}`);
+    this.#contexts = [];
     try {
-      for (let i = 0; i < n; i++) this.#slots.push(new Slot(engine, this.profile, options, range));
+      for (let i = 0; i < n; i++) this.#contexts.push(new ContextSlot(engine, this.profile, options, range));
     } catch (e) {
-      for (const s of this.#slots) s.dispose();
+      for (const s of this.#contexts) s.dispose();
       throw e;
     }
+    // Interleaved: consecutive runs go to different contexts before a context's second set.
+    this.#sets = [];
+    const depth = this.#contexts[0]!.sets.length;
+    for (let k = 0; k < depth; k++) for (const c of this.#contexts) this.#sets.push(c.sets[k]!);
   }
-
   /** Loads a plan (path or bytes) and prepares `contexts` contexts with their buffers. */
   static async create(model: string | ArrayBufferView | ArrayBuffer, options: SessionOptions = {}): Promise<Session> {
     if (options.probe) {
@@ -208,39 +379,28 @@ export class Session {
   }
 
   /**
-   * Pinned memory of input `name` in a free slot, for callers (the batcher) that want to write
-   * inputs in place: pass a Tensor over the returned view to run() and no copy is made.
-   * @internal
-   */
-  stagingView(name: string, bytes: number): Uint8Array | undefined {
-    const slot = this.#slots.find((s) => !s.busy) ?? this.#slots[0];
-    const t = slot?.inputs.find((x) => x.info.name === name);
-    if (!t || bytes > t.capacity) return undefined;
-    return t.stagingBytes.subarray(0, bytes);
-  }
-
-  /**
-   * Copies one piece of input `name` (pinned memory) to the device at `byteOffset` ahead of the
-   * runParts() that lists it among its first `stagedParts` parts (ExecutionContext.stageInput:
-   * issued with the next few pieces, or by that run).
-   * Sessions of one context only (the piece must land in the context that runs it), and only
-   * while no run is in flight.
+   * Starts a batch on a free IO set (ERR_BUSY if none is free): its requests are added one by
+   * one as they arrive, and copied towards the device at once.
    * @internal used by the TensorRT backend for the batcher
    */
-  stageInput(name: string, byteOffset: number, data: TypedArray): void {
+  beginBatch(): SessionBatch {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
-    const slot = this.#slots[0];
-    if (this.#slots.length !== 1 || slot === undefined) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'stageInput needs a Session of one context');
-    if (slot.busy) throw new TensorRtError('ERR_BUSY', 'a run of this Session is in flight');
-    const t = slot.inputs.find((x) => x.info.name === name);
-    if (t === undefined) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`, { tensor: name });
-    this.#stage(slot, t);
-    slot.ctx.stageInput(name, byteOffset, data);
+    const slot = this.#sets.find((s) => !s.busy);
+    if (slot === undefined) throw new TensorRtError('ERR_BUSY', 'every IO set of this Session is in use');
+    slot.busy = true;
+    return new SessionBatch(this, slot, this.inputNames);
+  }
+
+  /** IO sets not in use now (runs or batches being assembled take one each). */
+  get freeSets(): number {
+    let n = 0;
+    for (const s of this.#sets) if (!s.busy) n++;
+    return n;
   }
 
   /** Per context (in order): CUDA graphs kept for replay, and runs that replayed one (cudaGraph sessions). */
   graphStats(): { kept: number; launches: number }[] {
-    return this.#slots.map((s) => ({ kept: s.ctx.graphCount, launches: s.ctx.graphLaunches }));
+    return this.#contexts.map((s) => ({ kept: s.ctx.graphCount, launches: s.ctx.graphLaunches }));
   }
 
   run(feeds: Record<string, SessionFeed>): Promise<SessionResult>;
@@ -252,44 +412,19 @@ export class Session {
     }
     const shapes = this.#validate(feeds);
     const got = this.#acquire();
-    const slot = got instanceof Promise ? await got : got; // a free slot: no microtask hop before the launch
+    const slot = got instanceof Promise ? await got : got; // a free set: no microtask hop before the launch
     try {
-      for (let i = 0; i < slot.inputs.length; i++) this.#bindInput(slot, slot.inputs[i]!, feeds[slot.inputs[i]!.info.name]!);
-      packDims(shapes, slot.inDims);
-      await slot.ctx.run(slot.inDims, slot.outDims);
-      return this.#collect(slot);
+      try {
+        for (let i = 0; i < slot.inputs.length; i++) this.#bindInput(slot, slot.inputs[i]!, feeds[slot.inputs[i]!.info.name]!);
+        packDims(shapes, slot.inDims);
+      } catch (e) {
+        slot.ctx.clearStaged(slot.index);
+        throw e;
+      }
+      await slot.ctx.run(slot.runOptions);
+      return this._collect(slot, this.#reuse);
     } finally {
-      this.#release(slot);
-    }
-  }
-
-  /**
-   * run() for an input given as pieces to concatenate (a batch of requests): the pieces are
-   * copied into pinned memory on the launch thread, not the JS thread. Outputs as run().
-   * @internal used by the TensorRT backend for the batcher
-   */
-  async runParts(inputs: Record<string, { dtype: DataType; dims: readonly number[]; parts: readonly TypedArray[] }>, options: { stagedParts?: number } = {}): Promise<SessionResult> {
-    if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
-    const shapes: number[][] = [];
-    const parts: ArrayBufferView[][] = [];
-    for (const [name, { info, range }] of this.#inputs) {
-      const f = inputs[name];
-      if (!f) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${name}' is missing`, { tensor: name });
-      if (f.dtype !== info.dtype) throw new TensorRtError('ERR_DTYPE_MISMATCH', `input '${name}' is ${info.dtype}, got ${f.dtype}`);
-      checkInputShape(info, range, f.dims, this.profile);
-      shapes.push([...f.dims]);
-      parts.push([...f.parts]);
-    }
-    for (const name of Object.keys(inputs)) if (!this.#inputs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine`);
-    const got = this.#acquire();
-    const slot = got instanceof Promise ? await got : got; // a free slot: no microtask hop before the launch
-    try {
-      for (const t of slot.inputs) this.#stage(slot, t);
-      packDims(shapes, slot.inDims);
-      await slot.ctx.run(slot.inDims, slot.outDims, parts, options.stagedParts ?? 0);
-      return this.#collect(slot) as SessionResult;
-    } finally {
-      this.#release(slot);
+      this._release(slot);
     }
   }
 
@@ -329,31 +464,25 @@ export class Session {
     return shapes;
   }
 
-  /** Binds the slot's own device buffer and pinned staging to input t (if a caller's was bound). */
-  #stage(slot: Slot, t: SlotTensor): void {
-    if (t.bound === 'staged') return;
-    slot.ctx.setTensorAddress(t.info.name, t.device);
-    slot.ctx.setHostStaging(t.info.name, t.staging);
-    t.bound = 'staged';
-  }
-
-  #bindInput(slot: Slot, t: SlotTensor, f: SessionFeed): void {
+  /**
+   * A host tensor goes to the device through the set's input stream (pinned memory by DMA,
+   * other memory through the copy threads and the pinned staging); a device tensor is bound in
+   * place of the set's own buffer.
+   */
+  #bindInput(slot: IoSlot, t: SetTensor, f: SessionFeed): void {
     const name = t.info.name;
     if (f instanceof Tensor) {
-      this.#stage(slot, t);
-      const src = f.data;
-      // Data already written in place (stagingView) needs no copy.
-      if (src.buffer !== t.staging.buffer || src.byteOffset !== 0) t.stagingBytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-    } else {
-      if (t.bound !== f.buffer) {
-        slot.ctx.setTensorAddress(name, f.buffer, f.byteOffset);
-        slot.ctx.setHostStaging(name, null);
-        t.bound = f.buffer;
-      }
+      slot.bindOwn(t);
+      slot.ctx.stageInput(name, 0, f.data, slot.index);
+    } else if (t.bound !== f.buffer) {
+      slot.ctx.setTensorAddress(name, f.buffer, f.byteOffset, slot.index);
+      slot.ctx.setHostStaging(name, null, 0, slot.index);
+      t.bound = f.buffer;
     }
   }
 
-  #collect(slot: Slot): SessionResult | SessionDeviceResult {
+  /** @internal The outputs of the set's last run: views of its pinned buffers (reuse), copies, or device tensors. */
+  _collect(slot: IoSlot, reuse: boolean): SessionResult | SessionDeviceResult {
     const out: Record<string, Tensor | DeviceTensor> = {};
     let k = 0;
     for (const t of slot.outputs) {
@@ -361,22 +490,22 @@ export class Session {
       const dims = Array.from(slot.outDims.subarray(k, k + rank));
       k += rank;
       const bytes = byteLength(t.info.dtype, shapeSize(dims));
-      if (this.#outputLocation === 'gpu') {
+      if (this.#outputLocation === 'gpu' || t.staging === undefined) {
         out[t.info.name] = deviceTensor(t.info.dtype, t.device, dims);
-      } else if (this.#reuse) {
+      } else if (reuse) {
         out[t.info.name] = new Tensor(t.info.dtype, viewAs(t.info.dtype, t.staging.buffer, 0, bytes), dims);
       } else {
         const C = typedArrayConstructor(t.info.dtype);
         const copy = new C(bytes / C.BYTES_PER_ELEMENT);
-        new Uint8Array(copy.buffer).set(t.stagingBytes.subarray(0, bytes));
+        new Uint8Array(copy.buffer).set(new Uint8Array(t.staging.buffer, 0, bytes));
         out[t.info.name] = new Tensor(t.info.dtype, copy as TypedArray, dims);
       }
     }
     return out as SessionResult | SessionDeviceResult;
   }
 
-  #acquire(): Promise<Slot> | Slot {
-    const free = this.#slots.find((s) => !s.busy);
+  #acquire(): Promise<IoSlot> | IoSlot {
+    const free = this.#sets.find((s) => !s.busy);
     if (free) {
       free.busy = true;
       return free;
@@ -384,7 +513,8 @@ export class Session {
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  #release(slot: Slot): void {
+  /** @internal */
+  _release(slot: IoSlot): void {
     const next = this.#waiting.shift();
     if (next) next(slot);
     else slot.busy = false;
@@ -393,9 +523,9 @@ export class Session {
   /** Waits for runs in flight, then frees contexts, buffers and the engine. Idempotent. */
   dispose(): Promise<void> {
     this.#disposed ??= (async () => {
-      // Take every slot: resolves once each is free, so no run is cut short.
-      await Promise.all(this.#slots.map(() => this.#acquire()));
-      for (const s of this.#slots) s.dispose();
+      // Take every set: resolves once each is free, so no run is cut short.
+      await Promise.all(this.#sets.map(() => this.#acquire()));
+      for (const s of this.#contexts) s.dispose();
       if (this.#ownsEngine) this.engine.dispose();
       if (this.#ownsRuntime) this.#runtime?.dispose();
     })();

@@ -86,36 +86,6 @@ Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes) → [begin, end, ...]: runs
-// ParallelCopySegments on host memory and returns the segments in the order they were handed
-// over. For tests: the launch-thread gather is otherwise reachable only with a GPU.
-Napi::Value CopySegments(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsNumber())
-    Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments(dst, parts, segmentBytes)");
-  Napi::TypedArray dst = info[0].As<Napi::TypedArray>();
-  uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
-  Napi::Array parts = info[1].As<Napi::Array>();
-  std::vector<CopyPiece> pieces;
-  size_t at = 0;
-  for (uint32_t i = 0; i < parts.Length(); ++i) {
-    Napi::Value v = parts.Get(i);
-    if (!v.IsTypedArray()) Throw(env, "ERR_INVALID_ARGUMENT", "parts must be typed arrays");
-    Napi::TypedArray p = v.As<Napi::TypedArray>();
-    if (at + p.ByteLength() > dst.ByteLength()) Throw(env, "ERR_INVALID_ARGUMENT", "the parts do not fit in dst");
-    pieces.push_back({out + at, static_cast<const uint8_t*>(p.ArrayBuffer().Data()) + p.ByteOffset(), p.ByteLength()});
-    at += p.ByteLength();
-  }
-  std::vector<double> handed;
-  ParallelCopySegments(pieces, static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()), [&](size_t b, size_t e) {
-    handed.push_back(static_cast<double>(b));
-    handed.push_back(static_cast<double>(e));
-  });
-  Napi::Array r = Napi::Array::New(env, handed.size());
-  for (size_t i = 0; i < handed.size(); ++i) r[static_cast<uint32_t>(i)] = handed[i];
-  return r;
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   env.SetInstanceData<AddonData>(data);
@@ -139,7 +109,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ExecutionContext", context);
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("markTimingEpoch", Napi::Function::New(env, MarkTimingEpochJs, "markTimingEpoch"));
-  exports.Set("_copySegments", Napi::Function::New(env, CopySegments, "_copySegments"));
   exports.Set("mapSharedMemory", Napi::Function::New(env, MapSharedMemory, "mapSharedMemory"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setErrorFactory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
@@ -149,8 +118,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("headerVersion", Napi::String::New(env, VersionString(HeaderVersion())));
   exports.Set("addonVersion", Napi::String::New(env, TRTNODE_ADDON_VERSION));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
-  // Watchers are threads: stop them before the environment goes, so none calls into a dead one.
-  napi_add_env_cleanup_hook(env, [](void*) { ShutdownAllStreams(); }, nullptr);
+  // Watchers are threads: stop this environment's before it goes, so none calls into a dead one
+  // (a Worker's exit stops the Worker's streams, never the main thread's).
+  napi_add_env_cleanup_hook(env, [](void* arg) { ShutdownStreams(Napi::Env(static_cast<napi_env>(arg))); }, static_cast<napi_env>(env));
   return exports;
 }
 

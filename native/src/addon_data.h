@@ -1,9 +1,15 @@
-// Per-environment data: constructors for instanceof checks of native classes.
+// Per-environment data (the main thread and each Worker have their own): constructors for
+// instanceof checks of native classes, the error factory, and the environment's streams.
 #pragma once
 
 #include <napi.h>
 
+#include <memory>
+#include <vector>
+
 namespace trtnode {
+
+class StreamCore;
 
 struct AddonData {
   Napi::FunctionReference streamCtor;
@@ -14,6 +20,8 @@ struct AddonData {
   Napi::FunctionReference contextCtor;
   // (code, message) => Error: set by the JS layer so native errors are its TensorRtError.
   Napi::FunctionReference errorFactory;
+  // Streams created in this environment (JS thread only): stopped by its cleanup hook.
+  std::vector<std::weak_ptr<StreamCore>> streams;
 };
 
 inline AddonData* Data(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

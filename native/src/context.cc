@@ -2,111 +2,113 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "addon_data.h"
 #include "common.h"
+#include "cuda_compat.h"
 
 namespace trtnode {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Pieces of pinned memory are DMA'd this many at a time (one batched copy call), the rest by
+// the run's launch: fewer driver calls on the JS thread and fewer, larger DMA submissions.
+constexpr size_t kPinnedGroup = 4;
+// Ordinary memory copied into the pinned staging goes to the device in ranges of this size as
+// they fill: the first megabytes of a batch are on their way while the rest is still arriving.
+// Smaller inputs stay in the staging and are copied by the run itself (inside its CUDA graph).
+constexpr size_t kDmaSegmentBytes = 2 * 1024 * 1024;
+// stageInput and run() track inputs in a 64-bit mask.
+constexpr size_t kMaxStagedTensors = 64;
+
+bool SameDims(const nvinfer1::Dims& a, const nvinfer1::Dims& b) {
+  return a.nbDims == b.nbDims && std::memcmp(a.d, b.d, sizeof(int64_t) * static_cast<size_t>(std::max(0, a.nbDims))) == 0;
+}
+
+bool FullyStatic(const nvinfer1::Dims& d) {
+  for (int k = 0; k < d.nbDims; ++k)
+    if (d.d[k] < 0) return false;
+  return true;
+}
+
+// A JS number that must be a byte count or offset: a non-negative integer no larger than 2^53 - 1.
+size_t SizeArg(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", std::string(what) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) Throw(env, "ERR_INVALID_ARGUMENT", std::string(what) + " must be an integer >= 0");
+  return static_cast<size_t>(d);
+}
+
+// [offset, offset + bytes) lies inside a region of `size` bytes (no overflow).
+bool Fits(size_t offset, size_t bytes, size_t size) { return offset <= size && bytes <= size - offset; }
+
+void CopiesIn(ContextCore& c, IoSet& set, uint64_t outside) {
+  for (size_t i = 0; i < set.bindings.size(); ++i) {
+    Binding& b = set.bindings[i];
+    if (!c.engine->io[i].isInput || !b.host || b.bytes == 0) continue;
+    if (i < kMaxStagedTensors && ((outside >> i) & 1)) continue;  // on its way through the input stream
+    CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
+                              cudaMemcpyHostToDevice, c.stream->stream()),
+              "cudaMemcpyAsync (input)");
+  }
+}
+
+void CopiesOut(ContextCore& c, IoSet& set) {
+  for (size_t i = 0; i < set.bindings.size(); ++i) {
+    Binding& b = set.bindings[i];
+    if (c.engine->io[i].isInput || !b.host || b.bytes == 0) continue;
+    CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, b.bytes,
+                              cudaMemcpyDeviceToHost, c.stream->stream()),
+              "cudaMemcpyAsync (output)");
+  }
+}
+
+void Enqueue(ContextCore& c) {
+  Logger::ClearErrors();
+  if (!c.ctx->enqueueV3(c.stream->stream())) throw CodedError{"ERR_TRT", "enqueueV3 failed: " + Logger::TakeErrors()};
+}
+
+}  // namespace
+
 ContextCore::~ContextCore() {
   cudaSetDevice(engine->device);
-  // Copies staged ahead of a run that never came may still be reading the memory they hold.
-  if (!stagedKeep.empty() && stream) cudaStreamSynchronize(stream->stream());
-  stagedKeep.clear();
+  // Copies of staged pieces write into the staging and DMA on the input stream: let them end.
+  for (auto& s : sets) {
+    WaitCopies(*s);
+    if (s->inStream != nullptr) {
+      cudaStreamSynchronize(s->inStream);  // DMAs may still read pinned memory the set keeps
+      cudaStreamDestroy(s->inStream);
+    }
+    if (s->inReady != nullptr) cudaEventDestroy(s->inReady);
+  }
   DestroyGraphs();
   delete ctx;
 }
 
-namespace {
-// A/B switch for measurements: TRTNODE_INLINE_STAGED_LAUNCH=1 lets a run of staged inputs launch
-// a graph replay inline on the JS thread too.
-const bool kInlineStagedLaunch = std::getenv("TRTNODE_INLINE_STAGED_LAUNCH") != nullptr;
-// stageInput's pieces are issued this many at a time (TRTNODE_STAGE_GROUP, default 4), in one
-// cudaMemcpyBatchAsync; the run's launch issues what is left. In issue 4's A/B runs on H200 VMs
-// (bench/results/2026-12-03-h200-session8/), 4 at a time beat one at a time by 3 to 5 points of
-// the batcher's throughput on three VMs and lost by 1 to 2 on a fourth: the JS thread makes a
-// quarter of the driver calls, in the stretch of callers' requests that decides when the batch
-// can start, and the copy engine gets fewer, larger submissions. Waiting for all 32 (the whole
-// batch at the launch) was worse: the copy starts late.
-const size_t kStageGroup = std::getenv("TRTNODE_STAGE_GROUP") ? std::max<long>(1, std::strtol(std::getenv("TRTNODE_STAGE_GROUP"), nullptr, 10)) : 4;
-}  // namespace
-
-// Host-to-device copies of pinned pieces, in stream order: one cudaMemcpyBatchAsync (CUDA 12.8+).
-void ContextCore::CopyPiecesH2D(const std::vector<CopyPiece>& list) {
-  if (list.empty()) return;
-  cudaStream_t s = stream->stream();
-  if (list.size() == 1) {
-    CheckCuda(cudaMemcpyAsync(list[0].dst, list[0].src, list[0].bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (staged input)");
-    return;
-  }
-  batchDst.clear();
-  batchSrc.clear();
-  batchBytes.clear();
-  for (const CopyPiece& p : list) {
-    batchDst.push_back(p.dst);
-    batchSrc.push_back(p.src);
-    batchBytes.push_back(p.bytes);
-  }
-  cudaMemcpyAttributes attr{};
-  attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;  // the source is read when the stream gets there
-  attr.srcLocHint.type = cudaMemLocationTypeHost;         // (hints; only managed memory uses them)
-  attr.dstLocHint.type = cudaMemLocationTypeDevice;
-  attr.dstLocHint.id = engine->device;
-  attr.flags = cudaMemcpyFlagPreferOverlapWithCompute;
-  size_t attrIndex = 0;
-  CheckCuda(cudaMemcpyBatchAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), list.size(), &attr, &attrIndex, 1, s), "cudaMemcpyBatchAsync (staged input)");
-}
-
-void ContextCore::IssueStaged() {
-  if (stageQueue.empty()) return;
-  // The queue is this round's whatever happens: a failed issue fails the run that needed it.
-  struct Clear {
-    std::vector<CopyPiece>& q;
-    ~Clear() { q.clear(); }
-  } clear{stageQueue};
-  UseDevice(engine->device);
-  CopyPiecesH2D(stageQueue);
+RunRecord* ContextCore::NewRecord() {
+  for (auto& r : records)
+    if (!r->inUse) {
+      r->inUse = true;
+      return r.get();
+    }
+  records.push_back(std::make_unique<RunRecord>());
+  records.back()->inUse = true;
+  return records.back().get();
 }
 
 void ContextCore::DestroyGraphs() {
   // An executable graph still in flight is freed by CUDA once it completes.
   for (auto& g : graphs) cudaGraphExecDestroy(g.exec);
   graphs.clear();
-  current = -1;
-  lookupGeneration = 0;
+  warmKeys.clear();
 }
 
-std::vector<int64_t> ContextCore::BindingKey() const {
-  std::vector<int64_t> k;
-  k.reserve(bindings.size() * 6 + 1);
-  k.push_back(profile);
-  for (const Binding& b : bindings) {
-    k.push_back(b.dims.nbDims);
-    for (int i = 0; i < b.dims.nbDims; ++i) k.push_back(b.dims.d[i]);
-    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.dev ? b.dev->ptr : nullptr)) + static_cast<int64_t>(b.devOffset));
-    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.host ? b.host->ptr : nullptr)) + static_cast<int64_t>(b.hostOffset));
-  }
-  k.push_back(static_cast<int64_t>(directMask));
-  return k;
-}
-
-ContextCore::Graph* ContextCore::CurrentGraph() {
-  if (lookupGeneration != generation || lookupMask != directMask) {
-    const std::vector<int64_t> key = BindingKey();
-    current = -1;
-    for (size_t i = 0; i < graphs.size(); ++i)
-      if (graphs[i].key == key) current = static_cast<int>(i);
-    lookupGeneration = generation;
-    lookupMask = directMask;
-  }
-  return current >= 0 ? &graphs[static_cast<size_t>(current)] : nullptr;
-}
-
-void ContextCore::SetShape(int index, const nvinfer1::Dims& d) {
+void ContextCore::CheckShape(int index, const nvinfer1::Dims& d) const {
   const TensorInfo& t = engine->io[index];
   if (!t.isInput) throw CodedError{"ERR_INVALID_ARGUMENT", "'" + t.name + "' is an output; only input shapes can be set"};
   if (d.nbDims != t.dims.nbDims)
@@ -122,229 +124,190 @@ void ContextCore::SetShape(int index, const nvinfer1::Dims& d) {
       throw CodedError{"ERR_SHAPE_OUT_OF_PROFILE", "input '" + t.name + "' shape " + DimsString(d) + " is outside optimization profile " +
                                                        std::to_string(profile) + " (min " + DimsString(r.min) + ", max " + DimsString(r.max) + ")"};
   }
-  Binding& b = bindings[index];
-  if (b.dimsSet && b.dims.nbDims == d.nbDims && std::memcmp(b.dims.d, d.d, sizeof(int64_t) * d.nbDims) == 0) return;
-  Logger::ClearErrors();
-  if (!ctx->setInputShape(t.name.c_str(), d)) {
-    b.dimsSet = false;
-    throw CodedError{"ERR_SHAPE_MISMATCH", "TensorRT rejected shape " + DimsString(d) + " for '" + t.name + "': " + Logger::TakeErrors()};
-  }
-  b.dims = d;
-  b.dimsSet = true;
-  ++generation;
 }
 
-void ContextCore::Prepare() {
-  for (size_t i = 0; i < bindings.size(); ++i) {
+void ContextCore::Prepare(IoSet& set, const std::vector<nvinfer1::Dims>* dims) {
+  bool shapesChanged = false;
+  for (size_t i = 0; i < set.bindings.size(); ++i) {
     const TensorInfo& t = engine->io[i];
-    Binding& b = bindings[i];
-    if (t.isInput) {
-      if (!b.dimsSet) {
-        // A fully static input needs no shape from the caller.
-        if (Volume(t.dims) >= 0 && [&] { for (int k = 0; k < t.dims.nbDims; ++k) if (t.dims.d[k] < 0) return false; return true; }()) {
-          SetShape(static_cast<int>(i), t.dims);
-        } else {
-          throw CodedError{"ERR_MISSING_TENSOR", "the shape of input '" + t.name + "' was not set (it has dynamic dimensions " + DimsString(t.dims) + ")"};
-        }
+    if (!t.isInput) continue;
+    const nvinfer1::Dims& d = dims != nullptr ? (*dims)[i] : currentDims[i];
+    if (!trtDimsSet[i] || !SameDims(trtDims[i], d)) {
+      Logger::ClearErrors();
+      if (!ctx->setInputShape(t.name.c_str(), d)) {
+        trtDimsSet[i] = false;
+        throw CodedError{"ERR_SHAPE_MISMATCH", "TensorRT rejected shape " + DimsString(d) + " for '" + t.name + "': " + Logger::TakeErrors()};
       }
-    } else {
-      nvinfer1::Dims d = ctx->getTensorShape(t.name.c_str());
-      for (int k = 0; k < d.nbDims; ++k)
-        if (d.d[k] < 0)
-          throw CodedError{"ERR_TRT", "output '" + t.name + "' has a data-dependent shape " + DimsString(d) + ", which this version does not support"};
-      if (d.nbDims < 0) throw CodedError{"ERR_TRT", "TensorRT could not infer the shape of output '" + t.name + "'"};
-      if (b.dims.nbDims != d.nbDims || std::memcmp(b.dims.d, d.d, sizeof(int64_t) * d.nbDims) != 0) ++generation;
-      b.dims = d;
-      b.dimsSet = true;
+      trtDims[i] = d;
+      trtDimsSet[i] = true;
+      shapesChanged = true;
+    }
+    if (!SameDims(set.bindings[i].dims, d)) {
+      set.bindings[i].dims = d;
+      ++set.generation;
+    }
+  }
+  for (size_t i = 0; i < set.bindings.size(); ++i) {
+    const TensorInfo& t = engine->io[i];
+    Binding& b = set.bindings[i];
+    if (!t.isInput) {
+      // Output shapes follow the input shapes: ask TensorRT only when those changed.
+      if (shapesChanged || b.bytes == 0 || b.dims.nbDims <= 0 || !SameDims(b.dims, trtDims[i])) {
+        nvinfer1::Dims d = ctx->getTensorShape(t.name.c_str());
+        if (d.nbDims < 0) throw CodedError{"ERR_TRT", "TensorRT could not infer the shape of output '" + t.name + "'"};
+        for (int k = 0; k < d.nbDims; ++k)
+          if (d.d[k] < 0)
+            throw CodedError{"ERR_TRT", "output '" + t.name + "' has a data-dependent shape " + DimsString(d) + ", which this version does not support"};
+        if (!SameDims(b.dims, d)) ++set.generation;
+        b.dims = d;
+        trtDims[i] = d;
+      }
     }
     if (t.format != 0)
       throw CodedError{"ERR_TRT", "tensor '" + t.name + "' uses a vectorized format (" + t.formatDesc + "); only linear formats are supported"};
     b.bytes = ByteSize(b.dims, t.elemBits);
     if (!b.dev) throw CodedError{"ERR_MISSING_TENSOR", "no device buffer is bound to " + std::string(t.isInput ? "input" : "output") + " '" + t.name + "'"};
-    if (b.devOffset + b.bytes > b.dev->bytes)
+    if (!Fits(b.devOffset, b.bytes, b.dev->bytes))
       throw CodedError{"ERR_BUFFER_TOO_SMALL", "'" + t.name + "' " + DimsString(b.dims) + " needs " + std::to_string(b.bytes) + " bytes; its device buffer has " +
-                                                   std::to_string(b.dev->bytes - b.devOffset)};
-    if (b.host && b.hostOffset + b.bytes > b.host->bytes)
+                                                   std::to_string(b.dev->bytes - std::min(b.devOffset, b.dev->bytes))};
+    if (b.host && !Fits(b.hostOffset, b.bytes, b.host->bytes))
       throw CodedError{"ERR_BUFFER_TOO_SMALL", "'" + t.name + "' " + DimsString(b.dims) + " needs " + std::to_string(b.bytes) + " bytes; its host staging buffer has " +
-                                                   std::to_string(b.host->bytes - b.hostOffset)};
-  }
-}
-
-namespace {
-// A gathered input is DMA'd in segments of this size while the rest is copied: small enough
-// that the first DMA starts early, large enough that few copies are issued (a ResNet-50 batch
-// of 32 is 19 MB: 5 segments).
-constexpr size_t kGatherSegmentBytes = 4 * 1024 * 1024;
-
-// A batch whose pieces are all pinned: DMA each run of adjacent pieces to its place. Runs stay
-// inside one allocation: two allocations may be adjacent in memory, but one copy must not span
-// them (CUDA rejects it). Issued before the inference, outside any graph.
-void DirectCopies(ContextCore& c) {
-  for (size_t i = 0; i < c.direct.size(); ++i) {
-    const auto& parts = c.direct[i];
-    if (parts.empty()) continue;
-    Binding& b = c.bindings[i];
-    uint8_t* dst = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + (i < c.gatherStart.size() ? c.gatherStart[i] : 0);
-    for (size_t k = 0; k < parts.size();) {
-      const uint8_t* src = static_cast<const uint8_t*>(parts[k].ptr);
-      const HostMem* mem = parts[k].pinned;
-      size_t n = parts[k].bytes;
-      for (++k; k < parts.size() && parts[k].pinned == mem && parts[k].ptr == src + n; ++k) n += parts[k].bytes;
-      CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, c.stream->stream()), "cudaMemcpyAsync (gathered input)");
-      dst += n;
+                                                   std::to_string(b.host->bytes - std::min(b.hostOffset, b.host->bytes))};
+    const void* address = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset;
+    if (trtAddress[i] != address) {
+      Logger::ClearErrors();
+      if (!ctx->setTensorAddress(t.name.c_str(), const_cast<void*>(address))) throw CodedError{"ERR_TRT", "setTensorAddress failed: " + Logger::TakeErrors()};
+      trtAddress[i] = address;
     }
   }
 }
 
-void CopiesIn(ContextCore& c) {
-  for (size_t i = 0; i < c.bindings.size(); ++i) {
-    Binding& b = c.bindings[i];
-    if (i < 64 && (c.directMask >> i) & 1) continue;  // DMA'd by DirectCopies
-    if (c.engine->io[i].isInput && b.host && b.bytes > 0)
-      CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
-                                cudaMemcpyHostToDevice, c.stream->stream()),
-                "cudaMemcpyAsync (input)");
-  }
-}
-void CopiesOut(ContextCore& c) {
-  for (size_t i = 0; i < c.bindings.size(); ++i) {
-    Binding& b = c.bindings[i];
-    if (!c.engine->io[i].isInput && b.host && b.bytes > 0)
-      CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, b.bytes,
-                                cudaMemcpyDeviceToHost, c.stream->stream()),
-                "cudaMemcpyAsync (output)");
-  }
-}
-void Enqueue(ContextCore& c) {
-  Logger::ClearErrors();
-  if (!c.ctx->enqueueV3(c.stream->stream())) throw CodedError{"ERR_TRT", "enqueueV3 failed: " + Logger::TakeErrors()};
-}
-}  // namespace
+// ----------------------------------------------------------------------------- staging
 
-// Nothing to gather, and a replay of a captured graph or an enqueue measured at a few tens of
-// µs of host time (a small network): cheap enough for the JS thread. (A batch of pinned pieces
-// in front of a replay was tried too: its 32 DMA calls cost the JS thread ~160 µs, for no gain:
-// bench/results/2026-12-03-h200-session5/batcher-timeline-3-inline.txt.)
-bool ContextCore::CheapLaunch() {
-  constexpr double kCheapLaunchMicros = 30;
-  if (HasGather() || launchOnWatcher) return false;
-  if (graphEnabled && CurrentGraph() != nullptr) return true;
-  return launchMicros > 0 && launchMicros < kCheapLaunchMicros;
-}
-
-bool ContextCore::HasGather() const {
-  return std::any_of(gather.begin(), gather.end(), [](const std::vector<GatherPart>& g) { return !g.empty(); });
-}
-
-void ContextCore::Launch(TimingEvents* t) {
-  const bool plain = !HasGather();
-  const auto t0 = std::chrono::steady_clock::now();
-  LaunchPieces(t);
-  if (plain) launchMicros = MovingAverage(launchMicros, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-}
-
-void ContextCore::LaunchPieces(TimingEvents* t) {
-  // The pieces belong to this launch only, whether or not something below throws.
-  struct ClearPieces {
-    ContextCore& c;
-    ~ClearPieces() {
-      for (auto& g : c.gather) g.clear();
-      for (auto& d : c.direct) d.clear();
-      c.gatherStart.clear();
-      c.directMask = 0;
+void ContextCore::OnPieceCopied(CopyTask* task) {
+  auto* c = static_cast<ContextCore*>(task->owner);
+  IoSet& set = *c->sets[task->tag >> 16];
+  const size_t index = task->tag & 0xffff;
+  Binding& b = set.bindings[index];
+  InputStage& st = *set.stage[index];
+  uint8_t* host = static_cast<uint8_t*>(b.host->ptr) + b.hostOffset;
+  const size_t begin = static_cast<size_t>(static_cast<uint8_t*>(task->piece.dst) - host);
+  size_t lo = begin, hi = begin + task->piece.bytes;
+  bool send = false;
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    // Merge with the copied ranges on either side.
+    auto next = st.ready.lower_bound(lo);
+    if (next != st.ready.end() && next->first == hi) {
+      hi = next->second;
+      next = st.ready.erase(next);
     }
-  } clearPieces{*this};
-  IssueStaged();  // staged pieces still queued go first: the inference reads them
-  direct.resize(gather.size());
-  gatherStart.resize(gather.size(), 0);
-  // directMask may hold inputs staged whole by stageInput already (set by run()).
-  bool started = false;  // t->ev[0] recorded before a gathered input's first DMA
-  for (size_t i = 0; i < gather.size(); ++i) {
-    if (gather[i].empty()) continue;
-    const bool allPinned = i < 64 && std::all_of(gather[i].begin(), gather[i].end(), [](const GatherPart& p) { return p.pinned != nullptr; });
-    if (allPinned) {
-      directMask |= uint64_t{1} << i;
-      direct[i].swap(gather[i]);
-      continue;
-    }
-    Binding& b = bindings[i];
-    uint8_t* host = static_cast<uint8_t*>(b.host->ptr) + b.hostOffset + gatherStart[i];
-    uint8_t* dev = static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + gatherStart[i];
-    gatherPieces.clear();
-    uint8_t* dst = host;
-    for (const auto& part : gather[i]) {
-      gatherPieces.push_back({dst, part.ptr, part.bytes});
-      dst += part.bytes;
-    }
-    if (i >= 64) {
-      ParallelCopy(gatherPieces);  // beyond the mask: the usual staging copy in EnqueueOnce
-      continue;
-    }
-    // Into the pinned staging, each segment DMA'd to the device as soon as it is complete: the
-    // copy engine moves the first megabytes while the CPU gathers the rest.
-    if (t != nullptr && !started) CheckCuda(cudaEventRecord(t->ev[0], stream->stream()), "cudaEventRecord");
-    started = true;
-    ParallelCopySegments(gatherPieces, kGatherSegmentBytes, [&](size_t begin, size_t end) {
-      CheckCuda(cudaMemcpyAsync(dev + begin, host + begin, end - begin, cudaMemcpyHostToDevice, stream->stream()), "cudaMemcpyAsync (gathered input)");
-    });
-    directMask |= uint64_t{1} << i;
-  }
-  EnqueueOnce(t, !started);
-}
-
-void ContextCore::EnqueueOnce(TimingEvents* t, bool recordStart) {
-  cudaStream_t s = stream->stream();
-  if (t && recordStart) CheckCuda(cudaEventRecord(t->ev[0], s), "cudaEventRecord");
-  // Pieces DMA'd straight from the requests change with every batch: copied before the graph.
-  if (directMask != 0) DirectCopies(*this);
-  if (graphEnabled) {
-    Graph* g = CurrentGraph();
-    std::string why;
-    // Capture once this state has run without a graph since its last change, then replay.
-    if (g == nullptr && warmGeneration == generation && warmMask == directMask) {
-      if (CaptureGraph(why)) {
-        g = CurrentGraph();
-      } else {
-        // Not capturable (TensorRT needs a synchronization inside, say): run without graphs.
-        graphEnabled = false;
-        if (engine->runtime->logger)
-          engine->runtime->logger->log(nvinfer1::ILogger::Severity::kWARNING, ("tensorrt-node: CUDA graph capture failed, running without graphs: " + why).c_str());
+    if (next != st.ready.begin()) {
+      auto prev = std::prev(next);
+      if (prev->second == lo) {
+        lo = prev->first;
+        st.ready.erase(prev);
       }
     }
-    if (g != nullptr) {
-      // Timed, a replay reads as [h2d: the DMA of gathered pieces before it, compute: the graph
-      // (its own copies included), d2h: 0].
-      if (t) CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
-      CheckCuda(cudaGraphLaunch(g->exec, s), "cudaGraphLaunch");
-      g->lastUse = ++graphUses;
-      if (t) {
-        CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
-        CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
-      }
-      return;
+    if (hi - lo >= kDmaSegmentBytes) {
+      send = true;
+      st.dmaIssued = true;
+    } else {
+      st.ready.emplace(lo, hi);
     }
   }
-  CopiesIn(*this);
-  if (t) CheckCuda(cudaEventRecord(t->ev[1], s), "cudaEventRecord");
-  Enqueue(*this);
-  if (t) CheckCuda(cudaEventRecord(t->ev[2], s), "cudaEventRecord");
-  CopiesOut(*this);
-  if (t) CheckCuda(cudaEventRecord(t->ev[3], s), "cudaEventRecord");
-  warmGeneration = generation;
-  warmMask = directMask;
+  if (send) {
+    cudaError_t e = cudaSetDevice(c->engine->device);
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + lo, host + lo, hi - lo, cudaMemcpyHostToDevice, set.inStream);
+    if (e != cudaSuccess) {
+      std::lock_guard<std::mutex> lock(st.mutex);
+      if (st.error.empty()) st.error = CudaMessage(e, "cudaMemcpyAsync (staged input)");
+    }
+  }
+  std::lock_guard<std::mutex> lock(c->copyMutex);
+  if (--set.copiesPending == 0) c->copyDone.notify_all();
 }
 
-// Captures copies + inference for the current binding state into `graphs`, evicting the least
-// recently used beyond kMaxGraphs. false (why says it) when the work cannot be captured.
-bool ContextCore::CaptureGraph(std::string& why) {
+void ContextCore::WaitCopies(IoSet& set) {
+  std::unique_lock<std::mutex> lock(copyMutex);
+  copyDone.wait(lock, [&] { return set.copiesPending == 0; });
+}
+
+void ContextCore::ClearStaging(IoSet& set) {
+  if (!set.staged) return;
+  WaitCopies(set);
+  for (auto& st : set.stage)
+    if (st) st->Reset();
+  set.stagedRefs.clear();  // the copies that read them are done
+  {
+    std::lock_guard<std::mutex> lock(set.queueMutex);
+    set.pinnedQueue.clear();  // never issued
+  }
+  // DMAs already issued may still be queued on the input stream: the pinned memory they read
+  // stays with the set until its next run, which joins the input stream, completes.
+  if (!set.stagedKeep.empty()) set.joinPending = true;
+  set.tasksUsed = 0;
+  set.staged = false;
+}
+
+// Any thread: the JS thread every few pieces, the launch thread for the rest.
+void ContextCore::IssuePinnedQueue(IoSet& set) {
+  std::lock_guard<std::mutex> batch(batchMutex);
+  {
+    std::lock_guard<std::mutex> lock(set.queueMutex);
+    if (set.pinnedQueue.empty()) return;
+    batchDst.clear();
+    batchSrc.clear();
+    batchBytes.clear();
+    for (const CopyPiece& p : set.pinnedQueue) {
+      batchDst.push_back(p.dst);
+      batchSrc.push_back(p.src);
+      batchBytes.push_back(p.bytes);
+    }
+    set.pinnedQueue.clear();
+  }
+  UseDevice(engine->device);
+  CheckCuda(MemcpyBatchH2DAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), batchDst.size(), engine->device, set.inStream),
+            "cudaMemcpyBatchAsync (staged input)");
+}
+
+// ----------------------------------------------------------------------------- launching
+
+const std::vector<int64_t>& ContextCore::BindingKey(IoSet& set, uint64_t outsideGraph) {
+  if (set.keyGeneration == set.generation && set.keyOutside == outsideGraph) return set.key;
+  std::vector<int64_t>& k = set.key;
+  k.clear();
+  k.push_back(profile);
+  for (const Binding& b : set.bindings) {
+    k.push_back(b.dims.nbDims);
+    for (int i = 0; i < b.dims.nbDims; ++i) k.push_back(b.dims.d[i]);
+    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.dev ? b.dev->ptr : nullptr)) + static_cast<int64_t>(b.devOffset));
+    k.push_back(static_cast<int64_t>(reinterpret_cast<uintptr_t>(b.host ? b.host->ptr : nullptr)) + static_cast<int64_t>(b.hostOffset));
+  }
+  k.push_back(static_cast<int64_t>(outsideGraph));
+  set.keyGeneration = set.generation;
+  set.keyOutside = outsideGraph;
+  return k;
+}
+
+ContextCore::Graph* ContextCore::FindGraph(const std::vector<int64_t>& key) {
+  for (auto& g : graphs)
+    if (g.key == key) return &g;
+  return nullptr;
+}
+
+// Captures the inputs' copies (those not on the input stream), the inference and the output
+// copies for the current binding state. false (why says it) when the work cannot be captured.
+bool ContextCore::CaptureGraph(IoSet& set, uint64_t outsideGraph, const std::vector<int64_t>& key, std::string& why) {
   cudaStream_t s = stream->stream();
   cudaGraph_t g = nullptr;
   CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
   bool ok = true;
   try {
-    CopiesIn(*this);
+    CopiesIn(*this, set, outsideGraph);
     Enqueue(*this);
-    CopiesOut(*this);
+    CopiesOut(*this, set);
   } catch (const CodedError& e) {
     ok = false;
     why = e.message;
@@ -358,15 +321,129 @@ bool ContextCore::CaptureGraph(std::string& why) {
     if (why.empty()) why = cudaGetErrorString(e);
     return false;
   }
-  if (graphs.size() >= kMaxGraphs) {
+  if (graphs.size() >= maxGraphs) {
     auto lru = std::min_element(graphs.begin(), graphs.end(), [](const Graph& a, const Graph& b) { return a.lastUse < b.lastUse; });
     cudaGraphExecDestroy(lru->exec);  // freed by CUDA after a launch still in flight
     graphs.erase(lru);
   }
-  graphs.push_back(Graph{BindingKey(), exec, 0});
-  lookupGeneration = 0;  // look up again: indices moved
+  graphs.push_back(Graph{key, exec, 0});
   return true;
 }
+
+uint64_t ContextCore::FlushStaged(IoSet& set, uint64_t stagedInputs) {
+  uint64_t outside = 0;
+  if (stagedInputs == 0) return 0;
+  WaitCopies(set);
+  IssuePinnedQueue(set);
+  for (size_t i = 0; i < set.bindings.size() && i < kMaxStagedTensors; ++i) {
+    if (((stagedInputs >> i) & 1) == 0) continue;
+    InputStage& st = *set.stage[i];
+    Binding& b = set.bindings[i];
+    std::lock_guard<std::mutex> lock(st.mutex);
+    if (!st.error.empty()) throw CodedError{"ERR_CUDA", st.error};
+    // Wholly in the pinned staging and nothing sent yet (a small input): copied by the run
+    // itself, inside its graph.
+    if (!st.anyPinned && !st.dmaIssued) continue;
+    for (const auto& r : st.ready)
+      CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + r.first, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset + r.first,
+                                r.second - r.first, cudaMemcpyHostToDevice, set.inStream),
+                "cudaMemcpyAsync (staged input)");
+    st.ready.clear();
+    outside |= uint64_t{1} << i;
+  }
+  return outside;
+}
+
+void ContextCore::EnqueueCompute(IoSet& set, uint64_t outside, TimingEvents* t) {
+  cudaStream_t cs = stream->stream();
+  if (outside != 0 || set.joinPending) {
+    CheckCuda(cudaEventRecord(set.inReady, set.inStream), "cudaEventRecord");
+    CheckCuda(cudaStreamWaitEvent(cs, set.inReady, 0), "cudaStreamWaitEvent");
+    set.joinPending = false;
+  }
+  if (graphEnabled) {
+    const std::vector<int64_t>& key = BindingKey(set, outside);
+    Graph* g = FindGraph(key);
+    if (g == nullptr && std::find(warmKeys.begin(), warmKeys.end(), key) != warmKeys.end()) {
+      std::string why;
+      if (CaptureGraph(set, outside, key, why)) {
+        g = FindGraph(key);
+      } else {
+        // Not capturable (TensorRT needs a synchronization inside, say): run without graphs.
+        graphEnabled = false;
+        if (engine->runtime->logger)
+          engine->runtime->logger->log(nvinfer1::ILogger::Severity::kWARNING, ("tensorrt-node: CUDA graph capture failed, running without graphs: " + why).c_str());
+      }
+    }
+    if (g != nullptr) {
+      // Timed, a replay reads as [h2d: the input stream's copies before it, compute: the graph
+      // (its own copies included), d2h: 0].
+      if (t) CheckCuda(cudaEventRecord(t->ev[1], cs), "cudaEventRecord");
+      CheckCuda(cudaGraphLaunch(g->exec, cs), "cudaGraphLaunch");
+      g->lastUse = ++graphUses;
+      set.replayedGeneration = outside == 0 ? set.generation : 0;
+      if (t) {
+        CheckCuda(cudaEventRecord(t->ev[2], cs), "cudaEventRecord");
+        CheckCuda(cudaEventRecord(t->ev[3], cs), "cudaEventRecord");
+      }
+      return;
+    }
+  }
+  set.replayedGeneration = 0;
+  CopiesIn(*this, set, outside);
+  if (t) CheckCuda(cudaEventRecord(t->ev[1], cs), "cudaEventRecord");
+  Enqueue(*this);
+  if (t) CheckCuda(cudaEventRecord(t->ev[2], cs), "cudaEventRecord");
+  CopiesOut(*this, set);
+  if (t) CheckCuda(cudaEventRecord(t->ev[3], cs), "cudaEventRecord");
+  if (graphEnabled) {
+    warmKeys.push_back(BindingKey(set, outside));
+    if (warmKeys.size() > 2 * maxGraphs) warmKeys.erase(warmKeys.begin());
+  }
+}
+
+void ContextCore::Launch(Completion* c) {
+  auto* r = static_cast<RunRecord*>(c->launchData);
+  IoSet& set = *sets[static_cast<size_t>(r->set)];
+  const bool plain = r->stagedInputs == 0;
+  const auto t0 = Clock::now();
+  UseDevice(engine->device);
+  Prepare(set, &r->dims);
+  if (r->outDims != nullptr) {
+    size_t k = 0;
+    for (size_t i = 0; i < set.bindings.size(); ++i) {
+      if (engine->io[i].isInput) continue;
+      const nvinfer1::Dims& d = set.bindings[i].dims;
+      if (k + 1 + static_cast<size_t>(d.nbDims) > r->outDimsLength) break;
+      r->outDims[k++] = d.nbDims;
+      for (int j = 0; j < d.nbDims; ++j) r->outDims[k++] = static_cast<int32_t>(d.d[j]);
+    }
+  }
+  TimingEvents* t = c->timing;
+  if (t) CheckCuda(cudaEventRecord(t->ev[0], r->stagedInputs != 0 ? set.inStream : stream->stream()), "cudaEventRecord");
+  const uint64_t outside = FlushStaged(set, r->stagedInputs);
+  EnqueueCompute(set, outside, t);
+  if (plain) launchMicros = MovingAverage(launchMicros, std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+}
+
+// A replay of the graph this set used last time, or an enqueue measured at a few tens of µs of
+// host time (a small network): cheap enough for the JS thread. Runs of staged inputs wait for
+// copy threads first, which is the watcher's job.
+bool ContextCore::CheapLaunch(const Completion* c) {
+  constexpr double kCheapLaunchMicros = 30;
+  const auto* r = static_cast<const RunRecord*>(c->launchData);
+  if (r->stagedInputs != 0) return false;
+  const IoSet& set = *sets[static_cast<size_t>(r->set)];
+  if (graphEnabled && set.replayedGeneration == set.generation && !set.joinPending) {
+    bool same = true;
+    for (size_t i = 0; i < set.bindings.size() && same; ++i)
+      if (engine->io[i].isInput) same = SameDims(set.bindings[i].dims, r->dims[i]);
+    if (same) return true;  // the graph this set replayed last time
+  }
+  return launchMicros > 0 && launchMicros < kCheapLaunchMicros;
+}
+
+void ContextCore::Discard(Completion*) {}
 
 // ----------------------------------------------------------------------------- JS class
 
@@ -382,18 +459,20 @@ Napi::Function ExecutionContext::Init(Napi::Env env) {
                          InstanceMethod("setTiming", &ExecutionContext::SetTiming),
                          InstanceMethod("run", &ExecutionContext::Run),
                          InstanceMethod("stageInput", &ExecutionContext::StageInput),
+                         InstanceMethod("clearStaged", &ExecutionContext::ClearStaged),
+                         InstanceMethod("truncateStaged", &ExecutionContext::TruncateStaged),
                          InstanceMethod("benchmark", &ExecutionContext::Benchmark),
                          InstanceMethod("dispose", &ExecutionContext::Dispose),
                          InstanceAccessor("profile", &ExecutionContext::GetProfile, nullptr),
                          InstanceAccessor("pending", &ExecutionContext::GetPending, nullptr),
                          InstanceAccessor("disposed", &ExecutionContext::GetDisposed, nullptr),
-                         InstanceAccessor("graphCaptured", &ExecutionContext::GetGraphCaptured, nullptr),
+                         InstanceAccessor("ioSets", &ExecutionContext::GetIoSets, nullptr),
                          InstanceAccessor("graphCount", &ExecutionContext::GetGraphCount, nullptr),
                          InstanceAccessor("graphLaunches", &ExecutionContext::GetGraphLaunches, nullptr),
                      });
 }
 
-// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer })
+// new ExecutionContext(engine, stream, { profile = 0, deviceMemory?: DeviceBuffer, ioSets = 1, maxGraphs = 32 })
 ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutionContext>(info) {
   Napi::Env env = info.Env();
   auto engine = Engine::FromJs(env, info[0])->core(env);
@@ -401,40 +480,73 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
   Napi::Object o = info.Length() > 2 && info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
   if (stream->device() != engine->device)
     Throw(env, "ERR_INVALID_ARGUMENT", "the stream is on device " + std::to_string(stream->device()) + ", the engine on device " + std::to_string(engine->device));
+  const double setsD = GetNumber(o, "ioSets", 1);
+  if (!(setsD >= 1 && setsD <= 8) || std::floor(setsD) != setsD) Throw(env, "ERR_INVALID_ARGUMENT", "ioSets must be an integer from 1 to 8");
+  const double graphsD = GetNumber(o, "maxGraphs", 32);
+  if (!(graphsD >= 1 && graphsD <= 1024) || std::floor(graphsD) != graphsD) Throw(env, "ERR_INVALID_ARGUMENT", "maxGraphs must be an integer from 1 to 1024");
+  const double profileD = GetNumber(o, "profile", 0);
+  if (!(profileD >= 0) || std::floor(profileD) != profileD || profileD >= engine->numProfiles)
+    Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(profileD) + " does not exist (the engine has " + std::to_string(engine->numProfiles) + ")");
   auto core = std::make_shared<ContextCore>();
   core->engine = engine;
   core->stream = stream;
-  core->bindings.resize(engine->io.size());
+  core->maxGraphs = static_cast<size_t>(graphsD);
+  const size_t n = engine->io.size();
+  for (int k = 0; k < static_cast<int>(setsD); ++k) {
+    auto s = std::make_unique<IoSet>();
+    s->index = k;
+    s->bindings.resize(n);
+    for (size_t i = 0; i < n; ++i) s->stage.push_back(engine->io[i].isInput ? std::make_unique<InputStage>() : nullptr);
+    core->sets.push_back(std::move(s));
+  }
+  core->currentDims.resize(n);
+  core->currentDimsSet.assign(n, false);
+  core->trtDims.resize(n);
+  core->trtDimsSet.assign(n, false);
+  core->trtAddress.assign(n, nullptr);
+  for (size_t i = 0; i < n; ++i)
+    if (engine->io[i].isInput && FullyStatic(engine->io[i].dims)) {
+      core->currentDims[i] = engine->io[i].dims;  // a static input needs no shape from the caller
+      core->currentDimsSet[i] = true;
+    }
   try {
     UseDevice(engine->device);
+    int priority = 0;
+    CheckCuda(cudaStreamGetPriority(stream->stream(), &priority), "cudaStreamGetPriority");
+    for (auto& s : core->sets) {
+      CheckCuda(cudaStreamCreateWithPriority(&s->inStream, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
+      CheckCuda(cudaEventCreateWithFlags(&s->inReady, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+    }
     Napi::Value mem = o.Get("deviceMemory");
     Logger::ClearErrors();
     if (DeviceBuffer::Is(env, mem)) {
       // Caller-managed activation memory: contexts that never run at the same time may share it.
       core->scratch = DeviceBuffer::FromJs(env, mem)->mem(env);
       const int64_t need = engine->engine->getDeviceMemorySizeV2();
-      if (static_cast<int64_t>(core->scratch->bytes) < need)
-        Throw(env, "ERR_BUFFER_TOO_SMALL", "deviceMemory has " + std::to_string(core->scratch->bytes) + " bytes; the engine needs " + std::to_string(need));
+      if (need < 0 || static_cast<uint64_t>(core->scratch->bytes) < static_cast<uint64_t>(need))
+        throw CodedError{"ERR_BUFFER_TOO_SMALL", "deviceMemory has " + std::to_string(core->scratch->bytes) + " bytes; the engine needs " + std::to_string(need)};
       core->ctx = engine->engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED);
-      if (core->ctx) core->ctx->setDeviceMemoryV2(core->scratch->ptr, static_cast<int64_t>(core->scratch->bytes));
+      if (core->ctx != nullptr) {
+        Logger::ClearErrors();
+        core->ctx->setDeviceMemoryV2(core->scratch->ptr, static_cast<int64_t>(core->scratch->bytes));
+        const std::string err = Logger::TakeErrors();  // it returns nothing: TensorRT's log says whether it took the memory
+        if (!err.empty()) throw CodedError{"ERR_TRT", "setDeviceMemoryV2 failed: " + err};
+      }
     } else {
       core->ctx = engine->engine->createExecutionContext(nvinfer1::ExecutionContextAllocationStrategy::kSTATIC);
     }
     if (core->ctx == nullptr) {
       std::string err = Logger::TakeErrors();
       const bool oom = err.find("memory") != std::string::npos || err.find("Memory") != std::string::npos;
-      Throw(env, oom ? "ERR_OUT_OF_MEMORY" : "ERR_TRT", "createExecutionContext failed: " + (err.empty() ? "no reason given" : err));
+      throw CodedError{oom ? "ERR_OUT_OF_MEMORY" : "ERR_TRT", "createExecutionContext failed: " + (err.empty() ? "no reason given" : err)};
     }
-    const int profile = static_cast<int>(GetNumber(o, "profile", 0));
-    if (profile < 0 || profile >= engine->numProfiles)
-      Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(profile) + " does not exist (the engine has " + std::to_string(engine->numProfiles) + ")");
+    const int profile = static_cast<int>(profileD);
     if (profile != 0 || engine->numProfiles > 1) {
-      if (!core->ctx->setOptimizationProfileAsync(profile, stream->stream()))
-        Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
+      if (!core->ctx->setOptimizationProfileAsync(profile, stream->stream())) throw CodedError{"ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors()};
     }
     core->profile = profile;
   } catch (const CodedError& e) {
-    Throw(env, e.code.c_str(), e.message);
+    Throw(env, e.code.c_str(), e.message);  // core's destructor frees what was created
   }
   {
     std::lock_guard<std::mutex> lock(engine->childrenMutex);
@@ -443,17 +555,36 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
   core_ = core;
 }
 
+ExecutionContext::~ExecutionContext() {
+  // Collected without dispose(): what is staged and not run is dropped; work in flight keeps
+  // the core until it is delivered.
+  if (core_) core_->disposed = true;
+}
+
 std::shared_ptr<ContextCore> ExecutionContext::core(Napi::Env env) {
   if (!core_ || core_->disposed) Throw(env, "ERR_DISPOSED", core_ ? "the Engine of this ExecutionContext was disposed" : "the ExecutionContext was disposed");
   return core_;
 }
 
-int ExecutionContext::Index(Napi::Env env, Napi::Value name) {
+std::shared_ptr<ContextCore> ExecutionContext::Usable(Napi::Env env) {
+  auto c = core(env);
+  if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
+  return c;
+}
+
+int ExecutionContext::Index(Napi::Env env, const std::shared_ptr<ContextCore>& c, Napi::Value name) {
   if (!name.IsString()) Throw(env, "ERR_INVALID_ARGUMENT", "tensor name must be a string");
   std::string n = name.As<Napi::String>().Utf8Value();
-  int i = core(env)->engine->Find(n);
+  int i = c->engine->Find(n);
   if (i < 0) Throw(env, "ERR_UNKNOWN_TENSOR", "the engine has no tensor named '" + n + "'");
   return i;
+}
+
+IoSet& ExecutionContext::SetArg(Napi::Env env, const std::shared_ptr<ContextCore>& c, Napi::Value v) {
+  if (v.IsUndefined() || v.IsNull()) return *c->sets[0];
+  const size_t s = SizeArg(env, v, "set");
+  if (s >= c->sets.size()) Throw(env, "ERR_INVALID_ARGUMENT", "IO set " + std::to_string(s) + " does not exist (the context has " + std::to_string(c->sets.size()) + ")");
+  return *c->sets[s];
 }
 
 static nvinfer1::Dims DimsFromJs(Napi::Env env, Napi::Value v) {
@@ -464,8 +595,8 @@ static nvinfer1::Dims DimsFromJs(Napi::Env env, Napi::Value v) {
   d.nbDims = static_cast<int32_t>(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value x = a[i];
-    double f = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1.5;
-    if (f != static_cast<double>(static_cast<int64_t>(f))) Throw(env, "ERR_INVALID_ARGUMENT", "shape dimensions must be integers");
+    const double f = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1.5;
+    if (!(std::fabs(f) <= 9007199254740991.0) || std::floor(f) != f) Throw(env, "ERR_INVALID_ARGUMENT", "shape dimensions must be integers");
     d.d[i] = static_cast<int64_t>(f);
   }
   return d;
@@ -473,10 +604,22 @@ static nvinfer1::Dims DimsFromJs(Napi::Env env, Napi::Value v) {
 
 Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int i = Index(env, info[0]);
-  core_->Quiesce();
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
+  const nvinfer1::Dims d = DimsFromJs(env, info[1]);
+  c->Quiesce();
   try {
-    core_->SetShape(i, DimsFromJs(env, info[1]));
+    c->CheckShape(i, d);
+    UseDevice(c->engine->device);
+    Logger::ClearErrors();
+    if (!c->ctx->setInputShape(c->engine->io[i].name.c_str(), d)) {
+      c->trtDimsSet[i] = false;
+      throw CodedError{"ERR_SHAPE_MISMATCH", "TensorRT rejected shape " + DimsString(d) + " for '" + c->engine->io[i].name + "': " + Logger::TakeErrors()};
+    }
+    c->trtDims[i] = d;
+    c->trtDimsSet[i] = true;
+    c->currentDims[i] = d;
+    c->currentDimsSet[i] = true;
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -485,75 +628,82 @@ Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
 
 Napi::Value ExecutionContext::GetTensorShape(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int i = Index(env, info[0]);
-  core_->Quiesce();
-  return DimsToJs(env, core_->ctx->getTensorShape(core_->engine->io[i].name.c_str()));
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
+  c->Quiesce();
+  return DimsToJs(env, c->ctx->getTensorShape(c->engine->io[i].name.c_str()));
 }
 
-// setTensorAddress(name, deviceBuffer | null, byteOffset = 0)
+// setTensorAddress(name, deviceBuffer | null, byteOffset = 0, set = 0)
 Napi::Value ExecutionContext::SetTensorAddress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int i = Index(env, info[0]);
-  auto c = core_;
-  Binding& b = c->bindings[i];
-  c->Quiesce();
-  if (i < static_cast<int>(c->staged.size())) c->staged[i].clear();  // staged pieces were in the old buffer
-  if (info[1].IsNull() || info[1].IsUndefined()) {
-    b.dev.reset();
-    ++c->generation;
-    return env.Undefined();
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
+  IoSet& set = SetArg(env, c, info.Length() > 3 ? info[3] : env.Undefined());
+  std::shared_ptr<DeviceMem> mem;
+  size_t off = 0;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) {
+    mem = DeviceBuffer::FromJs(env, info[1])->mem(env);
+    off = info.Length() > 2 && !info[2].IsUndefined() ? SizeArg(env, info[2], "byteOffset") : 0;
+    if (off >= mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset is beyond the end of the buffer");
+    if (mem->device != c->engine->device) Throw(env, "ERR_INVALID_ARGUMENT", "the buffer is on another device than the engine");
+    if (off % 256 != 0) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be a multiple of 256 (TensorRT's alignment)");
   }
-  auto mem = DeviceBuffer::FromJs(env, info[1])->mem(env);
   c->Quiesce();
-  const size_t off = info.Length() > 2 && info[2].IsNumber() ? static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
-  if (off >= mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset is beyond the end of the buffer");
-  if (mem->device != c->engine->device) Throw(env, "ERR_INVALID_ARGUMENT", "the buffer is on another device than the engine");
-  if (off % 256 != 0) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be a multiple of 256 (TensorRT's alignment)");
-  if (!c->ctx->setTensorAddress(c->engine->io[i].name.c_str(), static_cast<uint8_t*>(mem->ptr) + off))
-    Throw(env, "ERR_TRT", "setTensorAddress failed: " + Logger::TakeErrors());
-  b.dev = mem;
+  c->ClearStaging(set);  // staged pieces were headed for the old buffer
+  Binding& b = set.bindings[i];
+  b.dev = std::move(mem);
   b.devOffset = off;
-  ++c->generation;
+  ++set.generation;
   return env.Undefined();
 }
 
-// setHostStaging(name, hostBuffer | null, byteOffset = 0): run() copies inputs from it before
-// the inference and outputs into it after.
+// setHostStaging(name, hostBuffer | null, byteOffset = 0, set = 0): a run copies an input from
+// it before the inference and an output into it after.
 Napi::Value ExecutionContext::SetHostStaging(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int i = Index(env, info[0]);
-  Binding& b = core_->bindings[i];
-  core_->Quiesce();
-  if (info[1].IsNull() || info[1].IsUndefined()) {
-    b.host.reset();
-  } else {
-    b.host = HostBuffer::FromJs(env, info[1])->mem(env);
-    b.hostOffset = info.Length() > 2 && info[2].IsNumber() ? static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()) : 0;
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
+  IoSet& set = SetArg(env, c, info.Length() > 3 ? info[3] : env.Undefined());
+  std::shared_ptr<HostMem> mem;
+  size_t off = 0;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) {
+    mem = HostBuffer::FromJs(env, info[1])->mem(env);
+    off = info.Length() > 2 && !info[2].IsUndefined() ? SizeArg(env, info[2], "byteOffset") : 0;
+    if (off >= mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset is beyond the end of the buffer");
   }
-  ++core_->generation;
+  c->Quiesce();
+  c->ClearStaging(set);  // staged pieces were copied into the old staging
+  Binding& b = set.bindings[i];
+  b.host = std::move(mem);
+  b.hostOffset = off;
+  ++set.generation;
   return env.Undefined();
 }
 
 Napi::Value ExecutionContext::SetOptimizationProfile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto c = core(env);
+  auto c = Usable(env);
   const int p = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
-  if (p < 0 || p >= c->engine->numProfiles)
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() != p || p < 0 || p >= c->engine->numProfiles)
     Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(p) + " does not exist (the engine has " + std::to_string(c->engine->numProfiles) + ")");
-  if (c->inflight > 0 || c->benchmarking) Throw(env, "ERR_BUSY", "cannot change the optimization profile while work is in flight");
+  if (c->inflight > 0) Throw(env, "ERR_BUSY", "cannot change the optimization profile while work is in flight");
   if (p == c->profile) return env.Undefined();
   c->Quiesce();
+  UseDevice(c->engine->device);
   Logger::ClearErrors();
   if (!c->ctx->setOptimizationProfileAsync(p, c->stream->stream())) Throw(env, "ERR_TRT", "setOptimizationProfileAsync failed: " + Logger::TakeErrors());
   c->profile = p;
-  for (size_t i = 0; i < c->bindings.size(); ++i)
-    if (c->engine->io[i].isInput) c->bindings[i].dimsSet = false;  // shapes must be set again for the new profile
-  ++c->generation;
+  for (size_t i = 0; i < c->engine->io.size(); ++i) {
+    if (!c->engine->io[i].isInput) continue;
+    c->trtDimsSet[i] = false;  // shapes must be set again for the new profile
+    c->currentDimsSet[i] = FullyStatic(c->engine->io[i].dims);
+  }
   return env.Undefined();
 }
 
 Napi::Value ExecutionContext::SetCudaGraph(const Napi::CallbackInfo& info) {
-  auto c = core(info.Env());
+  auto c = Usable(info.Env());
   c->Quiesce();
   c->graphEnabled = info[0].ToBoolean().Value();
   return info.Env().Undefined();
@@ -563,7 +713,7 @@ Napi::Value ExecutionContext::SetCudaGraph(const Napi::CallbackInfo& info) {
 // timing is written there and the run resolves with it, instead of with a new array.
 Napi::Value ExecutionContext::SetTiming(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto c = core(env);
+  auto c = Usable(env);
   const bool into = info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull();
   if (into && (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
                info[1].As<Napi::TypedArray>().ElementLength() < 3))
@@ -575,183 +725,249 @@ Napi::Value ExecutionContext::SetTiming(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// run(inputDims?: Int32Array, outputDims?: Int32Array) → Promise<undefined | Float64Array>
-// inputDims packs [rank, d0, d1, ...] for every input in engine IO order (null: keep the
-// current shapes). outputDims, if given, receives the same packing for every output.
+// run({ inputDims?: Int32Array, outputDims?: Int32Array, set? }) → Promise<undefined | Float64Array>
+// inputDims packs [rank, d0, d1, ...] for every input in engine IO order (absent: the shapes of
+// the last run or setInputShape). outputDims receives the same packing for every output when
+// the run is launched. Inputs with staged pieces (stageInput) take them; the others are copied
+// from their host staging, if bound.
 Napi::Value ExecutionContext::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto c = core(env);
-  if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
-  c->Quiesce();  // a previous run of this context must be launched before its state changes
+  auto c = Usable(env);
+  Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  IoSet& set = SetArg(env, c, o.Get("set"));
+  const int setIndex = set.index;
+  Napi::Value inDims = o.Get("inputDims");
+  Napi::Value outDims = o.Get("outputDims");
+  if (!inDims.IsUndefined() && !inDims.IsNull() && !(inDims.IsTypedArray() && inDims.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array))
+    Throw(env, "ERR_INVALID_ARGUMENT", "inputDims must be an Int32Array");
+  if (!outDims.IsUndefined() && !outDims.IsNull() && !(outDims.IsTypedArray() && outDims.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array))
+    Throw(env, "ERR_INVALID_ARGUMENT", "outputDims must be an Int32Array");
+  if (set.inflight > 0) Throw(env, "ERR_BUSY", "a run of IO set " + std::to_string(setIndex) + " is in flight: its buffers are in use");
+  RunRecord* rec = c->NewRecord();
+  rec->set = setIndex;
+  rec->stagedInputs = 0;
+  rec->outDims = nullptr;
+  rec->outDimsLength = 0;
   try {
-    if (info.Length() > 0 && info[0].IsTypedArray()) {
-      Napi::Int32Array dims = info[0].As<Napi::Int32Array>();
+    rec->dims = c->currentDims;
+    if (inDims.IsTypedArray()) {
+      Napi::Int32Array dims = inDims.As<Napi::Int32Array>();
       size_t k = 0;
-      for (size_t i = 0; i < c->bindings.size(); ++i) {
+      for (size_t i = 0; i < set.bindings.size(); ++i) {
         if (!c->engine->io[i].isInput) continue;
         if (k >= dims.ElementLength()) throw CodedError{"ERR_INVALID_ARGUMENT", "inputDims is too short"};
         nvinfer1::Dims d{};
         d.nbDims = dims[k++];
-        if (d.nbDims < 0 || d.nbDims > nvinfer1::Dims::MAX_DIMS || k + d.nbDims > dims.ElementLength())
+        if (d.nbDims < 0 || d.nbDims > nvinfer1::Dims::MAX_DIMS || k + static_cast<size_t>(d.nbDims) > dims.ElementLength())
           throw CodedError{"ERR_INVALID_ARGUMENT", "inputDims is malformed"};
         for (int j = 0; j < d.nbDims; ++j) d.d[j] = dims[k++];
-        c->SetShape(static_cast<int>(i), d);
+        c->CheckShape(static_cast<int>(i), d);
+        rec->dims[i] = d;
       }
     }
-    if (c->preparedGeneration != c->generation) {
-      c->Prepare();
-      c->preparedGeneration = c->generation;
+    for (size_t i = 0; i < set.bindings.size(); ++i) {
+      const TensorInfo& t = c->engine->io[i];
+      if (!t.isInput) continue;
+      if (!inDims.IsTypedArray() && !c->currentDimsSet[i])
+        throw CodedError{"ERR_MISSING_TENSOR", "the shape of input '" + t.name + "' was not set (it has dynamic dimensions " + DimsString(t.dims) + ")"};
+      if (i >= kMaxStagedTensors) continue;
+      const InputStage& st = *set.stage[i];
+      if (st.end == 0) continue;
+      const size_t bytes = ByteSize(rec->dims[i], t.elemBits);
+      if (st.end != bytes)
+        throw CodedError{"ERR_SHAPE_MISMATCH", "input '" + t.name + "': " + std::to_string(st.end) + " bytes were staged; shape " + DimsString(rec->dims[i]) +
+                                                   " needs " + std::to_string(bytes)};
     }
-    // Optional third argument: per input (engine input order), an array of TypedArrays whose
-    // bytes, concatenated, are the input; copied into its pinned staging on the launch thread.
-    // Optional fourth: how many leading parts of every input stageInput copied already (in this
-    // order, from byte 0): they are checked against what was staged and not copied again.
-    std::vector<Napi::Value> keepParts;
-    std::vector<std::shared_ptr<HostMem>> keepPinned;
-    const size_t skip = info.Length() > 3 && info[3].IsNumber() ? static_cast<size_t>(std::max<int64_t>(0, info[3].As<Napi::Number>().Int64Value())) : 0;
-    if (info.Length() > 2 && info[2].IsArray()) {
-      Napi::Array per = info[2].As<Napi::Array>();
-      c->gather.resize(c->bindings.size());
-      c->gatherStart.assign(c->bindings.size(), 0);
-      uint32_t k = 0;
-      for (size_t i = 0; i < c->bindings.size(); ++i) {
-        if (!c->engine->io[i].isInput) continue;
-        Napi::Value v = per.Get(k++);
-        c->gather[i].clear();
-        if (!v.IsArray()) {
-          if (skip > 0) throw CodedError{"ERR_INVALID_ARGUMENT", "stagedParts needs the parts of every input"};
-          continue;
-        }
-        Binding& b = c->bindings[i];
-        if (!b.host) throw CodedError{"ERR_INVALID_ARGUMENT", "input '" + c->engine->io[i].name + "' has no host staging buffer to gather into"};
-        Napi::Array parts = v.As<Napi::Array>();
-        const std::vector<ContextCore::GatherPart>* staged = i < c->staged.size() ? &c->staged[i] : nullptr;
-        if (skip > parts.Length() || (skip > 0 && (staged == nullptr || staged->size() < skip)))
-          throw CodedError{"ERR_INVALID_ARGUMENT", "stagedParts " + std::to_string(skip) + ": input '" + c->engine->io[i].name + "' has " +
-                                                       std::to_string(staged ? staged->size() : 0) + " pieces staged"};
-        size_t total = 0;
-        for (uint32_t j = 0; j < parts.Length(); ++j) {
-          HostRegion r = GetHostRegion(env, parts.Get(j));
-          if (j < skip) {
-            const ContextCore::GatherPart& s = (*staged)[j];
-            if (s.ptr != r.ptr || s.bytes != r.bytes)
-              throw CodedError{"ERR_INVALID_ARGUMENT", "part " + std::to_string(j) + " of input '" + c->engine->io[i].name + "' is not the piece staged there"};
-            total += r.bytes;
-            c->gatherStart[i] = total;
-            continue;
-          }
-          c->gather[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
-          total += r.bytes;
-          keepParts.push_back(r.jsValue);
-          if (r.pinnedMem) keepPinned.push_back(r.pinnedMem);  // alive until the DMA is done
-        }
-        if (total != b.bytes) {
-          c->gather[i].clear();
-          throw CodedError{"ERR_SHAPE_MISMATCH", "the parts of input '" + c->engine->io[i].name + "' hold " + std::to_string(total) + " bytes; shape " +
-                                                     DimsString(b.dims) + " needs " + std::to_string(b.bytes)};
-        }
-        // Staged whole: no piece left to copy, yet the input is on the device already (no
-        // copy from the staging, and the graph kept for pieces DMA'd before it).
-        if (skip > 0 && i < 64) c->directMask |= uint64_t{1} << i;
+    // Inputs whose pieces all sit in the pinned staging already, none sent (small ones, copied
+    // inline): the run copies them itself, inside its graph, and may launch inline. The others
+    // go through the set's input stream, which the launch waits for.
+    bool copiesDone = false;
+    {
+      std::lock_guard<std::mutex> lock(c->copyMutex);
+      copiesDone = set.copiesPending == 0;
+    }
+    for (size_t i = 0; i < set.bindings.size() && i < kMaxStagedTensors; ++i) {
+      if (!c->engine->io[i].isInput || set.stage[i]->end == 0) continue;
+      InputStage& st = *set.stage[i];
+      bool direct = !copiesDone;
+      {
+        std::lock_guard<std::mutex> lock(st.mutex);
+        direct = direct || st.anyPinned || st.dmaIssued;
       }
+      if (direct) rec->stagedInputs |= uint64_t{1} << i;
+      else st.Reset();
     }
-    // What was staged is used (or superseded: the inputs are copied whole) by this run, whose
-    // launch issues any staged piece still queued before its own work.
-    for (auto& st : c->staged) st.clear();
-    c->launchOnWatcher = skip > 0 && !kInlineStagedLaunch;
-    TimingEvents* t = c->timing ? c->stream->NewTiming() : nullptr;
-    if (info.Length() > 1 && info[1].IsTypedArray()) {
-      Napi::Int32Array out = info[1].As<Napi::Int32Array>();
-      size_t k = 0;
-      for (size_t i = 0; i < c->bindings.size(); ++i) {
-        if (c->engine->io[i].isInput) continue;
-        const nvinfer1::Dims& d = c->bindings[i].dims;
-        if (k + 1 + d.nbDims > out.ElementLength()) break;
-        out[k++] = d.nbDims;
-        for (int j = 0; j < d.nbDims; ++j) out[k++] = static_cast<int32_t>(d.d[j]);
-      }
-    }
-    Completion* comp = c->stream->NewCompletion();
-    comp->timing = t;
-    if (t != nullptr && !timingTarget_.IsEmpty()) comp->timingOut = Napi::Persistent(timingTarget_.Value());
-    comp->launcher = c.get();  // the watcher thread enqueues it: the event loop is not held up
-    comp->keepAlive.push_back(c);
-    for (auto& v : keepParts) comp->jsRefs.push_back(Napi::Persistent(v));
-    for (auto& m : keepPinned) comp->keepAlive.push_back(m);
-    // Staged copies precede this run in stream order: their memory may go when it completes.
-    for (auto& m : c->stagedKeep) comp->keepAlive.push_back(std::move(m));
-    c->stagedKeep.clear();
-    for (auto& b : c->bindings) {
-      if (b.dev) comp->keepAlive.push_back(b.dev);
-      if (b.host) comp->keepAlive.push_back(b.host);
-    }
-    ContextCore* raw = c.get();
-    comp->onSettled = [raw] { --raw->inflight; };
-    ++c->inflight;
-    try {
-      return c->stream->Submit(env, comp);
-    } catch (...) {
-      --c->inflight;
-      for (auto& g : c->gather) g.clear();  // never launched: its pieces must not reach a later launch
-      c->gatherStart.clear();
-      c->directMask = 0;
-      throw;
+    if (rec->stagedInputs == 0 && copiesDone) {
+      set.tasksUsed = 0;
+      set.staged = false;
     }
   } catch (const CodedError& e) {
-    for (auto& g : c->gather) g.clear();
-    c->gatherStart.clear();
-    c->directMask = 0;
+    rec->inUse = false;
     Throw(env, e.code.c_str(), e.message);
   }
+  if (inDims.IsTypedArray()) {
+    c->currentDims = rec->dims;
+    for (size_t i = 0; i < c->engine->io.size(); ++i)
+      if (c->engine->io[i].isInput) c->currentDimsSet[i] = true;
+  }
+  Completion* comp = c->stream->NewCompletion();
+  TimingEvents* t = nullptr;
+  try {
+    t = c->timing ? c->stream->NewTiming() : nullptr;
+  } catch (const CodedError& e) {
+    rec->inUse = false;
+    c->stream->ReturnUnused(comp);
+    Throw(env, e.code.c_str(), e.message);
+  }
+  comp->timing = t;
+  if (t != nullptr && !timingTarget_.IsEmpty()) comp->timingOut = Napi::Persistent(timingTarget_.Value());
+  if (outDims.IsTypedArray()) {
+    Napi::Int32Array a = outDims.As<Napi::Int32Array>();
+    rec->outDims = a.Data();
+    rec->outDimsLength = a.ElementLength();
+    comp->jsRefs.push_back(Napi::Persistent(outDims));  // written by the launch thread
+  }
+  comp->launcher = c.get();
+  comp->launchData = rec;
+  comp->keepAlive.push_back(c);
+  for (auto& b : set.bindings) {
+    if (b.dev) comp->keepAlive.push_back(b.dev);
+    if (b.host) comp->keepAlive.push_back(b.host);
+  }
+  ContextCore* raw = c.get();
+  comp->onSettled = [raw, rec] {
+    --raw->inflight;
+    IoSet& s = *raw->sets[static_cast<size_t>(rec->set)];
+    --s.inflight;
+    // The launch waited for the set's copies and its completion follows every DMA issued on
+    // the set's input stream before it: what they read may go, and the set be staged afresh.
+    s.stagedRefs.clear();
+    s.stagedKeep.clear();
+    if (rec->stagedInputs != 0) {
+      for (auto& st : s.stage)
+        if (st) st->Reset();
+      s.tasksUsed = 0;
+      s.staged = false;
+    }
+    rec->inUse = false;
+  };
+  ++c->inflight;
+  ++set.inflight;
+  return c->stream->Submit(env, comp);  // on failure it settles comp (onSettled runs) and throws
 }
 
-// stageInput(name, byteOffset, pinnedView): copies one piece of an input to the device (a DMA on
-// the context's stream, issued from the JS thread together with the next few pieces, see
-// kStageGroup, or by the run's launch), ahead of the run() that
-// uses it, which then skips it (run's stagedParts). The batcher copies each request as it
-// arrives at a free instance, so the copies overlap the rest of the batch's arrival instead of
-// following its formation. Pieces go in order from byte 0: byteOffset 0 starts afresh, any other
-// must continue where the last piece ended. Only with no run in flight (the device buffer is
-// the inference's input) and only from pinned memory (no CPU copy, nothing to wait for).
+// stageInput(name, byteOffset, data, set = 0): copies one piece of an input (host memory of any
+// kind) towards the device at byteOffset, ahead of the run() of that set, which then takes it
+// instead of copying the input from its host staging. Pinned memory (a HostBuffer or a view of
+// one) is DMA'd straight from where it is; other memory is copied into the set's pinned staging
+// by copy threads and DMA'd from there as ranges fill. Pieces go in order from byte 0 (0 starts
+// the input afresh). Refused while a run of the set is in flight: its buffers are in use.
 Napi::Value ExecutionContext::StageInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto c = core(env);
-  const int i = Index(env, info[0]);
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
   const std::string& name = c->engine->io[i].name;
   if (!c->engine->io[i].isInput) Throw(env, "ERR_INVALID_ARGUMENT", "'" + name + "' is an output, not an input");
-  if (i >= 64) Throw(env, "ERR_INVALID_ARGUMENT", "stageInput supports the first 64 tensors of an engine");
-  if (c->benchmarking) Throw(env, "ERR_BUSY", "the context is running a benchmark");
-  if (c->inflight > 0) Throw(env, "ERR_BUSY", "a run of this context is in flight: its input must not be overwritten");
-  if (info.Length() < 2 || !info[1].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be a number");
-  const double offD = info[1].As<Napi::Number>().DoubleValue();
-  if (!(offD >= 0) || offD != static_cast<double>(static_cast<int64_t>(offD))) Throw(env, "ERR_INVALID_ARGUMENT", "byteOffset must be an integer >= 0");
-  const size_t off = static_cast<size_t>(offD);
+  if (static_cast<size_t>(i) >= kMaxStagedTensors) Throw(env, "ERR_INVALID_ARGUMENT", "stageInput supports the first 64 tensors of an engine");
+  IoSet& set = SetArg(env, c, info.Length() > 3 ? info[3] : env.Undefined());
+  const size_t setIndex = static_cast<size_t>(set.index);
+  if (set.inflight > 0) Throw(env, "ERR_BUSY", "a run of IO set " + std::to_string(setIndex) + " is in flight: its input must not be overwritten");
+  const size_t off = SizeArg(env, info.Length() > 1 ? info[1] : env.Undefined(), "byteOffset");
   HostRegion r = GetHostRegion(env, info.Length() > 2 ? info[2] : env.Undefined());
-  if (!r.pinnedMem) Throw(env, "ERR_INVALID_ARGUMENT", "stageInput takes pinned memory (a HostBuffer or a view of one)");
-  Binding& b = c->bindings[i];
+  Binding& b = set.bindings[i];
   if (!b.dev) Throw(env, "ERR_INVALID_ARGUMENT", "input '" + name + "' has no device buffer bound");
-  if (off > b.dev->bytes - b.devOffset || r.bytes > b.dev->bytes - b.devOffset - off)
+  const size_t devRoom = b.dev->bytes - b.devOffset;
+  if (!Fits(off, r.bytes, devRoom))
     Throw(env, "ERR_BUFFER_TOO_SMALL", "input '" + name + "': " + std::to_string(r.bytes) + " bytes at byteOffset " + std::to_string(off) + " exceed its device buffer (" +
-                                           std::to_string(b.dev->bytes - b.devOffset) + " bytes)");
-  c->staged.resize(c->bindings.size());
-  size_t end = 0;  // where the pieces staged so far end (they lie in order from byte 0)
-  for (const auto& p : c->staged[i]) end += p.bytes;
-  if (off != 0 && off != end)
-    Throw(env, "ERR_INVALID_ARGUMENT", "staged pieces of input '" + name + "' go in order: expected byteOffset 0 or " + std::to_string(end) + ", got " + std::to_string(off));
-  c->Quiesce();  // stream order: launches submitted earlier are enqueued first
-  try {
-    UseDevice(c->engine->device);
-    c->stageQueue.push_back({static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off, r.ptr, r.bytes});
-    if (c->stageQueue.size() >= kStageGroup) c->IssueStaged();
-  } catch (const CodedError& e) {
-    // Pieces staged before this one may not have been copied: none counts as staged any more.
-    for (auto& st : c->staged) st.clear();
-    Throw(env, e.code.c_str(), e.message);
+                                           std::to_string(devRoom) + " bytes)");
+  if (!r.pinnedMem) {
+    if (!b.host) Throw(env, "ERR_INVALID_ARGUMENT", "input '" + name + "' has no host staging buffer to copy ordinary memory into");
+    const size_t hostRoom = b.host->bytes - b.hostOffset;
+    if (!Fits(off, r.bytes, hostRoom))
+      Throw(env, "ERR_BUFFER_TOO_SMALL", "input '" + name + "': " + std::to_string(r.bytes) + " bytes at byteOffset " + std::to_string(off) + " exceed its host staging (" +
+                                             std::to_string(hostRoom) + " bytes)");
   }
-  if (off == 0) c->staged[i].clear();
-  c->staged[i].push_back({r.ptr, r.bytes, r.pinnedMem.get()});
-  c->stagedKeep.push_back(r.pinnedMem);
-  c->stagedKeep.push_back(b.dev);
+  InputStage& st = *set.stage[i];
+  if (off != 0 && off != st.end)
+    Throw(env, "ERR_INVALID_ARGUMENT", "staged pieces of input '" + name + "' go in order: expected byteOffset 0 or " + std::to_string(st.end) + ", got " + std::to_string(off));
+  if (off == 0 && st.end != 0) {
+    c->WaitCopies(set);  // this input starts afresh: its earlier pieces' copies must not land later
+    st.Reset();
+  }
+  set.staged = true;
+  if (r.bytes > 0) {
+    try {
+      if (r.pinnedMem) {
+        bool issue = false;
+        {
+          std::lock_guard<std::mutex> lock(set.queueMutex);
+          set.pinnedQueue.push_back({static_cast<uint8_t*>(b.dev->ptr) + b.devOffset + off, r.ptr, r.bytes});
+          issue = set.pinnedQueue.size() >= kPinnedGroup;
+        }
+        st.anyPinned = true;
+        set.stagedKeep.push_back(r.pinnedMem);
+        if (issue) c->IssuePinnedQueue(set);
+      } else {
+        if (set.tasksUsed == set.tasks.size()) set.tasks.push_back(std::make_unique<CopyTask>());
+        CopyTask* task = set.tasks[set.tasksUsed++].get();
+        task->piece = {static_cast<uint8_t*>(b.host->ptr) + b.hostOffset + off, r.ptr, r.bytes};
+        task->owner = c.get();
+        task->tag = (setIndex << 16) | static_cast<size_t>(i);
+        task->onDone = &ContextCore::OnPieceCopied;
+        set.stagedRefs.push_back(Napi::Persistent(r.jsValue));  // the JS memory stays until the copy is done
+        {
+          std::lock_guard<std::mutex> lock(c->copyMutex);
+          ++set.copiesPending;
+        }
+        SubmitCopy(task);
+      }
+    } catch (const CodedError& e) {
+      // Pieces staged before this one may not have reached the device: none counts any more.
+      c->ClearStaging(set);
+      Throw(env, e.code.c_str(), e.message);
+    }
+  }
+  st.end = off + r.bytes;
+  return env.Undefined();
+}
+
+// clearStaged(set = 0): forgets the pieces staged on the set (the batch they were for will not run).
+Napi::Value ExecutionContext::ClearStaged(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = Usable(env);
+  IoSet& set = SetArg(env, c, info.Length() > 0 ? info[0] : env.Undefined());
+  if (set.inflight > 0) Throw(env, "ERR_BUSY", "a run of this IO set is in flight");
+  c->ClearStaging(set);
+  return env.Undefined();
+}
+
+// truncateStaged(name, byteLength, set = 0): keeps the first byteLength staged bytes of an input
+// (a batch formed shorter than what was staged for it). Pieces beyond may still reach the
+// device, past the rows the run reads.
+Napi::Value ExecutionContext::TruncateStaged(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = Usable(env);
+  const int i = Index(env, c, info[0]);
+  if (!c->engine->io[i].isInput || static_cast<size_t>(i) >= kMaxStagedTensors) Throw(env, "ERR_INVALID_ARGUMENT", "'" + c->engine->io[i].name + "' is not a stageable input");
+  IoSet& set = SetArg(env, c, info.Length() > 2 ? info[2] : env.Undefined());
+  if (set.inflight > 0) Throw(env, "ERR_BUSY", "a run of this IO set is in flight");
+  const size_t keep = SizeArg(env, info.Length() > 1 ? info[1] : env.Undefined(), "byteLength");
+  InputStage& st = *set.stage[i];
+  if (keep > st.end) Throw(env, "ERR_INVALID_ARGUMENT", "input '" + c->engine->io[i].name + "' has " + std::to_string(st.end) + " bytes staged, fewer than " + std::to_string(keep));
+  if (keep == st.end) return env.Undefined();
+  c->WaitCopies(set);  // nothing may land in the ranges dropped below afterwards
+  {
+    std::lock_guard<std::mutex> lock(st.mutex);
+    for (auto it = st.ready.begin(); it != st.ready.end();) {
+      if (it->first >= keep) {
+        it = st.ready.erase(it);
+      } else {
+        if (it->second > keep) it->second = keep;
+        ++it;
+      }
+    }
+  }
+  st.end = keep;
   return env.Undefined();
 }
 
@@ -764,6 +980,7 @@ struct BenchOptions {
   double durationMs = 3000;
   double warmupMs = 200;
   bool graph = false;
+  bool overlap = false;
 };
 
 class BenchmarkWorker : public Napi::AsyncWorker {
@@ -772,54 +989,123 @@ class BenchmarkWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), c_(std::move(c)), o_(o) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
+  // One iteration at a time (each waited for by spinning on an event), or, with overlap, two in
+  // flight on two IO sets: the next one's inputs are copied on the input stream while the
+  // current one computes, as trtexec does (but on separate buffers).
   void Execute() override {
-    TimingEvents t;
+    const size_t depth = o_.overlap ? 2 : 1;
+    TimingEvents t[2];
+    struct Restore {
+      ContextCore& c;
+      bool graph;
+      ~Restore() { c.graphEnabled = graph; }
+    } restore{*c_, c_->graphEnabled};
     try {
       UseDevice(c_->engine->device);
-      for (auto& e : t.ev) CheckCuda(cudaEventCreate(&e), "cudaEventCreate");
-      const bool wasGraph = c_->graphEnabled;
+      for (size_t k = 0; k < depth; ++k)
+        for (auto& e : t[k].ev) CheckCuda(cudaEventCreate(&e), "cudaEventCreate");
       c_->graphEnabled = o_.graph;
+      for (size_t k = 0; k < depth; ++k) c_->Prepare(*c_->sets[k], nullptr);
       const bool timeline = HasTimingEpoch(c_->engine->device);
-      auto once = [&](bool record) {
+      Clock::time_point launched[2];
+      double enqueueUs[2] = {0, 0};
+      auto launch = [&](size_t k) {
+        IoSet& set = *c_->sets[k];
         const Clock::time_point t0 = Clock::now();
-        c_->EnqueueOnce(&t);
-        const Clock::time_point t1 = Clock::now();
-        cudaError_t r;
-        while ((r = cudaEventQuery(t.ev[3])) == cudaErrorNotReady) CpuRelax();
-        CheckCuda(r, "GPU work");
-        const Clock::time_point t2 = Clock::now();
-        if (!record) return;
-        float h2d = 0, compute = 0, d2h = 0;
-        cudaEventElapsedTime(&h2d, t.ev[0], t.ev[1]);
-        cudaEventElapsedTime(&compute, t.ev[1], t.ev[2]);
-        cudaEventElapsedTime(&d2h, t.ev[2], t.ev[3]);
-        latency_.push_back(std::chrono::duration<double, std::micro>(t2 - t0).count());
-        if (timeline) {  // only when marked: the reference loop pays nothing otherwise
-          startMs_.push_back(EpochOffsetMs(c_->engine->device, t.ev[0]));
-          endMs_.push_back(EpochOffsetMs(c_->engine->device, t.ev[3]));
+        uint64_t outside = 0;
+        if (o_.overlap) {
+          // The inputs' host staging to the device on the set's input stream, as staged inputs go.
+          CheckCuda(cudaEventRecord(t[k].ev[0], set.inStream), "cudaEventRecord");
+          for (size_t i = 0; i < set.bindings.size() && i < kMaxStagedTensors; ++i) {
+            Binding& b = set.bindings[i];
+            if (!c_->engine->io[i].isInput || !b.host || b.bytes == 0) continue;
+            CheckCuda(cudaMemcpyAsync(static_cast<uint8_t*>(b.dev->ptr) + b.devOffset, static_cast<uint8_t*>(b.host->ptr) + b.hostOffset, b.bytes,
+                                      cudaMemcpyHostToDevice, set.inStream),
+                      "cudaMemcpyAsync (input)");
+            outside |= uint64_t{1} << i;
+          }
+          c_->EnqueueCompute(set, outside, nullptr);
+          CheckCuda(cudaEventRecord(t[k].ev[3], c_->stream->stream()), "cudaEventRecord");
+        } else {
+          CheckCuda(cudaEventRecord(t[k].ev[0], c_->stream->stream()), "cudaEventRecord");
+          c_->EnqueueCompute(set, 0, &t[k]);
         }
-        enqueue_.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-        h2d_.push_back(h2d * 1000.0);
-        compute_.push_back(compute * 1000.0);
-        d2h_.push_back(d2h * 1000.0);
+        enqueueUs[k] = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+        launched[k] = t0;
       };
-      const Clock::time_point w0 = Clock::now();
-      do once(false);
-      while (std::chrono::duration<double, std::milli>(Clock::now() - w0).count() < o_.warmupMs);
-      const Clock::time_point s0 = Clock::now();
-      for (int64_t i = 0;; ++i) {
-        if (o_.iterations > 0 ? i >= o_.iterations : std::chrono::duration<double, std::milli>(Clock::now() - s0).count() >= o_.durationMs) break;
-        once(true);
+      auto wait = [&](size_t k, bool record) {
+        cudaError_t r;
+        while ((r = cudaEventQuery(t[k].ev[3])) == cudaErrorNotReady) CpuRelax();
+        CheckCuda(r, "GPU work");
+        const Clock::time_point now = Clock::now();
+        if (!record) return;
+        latency_.push_back(std::chrono::duration<double, std::micro>(now - launched[k]).count());
+        enqueue_.push_back(enqueueUs[k]);
+        if (o_.overlap) {
+          // [h2d + compute + d2h] as one span from the input copy's start to the outputs' end.
+          float span = 0;
+          Elapsed(&span, t[k].ev[0], t[k].ev[3]);
+          h2d_.push_back(0);
+          compute_.push_back(span * 1000.0);
+          d2h_.push_back(0);
+        } else {
+          float h2d = 0, compute = 0, d2h = 0;
+          Elapsed(&h2d, t[k].ev[0], t[k].ev[1]);
+          Elapsed(&compute, t[k].ev[1], t[k].ev[2]);
+          Elapsed(&d2h, t[k].ev[2], t[k].ev[3]);
+          h2d_.push_back(h2d * 1000.0);
+          compute_.push_back(compute * 1000.0);
+          d2h_.push_back(d2h * 1000.0);
+        }
+        if (timeline) {  // only when marked: the reference loop pays nothing otherwise
+          startMs_.push_back(EpochOffsetMs(c_->engine->device, t[k].ev[0]));
+          endMs_.push_back(EpochOffsetMs(c_->engine->device, t[k].ev[3]));
+        }
+      };
+      // Iteration i runs on set i % depth; before a set is reused, its previous iteration is waited for.
+      int64_t i = 0;
+      bool measuring = false;
+      Clock::time_point w0 = Clock::now(), s0 = w0;
+      std::vector<bool> counted(depth, false);
+      for (;; ++i) {
+        const size_t k = static_cast<size_t>(i) % depth;
+        if (i >= static_cast<int64_t>(depth)) wait(k, counted[k]);
+        const double sinceWarm = std::chrono::duration<double, std::milli>(Clock::now() - w0).count();
+        if (!measuring && sinceWarm >= o_.warmupMs) {
+          // Drain the warm-up, then start the clock.
+          for (size_t j = 0; j < depth; ++j)
+            if (j != k && i >= static_cast<int64_t>(depth)) {
+              cudaError_t r;
+              while ((r = cudaEventQuery(t[j].ev[3])) == cudaErrorNotReady) CpuRelax();
+            }
+          measuring = true;
+          s0 = Clock::now();
+          measured_ = 0;
+        }
+        if (measuring) {
+          const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - s0).count();
+          if (o_.iterations > 0 ? measured_ >= o_.iterations : elapsed >= o_.durationMs) break;
+          ++measured_;
+        }
+        launch(k);
+        counted[k] = measuring;
+      }
+      // The iterations still in flight belong to the measurement.
+      for (size_t d = 1; d <= depth; ++d) {
+        const size_t k = static_cast<size_t>(i - static_cast<int64_t>(d) + static_cast<int64_t>(depth) * 2) % depth;
+        if (i - static_cast<int64_t>(d) >= 0 && counted[k]) wait(k, true), counted[k] = false;
       }
       totalMs_ = std::chrono::duration<double, std::milli>(Clock::now() - s0).count();
-      graphUsed_ = c_->graphEnabled && c_->CurrentGraph() != nullptr;
-      c_->graphEnabled = wasGraph;
+      graphUsed_ = o_.graph && c_->graphEnabled && !c_->graphs.empty();
     } catch (const CodedError& e) {
       code_ = e.code;
       SetError(e.message);
     }
-    for (auto e : t.ev)
-      if (e) cudaEventDestroy(e);
+    cudaStreamSynchronize(c_->stream->stream());
+    for (size_t k = 0; k < depth; ++k) cudaStreamSynchronize(c_->sets[k]->inStream);
+    for (size_t k = 0; k < depth; ++k)
+      for (auto e : t[k].ev)
+        if (e) cudaEventDestroy(e);
   }
 
   void OnOK() override {
@@ -828,7 +1114,7 @@ class BenchmarkWorker : public Napi::AsyncWorker {
     Napi::Object r = Napi::Object::New(env);
     auto arr = [&](const std::vector<double>& v) {
       Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
+      if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
       return a;
     };
     r.Set("latencyUs", arr(latency_));
@@ -839,7 +1125,10 @@ class BenchmarkWorker : public Napi::AsyncWorker {
     r.Set("startMs", arr(startMs_));  // from the timeline mark (markTimingEpoch); empty without one
     r.Set("endMs", arr(endMs_));
     r.Set("totalMs", totalMs_);
+    r.Set("iterations", static_cast<double>(measured_));
     r.Set("cudaGraph", graphUsed_);
+    r.Set("overlap", o_.overlap);
+    r.Set("timingErrors", static_cast<double>(timingErrors_));
     deferred_.Resolve(r);
   }
   void OnError(const Napi::Error& e) override {
@@ -848,36 +1137,50 @@ class BenchmarkWorker : public Napi::AsyncWorker {
   }
 
  private:
+  // cudaEventElapsedTime, counting failures (reported as timingErrors) instead of reading them as 0 ms.
+  void Elapsed(float* ms, cudaEvent_t a, cudaEvent_t b) {
+    if (cudaEventElapsedTime(ms, a, b) != cudaSuccess) {
+      cudaGetLastError();
+      *ms = std::nanf("");
+      ++timingErrors_;
+    }
+  }
+
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<ContextCore> c_;
   BenchOptions o_;
   std::vector<double> latency_, enqueue_, h2d_, compute_, d2h_, startMs_, endMs_;
   double totalMs_ = 0;
+  int64_t measured_ = 0;
+  int64_t timingErrors_ = 0;
   bool graphUsed_ = false;
   std::string code_ = "ERR_CUDA";
 };
 
 }  // namespace
 
-// benchmark({ iterations, durationMs, warmupMs, cudaGraph }) → Promise<{ latencyUs, ... }>:
-// the same work as run() in a C++ loop on a worker thread, one iteration at a time, each
-// waited for by spinning on an event: the floor the JS path is compared against.
+// benchmark({ iterations, durationMs, warmupMs, cudaGraph, overlap }) → Promise<{ latencyUs, ... }>:
+// the same work as run() in a C++ loop on a worker thread: the floor the JS path is compared
+// against. overlap (needs two IO sets) keeps two iterations in flight, as trtexec does.
 Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto c = core(env);
-  if (c->inflight > 0 || c->benchmarking) Throw(env, "ERR_BUSY", "the context has work in flight");
+  auto c = Usable(env);
+  if (c->inflight > 0) Throw(env, "ERR_BUSY", "the context has work in flight");
   Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
   BenchOptions b;
-  b.iterations = static_cast<int64_t>(GetNumber(o, "iterations", 0));
+  const double iterations = GetNumber(o, "iterations", 0);
   b.durationMs = GetNumber(o, "durationMs", 3000);
   b.warmupMs = GetNumber(o, "warmupMs", 200);
+  if (!(iterations >= 0 && iterations <= 1e12) || std::floor(iterations) != iterations) Throw(env, "ERR_INVALID_ARGUMENT", "iterations must be an integer >= 0");
+  if (!(b.durationMs > 0 && b.durationMs <= 3.6e6)) Throw(env, "ERR_INVALID_ARGUMENT", "durationMs must be in (0, 3600000]");
+  if (!(b.warmupMs >= 0 && b.warmupMs <= 3.6e6)) Throw(env, "ERR_INVALID_ARGUMENT", "warmupMs must be in [0, 3600000]");
+  b.iterations = static_cast<int64_t>(iterations);
   b.graph = GetBool(o, "cudaGraph", false);
+  b.overlap = GetBool(o, "overlap", false);
+  if (b.overlap && c->sets.size() < 2) Throw(env, "ERR_INVALID_ARGUMENT", "overlap needs a context with two IO sets (ioSets: 2)");
   c->Quiesce();
-  try {
-    c->IssueStaged();  // the loop writes the inputs: after any copy staged into them
-    c->Prepare();
-  } catch (const CodedError& e) {
-    Throw(env, e.code.c_str(), e.message);
+  for (auto& s : c->sets) {
+    if (s->staged) Throw(env, "ERR_BUSY", "inputs are staged on this context: run or clear them first");
   }
   c->benchmarking = true;
   auto* w = new BenchmarkWorker(env, c, b);
@@ -888,7 +1191,8 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
 
 Napi::Value ExecutionContext::Dispose(const Napi::CallbackInfo& info) {
   if (core_) core_->disposed = true;
-  core_.reset();  // the IExecutionContext goes when the work in flight releases it
+  core_.reset();  // the IExecutionContext goes when the work in flight (or a benchmark) releases it
+  timingTarget_.Reset();
   return info.Env().Undefined();
 }
 
@@ -897,20 +1201,18 @@ Napi::Value ExecutionContext::GetPending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), core_ ? static_cast<double>(core_->inflight) : 0);
 }
 Napi::Value ExecutionContext::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_ || core_->disposed); }
-Napi::Value ExecutionContext::GetGraphCaptured(const Napi::CallbackInfo& info) {
-  auto c = core(info.Env());
-  c->Quiesce();  // the launch thread may be capturing
-  return Napi::Boolean::New(info.Env(), c->graphEnabled && c->CurrentGraph() != nullptr);
+Napi::Value ExecutionContext::GetIoSets(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core(info.Env())->sets.size()));
 }
 
 Napi::Value ExecutionContext::GetGraphCount(const Napi::CallbackInfo& info) {
-  auto c = core(info.Env());
+  auto c = Usable(info.Env());
   c->Quiesce();
   return Napi::Number::New(info.Env(), static_cast<double>(c->graphs.size()));
 }
 
 Napi::Value ExecutionContext::GetGraphLaunches(const Napi::CallbackInfo& info) {
-  auto c = core(info.Env());
+  auto c = Usable(info.Env());
   c->Quiesce();
   return Napi::Number::New(info.Env(), static_cast<double>(c->graphUses));
 }

@@ -1,15 +1,11 @@
 #include "copy_pool.h"
 
-#include "common.h"
-
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <deque>
-#include <exception>
-#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -17,89 +13,59 @@ namespace trtnode {
 namespace {
 
 constexpr size_t kChunkBytes = 256 * 1024;
-constexpr size_t kParallelFromBytes = 1024 * 1024;
+// Below this a copy is done by the caller: handing it to a thread costs more than the memcpy.
+constexpr size_t kInlineBelowBytes = 64 * 1024;
 
-struct CopyJob {
-  std::vector<CopyPiece> chunks;
-  // Segments (ParallelCopySegments): chunk i belongs to segment chunkSegment[i]; segmentLeft
-  // counts each segment's chunks not copied yet. Empty for a plain ParallelCopy.
-  std::vector<uint32_t> chunkSegment;
-  std::unique_ptr<std::atomic<size_t>[]> segmentLeft;
-  std::atomic<size_t> next{0};
-  std::atomic<size_t> left{0};
-  std::mutex mutex;
-  std::condition_variable done;
+// Copies chunk i of t; the thread that copies the last outstanding chunk completes the task.
+void CopyChunk(CopyTask* t, size_t i) {
+  const size_t off = i * kChunkBytes;
+  const size_t n = std::min(kChunkBytes, t->piece.bytes - off);
+  std::memcpy(static_cast<uint8_t*>(t->piece.dst) + off, static_cast<const uint8_t*>(t->piece.src) + off, n);
+  if (t->chunksLeft.fetch_sub(1, std::memory_order_acq_rel) == 1 && t->onDone != nullptr) t->onDone(t);
+}
 
-  // Copies one chunk if any is left to take (by anyone); false when none was.
-  bool CopyOne() {
-    const size_t i = next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= chunks.size()) return false;
-    const CopyPiece& c = chunks[i];
-    std::memcpy(c.dst, c.src, c.bytes);
-    if (segmentLeft) segmentLeft[chunkSegment[i]].fetch_sub(1, std::memory_order_acq_rel);
-    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mutex);
-      done.notify_all();
-    }
-    return true;
-  }
-  // Copies chunks until none is left to take.
-  void Work() {
-    while (CopyOne()) {
-    }
-  }
-};
-
-// Never destroyed: its threads are detached and simply end with the process, so no exit-time
-// destructor can race a copy still running on a watcher thread.
+// Never destroyed: its threads are detached and end with the process, so no exit-time
+// destructor can race a copy still in progress.
 class CopyPool {
  public:
   CopyPool() {
     size_t n = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()) / 2);
-    if (const char* e = std::getenv("TRTNODE_COPY_THREADS")) n = static_cast<size_t>(std::max(0L, std::strtol(e, nullptr, 10)));
+    if (const char* e = std::getenv("TRTNODE_COPY_THREADS")) n = static_cast<size_t>(std::clamp(std::strtol(e, nullptr, 10), 0L, 64L));
     threads_ = n;
     for (size_t i = 0; i < n; ++i) std::thread([this] { Loop(); }).detach();
   }
   size_t threads() const { return threads_; }
 
-  // Hands the job to the helpers, then `work` copies on the calling thread too; returns once
-  // every chunk is copied.
-  void Run(const std::shared_ptr<CopyJob>& job, const std::function<void()>& work) {
+  void Submit(CopyTask* t) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      jobs_.push_back(job);
+      queue_.push_back(t);
     }
-    cv_.notify_all();
-    work();
-    {
-      std::unique_lock<std::mutex> lock(job->mutex);
-      job->done.wait(lock, [&] { return job->left.load(std::memory_order_acquire) == 0; });
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), job), jobs_.end());
+    if (t->chunks > 1) cv_.notify_all();
+    else cv_.notify_one();
   }
 
  private:
   void Loop() {
     for (;;) {
-      std::shared_ptr<CopyJob> job;
+      CopyTask* t = nullptr;
+      size_t i = 0;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return !jobs_.empty(); });
-        job = jobs_.front();
-        if (job->next.load(std::memory_order_relaxed) >= job->chunks.size()) {
-          jobs_.pop_front();  // all taken: the caller waits for the last ones
-          continue;
-        }
+        cv_.wait(lock, [&] { return !queue_.empty(); });
+        t = queue_.front();
+        i = t->nextChunk.fetch_add(1, std::memory_order_relaxed);
+        // The last chunk taken: nobody else needs to see this task.
+        if (i + 1 >= t->chunks) queue_.pop_front();
       }
-      job->Work();
+      CopyChunk(t, i);
     }
   }
 
   size_t threads_ = 0;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<CopyJob>> jobs_;
+  std::deque<CopyTask*> queue_;
 };
 
 CopyPool& Pool() {
@@ -109,80 +75,20 @@ CopyPool& Pool() {
 
 }  // namespace
 
-namespace {
-size_t TotalBytes(const std::vector<CopyPiece>& pieces) {
-  size_t total = 0;
-  for (const auto& p : pieces) total += p.bytes;
-  return total;
-}
-
-// Splits the pieces into chunks of at most kChunkBytes, in destination order.
-std::shared_ptr<CopyJob> MakeJob(const std::vector<CopyPiece>& pieces) {
-  auto job = std::make_shared<CopyJob>();
-  for (const auto& p : pieces) {
-    for (size_t off = 0; off < p.bytes; off += kChunkBytes)
-      job->chunks.push_back({static_cast<uint8_t*>(p.dst) + off, static_cast<const uint8_t*>(p.src) + off, std::min(kChunkBytes, p.bytes - off)});
-  }
-  job->left.store(job->chunks.size());
-  return job;
-}
-}  // namespace
-
-void ParallelCopy(const std::vector<CopyPiece>& pieces) {
-  if (TotalBytes(pieces) < kParallelFromBytes || Pool().threads() == 0) {
-    for (const auto& p : pieces) std::memcpy(p.dst, p.src, p.bytes);
+void SubmitCopy(CopyTask* t) {
+  const size_t bytes = t->piece.bytes;
+  if (bytes < kInlineBelowBytes || Pool().threads() == 0) {
+    if (bytes > 0) std::memcpy(t->piece.dst, t->piece.src, bytes);
+    t->chunks = 0;
+    if (t->onDone != nullptr) t->onDone(t);
     return;
   }
-  auto job = MakeJob(pieces);
-  Pool().Run(job, [&] { job->Work(); });
+  t->chunks = (bytes + kChunkBytes - 1) / kChunkBytes;
+  t->nextChunk.store(0, std::memory_order_relaxed);
+  t->chunksLeft.store(t->chunks, std::memory_order_release);
+  Pool().Submit(t);
 }
 
-void ParallelCopySegments(const std::vector<CopyPiece>& pieces, size_t segmentBytes, const std::function<void(size_t, size_t)>& onSegment) {
-  const size_t total = TotalBytes(pieces);
-  if (total < kParallelFromBytes || Pool().threads() == 0 || total <= segmentBytes) {
-    for (const auto& p : pieces) std::memcpy(p.dst, p.src, p.bytes);
-    if (total > 0) onSegment(0, total);
-    return;
-  }
-  auto job = MakeJob(pieces);
-  // Segment boundaries fall between chunks: segment k ends at the first chunk end at or past
-  // (k + 1) * segmentBytes.
-  std::vector<size_t> ends;  // byte offset where each segment ends
-  std::vector<size_t> counts;
-  size_t at = 0;
-  for (const CopyPiece& c : job->chunks) {
-    if (ends.empty() || at >= ends.size() * segmentBytes) {
-      ends.push_back(0);
-      counts.push_back(0);
-    }
-    job->chunkSegment.push_back(static_cast<uint32_t>(ends.size() - 1));
-    at += c.bytes;
-    ends.back() = at;
-    ++counts.back();
-  }
-  job->segmentLeft.reset(new std::atomic<size_t>[ends.size()]);
-  for (size_t i = 0; i < ends.size(); ++i) job->segmentLeft[i].store(counts[i]);
-  // A throwing onSegment must not leave the helpers copying from memory its caller then frees:
-  // the copy runs to the end, and the error is rethrown after it.
-  std::exception_ptr failed;
-  Pool().Run(job, [&] {
-    // Copy alongside the helpers; between chunks, hand over every segment finished so far, in
-    // order. Once nothing is left to take, wait for the helpers' last chunks segment by segment.
-    size_t handed = 0;
-    while (handed < ends.size()) {
-      const bool copied = job->CopyOne();
-      for (; handed < ends.size() && job->segmentLeft[handed].load(std::memory_order_acquire) == 0; ++handed) {
-        if (failed) continue;
-        try {
-          onSegment(handed == 0 ? 0 : ends[handed - 1], ends[handed]);
-        } catch (...) {
-          failed = std::current_exception();
-        }
-      }
-      if (!copied && handed < ends.size()) CpuRelax();
-    }
-  });
-  if (failed) std::rethrow_exception(failed);
-}
+size_t CopyThreadCount() { return Pool().threads(); }
 
 }  // namespace trtnode

@@ -1,12 +1,11 @@
-// Parallel memcpy for gathering a batch into pinned staging on a launch thread. One 224×224
-// FP32 image is 600 KB; a batch of 32 is 19 MB, which one core of the test VM copies in about
-// 3 ms: longer than the H100 needs to run the batch. Copies of a megabyte or more are split
-// into chunks that a few helper threads copy together with the caller.
+// Copy threads: host memcpy off the JS thread. A request's input (one 224×224 FP32 image is
+// 600 KB) is copied into an execution context's pinned staging while the rest of its batch is
+// still arriving, so that no thread has to copy a whole 19 MB batch when it is formed. Large
+// copies are split into chunks that several threads copy at once.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
-#include <functional>
-#include <vector>
 
 namespace trtnode {
 
@@ -16,15 +15,26 @@ struct CopyPiece {
   size_t bytes;
 };
 
-// Copies every piece and returns when all are done. Any thread; small totals stay on the caller.
-// Helper threads: TRTNODE_COPY_THREADS, default min(8, cores / 2).
-void ParallelCopy(const std::vector<CopyPiece>& pieces);
+// One asynchronous copy. The submitter owns it and keeps it (and both memory ranges) alive until
+// onDone has been called; it may reuse it afterwards.
+struct CopyTask {
+  CopyPiece piece{};
+  // Called once, on the copy thread that finished the last chunk (or on the submitting thread
+  // when the copy was small enough to do inline).
+  void (*onDone)(CopyTask* task) = nullptr;
+  void* owner = nullptr;  // for onDone
+  size_t tag = 0;         // for onDone
 
-// The same, for pieces that fill one destination range back to back, handed over in segments
-// of about segmentBytes (each ends at the first chunk end past a multiple of it): onSegment(begin, end) (byte offsets into that range) is called on the
-// calling thread, in order, as soon as every byte of a segment is copied, while the rest is
-// still being copied. Lets the caller start a DMA of the first megabytes of a batch before the
-// last ones are gathered.
-void ParallelCopySegments(const std::vector<CopyPiece>& pieces, size_t segmentBytes, const std::function<void(size_t begin, size_t end)>& onSegment);
+  // The pool's bookkeeping.
+  std::atomic<size_t> nextChunk{0};
+  std::atomic<size_t> chunksLeft{0};
+  size_t chunks = 0;
+};
+
+// Queues the copy for the copy threads; copies inline when there are none or it is small.
+void SubmitCopy(CopyTask* task);
+
+// Number of copy threads (TRTNODE_COPY_THREADS, default min(8, cores / 2)).
+size_t CopyThreadCount();
 
 }  // namespace trtnode

@@ -12,29 +12,21 @@ namespace trtnode {
 using Clock = std::chrono::steady_clock;
 
 namespace {
-// A/B switch for measurements: TRTNODE_SEPARATE_COMPLETION_EVENT=1 records a dedicated
-// completion event even when timing events are recorded.
-const bool kSeparateCompletionEvent = std::getenv("TRTNODE_SEPARATE_COMPLETION_EVENT") != nullptr;
-std::mutex gStreamsMutex;
-std::vector<std::weak_ptr<StreamCore>> gStreams;
-
 double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 }  // namespace
 
-void RegisterStream(const std::shared_ptr<StreamCore>& s) {
-  std::lock_guard<std::mutex> lock(gStreamsMutex);
-  gStreams.erase(std::remove_if(gStreams.begin(), gStreams.end(), [](auto& w) { return w.expired(); }), gStreams.end());
-  gStreams.push_back(s);
+void RegisterStream(Napi::Env env, const std::shared_ptr<StreamCore>& s) {
+  AddonData* d = Data(env);
+  d->streams.erase(std::remove_if(d->streams.begin(), d->streams.end(), [](auto& w) { return w.expired(); }), d->streams.end());
+  d->streams.push_back(s);
 }
 
-void ShutdownAllStreams() {
+void ShutdownStreams(Napi::Env env) {
+  AddonData* d = Data(env);
   std::vector<std::shared_ptr<StreamCore>> alive;
-  {
-    std::lock_guard<std::mutex> lock(gStreamsMutex);
-    for (auto& w : gStreams)
-      if (auto s = w.lock()) alive.push_back(s);
-    gStreams.clear();
-  }
+  for (auto& w : d->streams)
+    if (auto s = w.lock()) alive.push_back(s);
+  d->streams.clear();
   for (auto& s : alive) s->Shutdown();
 }
 
@@ -50,9 +42,8 @@ std::shared_ptr<StreamCore> StreamCore::Create(Napi::Env env, int device, int pr
   StreamCore* raw = s.get();
   s->tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "tensorrt-node-stream", 0, 1);
   s->tsfn_.Unref(env);  // only pending work keeps the event loop alive (see Track)
-  s->selfWhileRunning_ = s;
   s->watcher_ = std::thread([raw] { raw->WatchLoop(); });
-  RegisterStream(s);
+  RegisterStream(env, s);
   return s;
 }
 
@@ -90,8 +81,11 @@ TimingEvents* StreamCore::NewTiming() {
   return t;
 }
 
+void StreamCore::ReturnUnused(Completion* c) { Recycle(c); }
+
 void StreamCore::Recycle(Completion* c) {
   c->launcher = nullptr;
+  c->launchData = nullptr;
   c->errorCode.clear();
   c->errorMessage.clear();
   c->keepAlive.clear();
@@ -142,6 +136,7 @@ Napi::Promise StreamCore::Submit(Napi::Env env, Completion* c) { return Enqueue(
 // and its event is recorded here.
 Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
   if (disposeRequested_ || stopFlag_.load()) {
+    if (c->onSettled) c->onSettled();
     Recycle(c);
     Throw(env, "ERR_DISPOSED", "the stream was disposed");
   }
@@ -157,6 +152,7 @@ Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
       eventPool_.push_back(c->event);
       c->event = nullptr;
     }
+    if (c->onSettled) c->onSettled();
     Recycle(c);
     Throw(env, err.code.c_str(), err.message);
   }
@@ -169,10 +165,13 @@ Napi::Promise StreamCore::Enqueue(Napi::Env env, Completion* c, bool launch) {
     const double gap = last == 0 ? -1 : Micros(Clock::now() - Clock::time_point(std::chrono::nanoseconds(last)));
     if (gap >= 0 && gap < 5000) turnaroundMicros_.store(MovingAverage(turnaroundMicros_.load(std::memory_order_relaxed), gap), std::memory_order_relaxed);
   }
-  if (inflight_++ == 0) tsfn_.Ref(env);
+  if (inflight_++ == 0) {
+    tsfn_.Ref(env);
+    selfWhileRunning_ = shared_from_this();
+  }
   // A stream the JS thread completes launches cheap work right here when nothing is queued for
   // the watcher (stream order): no hand-off to another thread and back.
-  if (launch && jsDriven_.load(std::memory_order_relaxed) && launchesPending_.load(std::memory_order_acquire) == 0 && c->launcher->CheapLaunch()) {
+  if (launch && jsDriven_.load(std::memory_order_relaxed) && launchesPending_.load(std::memory_order_acquire) == 0 && c->launcher->CheapLaunch(c)) {
     lastLaunchInline_.store(true, std::memory_order_relaxed);
     LaunchOne(c);
     return promise;
@@ -212,11 +211,12 @@ void StreamCore::LaunchOne(Completion* c) {
   if (stopFlag_.load()) {
     c->errorCode = "ERR_DISPOSED";
     c->errorMessage = "the stream was disposed before the work was launched";
+    c->launcher->Discard(c);
   } else {
     try {
-      c->launcher->Launch(c->timing);
+      c->launcher->Launch(c);
       // With timing on, the last timing event marks the end already; no extra record.
-      if (c->timing == nullptr || kSeparateCompletionEvent) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
+      if (c->timing == nullptr) CheckCuda(cudaEventRecord(c->event, stream_), "cudaEventRecord");
     } catch (const CodedError& e) {
       c->errorCode = e.code;
       c->errorMessage = e.message;
@@ -231,7 +231,7 @@ void StreamCore::LaunchOne(Completion* c) {
 }
 
 cudaEvent_t StreamCore::DoneEvent(const Completion* c) const {
-  return c->launcher != nullptr && c->timing != nullptr && !kSeparateCompletionEvent ? c->timing->ev[3] : c->event;
+  return c->launcher != nullptr && c->timing != nullptr ? c->timing->ev[3] : c->event;
 }
 
 // Watcher, holding `lock`: sleeps until about `wakeMicros` after `start`, or until new work or
@@ -398,7 +398,11 @@ void StreamCore::Deliver(Napi::Env env) {
         Napi::Float64Array t = c->timingOut.IsEmpty() ? Napi::Float64Array::New(env, std::isnan(start) ? 3 : 5) : c->timingOut.Value().As<Napi::Float64Array>();
         for (int i = 0; i < 3; ++i) {
           float ms = 0;
-          cudaEventElapsedTime(&ms, c->timing->ev[i], c->timing->ev[i + 1]);
+          // A failed measurement reads as NaN, never as 0 ms.
+          if (cudaEventElapsedTime(&ms, c->timing->ev[i], c->timing->ev[i + 1]) != cudaSuccess) {
+            cudaGetLastError();
+            ms = std::nanf("");
+          }
           t[i] = ms;
         }
         if (t.ElementLength() >= 5) {
@@ -415,7 +419,10 @@ void StreamCore::Deliver(Napi::Env env) {
     if (--inflight_ == 0) tsfn_.Unref(env);
   }
   delivering_.clear();
-  if (inflight_ == 0 && disposeRequested_) Shutdown();
+  if (inflight_ == 0) {
+    if (disposeRequested_) Shutdown();
+    selfWhileRunning_.reset();  // (keep holds this until the end of Deliver)
+  }
 }
 
 size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
@@ -538,8 +545,8 @@ Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) 
 }
 
 Stream::~Stream() {
-  // The finalizer runs on the JS thread; work in flight keeps the core alive through its
-  // completions, so only drop our reference here.
+  // Collected without dispose(): the core lives on while work is in flight or a context uses
+  // it, and goes with its watcher thread when the last of them lets go.
   core_.reset();
 }
 

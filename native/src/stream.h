@@ -1,6 +1,7 @@
 // A CUDA stream with its watcher: one thread per stream (not per call) launches submitted work
-// (so TensorRT's enqueue never runs on the JS thread), waits for recorded events in stream
-// order, and resolves the JS Promises through one thread-safe function.
+// (so TensorRT's enqueue does not hold up the JS thread; only a launch known to be cheap, a CUDA
+// graph replay, runs inline on a stream whose completions the JS thread polls), waits for
+// recorded events in stream order, and resolves the JS Promises through one thread-safe function.
 //
 // Waiting is adaptive: the watcher learns how long work on this stream takes (EMA), sleeps
 // until shortly before the expected completion, spins on cudaEventQuery for a bounded window,
@@ -32,20 +33,25 @@ struct TimingEvents {
   cudaEvent_t ev[4] = {nullptr, nullptr, nullptr, nullptr};
 };
 
+struct Completion;
+
 // Work whose enqueue runs on the stream's watcher thread instead of the JS thread (TensorRT's
 // enqueueV3 costs up to a millisecond of host time for large networks).
 struct Launcher {
   virtual ~Launcher() = default;
-  // Enqueues the work on the stream (watcher thread). Throws CodedError.
-  virtual void Launch(TimingEvents* timing) = 0;
+  // Enqueues c's work on the stream (watcher thread, in submission order). Throws CodedError.
+  virtual void Launch(Completion* c) = 0;
   // JS thread, with no launch pending: whether Launch would cost the JS thread only a few µs
   // (a captured CUDA graph), so that a stream completed by the JS thread may launch it inline.
-  virtual bool CheapLaunch() { return false; }
+  virtual bool CheapLaunch(const Completion* c) { return false; }
+  // c will not be launched (the stream stopped first).
+  virtual void Discard(Completion* c) {}
 };
 
 struct Completion {
   cudaEvent_t event = nullptr;
   Launcher* launcher = nullptr;  // set: the watcher launches it first (kept alive by keepAlive)
+  void* launchData = nullptr;    // what the launcher needs for this piece of work
   std::string errorCode;         // a launch that failed
   std::string errorMessage;
   std::chrono::steady_clock::time_point submitted;
@@ -55,7 +61,7 @@ struct Completion {
   std::vector<Napi::Reference<Napi::Value>> jsRefs;  // JS memory the work reads or writes
   TimingEvents* timing = nullptr;                    // owned by the stream's timing pool
   Napi::Reference<Napi::Value> timingOut;            // Float64Array(3) the timing goes into, if set
-  std::function<void()> onSettled;                   // JS thread, before resolving
+  std::function<void()> onSettled;                   // JS thread, before resolving (also when Submit fails)
 };
 
 class StreamCore : public std::enable_shared_from_this<StreamCore> {
@@ -80,6 +86,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // Any thread but the watcher: returns once every submitted launch has been enqueued.
   void WaitLaunches();
   Completion* NewCompletion();  // JS thread; pooled
+  void ReturnUnused(Completion* c);  // JS thread: a completion never submitted
   TimingEvents* NewTiming();    // JS thread; pooled
   void ReleaseTiming(TimingEvents* t) { timingPool_.push_back(t); }
 
@@ -140,6 +147,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
   std::thread watcher_;
   Napi::ThreadSafeFunction tsfn_;
+  // Work in flight keeps the stream alive (its Promises are resolved even after every handle
+  // went away); with nothing in flight, the last handle's release destroys it and its thread.
   std::shared_ptr<StreamCore> selfWhileRunning_;
   size_t inflight_ = 0;  // JS thread only
   bool disposeRequested_ = false;  // JS thread only
@@ -182,8 +191,9 @@ class Stream : public Napi::ObjectWrap<Stream> {
   std::shared_ptr<StreamCore> core_;
 };
 
-// Streams alive in this process, so the environment cleanup hook can stop their watchers.
-void RegisterStream(const std::shared_ptr<StreamCore>& s);
-void ShutdownAllStreams();
+// Streams alive in an environment (main thread or Worker), so that its cleanup hook stops their
+// watchers, and only theirs.
+void RegisterStream(Napi::Env env, const std::shared_ptr<StreamCore>& s);
+void ShutdownStreams(Napi::Env env);
 
 }  // namespace trtnode

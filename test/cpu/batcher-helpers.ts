@@ -1,6 +1,7 @@
 /** Test doubles for the batcher: a manual clock and a controllable fake backend instance. */
 import type { BatcherClock, TimerHandle } from '../../lib/batcher/clock.js';
-import type { BackendInstance, ModelSignature, RunOptions } from '../../lib/backends/backend.js';
+import type { BackendInstance, BatchBuilder, ModelSignature, RunOptions } from '../../lib/backends/backend.js';
+import { ConcatBatches } from '../../lib/backends/concat-batch.js';
 import type { TypedArray } from '../../lib/dtypes.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
@@ -67,16 +68,15 @@ export class FakeInstance implements BackendInstance {
   running = 0;
   private waiters: (() => void)[] = [];
   private outBuf = new Float32Array(0);
-  staging: Float32Array | undefined;
-  stagingCalls = 0;
-  inputStaging?: (name: string, bytes: number) => TypedArray | undefined;
+  /** batches are concatenated on the JS thread when they run, as ONNX Runtime's instance does */
+  readonly batches: ConcatBatches;
 
   constructor(
     readonly index: number,
     readonly log: RunRecord[],
     readonly clock: { now(): number },
     maxBatchSize = 64,
-    opts: { staging?: boolean; staticFeatures?: number } = {},
+    opts: { staticFeatures?: number } = {},
   ) {
     const f = opts.staticFeatures ?? -1;
     const b = maxBatchSize > 0 ? [-1] : [];
@@ -88,13 +88,11 @@ export class FakeInstance implements BackendInstance {
       ],
       maxBatchSize,
     };
-    if (opts.staging) {
-      this.inputStaging = (_name: string, bytes: number) => {
-        this.stagingCalls++;
-        if (this.staging === undefined || this.staging.byteLength < bytes) this.staging = new Float32Array(Math.max(bytes / 4, 256));
-        return this.staging;
-      };
-    }
+    this.batches = new ConcatBatches(this.signature, (feeds, o) => this.run(feeds, o));
+  }
+
+  createBatch(): BatchBuilder {
+    return this.batches.create();
   }
 
   /** Number of runs waiting for release(). */
@@ -144,7 +142,7 @@ export class FakeInstance implements BackendInstance {
   }
 }
 
-export function makeInstances(n: number, clock: { now(): number }, maxBatchSize = 64, opts: { staging?: boolean; staticFeatures?: number } = {}) {
+export function makeInstances(n: number, clock: { now(): number }, maxBatchSize = 64, opts: { staticFeatures?: number } = {}) {
   const log: RunRecord[] = [];
   const instances = Array.from({ length: n }, (_, i) => new FakeInstance(i, log, clock, maxBatchSize, opts));
   return { log, instances };

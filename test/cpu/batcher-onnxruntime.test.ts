@@ -1,6 +1,7 @@
 /** The dynamic batcher over real ONNX Runtime CPU sessions (fixtures/onnx, see scripts/make_cpu_fixtures.py). */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ConcatBatches } from '../../lib/backends/concat-batch.js';
 import { createOnnxRuntimeInstances } from '../../lib/backends/onnxruntime.js';
 import { DynamicBatcher } from '../../lib/batcher/dynamic-batcher.js';
 import { Tensor } from '../../lib/tensor.js';
@@ -105,7 +106,9 @@ describe('DynamicBatcher + ONNX Runtime', () => {
         return inst.run(feeds);
       },
       dispose: () => inst.dispose(),
+      createBatch: () => batches.create(),
     };
+    const batches = new ConcatBatches(inst.signature, (feeds) => wrapper.run(feeds));
     const batcher = new DynamicBatcher([wrapper], { maxBatchSize: 2 });
     const mk = (v: number) => batcher.infer({ x: new Tensor('float32', new Float32Array(4).fill(v), [1, 4]), x_int: new Tensor('int32', new Int32Array(2), [1, 2]) });
     const ps = [mk(1), mk(2), mk(13), mk(4), mk(5)]; // batches: [1], [2,13], [4,5]

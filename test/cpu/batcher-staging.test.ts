@@ -1,160 +1,308 @@
 /**
- * stageOnArrival: requests copied to the free instance as they arrive (BackendInstance.stageInput),
- * and the batch then told how many of its leading parts are there already (stagedParts). The fake
- * keeps a "device" input per instance that only stageInput and runParts write, and runs the batch
- * from it: a wrong stagedParts (a request claimed staged that is not at its row) gives wrong
- * results or an error, never a passing test.
+ * Batches assembled by the instance as requests arrive (stageOnArrival, BatchBuilder). The fake
+ * instance here assembles like the TensorRT one: each add() writes the request at its rows of
+ * one of its "device" buffers (one per IO set) at once, and a batch runs from that buffer only.
+ * A request assembled at the wrong rows, or a batch that ran with rows it never received, gives
+ * wrong results or an error, never a passing test.
  */
 import { describe, expect, it } from 'vitest';
 import { DynamicBatcher } from '../../lib/batcher/dynamic-batcher.js';
 import type { DynamicBatchingOptions } from '../../lib/batcher/types.js';
-import type { GatheredInput, RunOptions } from '../../lib/backends/backend.js';
+import type { BackendInstance, BatchBuilder, ModelSignature } from '../../lib/backends/backend.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
-import { FakeClock, code, flush, makeInstances, rows, type FakeInstance } from './batcher-helpers.js';
+import { FakeClock, code, flush, rows } from './batcher-helpers.js';
 
-const F = 2; // features per row (rows() default)
 const vals = (t: Tensor) => Array.from(t.data as Float32Array);
 
-interface StagingLog {
-  /** per runParts: instance, parts, stagedParts */
-  runs: { instance: number; parts: number; staged: number }[];
-  stageCalls: number;
+interface Event {
+  kind: 'add' | 'run' | 'abandon' | 'truncate';
+  instance: number;
+  set: number;
+  /** add: the request's first value; run: rows; truncate: requests kept */
+  value: number;
+  /** the instance was running another batch at the time */
+  busy: boolean;
 }
 
-/** Gives a FakeInstance a device input, stageInput and runParts that honour stagedParts. */
-function withDevice(inst: FakeInstance, pinned: WeakSet<object>, log: StagingLog, maxBatch: number, opts: { failStage?: () => boolean } = {}) {
-  const device = new Float32Array(maxBatch * F);
-  let staged: Float32Array[] = [];
-  let stagedEnd = 0;
-  Object.assign(inst, {
-    prefersParts: (data: Float32Array) => pinned.has(data),
-    stageInput: (name: string, byteOffset: number, data: Float32Array) => {
-      log.stageCalls++;
-      if (name !== 'x') throw new TensorRtError('ERR_UNKNOWN_TENSOR', name);
-      if (inst.running > 0) throw new TensorRtError('ERR_BUSY', 'a run is in flight');
-      if (opts.failStage?.()) throw new TensorRtError('ERR_CUDA', 'staging failed');
-      if (byteOffset !== 0 && byteOffset !== stagedEnd) throw new TensorRtError('ERR_INVALID_ARGUMENT', `out of order: ${byteOffset} after ${stagedEnd}`);
-      if (byteOffset === 0) staged = [];
-      device.set(data, byteOffset / 4);
-      staged.push(data);
-      stagedEnd = byteOffset + data.byteLength;
-    },
-    runParts: (inputs: Record<string, GatheredInput>, o?: RunOptions) => {
-      const x = inputs.x!;
-      const skip = o?.stagedParts ?? 0;
-      log.runs.push({ instance: inst.index, parts: x.parts.length, staged: skip });
-      let at = 0;
-      for (let j = 0; j < x.parts.length; j++) {
-        const p = x.parts[j] as Float32Array;
-        if (j < skip) {
-          if (staged[j] !== p) return Promise.reject(new TensorRtError('ERR_INVALID_ARGUMENT', `part ${j} is not the piece staged there`));
-        } else {
-          device.set(p, at);
-        }
-        at += p.length;
-      }
-      staged = [];
-      stagedEnd = 0;
-      return inst.run({ x: new Tensor('float32', device.slice(0, at), x.dims) });
-    },
-  });
-}
+/** x float32 [-1, -1] → y = 10x [-1, -1], s = row sums [-1, 1]. */
+class AssemblingInstance implements BackendInstance {
+  readonly kind = 'fake-assembling';
+  readonly signature: ModelSignature = {
+    inputs: [{ name: 'x', dtype: 'float32', shape: [-1, -1] }],
+    outputs: [
+      { name: 'y', dtype: 'float32', shape: [-1, -1] },
+      { name: 's', dtype: 'float32', shape: [-1, 1] },
+    ],
+    maxBatchSize: 64,
+  };
+  readonly batchCapacity: number;
+  readonly device: Float32Array[];
+  readonly inUse: boolean[];
+  running = 0;
+  manual = true;
+  failAdd: (() => boolean) | undefined;
+  failRun = false;
+  disposed = false;
+  private waiters: (() => void)[] = [];
 
-function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, extras: { stageOnArrival?: boolean; manual?: boolean; failStage?: () => boolean } = {}) {
-  const clock = new FakeClock();
-  const maxBatch = options.maxBatchSize ?? 8;
-  const { log, instances } = makeInstances(n, clock, 64);
-  const pinned = new WeakSet<object>();
-  const staging: StagingLog = { runs: [], stageCalls: 0 };
-  for (const i of instances) {
-    i.manual = extras.manual ?? true;
-    withDevice(i, pinned, staging, maxBatch, { failStage: extras.failStage });
+  constructor(
+    readonly index: number,
+    readonly events: Event[],
+    sets: number,
+  ) {
+    this.batchCapacity = sets;
+    this.device = Array.from({ length: sets }, () => new Float32Array(64 * 8));
+    this.inUse = Array.from({ length: sets }, () => false);
   }
-  const batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, ...options }, { clock, ...(extras.stageOnArrival !== undefined ? { stageOnArrival: extras.stageOnArrival } : {}) });
-  const pin = (t: Tensor) => (pinned.add(t.data), t);
-  return { clock, log, instances, batcher, pin, staging };
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  release(): void {
+    const w = this.waiters.shift();
+    if (!w) throw new Error(`instance ${this.index} has no run waiting`);
+    w();
+  }
+
+  run(): Promise<Record<string, Tensor>> {
+    return Promise.reject(new TensorRtError('ERR_INVALID_ARGUMENT', 'the batcher assembles batches; run() is not used'));
+  }
+
+  createBatch(): BatchBuilder {
+    if (this.disposed) throw new TensorRtError('ERR_DISPOSED', 'disposed');
+    const set = this.inUse.indexOf(false);
+    if (set < 0) throw new TensorRtError('ERR_BUSY', `instance ${this.index}: every set is in use`);
+    this.inUse[set] = true;
+    const dev = this.device[set]!;
+    const inst = this;
+    let cols = -1;
+    let at = 0; // floats written
+    const marks: number[] = [];
+    let state: 'open' | 'spent' = 'open';
+    const done = () => {
+      state = 'spent';
+      inst.inUse[set] = false;
+    };
+    const log = (kind: Event['kind'], value: number) => inst.events.push({ kind, instance: inst.index, set, value, busy: inst.running > 0 });
+    return {
+      get size() {
+        return marks.length;
+      },
+      add(inputs) {
+        if (state !== 'open') throw new Error('spent builder');
+        const x = inputs.x!;
+        if (inst.failAdd?.()) {
+          done();
+          log('abandon', -1);
+          throw new TensorRtError('ERR_CUDA', 'copy failed');
+        }
+        if (cols === -1) cols = x.dims[1]!;
+        if (x.dims[1] !== cols) throw new Error(`shape change inside one batch: ${cols} then ${x.dims[1]}`);
+        dev.set(x.data as Float32Array, at);
+        at += x.size;
+        marks.push(at);
+        log('add', (x.data as Float32Array)[0]!);
+      },
+      truncate(count) {
+        marks.length = count;
+        at = count === 0 ? 0 : marks[count - 1]!;
+        log('truncate', count);
+      },
+      async run() {
+        if (state !== 'open') throw new Error('spent builder');
+        const rowsN = at / cols;
+        log('run', rowsN);
+        inst.running++;
+        try {
+          if (inst.manual) await new Promise<void>((r) => inst.waiters.push(r));
+          else await Promise.resolve();
+          if (inst.failRun) throw new TensorRtError('ERR_CUDA', 'the batch failed');
+          const y = new Float32Array(at);
+          const s = new Float32Array(rowsN);
+          for (let i = 0; i < at; i++) {
+            y[i] = dev[i]! * 10;
+            s[Math.floor(i / cols)]! += dev[i]!;
+          }
+          return { y: new Tensor('float32', y, [rowsN, cols]), s: new Tensor('float32', s, [rowsN, 1]) };
+        } finally {
+          inst.running--;
+          done();
+        }
+      },
+      abandon() {
+        if (state === 'spent') return;
+        done();
+        log('abandon', marks.length);
+      },
+    };
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+  }
 }
 
-describe('DynamicBatcher: staging requests on arrival (stageInput)', () => {
-  it('requests arriving at an idle instance are copied as they come, and the batch skips them', async () => {
-    const { clock, instances, batcher, pin, staging } = setup(2, { maxQueueDelayMicroseconds: 100 });
-    const ps = [0, 1, 2].map((i) => batcher.infer({ x: pin(rows(i)) }));
-    expect(staging.stageCalls).toBe(3);
+function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, extras: { sets?: number; stageOnArrival?: boolean; manual?: boolean } = {}) {
+  const clock = new FakeClock();
+  const events: Event[] = [];
+  const instances = Array.from({ length: n }, (_, i) => new AssemblingInstance(i, events, extras.sets ?? 2));
+  for (const i of instances) i.manual = extras.manual ?? true;
+  const batcher = new DynamicBatcher(instances, { maxBatchSize: 8, ...options }, { clock, ...(extras.stageOnArrival !== undefined ? { stageOnArrival: extras.stageOnArrival } : {}) });
+  const adds = () => events.filter((e) => e.kind === 'add');
+  const runs = () => events.filter((e) => e.kind === 'run');
+  return { clock, events, instances, batcher, adds, runs };
+}
+
+describe('DynamicBatcher: batches assembled by the instance as requests arrive', () => {
+  it('requests arriving at an idle instance are added as they come; the formed batch only runs', async () => {
+    const { clock, instances, batcher, adds, runs } = setup(2, { maxQueueDelayMicroseconds: 100 });
+    const ps = [0, 1, 2].map((i) => batcher.infer({ x: rows(i) }));
+    expect(adds().map((e) => [e.instance, e.value])).toEqual([
+      [0, 0],
+      [0, 1],
+      [0, 2],
+    ]);
     clock.advance(100);
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 3, staged: 3 }]);
+    expect(runs().map((e) => [e.instance, e.value])).toEqual([[0, 3]]);
+    expect(adds()).toHaveLength(3); // nothing added again at dispatch
     instances[0]!.release();
-    const res = await Promise.all(ps);
-    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
+    (await Promise.all(ps)).forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
     await batcher.close();
   });
 
-  it('a full batch goes at once with every request staged; the next arrivals stage on the other instance', async () => {
-    const { instances, batcher, pin, staging } = setup(2, { maxBatchSize: 4, maxQueueDelayMicroseconds: 1000 });
-    const first = [0, 1, 2, 3].map((i) => batcher.infer({ x: pin(rows(i)) }));
+  it('while every instance is busy, the next batch is assembled on the one that started first (its second set)', async () => {
+    const { instances, batcher, events, runs } = setup(2, { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 });
+    const first = [0, 1].map((i) => batcher.infer({ x: rows(i) })); // full: instance 0 at once
     await flush();
-    const second = [4, 5].map((i) => batcher.infer({ x: pin(rows(i)) }));
-    expect(staging.runs).toEqual([{ instance: 0, parts: 4, staged: 4 }]);
-    expect(staging.stageCalls).toBe(6);
-    const third = [6, 7].map((i) => batcher.infer({ x: pin(rows(i)) }));
+    const second = [2, 3].map((i) => batcher.infer({ x: rows(i) })); // full: instance 1
     await flush();
-    expect(staging.runs[1]).toEqual({ instance: 1, parts: 4, staged: 4 });
-    instances[0]!.release();
+    expect(runs().map((e) => [e.instance, e.set])).toEqual([
+      [0, 0],
+      [1, 0],
+    ]);
+    const third = [4, 5].map((i) => batcher.infer({ x: rows(i) })); // both busy: assembled on instance 0, set 1
+    const assembledAhead = events.filter((e) => e.kind === 'add' && e.busy);
+    expect(assembledAhead.map((e) => [e.instance, e.set, e.value])).toEqual([
+      [0, 1, 4],
+      [0, 1, 5],
+    ]);
+    instances[0]!.release(); // instance 0 frees first: the assembled batch just runs
+    await flush();
+    expect(runs().at(-1)).toMatchObject({ instance: 0, set: 1, value: 2 });
+    expect(events.filter((e) => e.kind === 'add')).toHaveLength(6);
     instances[1]!.release();
+    instances[0]!.release();
     const res = await Promise.all([...first, ...second, ...third]);
     res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
     await batcher.close();
   });
 
-  it('requests that queued while every instance was busy are not staged, nor is anything after them', async () => {
-    const { clock, instances, batcher, pin, staging } = setup(1, { maxBatchSize: 4, maxQueueDelayMicroseconds: 100 });
-    const a = batcher.infer({ x: pin(rows(0)) });
+  it('a batch assembled on a busy instance is abandoned when another instance frees first; the batch runs there, correctly', async () => {
+    const { instances, batcher, events, runs } = setup(2, { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 });
+    const first = [0, 1].map((i) => batcher.infer({ x: rows(i) }));
+    await flush();
+    const second = [2, 3].map((i) => batcher.infer({ x: rows(i) }));
+    await flush();
+    const third = [4, 5].map((i) => batcher.infer({ x: rows(i) })); // assembled on instance 0 (started first)
+    instances[1]!.release(); // but instance 1 is done first
+    await flush();
+    expect(events.some((e) => e.kind === 'abandon' && e.instance === 0 && e.set === 1)).toBe(true);
+    expect(runs().at(-1)).toMatchObject({ instance: 1, value: 2 });
+    instances[1]!.release();
+    instances[0]!.release();
+    const res = await Promise.all([...first, ...second, ...third]);
+    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
+    await batcher.close();
+  });
+
+  it('an instance of one set assembles only while idle: requests that queue while it runs are added when their batch forms', async () => {
+    const { clock, instances, batcher, events } = setup(1, { maxBatchSize: 4, maxQueueDelayMicroseconds: 100 }, { sets: 1 });
+    const a = batcher.infer({ x: rows(0) });
     clock.advance(100);
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 1, staged: 1 }]);
-    const queued = [1, 2].map((i) => batcher.infer({ x: pin(rows(i)) }));
-    expect(staging.stageCalls).toBe(1); // the instance is busy
+    const queued = [1, 2].map((i) => batcher.infer({ x: rows(i) }));
+    expect(events.filter((e) => e.kind === 'add')).toHaveLength(1);
     instances[0]!.release();
     await a;
     await flush();
-    // the queued pair's batch waits for the delay; a third arrival joins unstaged
-    const late = batcher.infer({ x: pin(rows(3)) });
-    expect(staging.stageCalls).toBe(1);
     clock.advance(100);
     await flush();
-    expect(staging.runs[1]).toEqual({ instance: 0, parts: 3, staged: 0 });
+    expect(events.filter((e) => e.kind === 'add').map((e) => [e.value, e.busy])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
     instances[0]!.release();
-    const res = await Promise.all([...queued, late]);
-    res.forEach((r, i) => expect(vals(r.y!)).toEqual([(i + 1) * 10, (i + 1) * 10]));
+    expect((await Promise.all(queued)).map((r) => vals(r.y!))).toEqual([
+      [10, 10],
+      [20, 20],
+    ]);
     await batcher.close();
   });
 
-  it('aborting a staged request forgets the staging: its batch copies everything', async () => {
-    const { clock, instances, batcher, pin, staging } = setup(1, { maxQueueDelayMicroseconds: 100 });
+  it('aborting a request after it was added abandons that assembly; the batch adds the others again, correctly', async () => {
+    const { clock, instances, batcher, events } = setup(1, { maxQueueDelayMicroseconds: 100 });
     const ac = new AbortController();
-    const a = batcher.infer({ x: pin(rows(0)) });
-    const b = batcher.infer({ x: pin(rows(1)) }, { signal: ac.signal });
+    const a = batcher.infer({ x: rows(0) });
+    const b = batcher.infer({ x: rows(1) }, { signal: ac.signal });
     ac.abort();
-    const c = batcher.infer({ x: pin(rows(2)) });
+    const c = batcher.infer({ x: rows(2) });
     expect(await code(b)).toBe('ERR_ABORTED');
+    expect(events.filter((e) => e.kind === 'abandon')).toHaveLength(1);
     clock.advance(100);
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 2, staged: 0 }]);
     instances[0]!.release();
     expect(vals((await a).y!)).toEqual([0, 0]);
     expect(vals((await c).y!)).toEqual([20, 20]);
+    expect(events.filter((e) => e.kind === 'run').map((e) => e.value)).toEqual([2]);
     await batcher.close();
   });
 
-  it('a request of higher priority is not staged behind lower ones, and its batch copies everything', async () => {
-    const { clock, instances, batcher, pin, staging } = setup(1, { maxQueueDelayMicroseconds: 100, priorityLevels: 2, defaultPriorityLevel: 2 });
-    const low = [0, 1].map((i) => batcher.infer({ x: pin(rows(i)) }));
-    const high = batcher.infer({ x: pin(rows(9)) }, { priority: 1 });
-    expect(staging.stageCalls).toBe(2);
+  it('a copy that fails while a request is added leaves its batch to add everything anew; a batch that fails mid-copy fails its requests only', async () => {
+    const { clock, instances, batcher } = setup(1, { maxQueueDelayMicroseconds: 100 });
+    let fail = false;
+    instances[0]!.failAdd = () => fail;
+    const a = batcher.infer({ x: rows(0) });
+    fail = true;
+    const b = batcher.infer({ x: rows(1) }); // its add fails: nothing stays assembled
+    fail = false;
+    const c = batcher.infer({ x: rows(2) });
     clock.advance(100);
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 3, staged: 0 }]);
+    instances[0]!.release();
+    expect((await Promise.all([a, b, c])).map((r) => vals(r.y!))).toEqual([
+      [0, 0],
+      [10, 10],
+      [20, 20],
+    ]);
+    // Now every add fails: at dispatch too. The batch fails with ERR_BACKEND; the instance serves again afterwards.
+    let n = 0;
+    instances[0]!.failAdd = () => n++ < 100;
+    const d = code(batcher.infer({ x: rows(3) }));
+    clock.advance(100);
+    await flush();
+    expect(await d).toBe('ERR_BACKEND');
+    instances[0]!.failAdd = undefined;
+    const e = batcher.infer({ x: rows(4) });
+    clock.advance(100);
+    await flush();
+    instances[0]!.release();
+    expect(vals((await e).y!)).toEqual([40, 40]);
+    await batcher.close();
+  });
+
+  it('a request of higher priority is not added behind lower ones; the batch it leads is assembled anew', async () => {
+    const { clock, instances, batcher, events } = setup(1, { maxQueueDelayMicroseconds: 100, priorityLevels: 2, defaultPriorityLevel: 2 });
+    const low = [0, 1].map((i) => batcher.infer({ x: rows(i) }));
+    const high = batcher.infer({ x: rows(9) }, { priority: 1 });
+    expect(events.filter((e) => e.kind === 'add')).toHaveLength(2);
+    clock.advance(100);
+    await flush();
+    // the batch starts with the high-priority request: the assembly of the low ones is abandoned
+    expect(events.filter((e) => e.kind === 'add').slice(2).map((e) => e.value)).toEqual([9, 0, 1]);
     instances[0]!.release();
     expect(vals((await high).y!)).toEqual([90, 90]);
     expect((await Promise.all(low)).map((r) => vals(r.y!))).toEqual([
@@ -164,68 +312,60 @@ describe('DynamicBatcher: staging requests on arrival (stageInput)', () => {
     await batcher.close();
   });
 
-  it('a batch cut at a preferred size skips the staged requests it starts with; the one left is copied by its own batch', async () => {
-    const { clock, log, instances, batcher, pin, staging } = setup(1, { maxBatchSize: 8, preferredBatchSize: [3], maxQueueDelayMicroseconds: 100 });
+  it('a batch cut at a preferred size keeps the assembled requests it starts with (truncate); the rest wait for a later batch', async () => {
+    const { clock, instances, batcher, events, runs } = setup(1, { maxBatchSize: 8, preferredBatchSize: [3], maxQueueDelayMicroseconds: 100 });
     // a and b carry 2 rows each: with b the batch would pass the preferred 3, so a goes alone, at once
-    const a = batcher.infer({ x: pin(rows(0, 2)) });
-    const b = batcher.infer({ x: pin(rows(2, 2)) });
-    expect(staging.stageCalls).toBe(2);
+    const a = batcher.infer({ x: rows(0, 2) });
+    const b = batcher.infer({ x: rows(2, 2) });
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 1, staged: 1 }]);
+    expect(events.filter((e) => e.kind === 'truncate').map((e) => e.value)).toEqual([1]);
+    expect(runs().map((e) => e.value)).toEqual([2]);
     instances[0]!.release();
     expect(vals((await a).y!)).toEqual([0, 0, 10, 10]);
     clock.advance(100);
     await flush();
-    // b was staged at rows 2-3 of a's batch: its own batch (one request) copies it again
-    expect(staging.runs).toHaveLength(1);
-    expect(log.map((r) => r.dims)).toEqual([
-      [2, 2],
-      [2, 2],
-    ]);
     instances[0]!.release();
     expect(vals((await b).y!)).toEqual([20, 20, 30, 30]);
     await batcher.close();
   });
 
-  it('a staging copy that fails leaves the batch to copy everything', async () => {
-    let fail = false;
-    const { clock, instances, batcher, pin, staging } = setup(1, { maxQueueDelayMicroseconds: 100 }, { failStage: () => fail });
-    const a = batcher.infer({ x: pin(rows(0)) });
-    fail = true;
-    const b = batcher.infer({ x: pin(rows(1)) });
-    fail = false;
-    const c = batcher.infer({ x: pin(rows(2)) }); // not staged: the queue ahead of it is not all staged
-    expect(staging.stageCalls).toBe(2);
+  it('shapes that change between batches: a request of another shape is not added behind the others and starts its own batch', async () => {
+    const { clock, instances, batcher, runs } = setup(1, { maxQueueDelayMicroseconds: 100 });
+    const two = [batcher.infer({ x: rows(0, 1, 2) }), batcher.infer({ x: rows(1, 1, 2) })];
+    const three = batcher.infer({ x: rows(5, 1, 3) });
     clock.advance(100);
     await flush();
-    expect(staging.runs).toEqual([{ instance: 0, parts: 3, staged: 0 }]);
     instances[0]!.release();
-    expect((await Promise.all([a, b, c])).map((r) => vals(r.y!))).toEqual([
+    await flush();
+    clock.advance(100);
+    await flush();
+    instances[0]!.release();
+    expect((await Promise.all(two)).map((r) => vals(r.y!))).toEqual([
       [0, 0],
       [10, 10],
-      [20, 20],
+    ]);
+    expect(vals((await three).y!)).toEqual([50, 50, 50]);
+    expect(runs().map((e) => e.value)).toEqual([2, 1]);
+    await batcher.close();
+  });
+
+  it('stageOnArrival: false adds every request when its batch forms', async () => {
+    const { clock, instances, batcher, events } = setup(1, { maxQueueDelayMicroseconds: 100 }, { stageOnArrival: false });
+    const ps = [batcher.infer({ x: rows(0) }), batcher.infer({ x: rows(1) })];
+    expect(events).toHaveLength(0);
+    clock.advance(100);
+    await flush();
+    expect(events.map((e) => e.kind)).toEqual(['add', 'add', 'run']);
+    instances[0]!.release();
+    expect((await Promise.all(ps)).map((r) => vals(r.y!))).toEqual([
+      [0, 0],
+      [10, 10],
     ]);
     await batcher.close();
   });
 
-  it('stageOnArrival: false, or data the instance does not prefer (not pinned): nothing is staged', async () => {
-    for (const stageOnArrival of [false, true]) {
-      const { clock, instances, batcher, pin, staging } = setup(1, { maxQueueDelayMicroseconds: 100 }, { stageOnArrival });
-      const ps = stageOnArrival ? [batcher.infer({ x: rows(0) }), batcher.infer({ x: rows(1) })] : [batcher.infer({ x: pin(rows(0)) }), batcher.infer({ x: pin(rows(1)) })];
-      clock.advance(100);
-      await flush();
-      expect(staging.stageCalls).toBe(0);
-      instances[0]!.release();
-      expect((await Promise.all(ps)).map((r) => vals(r.y!))).toEqual([
-        [0, 0],
-        [10, 10],
-      ]);
-      await batcher.close();
-    }
-  });
-
-  it('many callers with mixed sizes, priorities and aborts on 2 instances: every result is its own', async () => {
-    const { batcher, pin, staging } = setup(2, { maxBatchSize: 8, maxQueueDelayMicroseconds: 0, priorityLevels: 2, defaultPriorityLevel: 2 }, { manual: false });
+  it('many callers with mixed sizes, priorities and aborts on 2 instances of 2 sets: every result is its own', async () => {
+    const { batcher, events } = setup(2, { maxBatchSize: 8, maxQueueDelayMicroseconds: 0, priorityLevels: 2, defaultPriorityLevel: 2 }, { manual: false });
     let seed = 7;
     const rand = () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -239,9 +379,8 @@ describe('DynamicBatcher: staging requests on arrival (stageInput)', () => {
         const items = 1 + Math.floor(rand() * 3);
         const base = next;
         next += items;
-        const t = rand() < 0.9 ? pin(rows(base, items)) : rows(base, items);
         const ac = new AbortController();
-        const p = batcher.infer({ x: t }, { signal: ac.signal, ...(rand() < 0.1 ? { priority: 1 } : {}) });
+        const p = batcher.infer({ x: rows(base, items) }, { signal: ac.signal, ...(rand() < 0.1 ? { priority: 1 } : {}) });
         if (rand() < 0.05) ac.abort();
         try {
           const r = await p;
@@ -258,9 +397,8 @@ describe('DynamicBatcher: staging requests on arrival (stageInput)', () => {
     await Promise.all(Array.from({ length: 24 }, () => caller(40)));
     expect(checked + aborted).toBe(24 * 40);
     expect(checked).toBeGreaterThan(800);
-    // staging happened, and some batches started with staged requests
-    expect(staging.stageCalls).toBeGreaterThan(0);
-    expect(staging.runs.some((r) => r.staged > 0)).toBe(true);
+    // assembly ahead happened, some of it while the instance was busy
+    expect(events.some((e) => e.kind === 'add' && e.busy)).toBe(true);
     await batcher.close();
   });
 });

@@ -5,7 +5,7 @@ import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
 import { FakeClock, code, flush, makeInstances, rows } from './batcher-helpers.js';
 
-function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, maxBatchSize = 64, manual = true, extra: { staging?: boolean; staticFeatures?: number } = {}) {
+function setup(n: number, options: Partial<DynamicBatchingOptions> = {}, maxBatchSize = 64, manual = true, extra: { staticFeatures?: number } = {}) {
   const clock = new FakeClock();
   const { log, instances } = makeInstances(n, clock, maxBatchSize, extra);
   for (const i of instances) i.manual = manual;
@@ -520,11 +520,62 @@ describe('DynamicBatcher: failures, validation, close', () => {
       { maxBatchSize: 8, priorityLevels: 2, defaultPriorityLevel: 3 },
       { maxBatchSize: 8, priorityLevels: 2, priorityQueuePolicy: { 5: {} } },
       { maxBatchSize: -1 },
+      { maxBatchSize: 1.5 },
+      // each level is a queue built up front: 2^32 - 1 levels would exhaust the heap
+      { maxBatchSize: 8, priorityLevels: 4294967295 },
+      { maxBatchSize: 8, priorityLevels: 1025 },
+      { maxBatchSize: 8, priorityLevels: -3 },
+      // beyond a day: refused, not wrapped by Node's 2^31 - 1 ms timers
+      { maxBatchSize: 8, maxQueueDelayMicroseconds: 86_400_000_001 },
+      { maxBatchSize: 8, maxQueueDelayMicroseconds: Number.NaN },
+      { maxBatchSize: 8, defaultQueuePolicy: { defaultTimeoutMicroseconds: 2 ** 53 } },
+      { maxBatchSize: 8, defaultQueuePolicy: { maxQueueSize: 1e12 } },
+      { maxBatchSize: 8, preferredBatchSize: 3 as unknown as number[] },
     ];
     for (const o of bad) expect(() => new DynamicBatcher(instances, o, { clock }), JSON.stringify(o)).toThrowError(expect.objectContaining({ code: 'ERR_CONFIG' }));
     const { instances: noBatch } = makeInstances(1, clock, 0);
     expect(() => new DynamicBatcher(noBatch, { maxBatchSize: 4 })).toThrowError(expect.objectContaining({ code: 'ERR_CONFIG' }));
     expect(() => new DynamicBatcher([], { maxBatchSize: 4 })).toThrowError(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('delays and timeouts longer than a Node timer holds (2^31 - 1 ms) are reached in steps, never re-armed every millisecond', async () => {
+    const clock = new FakeClock();
+    const delays: number[] = [];
+    const setTimeout = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn, ms) => (delays.push(ms), setTimeout(fn, ms));
+    const { instances } = makeInstances(1, clock, 8);
+    instances[0]!.manual = false;
+    const day = 86_400_000_000;
+    const batcher = new DynamicBatcher(instances, { maxBatchSize: 8, maxQueueDelayMicroseconds: day, defaultQueuePolicy: { allowTimeoutOverride: true } }, { clock });
+    // a request's own timeout far beyond the timer limit (2^31 ms is about 24.9 days)
+    const p = batcher.infer({ x: rows(3) }, { timeoutMicroseconds: 5e12 });
+    expect(delays.at(-1)).toBe(day / 1000);
+    clock.advance(day - 1);
+    await flush();
+    expect(delays.length).toBeLessThan(5);
+    clock.advance(1);
+    await flush();
+    expect(vals((await p).y!)).toEqual([30, 30]);
+    for (const d of delays) expect(d).toBeLessThanOrEqual(2_147_483_647);
+    await batcher.close();
+  });
+
+  it('maxBatchSize 0 on a model that batches: Triton\'s default scheduler, each request its own execution with its own rows', async () => {
+    const { instances, batcher, log } = setup(2, { maxBatchSize: 0 }, 8, false);
+    expect(batcher.signature.maxBatchSize).toBe(8); // a request may still carry up to 8 rows
+    const ps = [batcher.infer({ x: rows(0, 3) }), batcher.infer({ x: rows(5, 1) }), batcher.infer({ x: rows(7, 2) }), batcher.infer({ x: rows(1, 8) })];
+    const res = await Promise.all(ps);
+    expect(log.map((r) => r.dims[0])).toEqual([3, 1, 2, 8]);
+    expect(res.map((r) => r.y!.dims)).toEqual([
+      [3, 2],
+      [1, 2],
+      [2, 2],
+      [8, 2],
+    ]);
+    expect(vals(res[2]!.y!)).toEqual([70, 70, 80, 80]);
+    expect(await code(batcher.infer({ x: rows(0, 9) }))).toBe('ERR_BATCH_TOO_LARGE');
+    expect(instances.every((i) => i.running === 0)).toBe(true);
+    await batcher.close();
   });
 
   it('close({drain: true}) finishes the queue, then disposes instances; idempotent', async () => {
@@ -575,7 +626,7 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
     expect(vals(ra.y!)).toEqual([10, 10]);
   });
 
-  it('gathers into a per-instance pool that stops allocating in steady state', async () => {
+  it('concatenates batches into a per-instance buffer that stops allocating in steady state', async () => {
     const { instances, batcher } = setup(1, { maxBatchSize: 8 });
     const round = async (n: number) => {
       await flush(); // the instance that answered the last round's batch takes a partial one again
@@ -587,26 +638,13 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
       return Promise.all(ps);
     };
     await round(8);
-    const warm = batcher.gatherBufferAllocations;
+    const warm = instances[0]!.batches.allocations;
     expect(warm).toBe(1);
     for (let i = 0; i < 5; i++) {
       const res = await round(2 + i);
       expect(res.at(-1)!.y!.data[0]).toBe(10 * (1 + i));
     }
-    expect(batcher.gatherBufferAllocations).toBe(warm);
-  });
-
-  it('gathers into inputStaging() when the instance offers it', async () => {
-    const { instances, batcher, log } = setup(1, {}, 64, true, { staging: true });
-    const ps = [batcher.infer({ x: rows(0) }), batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2) })];
-    instances[0]!.release();
-    await flush();
-    instances[0]!.release();
-    await Promise.all(ps);
-    expect(instances[0]!.stagingCalls).toBe(2);
-    expect(log[1]!.feed.buffer).toBe(instances[0]!.staging!.buffer);
-    expect(log[1]!.data).toEqual([1, 1, 2, 2]);
-    expect(batcher.gatherBufferAllocations).toBe(0);
+    expect(instances[0]!.batches.allocations).toBe(warm);
   });
 
   it('statistics() and listeners report Triton-style counts and durations', async () => {
@@ -645,62 +683,5 @@ describe('DynamicBatcher: buffers, statistics, listeners', () => {
     instances[0]!.release();
     await p;
     expect(reqs).toHaveLength(3);
-  });
-});
-
-describe('DynamicBatcher: gathering on the backend (runParts)', () => {
-  /** A fake instance that also takes a batch as parts, and prefers that for "pinned" data. */
-  function partsSetup(gatherOnBackend: boolean) {
-    const clock = new FakeClock();
-    const { log, instances } = makeInstances(1, clock, 64);
-    const pinned = new WeakSet<object>();
-    const partRuns: number[] = [];
-    const inst = instances[0]!;
-    Object.assign(inst, {
-      prefersParts: (data: Float32Array) => pinned.has(data),
-      runParts: (inputs: Record<string, { dtype: 'float32'; dims: number[]; parts: Float32Array[] }>) => {
-        const x = inputs.x!;
-        partRuns.push(x.parts.length);
-        const all = new Float32Array(x.parts.reduce((a, p) => a + p.length, 0));
-        let at = 0;
-        for (const p of x.parts) {
-          all.set(p, at);
-          at += p.length;
-        }
-        return inst.run({ x: new Tensor('float32', all, x.dims) });
-      },
-    });
-    const batcher = new DynamicBatcher(instances, { maxBatchSize: 8, maxQueueDelayMicroseconds: 100 }, { clock, gatherOnBackend });
-    const pin = (t: Tensor) => (pinned.add(t.data), t);
-    return { clock, log, batcher, pin, partRuns };
-  }
-
-  it('a batch whose requests all live in memory the backend prefers (pinned) goes to runParts by itself', async () => {
-    const { clock, batcher, pin, partRuns } = partsSetup(false);
-    const ps = [0, 1, 2].map((i) => batcher.infer({ x: pin(rows(i)) }));
-    clock.advance(100);
-    const res = await Promise.all(ps);
-    expect(partRuns).toEqual([3]);
-    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
-    // one request in ordinary memory: the whole batch is gathered on the JS thread
-    const mixed = [batcher.infer({ x: pin(rows(5)) }), batcher.infer({ x: rows(6) })];
-    clock.advance(100);
-    const res2 = await Promise.all(mixed);
-    expect(partRuns).toEqual([3]);
-    expect(res2.map((r) => vals(r.y!))).toEqual([
-      [50, 50],
-      [60, 60],
-    ]);
-    await batcher.close();
-  });
-
-  it('gatherOnBackend: every batch of more than one request goes to runParts', async () => {
-    const { clock, batcher, partRuns } = partsSetup(true);
-    const ps = [0, 1].map((i) => batcher.infer({ x: rows(i) }));
-    clock.advance(100);
-    const res = await Promise.all(ps);
-    expect(partRuns).toEqual([2]);
-    res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
-    await batcher.close();
   });
 });

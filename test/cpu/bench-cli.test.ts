@@ -38,7 +38,8 @@ function fakeReport(o: RunBenchOptions): BenchReport {
     version: 1,
     date: '2026-11-25T12:00:00.000Z',
     environment: { node: 'v20.0.0', platform: 'linux x64', uvThreadpoolSize: 4, tensorrt: { version: '10.3.0', flavor: 'full', libraryPath: '/x' }, cuda: { driverVersion: 12040, runtimeVersion: 12040, device: { index: 0, name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0', totalMemory: 1 } } },
-    config: { plan: o.plan, device: 0, profile: 0, shapes: { input: [32, 3, 224, 224] }, batch: 32, streams: 1, cudaGraph: false, dataTransfers: true, durationMs: 3000, warmupMs: 200, methods: ['cpp', 'js'] },
+    config: { plan: o.plan, device: 0, profile: 0, shapes: { input: [32, 3, 224, 224] }, batch: 32, streams: 1, cudaGraph: false, dataTransfers: true,
+    overlap: true, durationMs: 3000, warmupMs: 200, methods: ['cpp', 'js'] },
     results: { cpp: loop('cpp', 5400, 185), js: loop('js', 5450, 183) },
     ratios: { jsOverCppThroughput: 183 / 185, jsMinusCppLatencyUs: { mean: 50, median: 50, p90: 50, p99: 50 } },
     notes: ['TRTEXEC is not set: the C++ loop stands in for trtexec.'],
@@ -80,7 +81,6 @@ describe('tensorrt-node bench: argument errors', () => {
     [['m.plan', '--concurrency', '8'], /--concurrency needs --batcher/],
     [['m.plan', '--max-batch', '8'], /--max-batch needs --batcher/],
     [['m.plan', '--max-queue-delay-us', '100'], /--max-queue-delay-us needs --batcher/],
-    [['m.plan', '--gather', 'backend'], /--gather needs --batcher/],
     [['m.plan', '--request-memory', 'pinned'], /--request-memory needs --batcher/],
     [['m.plan', '--no-stage-on-arrival'], /--no-stage-on-arrival needs --batcher/],
     [['m.plan', '--completion', 'soon'], /Allowed choices are wake, poll/],
@@ -101,7 +101,7 @@ describe('tensorrt-node bench: argument errors', () => {
     const o = io();
     expect(await runBenchCli(['--help'], o)).toBe(0);
     const help = o.outLines.join('\n');
-    for (const flag of ['--shapes', '--iterations', '--duration', '--rounds', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--gather', '--request-memory', '--verbose']) {
+    for (const flag of ['--shapes', '--iterations', '--duration', '--rounds', '--warmup', '--streams', '--cuda-graph', '--no-data-transfers', '--batcher', '--concurrency', '--max-queue-delay-us', '--max-batch', '--json', '--device', '--profile', '--completion', '--no-overlap', '--request-memory', '--verbose']) {
       expect(help).toContain(flag);
     }
   });
@@ -136,16 +136,18 @@ describe('tensorrt-node bench: options', () => {
     expect(await runBenchCli(['m.plan', '--iterations', '500'], io({ run }))).toBe(0);
     expect(await runBenchCli(['m.plan', '--batcher', '--concurrency', '1,8,64', '--max-queue-delay-us', '250', '--max-batch', '16', '--streams', '2'], io({ run }))).toBe(0);
     expect(await runBenchCli(['m.plan', '--batcher'], io({ run }))).toBe(0);
-    expect(await runBenchCli(['m.plan', '--batcher', '--gather', 'backend', '--completion', 'poll', '--request-memory', 'pinned'], io({ run }))).toBe(0);
-    expect(seen[0]).toEqual({ plan: 'm.plan', streams: 1, cudaGraph: false, dataTransfers: true, progress: false });
+    expect(await runBenchCli(['m.plan', '--batcher', '--completion', 'poll', '--request-memory', 'pinned'], io({ run }))).toBe(0);
+    expect(seen[0]).toEqual({ plan: 'm.plan', streams: 1, dataTransfers: true, progress: false });
     expect(seen[1]).toMatchObject({ iterations: 500 });
     expect(seen[1]!.durationMs).toBeUndefined();
     expect(seen[2]).toMatchObject({ streams: 2, batcher: { concurrency: [1, 8, 64], maxQueueDelayUs: 250, maxBatchSize: 16 } });
     expect(seen[3]!.batcher).toEqual({ concurrency: [32] });
-    expect(seen[4]).toMatchObject({ completion: 'poll', batcher: { concurrency: [32], gather: 'backend', requestMemory: 'pinned' } });
+    expect(seen[4]).toMatchObject({ completion: 'poll', batcher: { concurrency: [32], requestMemory: 'pinned' } });
     expect(seen[4]!.batcher!.stageOnArrival).toBeUndefined();
     expect(await runBenchCli(['m.plan', '--batcher', '--request-memory', 'pinned', '--no-stage-on-arrival'], io({ run }))).toBe(0);
     expect(seen[5]!.batcher).toMatchObject({ requestMemory: 'pinned', stageOnArrival: false });
+    expect(await runBenchCli(['m.plan', '--no-overlap'], io({ run }))).toBe(0);
+    expect(seen[6]).toMatchObject({ overlap: false });
   });
 
   it('prints the table in trtexec vocabulary, with JS/C++ and JS−C++ columns', async () => {

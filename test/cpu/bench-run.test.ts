@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TensorRtError } from '../../lib/errors.js';
+import type { NativeBenchmarkResult, NativeExecutionContext, NativeRunOptions } from '../../lib/native/binding.js';
 
 interface FakeTensor {
   name: string;
@@ -25,10 +26,11 @@ interface Log {
   staging: number;
   uploads: number;
   inputData: Float32Array[];
-  partsRuns: number;
+  /** pieces handed to stageInput */
+  stagedPieces: number;
   polls: number;
 }
-const log: Log = { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], partsRuns: 0, polls: 0 };
+const log: Log = { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], stagedPieces: 0, polls: 0 };
 
 const CLASSIFIER: FakeTensor[] = [
   { name: 'input', mode: 'input', trtDataType: 0, shape: [-1, 3, 4, 4] },
@@ -118,23 +120,27 @@ vi.mock('../../lib/native/binding.js', () => {
     }
   }
   let inFlight = 0;
-  class ExecutionContext {
+  // Typed against the real binding: a change of the native surface fails the typecheck here.
+  class ExecutionContext implements NativeExecutionContext {
     engine: Engine;
     profile = 0;
     pending = 0;
     disposed = false;
-    graphCaptured = false;
+    ioSets: number;
     graphCount = 0;
     graphLaunches = 0;
     dims = new Map<string, number[]>();
     timing = false;
     graph = false;
-    host = new Map<string, { buffer: ArrayBuffer }>();
-    constructor(engine: Engine) {
+    /** per IO set: host staging by tensor name */
+    host: Map<string, { buffer: ArrayBuffer }>[];
+    constructor(engine: Engine, _stream: unknown, o: { ioSets?: number } = {}) {
       this.engine = engine;
+      this.ioSets = o.ioSets ?? 1;
+      this.host = Array.from({ length: this.ioSets }, () => new Map());
       log.contexts++;
     }
-    setInputShape(name: string, dims: number[]) {
+    setInputShape(name: string, dims: readonly number[]) {
       const r = this.engine.profiles[0]?.[name];
       if (r && dims.some((d, i) => d < r.min[i]! || d > r.max[i]!)) throw new TensorRtError('ERR_SHAPE_OUT_OF_PROFILE', `fake: ${name} out of profile`);
       this.dims.set(name, [...dims]);
@@ -147,10 +153,10 @@ vi.mock('../../lib/native/binding.js', () => {
       return [b, ...t.shape.slice(1)];
     }
     setTensorAddress() {}
-    setHostStaging(name: string, b: { buffer: ArrayBuffer } | null) {
+    setHostStaging(name: string, b: unknown, _offset?: number, set = 0) {
       if (b) {
         log.staging++;
-        this.host.set(name, b);
+        this.host[set]!.set(name, b as { buffer: ArrayBuffer });
       }
     }
     setOptimizationProfile() {}
@@ -160,9 +166,15 @@ vi.mock('../../lib/native/binding.js', () => {
     setTiming(on: boolean) {
       this.timing = on;
     }
-    run(inDims: Int32Array | null, outDims: Int32Array | null, parts?: unknown[] | null) {
+    stageInput() {
+      log.stagedPieces++;
+    }
+    truncateStaged() {}
+    clearStaged() {}
+    run(o: NativeRunOptions = {}) {
       log.runs++;
-      if (Array.isArray(parts)) log.partsRuns++;
+      const inDims = o.inputDims;
+      const outDims = o.outputDims;
       if (inDims) {
         let k = 0;
         const seen: Record<string, number[]> = {};
@@ -174,7 +186,7 @@ vi.mock('../../lib/native/binding.js', () => {
         }
         if (log.shapes.length < 50) log.shapes.push(seen);
       }
-      const h = this.host.get('input');
+      const h = this.host[o.set ?? 0]!.get('input');
       if (h && log.inputData.length < 5) log.inputData.push(new Float32Array(h.buffer.slice(0, 64)));
       if (outDims) {
         let k = 0;
@@ -186,22 +198,40 @@ vi.mock('../../lib/native/binding.js', () => {
       }
       inFlight++;
       log.maxConcurrentRuns = Math.max(log.maxConcurrentRuns, inFlight);
-      if (this.graph) this.graphCaptured = true;
+      if (this.graph) this.graphLaunches++;
       const timing = this.timing;
-      return new Promise((resolve) =>
+      return new Promise<Float64Array | undefined>((resolve) =>
         setTimeout(() => {
           inFlight--;
           resolve(timing ? Float64Array.from([0.001, 0.01, 0.002]) : undefined);
         }, 0),
       );
     }
-    benchmark(o: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean }) {
+    benchmark(o: { iterations?: number; durationMs?: number; warmupMs?: number; cudaGraph?: boolean; overlap?: boolean }) {
       log.benchmarks.push({ ...o, shapes: Object.fromEntries(this.dims) });
       const n = o.iterations ?? Math.max(1, Math.round((o.durationMs ?? 3000) / 0.5));
       const f = (v: number) => Float64Array.from({ length: n }, (_, i) => v + (i % 7));
       const g = !!o.cudaGraph;
-      return new Promise((resolve) =>
-        setTimeout(() => resolve({ latencyUs: f(40), enqueueUs: f(5), h2dUs: f(g ? 30 : 3), computeUs: f(g ? 0 : 25), d2hUs: f(g ? 0 : 2), totalMs: o.durationMs ?? n * 0.05, cudaGraph: g }), 1),
+      const empty = new Float64Array(0);
+      return new Promise<NativeBenchmarkResult>((resolve) =>
+        setTimeout(
+          () =>
+            resolve({
+              latencyUs: f(40),
+              enqueueUs: f(5),
+              h2dUs: f(g ? 30 : 3),
+              computeUs: f(g ? 0 : 25),
+              d2hUs: f(g ? 0 : 2),
+              startMs: empty,
+              endMs: empty,
+              totalMs: o.durationMs ?? n * 0.05,
+              iterations: n,
+              cudaGraph: g,
+              overlap: !!o.overlap,
+              timingErrors: 0,
+            }),
+          1,
+        ),
       );
     }
     dispose() {
@@ -268,7 +298,7 @@ describe('runBench on a fake binding', () => {
     expect(r.config).toMatchObject({ shapes: { input: [8, 3, 4, 4] }, batch: 8, streams: 1, cudaGraph: false, dataTransfers: true, durationMs: 20, warmupMs: 5, methods: ['cpp', 'js'] });
     expect(r.environment.tensorrt?.version).toBe('10.6.0');
     expect(r.environment.cuda?.device?.name).toBe('Fake GPU');
-    expect(log.benchmarks).toEqual([{ durationMs: 20, warmupMs: 5, cudaGraph: false, shapes: { input: [8, 3, 4, 4] } }]);
+    expect(log.benchmarks).toEqual([{ durationMs: 20, warmupMs: 5, cudaGraph: false, overlap: true, shapes: { input: [8, 3, 4, 4] } }]);
     expect(r.results.cpp?.iterations).toBe(40);
     expect(r.results.cpp?.throughputQps).toBeCloseTo(2000, 9);
     expect(r.results.cpp?.inferencesPerSecond).toBeCloseTo(16000, 9);
@@ -278,8 +308,10 @@ describe('runBench on a fake binding', () => {
     expect(r.results.js?.h2d?.mean).toBeCloseTo(1, 9);
     expect(r.results.js?.latency.count).toBe(r.results.js?.iterations);
     expect(log.shapes[0]).toEqual({ input: [8, 3, 4, 4] });
-    // staging bound for the input and the output: data transfers on
-    expect(log.staging).toBe(2);
+    // staging bound for the input and the output of both IO sets: data transfers on, overlap
+    expect(log.staging).toBe(4);
+    // the JS loop stages each run's input from its set's pinned staging (as the C++ loop copies it)
+    expect(log.stagedPieces).toBeGreaterThan(0);
     // random, non-zero input in the pinned staging buffer
     expect(log.inputData[0]!.every((v) => v !== 0 && v >= -1 && v < 1)).toBe(true);
     expect(r.ratios.jsOverCppThroughput).toBeGreaterThan(0);
@@ -297,16 +329,16 @@ describe('runBench on a fake binding', () => {
       { device: 0, waitMode: 'spin' },
     ]);
     expect(log.benchmarks).toHaveLength(3);
-    expect(log.benchmarks[0]).toEqual({ iterations: 7, warmupMs: 0, cudaGraph: true, shapes: { input: [32, 3, 4, 4] } });
+    expect(log.benchmarks[0]).toEqual({ iterations: 7, warmupMs: 0, cudaGraph: true, overlap: true, shapes: { input: [32, 3, 4, 4] } });
     expect(r.results.cpp?.iterations).toBe(21);
     expect(r.results.cpp?.cudaGraph).toBe(true);
     expect(r.results.cpp?.compute?.mean).toBeGreaterThanOrEqual(30);
     expect(r.results.cpp?.h2d).toBeUndefined();
-    expect(r.results.js?.iterations).toBe(21);
+    expect(r.results.js?.iterations).toBe(42); // two lanes (IO sets) per stream
     expect(r.results.js?.cudaGraph).toBe(true);
-    expect(log.maxConcurrentRuns).toBe(3);
+    expect(log.maxConcurrentRuns).toBe(6);
     expect(log.staging).toBe(0);
-    expect(log.uploads).toBe(3); // inputs uploaded once per context
+    expect(log.uploads).toBe(6); // inputs uploaded once per context and IO set
     expect(r.config.iterations).toBe(7);
     expect(r.config.durationMs).toBeUndefined();
     expect(r.notes.some((n) => /TRTEXEC/.test(n))).toBe(false);
@@ -399,29 +431,23 @@ describe('runBench on a fake binding', () => {
     expect(r.results).toEqual({});
   });
 
-  it("completion 'poll' reaches every stream; gather 'backend' hands the batcher's batches to runParts", async () => {
-    const r = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, completion: 'poll', batcher: { concurrency: 8, staticSweep: false, gather: 'backend' } });
+  it("completion 'poll' reaches every stream; the batcher's requests are staged on the instances' IO sets", async () => {
+    log.stagedPieces = 0;
+    const r = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, completion: 'poll', batcher: { concurrency: 8, staticSweep: false } });
     expect(log.streams.length).toBeGreaterThan(0);
     for (const s of log.streams) expect(s).toMatchObject({ completion: 'poll', waitMode: 'spin' }); // poll implies a spinning watcher unless waitMode is given
     expect(log.polls).toBeGreaterThan(0);
-    expect(log.partsRuns).toBeGreaterThan(0);
+    expect(log.stagedPieces).toBeGreaterThan(0);
     expect(r.config.completion).toBe('poll');
-    expect(r.batcher!.gather).toBe('backend');
     const dflt = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false } });
-    expect(dflt.batcher!.gather).toBe('backend');
     expect(dflt.batcher!.requestMemory).toBe('js');
-    log.partsRuns = 0;
-    const js = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 8, staticSweep: false, gather: 'js' } });
-    expect(js.batcher!.gather).toBe('js');
-    expect(log.partsRuns).toBe(0);
-    const pinned = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 3, staticSweep: false, gather: 'backend', requestMemory: 'pinned' } });
+    const pinned = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, batcher: { concurrency: 3, staticSweep: false, requestMemory: 'pinned' } });
     expect(pinned.batcher!.requestMemory).toBe('pinned');
     expect(pinned.batcher!.runs[0]!.requests).toBeGreaterThan(0);
   });
 
   it.each([
     [{ completion: 'busy' }, 'ERR_INVALID_ARGUMENT'],
-    [{ batcher: { concurrency: 2, gather: 'gpu' } }, 'ERR_INVALID_ARGUMENT'],
     [{ batcher: { concurrency: 2, requestMemory: 'gpu' } }, 'ERR_INVALID_ARGUMENT'],
     [{ shapes: { input: [64, 3, 4, 4] } }, 'ERR_SHAPE_OUT_OF_PROFILE'],
     [{ batch: 33 }, 'ERR_SHAPE_OUT_OF_PROFILE'],

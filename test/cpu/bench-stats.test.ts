@@ -167,8 +167,8 @@ describe('loop results', () => {
   it('pools the C++ loop of K contexts: qps = iterations / the longest timed phase', () => {
     const r = cppLoopResult(
       [
-        { latencyUs: f([100, 200]), enqueueUs: f([10, 20]), h2dUs: f([1, 2]), computeUs: f([50, 60]), d2hUs: f([3, 4]), startMs: f([]), endMs: f([]), totalMs: 1, cudaGraph: false },
-        { latencyUs: f([300, 400]), enqueueUs: f([30, 40]), h2dUs: f([5, 6]), computeUs: f([70, 80]), d2hUs: f([7, 8]), startMs: f([]), endMs: f([]), totalMs: 2, cudaGraph: false },
+        { latencyUs: f([100, 200]), enqueueUs: f([10, 20]), h2dUs: f([1, 2]), computeUs: f([50, 60]), d2hUs: f([3, 4]), startMs: f([]), endMs: f([]), totalMs: 1, iterations: 2, cudaGraph: false, overlap: false, timingErrors: 0 },
+        { latencyUs: f([300, 400]), enqueueUs: f([30, 40]), h2dUs: f([5, 6]), computeUs: f([70, 80]), d2hUs: f([7, 8]), startMs: f([]), endMs: f([]), totalMs: 2, iterations: 2, cudaGraph: false, overlap: false, timingErrors: 0 },
       ],
       8,
     );
@@ -183,7 +183,7 @@ describe('loop results', () => {
   });
 
   it('with a CUDA graph, GPU compute spans the whole graph and H2D/D2H are absent', () => {
-    const r = cppLoopResult([{ latencyUs: f([100]), enqueueUs: f([5]), h2dUs: f([90]), computeUs: f([0]), d2hUs: f([0]), startMs: f([]), endMs: f([]), totalMs: 0.1, cudaGraph: true }], 1);
+    const r = cppLoopResult([{ latencyUs: f([100]), enqueueUs: f([5]), h2dUs: f([90]), computeUs: f([0]), d2hUs: f([0]), startMs: f([]), endMs: f([]), totalMs: 0.1, iterations: 1, cudaGraph: true, overlap: false, timingErrors: 0 }], 1);
     expect(r.cudaGraph).toBe(true);
     expect(r.compute?.mean).toBe(90);
     expect(r.h2d).toBeUndefined();
@@ -194,7 +194,7 @@ describe('loop results', () => {
     const js = jsLoopResult([{ latency: [150, 250], enqueue: [5, 6], h2d: [1, 1], compute: [50, 50], d2h: [1, 1] }], 0.5, 1, false);
     expect(js.throughputQps).toBe(4000);
     expect(js.latency.mean).toBe(200);
-    const cpp = cppLoopResult([{ latencyUs: f([100, 200]), enqueueUs: f([1, 1]), h2dUs: f([1, 1]), computeUs: f([50, 50]), d2hUs: f([1, 1]), startMs: f([]), endMs: f([]), totalMs: 0.4, cudaGraph: false }], 1);
+    const cpp = cppLoopResult([{ latencyUs: f([100, 200]), enqueueUs: f([1, 1]), h2dUs: f([1, 1]), computeUs: f([50, 50]), d2hUs: f([1, 1]), startMs: f([]), endMs: f([]), totalMs: 0.4, iterations: 2, cudaGraph: false, overlap: false, timingErrors: 0 }], 1);
     const ratios = benchRatios({ cpp, js });
     expect(ratios.jsOverCppThroughput).toBeCloseTo(0.8, 12);
     expect(ratios.jsMinusCppLatencyUs).toEqual({ mean: 50, median: 50, p90: 50, p99: 50 });

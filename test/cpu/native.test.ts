@@ -138,38 +138,6 @@ describe('launch-thread gather: the segmented parallel copy (host memory, no GPU
     return out;
   }
 
-  it('a ResNet-50 batch (32 × 602112 bytes) arrives whole, handed over in order, each segment ending at the first chunk end past a multiple of 4 MiB', () => {
-    const parts = partsOf(Array(32).fill(602112), 7);
-    const dst = new Uint8Array(32 * 602112);
-    const segs = segmentsOf(n()._copySegments(dst, parts, 4 << 20));
-    expect(Buffer.compare(Buffer.from(dst), concat(parts))).toBe(0);
-    expect(segs.length).toBe(5);
-    expect(segs[0]![0]).toBe(0);
-    expect(segs.at(-1)![1]).toBe(dst.byteLength);
-    for (let i = 1; i < segs.length; i++) expect(segs[i]![0]).toBe(segs[i - 1]![1]);
-    segs.slice(0, -1).forEach(([, e], i) => {
-      expect(e).toBeGreaterThanOrEqual((i + 1) * (4 << 20));
-      expect(e).toBeLessThan((i + 1) * (4 << 20) + (256 << 10));
-    });
-  });
-
-  it('odd part sizes, a segment smaller than a chunk, and totals below the parallel threshold', () => {
-    const parts = partsOf([1, 300001, 0, 1048575, 7, 2 << 20], 3);
-    const total = parts.reduce((a, p) => a + p.byteLength, 0);
-    const dst = new Uint8Array(total);
-    const segs = segmentsOf(n()._copySegments(dst, parts, 1000));
-    expect(Buffer.compare(Buffer.from(dst), concat(parts))).toBe(0);
-    expect(segs[0]![0]).toBe(0);
-    expect(segs.at(-1)![1]).toBe(total);
-    for (let i = 1; i < segs.length; i++) expect(segs[i]![0]).toBe(segs[i - 1]![1]);
-    // below 1 MiB in all: copied on the caller, one segment
-    const small = partsOf([1000, 2000], 5);
-    const d2 = new Uint8Array(3000);
-    expect(n()._copySegments(d2, small, 1 << 20)).toEqual([0, 3000]);
-    expect(Buffer.compare(Buffer.from(d2), concat(small))).toBe(0);
-    expect(n()._copySegments(new Uint8Array(0), [], 1 << 20)).toEqual([]);
-  });
-
   it('dupFd duplicates a descriptor, and refuses a bad one with a typed error', () => {
     const fd = n().dupFd(1);
     expect(fd).toBeGreaterThan(2);

@@ -8,6 +8,7 @@ import { ModelRepository, type RepositoryLogger } from '../../lib/repository/rep
 import { isTensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
 import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature } from '../../lib/backends/backend.js';
+import { ConcatBatches } from '../../lib/backends/concat-batch.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
 
@@ -28,9 +29,10 @@ class FakeBackend implements Backend {
     if (spec.fail) throw new Error(spec.fail);
     this.created++;
     const self = this;
-    return {
+    const inst: BackendInstance = {
       kind: 'fake',
       signature: spec.signature,
+      createBatch: () => batches.create(),
       async run(feeds) {
         const x = Object.values(feeds)[0]!;
         const out: Record<string, Tensor> = {};
@@ -45,6 +47,8 @@ class FakeBackend implements Backend {
         self.disposed++;
       },
     };
+    const batches = new ConcatBatches(spec.signature, (feeds) => inst.run(feeds));
+    return inst;
   }
 }
 

@@ -1,15 +1,17 @@
 // The dynamic batcher over TensorRT instances (the dynamic-batch classifier fixture): mixed
-// concurrent requests equal running each alone, ordering, bad input, and close().
+// concurrent requests equal running each alone, in any memory; batches assembled on IO sets
+// (Session.beginBatch) and staged inputs (ExecutionContext.stageInput); ordering, bad input, close().
 import { describe, expect, it } from 'vitest';
-import { TensorRtBackend } from '../../lib/backends/tensorrt.js';
+import { TensorRtBackend, type TensorRtInstance } from '../../lib/backends/tensorrt.js';
 import { DynamicBatcher } from '../../lib/batcher/dynamic-batcher.js';
-import type { BackendInstance, GatheredInput, RunOptions } from '../../lib/backends/backend.js';
 import { HostBuffer } from '../../lib/tensorrt/cuda.js';
+import { packDims } from '../../lib/tensorrt/context.js';
+import { Runtime } from '../../lib/tensorrt/runtime.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { Tensor } from '../../lib/tensor.js';
-import { GPU_READY, SKIP_REASON, expectRejectCode, plan, refCase, relError, rows } from './helpers.js';
+import { GPU_READY, SKIP_REASON, expectCode, expectRejectCode, plan, refCase, relError, rows } from './helpers.js';
 
-/** Copies of `tensors` in one pinned HostBuffer (views of it: what stageInput and runParts DMA). */
+/** Copies of `tensors` in one pinned HostBuffer (views of it: what is DMA'd with no CPU copy). */
 function pinnedCopies(tensors: Tensor[]): { pinned: Tensor[]; host: HostBuffer } {
   const bytes = tensors.reduce((a, t) => a + t.data.byteLength, 0);
   const host = new HostBuffer(bytes);
@@ -21,24 +23,6 @@ function pinnedCopies(tensors: Tensor[]): { pinned: Tensor[]; host: HostBuffer }
     return new Tensor('float32', v, t.dims);
   });
   return { pinned, host };
-}
-
-/** Counts stageInput calls and the stagedParts of each runParts on the instances. */
-function countStaging(instances: BackendInstance[]): { stageCalls: number; stagedRuns: number[] } {
-  const seen = { stageCalls: 0, stagedRuns: [] as number[] };
-  for (const inst of instances) {
-    const stage = inst.stageInput!.bind(inst);
-    const runParts = inst.runParts!.bind(inst);
-    inst.stageInput = (name, off, data) => {
-      seen.stageCalls++;
-      stage(name, off, data);
-    };
-    inst.runParts = (inputs: Record<string, GatheredInput>, o?: RunOptions) => {
-      seen.stagedRuns.push(o?.stagedParts ?? 0);
-      return runParts(inputs, o);
-    };
-  }
-  return seen;
 }
 
 describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
@@ -69,111 +53,194 @@ describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
     await alone.dispose();
   });
 
-  it('gathering on the launch thread of the backend (runParts) gives the same results', async () => {
-    const backend = new TensorRtBackend();
-    const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
-    const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 }, { gatherOnBackend: true });
-    const alone = await Session.create(plan('classifier_fp32'));
-    const ref = refCase('classifier', 'b32').inputs.input!;
-    const requests = Array.from({ length: 600 }, (_, i) => rows(ref, i % 29, (i % 29) + 1 + (i % 3)));
-    const expected = [];
-    for (const r of requests) expected.push((await alone.run({ input: r })).logits!);
-    const got = await Promise.all(requests.map((r) => batcher.infer({ input: r })));
-    for (let i = 0; i < got.length; i++) expect(relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array)).toBeLessThan(1e-3);
-    expect(batcher.statistics().executionCount).toBeLessThan(600);
-    await batcher.close();
-    await alone.dispose();
-  });
-
   for (const cudaGraph of [false, true]) {
-    it(`pinned requests staged on arrival (stageInput) give the same results${cudaGraph ? ', CUDA graphs' : ''}`, async () => {
-      const backend = new TensorRtBackend();
-      const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'), { cudaGraph })));
-      const seen = countStaging(instances);
+    it(`requests in pinned memory, JS arrays and large JS arrays (copy threads) give the same results${cudaGraph ? ', CUDA graphs' : ''}`, async () => {
+      const backend = new TensorRtBackend({ cudaGraph });
+      const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
       const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, maxQueueDelayMicroseconds: 200 });
       const alone = await Session.create(plan('classifier_fp32'));
       const ref = refCase('classifier', 'b32').inputs.input!;
-      const plain = Array.from({ length: 900 }, (_, i) => rows(ref, (i * 5) % 29, ((i * 5) % 29) + 1 + (i % 3)));
+      // 1..3 rows (12-36 KB: copied inline) and 8 rows (96 KB: copied by the copy threads)
+      const plain = Array.from({ length: 900 }, (_, i) => {
+        const k = i % 5 === 4 ? 8 : 1 + (i % 3);
+        const from = (i * 5) % (32 - k);
+        return rows(ref, from, from + k);
+      });
       const { pinned, host } = pinnedCopies(plain);
       const expected = [];
       for (const r of plain) expected.push((await alone.run({ input: r })).logits!);
-      // three waves, so that later batches meet instances that ran before (graphs replayed)
-      for (let wave = 0; wave < 3; wave++) {
-        const got = await Promise.all(pinned.slice(wave * 300, wave * 300 + 300).map((r) => batcher.infer({ input: r })));
-        for (let i = 0; i < got.length; i++) expect(relError(got[i]!.logits!.data as Float32Array, expected[wave * 300 + i]!.data as Float32Array)).toBeLessThan(1e-3);
+      // three waves, so that later batches meet instances that ran before (graphs replayed):
+      // pinned, JS memory, and the two mixed
+      const waves = [pinned, plain, plain.map((p, i) => (i % 2 ? pinned[i]! : p))];
+      for (const wave of waves) {
+        const got = await Promise.all(wave.map((r) => batcher.infer({ input: r })));
+        for (let i = 0; i < got.length; i++) expect(relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array)).toBeLessThan(1e-3);
       }
-      expect(seen.stageCalls).toBeGreaterThan(0);
-      expect(seen.stagedRuns.filter((n) => n > 0).length).toBeGreaterThan(0);
-      console.log(`staging on arrival${cudaGraph ? ' (graphs)' : ''}: ${seen.stageCalls} requests staged, ${seen.stagedRuns.filter((n) => n > 0).length} of ${seen.stagedRuns.length} batches started with staged requests`);
+      const stats = batcher.statistics();
+      expect(stats.executionCount).toBeLessThan(3 * 900);
+      if (cudaGraph) expect(instances.some((i) => (i as TensorRtInstance).session.graphStats()[0]!.launches > 0)).toBe(true);
       await batcher.close();
       await alone.dispose();
       host.dispose();
     });
   }
 
-  it('Session.stageInput: pieces staged ahead are skipped by runParts; misuse is refused with typed errors', async () => {
+  it('maxBatchSize 0 on a batching model (Triton\'s default scheduler): each request runs alone, rows and all', async () => {
+    const backend = new TensorRtBackend();
+    const instances = await Promise.all([0, 1].map(() => backend.createInstance(plan('classifier_fp32'))));
+    const batcher = new DynamicBatcher(instances, { maxBatchSize: 0 });
+    expect(batcher.signature.maxBatchSize).toBe(32);
+    const alone = await Session.create(plan('classifier_fp32'));
+    const ref = refCase('classifier', 'b32').inputs.input!;
+    const requests = Array.from({ length: 60 }, (_, i) => rows(ref, i % 20, (i % 20) + 1 + (i % 5)));
+    const expected = [];
+    for (const r of requests) expected.push((await alone.run({ input: r })).logits!);
+    const got = await Promise.all(requests.map((r) => batcher.infer({ input: r })));
+    for (let i = 0; i < got.length; i++) expect(relError(got[i]!.logits!.data as Float32Array, expected[i]!.data as Float32Array)).toBeLessThan(1e-3);
+    expect(batcher.statistics().executionCount).toBe(60);
+    await batcher.close();
+    await alone.dispose();
+  });
+
+  it('Session.beginBatch: requests added one by one (any memory), truncated, run on an IO set; misuse refused with typed errors', async () => {
     const s = await Session.create(plan('classifier_fp32'));
     const ref = refCase('classifier', 'b32').inputs.input!;
-    const parts = [rows(ref, 0, 2), rows(ref, 2, 3), rows(ref, 3, 6)];
+    const parts = [rows(ref, 0, 2), rows(ref, 2, 3), rows(ref, 3, 6), rows(ref, 6, 14)];
     const { pinned, host } = pinnedCopies(parts);
-    const whole = (await s.run({ input: rows(ref, 0, 6) })).logits!;
+    const whole = (await s.run({ input: rows(ref, 0, 14) })).logits!;
     const want = Float32Array.from(whole.data as Float32Array);
-    const input = (n: number) => ({ input: { dtype: 'float32' as const, dims: [6, 3, 32, 32], parts: pinned.map((t) => t.data).slice(0, n) } });
-    s.stageInput('input', 0, pinned[0]!.data);
-    s.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data);
-    // two of the three parts staged: the third is copied by the run
-    const out = await s.runParts({ input: { ...input(3).input } }, { stagedParts: 2 });
+    // pinned and JS memory mixed, all four
+    const b = s.beginBatch();
+    b.add({ input: pinned[0]! });
+    b.add({ input: parts[1]! });
+    b.add({ input: pinned[2]! });
+    b.add({ input: parts[3]! });
+    expect(b.size).toBe(4);
+    const out = await b.run();
+    expect(out.logits!.dims).toEqual([14, 10]);
     expect(relError(out.logits!.data as Float32Array, want)).toBeLessThan(1e-5);
-    // all three staged: the run copies nothing
-    let at = 0;
-    for (const p of pinned) {
-      s.stageInput('input', at, p.data);
-      at += p.data.byteLength;
-    }
-    const out3 = await s.runParts(input(3), { stagedParts: 3 });
-    expect(relError(out3.logits!.data as Float32Array, want)).toBeLessThan(1e-5);
-    // misuse
-    expect(() => s.stageInput('input', 0, new Float32Array(10))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' })); // not pinned
-    s.stageInput('input', 0, pinned[0]!.data);
-    expect(() => s.stageInput('input', 4, pinned[1]!.data)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' })); // out of order
-    expect(() => s.stageInput('logits', 0, pinned[0]!.data)).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_TENSOR' }));
-    await expectRejectCode(s.runParts(input(3), { stagedParts: 2 }), 'ERR_INVALID_ARGUMENT'); // only one staged
-    const big = new HostBuffer(64 << 20);
-    expect(() => s.stageInput('input', 0, new Float32Array(big.buffer))).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_TOO_SMALL' }));
-    const running = s.run({ input: rows(ref, 0, 32) });
-    expect(() => s.stageInput('input', 0, pinned[0]!.data)).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
-    await running;
-    // after the misuse, staging and running still work
-    s.stageInput('input', 0, pinned[0]!.data);
-    s.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data);
-    const again = await s.runParts(input(3), { stagedParts: 2 });
-    expect(relError(again.logits!.data as Float32Array, want)).toBeLessThan(1e-5);
+    // truncated to the first three requests
+    const t = s.beginBatch();
+    for (const p of parts) t.add({ input: p });
+    t.truncate(3);
+    const out3 = await t.run();
+    expect(out3.logits!.dims).toEqual([6, 10]);
+    expect(relError(out3.logits!.data as Float32Array, want.subarray(0, 60))).toBeLessThan(1e-5);
+    // two IO sets: a third batch is refused while two are open; abandon frees one
+    const x = s.beginBatch();
+    const y = s.beginBatch();
+    expectCode(() => s.beginBatch(), 'ERR_BUSY');
+    x.add({ input: parts[0]! });
+    x.abandon();
+    x.abandon(); // idempotent
+    expectCode(() => x.add({ input: parts[0]! }), 'ERR_INVALID_ARGUMENT');
+    const z = s.beginBatch();
+    z.add({ input: parts[0]! });
+    y.add({ input: parts[1]! });
+    // both sets in flight at once
+    const [oz, oy] = await Promise.all([z.run(), y.run()]);
+    expect(relError(oz.logits!.data as Float32Array, want.subarray(0, 20))).toBeLessThan(1e-5);
+    expect(relError(oy.logits!.data as Float32Array, want.subarray(20, 30))).toBeLessThan(1e-5);
+    await expectRejectCode(z.run(), 'ERR_INVALID_ARGUMENT'); // spent
+    const empty = s.beginBatch();
+    await expectRejectCode(empty.run(), 'ERR_INVALID_ARGUMENT');
+    // a request of another shape than the profile allows fails at run, and the set is usable after
+    const bad = s.beginBatch();
+    bad.add({ input: rows(ref, 0, 20) });
+    bad.add({ input: rows(ref, 0, 20) }); // 40 rows > the profile's 32
+    await expectRejectCode(bad.run(), 'ERR_SHAPE_OUT_OF_PROFILE');
+    const again = s.beginBatch();
+    again.add({ input: parts[3]! });
+    expect(relError((await again.run()).logits!.data as Float32Array, want.subarray(60, 140))).toBeLessThan(1e-5);
     await s.dispose();
-    expect(() => s.stageInput('input', 0, pinned[0]!.data)).toThrow(expect.objectContaining({ code: 'ERR_DISPOSED' }));
-    big.dispose();
+    expectCode(() => s.beginBatch(), 'ERR_DISPOSED');
     host.dispose();
   });
 
-  it('staged pieces whose run never comes: dispose right after staging, and staging after a failed run, leave nothing broken', async () => {
+  it('ExecutionContext.stageInput: pieces of any memory in order, truncate, clear; a run of another set overlaps; misuse refused', async () => {
+    const rt = new Runtime();
+    const engine = await rt.deserializeAsync(plan('classifier_fp32'));
+    const s = await Session.create(plan('classifier_fp32'));
+    const ref = refCase('classifier', 'b32').inputs.input!;
+    const want = Float32Array.from((await s.run({ input: rows(ref, 0, 32) })).logits!.data as Float32Array);
+    const ctx = engine.createContext({ ioSets: 2 });
+    const { DeviceBuffer } = await import('../../lib/tensorrt/cuda.js');
+    const buffers = [0, 1].map((set) => {
+      const dIn = new DeviceBuffer(32 * 3 * 32 * 32 * 4);
+      const dOut = new DeviceBuffer(32 * 10 * 4);
+      const hIn = new HostBuffer(dIn.byteLength);
+      const hOut = new HostBuffer(dOut.byteLength);
+      ctx.setTensorAddress('input', dIn, 0, set);
+      ctx.setTensorAddress('logits', dOut, 0, set);
+      ctx.setHostStaging('input', hIn, 0, set);
+      ctx.setHostStaging('logits', hOut, 0, set);
+      return { dIn, dOut, hIn, hOut };
+    });
+    const { pinned, host } = pinnedCopies([rows(ref, 0, 10), rows(ref, 10, 32)]);
+    const out = (set: number, n: number) => new Float32Array(buffers[set]!.hOut.buffer, 0, n * 10);
+    // set 0: pinned then JS memory; set 1: JS memory then pinned; both in flight together
+    ctx.stageInput('input', 0, pinned[0]!.data, 0);
+    ctx.stageInput('input', pinned[0]!.data.byteLength, rows(ref, 10, 32).data, 0);
+    ctx.stageInput('input', 0, rows(ref, 0, 10).data, 1);
+    ctx.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data, 1);
+    const dims = packDims([[32, 3, 32, 32]]);
+    const r0 = ctx.run({ inputDims: dims, set: 0 });
+    // the set in flight refuses staging and a second run; the other set is busy too
+    expectCode(() => ctx.stageInput('input', 0, pinned[0]!.data, 0), 'ERR_BUSY');
+    await expectRejectCode(ctx.run({ inputDims: dims, set: 0 }), 'ERR_BUSY');
+    const r1 = ctx.run({ inputDims: dims, set: 1 });
+    await Promise.all([r0, r1]);
+    expect(relError(out(0, 32), want)).toBeLessThan(1e-5);
+    expect(relError(out(1, 32), want)).toBeLessThan(1e-5);
+    // truncated to the first 10 rows
+    ctx.stageInput('input', 0, pinned[0]!.data, 0);
+    ctx.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data, 0);
+    ctx.truncateStaged('input', pinned[0]!.data.byteLength, 0);
+    await ctx.run({ inputDims: packDims([[10, 3, 32, 32]]), set: 0 });
+    expect(relError(out(0, 10), want.subarray(0, 100))).toBeLessThan(1e-5);
+    // staged bytes that do not match the shape; out of order; beyond the buffer; unknown set
+    ctx.stageInput('input', 0, pinned[0]!.data, 0);
+    await expectRejectCode(ctx.run({ inputDims: dims, set: 0 }), 'ERR_SHAPE_MISMATCH');
+    expectCode(() => ctx.stageInput('input', 4, pinned[1]!.data, 0), 'ERR_INVALID_ARGUMENT');
+    expectCode(() => ctx.stageInput('input', 32 * 3 * 32 * 32 * 4, new Float32Array(1), 0), 'ERR_BUFFER_TOO_SMALL');
+    expectCode(() => ctx.stageInput('input', -1, new Float32Array(1), 0), 'ERR_INVALID_ARGUMENT');
+    expectCode(() => ctx.stageInput('input', 0, new Float32Array(1), 2), 'ERR_INVALID_ARGUMENT');
+    expectCode(() => ctx.stageInput('logits', 0, new Float32Array(1), 0), 'ERR_INVALID_ARGUMENT');
+    expectCode(() => ctx.truncateStaged('input', 1 << 30, 0), 'ERR_INVALID_ARGUMENT');
+    // cleared: the run copies the set's host staging instead
+    ctx.clearStaged(0);
+    new Float32Array(buffers[0]!.hIn.buffer, 0, ref.data.length).set(ref.data as Float32Array);
+    await ctx.run({ inputDims: dims, set: 0 });
+    expect(relError(out(0, 32), want)).toBeLessThan(1e-5);
+    ctx.dispose();
+    expectCode(() => ctx.stageInput('input', 0, pinned[0]!.data, 0), 'ERR_DISPOSED');
+    for (const b of buffers) for (const x of Object.values(b)) x.dispose();
+    host.dispose();
+    engine.dispose();
+    rt.dispose();
+    await s.dispose();
+  });
+
+  it('staged pieces whose run never comes: dispose right after staging (copies in flight) leaves nothing broken', async () => {
     const ref = refCase('classifier', 'b32').inputs.input!;
     const { pinned, host } = pinnedCopies([rows(ref, 0, 16), rows(ref, 16, 32)]);
-    const input = { input: { dtype: 'float32' as const, dims: [32, 3, 32, 32], parts: pinned.map((t) => t.data) } };
     for (let i = 0; i < 20; i++) {
-      // staged copies still queued (two pieces: fewer than a group) or running when the session goes
       const s = await Session.create(plan('classifier_fp32'));
-      s.stageInput('input', 0, pinned[0]!.data);
-      s.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data);
-      await s.dispose();
+      const b = s.beginBatch();
+      b.add({ input: pinned[0]! });
+      b.add({ input: rows(ref, 16, 32) }); // 196 KB of JS memory: on the copy threads
+      b.abandon();
+      const c = s.beginBatch();
+      c.add({ input: rows(ref, 0, 16) });
+      c.add({ input: pinned[1]! });
+      await s.dispose(); // c never runs
     }
     const s = await Session.create(plan('classifier_fp32'));
     const want = Float32Array.from((await s.run({ input: rows(ref, 0, 32) })).logits!.data as Float32Array);
-    // a run refused after its pieces were staged; the next staging round and run are right
-    s.stageInput('input', 0, pinned[0]!.data);
-    await expectRejectCode(s.runParts(input, { stagedParts: 2 }), 'ERR_INVALID_ARGUMENT');
-    s.stageInput('input', 0, pinned[0]!.data);
-    s.stageInput('input', pinned[0]!.data.byteLength, pinned[1]!.data);
-    const out = await s.runParts(input, { stagedParts: 2 });
-    expect(relError(out.logits!.data as Float32Array, want)).toBeLessThan(1e-5);
+    const b = s.beginBatch();
+    b.add({ input: pinned[0]! });
+    b.add({ input: rows(ref, 16, 32) });
+    expect(relError((await b.run()).logits!.data as Float32Array, want)).toBeLessThan(1e-5);
     await s.dispose();
     host.dispose();
   });

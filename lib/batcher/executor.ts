@@ -1,0 +1,264 @@
+/**
+ * The batcher's instances: which one takes the next batch, the batch each is assembling ahead
+ * (requests added to its BatchBuilder as they arrive, so the instance copies them while the
+ * rest of the batch is still coming), and the execution of a batch: run it, split its outputs
+ * into the requests' results, hand them back.
+ */
+import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
+import type { BackendInstance, BatchBuilder } from '../backends/backend.js';
+import type { BatcherClock } from './clock.js';
+import type { Outcome, Pending } from './request.js';
+import { scatterOutputs } from './scatter.js';
+
+/** What the executor needs from the batcher around it. */
+export interface ExecutionHost {
+  readonly clock: BatcherClock;
+  readonly batching: boolean;
+  /** A request's outcome; phases (µs) for successes: queue, input, infer, output. */
+  finish(r: Pending, outcome: Outcome, phases?: readonly [number, number, number, number]): void;
+  /** A batch ended (statistics and listeners); timings in µs. */
+  batchDone(instance: number, items: number, requests: number, ok: boolean, code: ErrorCode | undefined, inputUs: number, inferUs: number, outputUs: number): void;
+  /** Look at the queue again (an instance became free). */
+  schedule(): void;
+  /** Call fn after the current turn of the event loop. */
+  defer(fn: () => void): void;
+}
+
+interface InstanceState {
+  readonly instance: BackendInstance;
+  /** batches it can hold at once, running or being assembled */
+  readonly capacity: number;
+  /** a batch is running on it */
+  running: boolean;
+  /** when that batch was dispatched (µs) */
+  startedUs: number;
+  /**
+   * It delivered a batch of several requests in the current turn of the event loop. The callers
+   * it answered may come straight back with their next requests (in-process callers do, within
+   * microseconds); until those have had the turn, it takes full batches only. Without this, a
+   * request that had waited out the queue delay behind two busy instances would leave alone in a
+   * batch of one as soon as one of them was done.
+   */
+  settling: boolean;
+  /** the next batch it will run, being assembled: the first `staged.length` queued requests */
+  builder: BatchBuilder | undefined;
+  staged: Pending[];
+  stagedItems: number;
+}
+
+export class BatchExecutor {
+  readonly #host: ExecutionHost;
+  readonly #states: InstanceState[];
+  #running = 0;
+
+  constructor(instances: readonly BackendInstance[], host: ExecutionHost) {
+    this.#host = host;
+    this.#states = instances.map((instance) => ({
+      instance,
+      capacity: Math.max(1, Math.floor(instance.batchCapacity ?? 1)),
+      running: false,
+      startedUs: 0,
+      settling: false,
+      builder: undefined,
+      staged: [],
+      stagedItems: 0,
+    }));
+  }
+
+  /** Batches running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  get instances(): BackendInstance[] {
+    return this.#states.map((s) => s.instance);
+  }
+
+  /**
+   * The free instance the next batch goes to: one not settling if there is one, and among those
+   * one that assembled the batch's first requests already; -1 if none is free.
+   */
+  freeInstance(): number {
+    let pick = -1;
+    let pickRank = 4;
+    for (let i = 0; i < this.#states.length; i++) {
+      const s = this.#states[i] as InstanceState;
+      if (s.running) continue;
+      const rank = (s.settling ? 2 : 0) + (s.staged.length > 0 ? 0 : 1);
+      if (rank < pickRank) {
+        pick = i;
+        pickRank = rank;
+      }
+    }
+    return pick;
+  }
+
+  /** Whether a free instance is settling (it then takes full batches only). */
+  isSettling(idx: number): boolean {
+    return (this.#states[idx] as InstanceState).settling;
+  }
+
+  /**
+   * Where the next batch is expected to run, for assembling it ahead: the instance holding its
+   * first requests already; else a free instance; else, where an instance can assemble while it
+   * runs, the busy one that started earliest (the first to be done). -1: nowhere.
+   */
+  #stagingTarget(): number {
+    let free = -1;
+    let busy = -1;
+    for (let i = 0; i < this.#states.length; i++) {
+      const s = this.#states[i] as InstanceState;
+      if (s.staged.length > 0) return i;
+      if (!s.running) {
+        if (free < 0 || (this.#states[free] as InstanceState).settling) free = i;
+      } else if (s.capacity >= 2 && (busy < 0 || s.startedUs < (this.#states[busy] as InstanceState).startedUs)) {
+        busy = i;
+      }
+    }
+    return free >= 0 ? free : busy;
+  }
+
+  /**
+   * Adds r, just queued, to the batch being assembled where the next batch is expected to run,
+   * if that batch is sure to start with the requests there and then r: every other queued
+   * request is there already, and r neither overtakes them (a higher priority level) nor
+   * differs in shape, and fits.
+   */
+  stageAhead(r: Pending, queued: number, maxBatchSize: number): void {
+    const idx = this.#stagingTarget();
+    if (idx < 0) return;
+    const s = this.#states[idx] as InstanceState;
+    if (s.staged.length !== queued - 1) return;
+    const last = s.staged[s.staged.length - 1];
+    if (last !== undefined && (r.level < last.level || r.shapeKey !== last.shapeKey)) return;
+    if (s.stagedItems + r.items > maxBatchSize) return;
+    try {
+      s.builder ??= s.instance.createBatch();
+      s.builder.add(r.inputs);
+    } catch {
+      // It could not start (the instance is being disposed, say): the batch adds its requests
+      // itself when it runs, and fails there with the reason if the instance is unusable.
+      this.clearStaged(idx);
+      return;
+    }
+    s.staged.push(r);
+    s.stagedItems += r.items;
+    r.stagedOn = idx;
+  }
+
+  /** Forgets what instance idx assembled ahead (a request of it left the queue otherwise, or was delayed). */
+  clearStaged(idx: number): void {
+    const s = this.#states[idx] as InstanceState;
+    for (const r of s.staged) r.stagedOn = -1;
+    s.staged.length = 0;
+    s.stagedItems = 0;
+    const b = s.builder;
+    s.builder = undefined;
+    try {
+      b?.abandon();
+    } catch {
+      /* nothing staged survives an unusable instance anyway */
+    }
+  }
+
+  /**
+   * Runs `batch` (requests just taken from the queue, in order) on free instance idx: with the
+   * batch it assembled ahead where that holds the batch's first requests, else a new one.
+   * `leave(r)` takes each request out of the queue.
+   */
+  dispatch(idx: number, batch: Pending[], now: number, leave: (r: Pending) => void): void {
+    const s = this.#states[idx] as InstanceState;
+    let builder = s.builder;
+    let n = 0;
+    while (n < batch.length && n < s.staged.length && s.staged[n] === batch[n]) n++;
+    s.builder = undefined; // the batch owns it now
+    const beyond = s.staged.length > n;
+    for (const r of s.staged) r.stagedOn = -1;
+    s.staged.length = 0;
+    s.stagedItems = 0;
+    let failure: unknown;
+    if (builder !== undefined) {
+      try {
+        if (n === 0) {
+          builder.abandon();
+          builder = undefined;
+        } else if (beyond) {
+          builder.truncate(n); // requests assembled beyond the batch stay queued for a later one
+        }
+      } catch (e) {
+        failure = e;
+      }
+    }
+    s.running = true;
+    s.startedUs = now;
+    this.#running++;
+    for (const r of batch) {
+      leave(r);
+      r.state = 'running';
+      r.dispatchUs = now;
+    }
+    void this.#execute(idx, batch, builder, n, failure);
+  }
+
+  async #execute(idx: number, batch: Pending[], builder: BatchBuilder | undefined, assembled: number, failure: unknown): Promise<void> {
+    const host = this.#host;
+    const clock = host.clock;
+    const s = this.#states[idx] as InstanceState;
+    let total = 0;
+    for (const r of batch) total += r.items;
+    const t0 = clock.now();
+    let t1 = t0;
+    let t2 = t0;
+    let ran = false;
+    try {
+      if (failure !== undefined) throw failure;
+      builder ??= s.instance.createBatch();
+      try {
+        for (let i = assembled; i < batch.length; i++) builder.add((batch[i] as Pending).inputs);
+      } catch (e) {
+        builder.abandon();
+        throw e;
+      }
+      t1 = clock.now();
+      const out = await builder.run();
+      t2 = clock.now();
+      const failed = new Map<Pending, TensorRtError>();
+      const results = scatterOutputs(out, batch, total, host.batching, failed);
+      const t3 = clock.now();
+      ran = true;
+      host.batchDone(idx, total, batch.length, true, undefined, t1 - t0, t2 - t1, t3 - t2);
+      for (const r of batch) {
+        if (r.state !== 'running') continue;
+        const why = failed.size > 0 ? failed.get(r) : undefined;
+        if (why !== undefined) host.finish(r, { ok: false, error: why });
+        else host.finish(r, { ok: true, value: results.get(r)! }, [r.dispatchUs - r.submitUs, t1 - t0, t2 - t1, t3 - t2]);
+      }
+    } catch (e) {
+      const t3 = clock.now();
+      if (t2 === t0) t2 = t3;
+      const msg = e instanceof Error ? e.message : String(e);
+      const err = new TensorRtError('ERR_BACKEND', isTensorRtError(e, 'ERR_BACKEND') ? msg : `backend failed to run the batch: ${msg}`, { instance: idx, ...(isTensorRtError(e) ? { backendCode: e.code } : {}) }, { cause: e });
+      if (!ran) host.batchDone(idx, total, batch.length, false, err.code, t1 - t0, t2 - t1, t3 - t2);
+      for (const r of batch) if (r.state === 'running') host.finish(r, { ok: false, error: err });
+    } finally {
+      s.running = false;
+      this.#running--;
+      // One request answered: no crowd of callers to wait for (and no loop turn added to a lone
+      // caller's next request).
+      if (batch.length > 1) {
+        s.settling = true;
+        host.defer(() => {
+          s.settling = false;
+          host.schedule();
+        });
+      }
+      host.schedule();
+    }
+  }
+
+  /** Abandons what is being assembled and disposes every instance. */
+  dispose(): Promise<PromiseSettledResult<void>[]> {
+    for (let i = 0; i < this.#states.length; i++) this.clearStaged(i);
+    return Promise.allSettled(this.#states.map((s) => s.instance.dispose()));
+  }
+}
