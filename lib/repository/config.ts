@@ -439,8 +439,10 @@ function queuePolicy(q: ModelQueuePolicyConfig): QueuePolicy {
  */
 export function dynamicBatchingOptions(c: ResolvedModelConfig): DynamicBatchingOptions {
   const db = c.dynamic_batching;
+  // No dynamic_batching block: Triton's default scheduler, which hands each request to a free
+  // instance as it is (dimension 0 up to max_batch_size, checked by the server) and batches nothing.
+  if (!db) return { maxBatchSize: 0 };
   const o: DynamicBatchingOptions = { maxBatchSize: c.max_batch_size, maxQueueDelayMicroseconds: 0 };
-  if (!db) return o;
   if (db.preferred_batch_size?.length) o.preferredBatchSize = [...db.preferred_batch_size];
   if (db.max_queue_delay_microseconds !== undefined) o.maxQueueDelayMicroseconds = db.max_queue_delay_microseconds;
   if (db.preserve_ordering !== undefined) o.preserveOrdering = db.preserve_ordering;

@@ -203,8 +203,11 @@ describe('model config', () => {
       defaultQueuePolicy: { maxQueueSize: 10, defaultTimeoutMicroseconds: 5000, timeoutAction: 'delay', allowTimeoutOverride: true },
       priorityQueuePolicy: { 1: { maxQueueSize: 3, timeoutAction: 'reject' } },
     });
+    // no dynamic_batching: Triton's default scheduler (requests run as they are, never batched together)
     const plain = completeConfig('m', { max_batch_size: 4 }, SIG, 'onnxruntime');
-    expect(dynamicBatchingOptions(plain)).toEqual({ maxBatchSize: 4, maxQueueDelayMicroseconds: 0 });
+    expect(dynamicBatchingOptions(plain)).toEqual({ maxBatchSize: 0 });
+    const zeroDelay = completeConfig('m', { max_batch_size: 4, dynamic_batching: {} }, SIG, 'onnxruntime');
+    expect(dynamicBatchingOptions(zeroDelay)).toEqual({ maxBatchSize: 4, maxQueueDelayMicroseconds: 0 });
   });
 
   it('warns about unknown and ignored fields with their position, and keeps the rest', () => {
@@ -294,6 +297,23 @@ describe('ModelRepository', () => {
     await expect(r.load('good')).rejects.toThrow(/not allowed in model control mode "none"/);
     await r.close();
     expect(backend.disposed).toBe(3);
+  });
+
+  it("a model without dynamic_batching runs Triton's default scheduler: concurrent requests are never batched together", async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'plain', { config: 'name: "plain"\nmax_batch_size: 8\ninstance_group [{ count: 2 }]' });
+    addModel(repo, 'batched', { config: 'name: "batched"\nmax_batch_size: 8\ndynamic_batching { max_queue_delay_microseconds: 5000 }' });
+    const r = await open(repo);
+    const x = (k: number) => new Tensor('float32', new Float32Array(4 * k).fill(1), [k, 4]);
+    for (const [name, batched] of [['plain', false], ['batched', true]] as const) {
+      const m = r.getModel(name);
+      const outs = await Promise.all([1, 2, 3, 1, 1].map((k) => m.scheduler.infer({ x: x(k) })));
+      expect(outs.map((o) => o.y!.dims[0])).toEqual([1, 2, 3, 1, 1]);
+      const s = m.scheduler.statistics();
+      expect(s.inferenceCount).toBe(8);
+      if (batched) expect(s.executionCount).toBeLessThan(5);
+      else expect(s.executionCount).toBe(5);
+    }
   });
 
   it("optimization { cuda { graphs: true } } asks the backend for CUDA graphs (TensorRT's cudaGraph), per model", async () => {
