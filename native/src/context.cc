@@ -1178,6 +1178,9 @@ Napi::Value ExecutionContext::Benchmark(const Napi::CallbackInfo& info) {
   b.graph = GetBool(o, "cudaGraph", false);
   b.overlap = GetBool(o, "overlap", false);
   if (b.overlap && c->sets.size() < 2) Throw(env, "ERR_INVALID_ARGUMENT", "overlap needs a context with two IO sets (ioSets: 2)");
+  for (size_t i = 0; i < c->engine->io.size(); ++i)
+    if (c->engine->io[i].isInput && !c->currentDimsSet[i])
+      Throw(env, "ERR_MISSING_TENSOR", "the shape of input '" + c->engine->io[i].name + "' was not set (it has dynamic dimensions " + DimsString(c->engine->io[i].dims) + ")");
   c->Quiesce();
   for (auto& s : c->sets) {
     if (s->staged) Throw(env, "ERR_BUSY", "inputs are staged on this context: run or clear them first");

@@ -1,0 +1,52 @@
+// Child process of test/gpu/lifetimes.test.ts (run with --expose-gc): creates and drops streams
+// and contexts without dispose() and prints what the process holds before and after, as JSON.
+//   node --expose-gc gc-lifetimes.mjs <dist/index.js> <plan> <count>
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+const [lib, plan, countArg] = process.argv.slice(2);
+const { Runtime, Stream, Session, cudaInfo } = await import(pathToFileURL(lib).href);
+const count = Number(countArg);
+const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+const settle = async () => {
+  for (let i = 0; i < 4; i++) {
+    globalThis.gc();
+    await new Promise((r) => setTimeout(r, 20)); // finalizers run on later turns
+  }
+};
+const snapshot = () => ({ threads: threads(), rss: process.memoryUsage().rss, free: cudaInfo().devices[0].freeMemory });
+
+const rt = new Runtime();
+const engine = await rt.deserializeAsync(plan);
+// warm-up: the first contexts load kernels and allocator pools
+for (let i = 0; i < 50; i++) engine.createContext().dispose();
+await settle();
+const before = snapshot();
+let peakThreads = before.threads;
+for (let i = 0; i < count; i++) {
+  if (i % 3 === 0) new Stream(); // a stream alone
+  else if (i % 3 === 1) engine.createContext(); // a context with the stream it made itself
+  else engine.createContext({ stream: new Stream(), ioSets: 2 });
+  if (i % 250 === 249) {
+    peakThreads = Math.max(peakThreads, threads());
+    await settle();
+  }
+}
+await settle();
+const after = snapshot();
+// A session over a disposed engine fails to create its context: its stream must not leak.
+const doomed = await rt.deserializeAsync(plan);
+doomed.dispose();
+const t0 = threads();
+let failures = 0;
+for (let i = 0; i < 200; i++) {
+  try {
+    Session.fromEngine(doomed);
+  } catch {
+    failures++;
+  }
+}
+await settle();
+engine.dispose();
+rt.dispose();
+console.log(JSON.stringify({ count, before, after, peakThreads, sessionFailures: failures, threadsAroundFailures: [t0, threads()] }));
