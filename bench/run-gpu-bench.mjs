@@ -1,19 +1,18 @@
 #!/usr/bin/env node
 /**
- * The GPU benchmark matrix of issue 5, on the GPU host (after `npm run build`):
+ * The GPU benchmark matrix, on the GPU host (after `npm run build`):
  *
  *   [FIXTURES=fixtures/gpu/engines] [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
  *
- *  - tiny.plan, batch 1: CUDA graph off / on; JS-path wait modes spin / adaptive / block;
- *  - classifier_fp16.plan and classifier_fp32.plan at batch 1, 8, 32;
- *  - resnet50_fp16.plan at batch 1, 8, 32 × streams 1, 2 × CUDA graph off / on;
- *  - the dynamic batcher on resnet50_fp16.plan: 2 instances, maxBatchSize 32, maxQueueDelay
- *    500 µs, single-image callers at concurrency 1, 8, 16, 32, 64, with the best static-batch
- *    throughput measured in the same run (the batch gathered on the launch thread, the
- *    default); then variants at 16 and 64 callers: the JS-thread gather, requests in pinned
- *    memory, completions polled on the event loop (completion 'poll'), and CUDA graphs kept per
- *    batch size (against static batches with graphs, swept in the same run);
- *  - completion 'poll' against 'wake' on tiny b1 and ResNet-50 b32.
+ *  - tiny.plan, batch 1: CUDA graph off / on, completions woken / polled;
+ *  - classifier_fp16.plan and classifier_fp32.plan at batch 1 and 32;
+ *  - resnet50_fp16.plan and wide_resnet101_2_fp16.plan (when present) at batch 1, 16, 32 × streams
+ *    1 (and 2 at batch 32) × CUDA graph off / on, against trtexec when TRTEXEC is set; one
+ *    ResNet-50 case with the copies not overlapped (--exposeDMA), one with no transfers;
+ *  - session.run with device-resident ResNet-50 tensors against the C++ loop;
+ *  - the dynamic batcher on resnet50_fp16.plan (issue 18): the best static batch on 2 and 4
+ *    contexts, then the defaults and the tuned configuration at 8/16/64/256 callers, on 2 and 4
+ *    instances, and the trade-offs (no graphs, woken completions, no assembly on arrival).
  *
  * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
  * trtexec); each timed phase lasts DURATION_MS (default 2000) after WARMUP_MS (default 500).
@@ -92,23 +91,25 @@ const add = (c) => cases.push({ streams: 1, cudaGraph: false, completion: 'wake'
 
 add({ id: 'tiny-b1', group: 'tiny', model: 'tiny', batch: 1 });
 add({ id: 'tiny-b1-graph', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true });
-for (const waitMode of ['spin', 'block']) add({ id: `tiny-b1-${waitMode}`, group: 'tiny', model: 'tiny', batch: 1, waitMode, methods: ['cpp', 'js'] });
-// Completions collected by polling the event loop instead of waking it (issue 3's +5 µs target);
-// the watcher spins then, unless told to be adaptive.
+// Completions collected by polling the event loop instead of waking it (the +5 µs target with a graph).
 add({ id: 'tiny-b1-poll', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', methods: ['cpp', 'js'] });
-add({ id: 'tiny-b1-poll-adaptive', group: 'tiny', model: 'tiny', batch: 1, completion: 'poll', waitMode: 'adaptive', methods: ['cpp', 'js'] });
 add({ id: 'tiny-b1-graph-poll', group: 'tiny', model: 'tiny', batch: 1, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
-for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of [1, 8, 32]) add({ id: `${model}-b${batch}`, group: 'classifier', model, batch });
-for (const batch of [1, 8, 32])
-  for (const streams of [1, 2])
-    for (const cudaGraph of [false, true]) add({ id: `resnet50_fp16-b${batch}-s${streams}${cudaGraph ? '-graph' : ''}`, group: 'resnet50', model: 'resnet50_fp16', batch, streams, cudaGraph });
-// Device-resident inputs and outputs (issue 3's ResNet-50 b32 target), and the spin wait mode on it.
-add({ id: 'resnet50_fp16-b32-s1-nodt', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false });
-add({ id: 'resnet50_fp16-b32-s1-spin', group: 'resnet50', model: 'resnet50_fp16', batch: 32, waitMode: 'spin', methods: ['cpp', 'js'] });
-add({ id: 'resnet50_fp16-b32-s1-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, completion: 'poll', methods: ['cpp', 'js'] });
-add({ id: 'resnet50_fp16-b32-s1-nodt-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', methods: ['cpp', 'js'] });
-add({ id: 'resnet50_fp16-b32-s1-nodt-poll-adaptive', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, completion: 'poll', waitMode: 'adaptive', methods: ['cpp', 'js'] });
-add({ id: 'resnet50_fp16-b32-s1-nodt-graph-poll', group: 'resnet50', model: 'resnet50_fp16', batch: 32, dataTransfers: false, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
+for (const model of ['classifier_fp16', 'classifier_fp32']) for (const batch of [1, 32]) add({ id: `${model}-b${batch}`, group: 'classifier', model, batch });
+// Against trtexec (when TRTEXEC is set), same plan and options: batch 1, 16 and 32, one and two
+// streams, with and without CUDA graphs; ResNet-50 FP16 and the workflow's wide_resnet101_2 FP16
+// (built with a 1/16/32 profile). Two inferences in flight per stream, as trtexec runs them.
+for (const model of ['resnet50_fp16', 'wide_resnet101_2_fp16'])
+  for (const batch of [1, 16, 32])
+    for (const streams of [1, 2])
+      for (const cudaGraph of [false, true]) {
+        if (streams === 2 && batch !== 32) continue;
+        add({ id: `${model}-b${batch}-s${streams}${cudaGraph ? '-graph' : ''}`, group: model, model, batch, streams, cudaGraph });
+      }
+// One inference at a time (trtexec --exposeDMA): what overlapping the copies gains.
+add({ id: 'resnet50_fp16-b32-s1-no-overlap', group: 'resnet50_fp16', model: 'resnet50_fp16', batch: 32, overlap: false });
+// Device-resident inputs and outputs, and completions polled.
+add({ id: 'resnet50_fp16-b32-s1-nodt', group: 'resnet50_fp16', model: 'resnet50_fp16', batch: 32, dataTransfers: false });
+add({ id: 'resnet50_fp16-b32-s1-graph-poll', group: 'resnet50_fp16', model: 'resnet50_fp16', batch: 32, cudaGraph: true, completion: 'poll', methods: ['cpp', 'js'] });
 
 // SECTIONS=matrix,session,batcher (default: all three) runs a part of the whole, e.g. to re-measure
 // session.run alone in a short device call.
@@ -138,6 +139,7 @@ for (const [i, c] of cases.entries()) {
       completion: c.completion,
       methods: c.methods,
       ...(c.dataTransfers === false ? { dataTransfers: false } : {}),
+      ...(c.overlap === false ? { overlap: false } : {}),
       trtexec,
     });
   } catch (e) {
@@ -221,52 +223,48 @@ if (SECTIONS.has('session') && existsSync(resnetPlan)) {
 }
 
 // ------------------------------------------------------------------ batcher
-const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), instances: 2, maxBatchSize: 32, maxQueueDelayUs: 500, concurrency: [1, 8, 16, 32, 64] };
+// Issue 18: single-image callers of ResNet-50 FP16, max batch 32, 500 µs queue delay, against the
+// best static batch of the same engine in the same run (the C++ loop with CUDA graphs and two
+// inferences in flight per instance). "defaults": the plain user code, requests in ordinary JS
+// arrays and nothing set on the backend; "tuned": requests in pinned memory and each caller's own
+// output buffers. 2 instances at 8/16/64/256 callers, then 4 instances.
+const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), maxBatchSize: 32, maxQueueDelayUs: 500 };
+const batcherVariants = [];
+const BATCHER_VARIANTS = [
+  { id: 'defaults', instances: 2, concurrency: [8, 16, 64, 256], plot: true },
+  { id: 'tuned', instances: 2, concurrency: [8, 16, 64, 256], requestMemory: 'pinned', callerOutputs: true },
+  { id: 'defaults-4-instances', instances: 4, concurrency: [64, 256] },
+  { id: 'tuned-4-instances', instances: 4, concurrency: [64, 256], requestMemory: 'pinned', callerOutputs: true },
+  // trade-offs against the defaults: no CUDA graphs; completions waking the event loop
+  { id: 'no-graphs', instances: 2, concurrency: [64], cudaGraph: false },
+  { id: 'wake', instances: 2, concurrency: [64], completion: 'wake' },
+  { id: 'no-stage-on-arrival', instances: 2, concurrency: [64], stageOnArrival: false },
+];
 if (!SECTIONS.has('batcher')) {
   batcher.skipped = 'not in SECTIONS';
 } else if (!existsSync(batcher.plan)) {
   batcher.skipped = `missing ${batcher.plan}`;
 } else {
-  log(`batcher: ${batcher.instances} instances, maxBatchSize ${batcher.maxBatchSize}, callers ${batcher.concurrency.join(', ')}`);
-  try {
-    batcher.report = await runBench({
-      plan: batcher.plan,
-      durationMs: DURATION_MS,
-      warmupMs: WARMUP_MS,
-      streams: batcher.instances,
-      batcher: { concurrency: batcher.concurrency, maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticDurationMs: Math.min(DURATION_MS, 1000) },
-    });
-  } catch (e) {
-    batcher.error = errorInfo(e);
-    log(`  error: ${batcher.error.message} [${batcher.error.code}]`);
+  const staticBest = {};
+  for (const instances of [2, 4]) {
+    log(`batcher: static sweep on ${instances} instances (C++ loop, CUDA graphs)`);
+    try {
+      const r = await runBench({
+        plan: batcher.plan,
+        durationMs: DURATION_MS,
+        warmupMs: WARMUP_MS,
+        streams: instances,
+        batcher: { concurrency: [1], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticDurationMs: Math.min(DURATION_MS, 1000), staticCudaGraph: true, staticBatchSizes: [8, 16, 32] },
+      });
+      staticBest[instances] = r.batcher.bestStatic;
+      batcher[`static${instances}`] = { sweep: r.batcher.staticSweep, best: r.batcher.bestStatic, maxBatchLatencyUs: r.batcher.maxBatchLatencyUs };
+    } catch (e) {
+      batcher.error = errorInfo(e);
+      log(`  error: ${batcher.error.message} [${batcher.error.code}]`);
+    }
   }
-}
-
-// Variants of the batcher at 16 and 64 callers. Without graphs they are compared with the best
-// static throughput above; with CUDA graphs (kept per batch size) the first graph variant sweeps
-// static batches with graphs too, and the graph variants are compared with that. ratioToBestOverall
-// compares every variant with the best static throughput of either setting.
-const batcherVariants = [];
-if (batcher.report?.batcher?.bestStatic) {
-  const plain = batcher.report.batcher.bestStatic;
-  let graphBest;
-  for (const v of [
-    // the main run above gathers on the backend (the default): the JS-thread gather for comparison
-    { id: 'gather-js', gather: 'js', completion: 'wake', cudaGraph: false },
-    { id: 'gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: false },
-    // requests in pinned memory: the backend gather DMAs them into the batch, no CPU copy
-    { id: 'gather-backend-pinned', gather: 'backend', completion: 'wake', cudaGraph: false, requestMemory: 'pinned' },
-    { id: 'gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned' },
-    { id: 'graph-gather-backend', gather: 'backend', completion: 'wake', cudaGraph: true, sweep: true },
-    { id: 'graph-gather-backend-poll', gather: 'backend', completion: 'poll', cudaGraph: true },
-    { id: 'graph-gather-backend-pinned-poll', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned' },
-    // ... and every caller reusing its own output buffers (InferRequestOptions.outputBuffers): no allocation per request
-    { id: 'gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: false, requestMemory: 'pinned', callerOutputs: true },
-    // (swept over every concurrency and plotted next to the default: the fastest configuration)
-    { id: 'graph-gather-backend-pinned-poll-own-outputs', gather: 'backend', completion: 'poll', cudaGraph: true, requestMemory: 'pinned', callerOutputs: true, concurrency: batcher.concurrency, plot: true },
-    { id: 'gather-backend-own-outputs', gather: 'backend', completion: 'wake', cudaGraph: false, callerOutputs: true },
-  ]) {
-    log(`batcher variant ${v.id}`);
+  for (const v of BATCHER_VARIANTS) {
+    log(`batcher ${v.id}: ${v.instances} instances, callers ${v.concurrency.join(', ')}`);
     const entry = { ...v };
     batcherVariants.push(entry);
     try {
@@ -274,19 +272,29 @@ if (batcher.report?.batcher?.bestStatic) {
         plan: batcher.plan,
         durationMs: DURATION_MS,
         warmupMs: WARMUP_MS,
-        streams: batcher.instances,
-        cudaGraph: v.cudaGraph,
-        completion: v.completion,
-        batcher: { concurrency: v.concurrency ?? [16, 64], maxBatchSize: batcher.maxBatchSize, maxQueueDelayUs: batcher.maxQueueDelayUs, staticSweep: v.sweep === true, staticDurationMs: Math.min(DURATION_MS, 1000), gather: v.gather, requestMemory: v.requestMemory ?? 'js', callerOutputs: v.callerOutputs === true },
+        streams: v.instances,
+        ...(v.cudaGraph !== undefined ? { cudaGraph: v.cudaGraph } : {}),
+        ...(v.completion !== undefined ? { completion: v.completion } : {}),
+        batcher: {
+          concurrency: v.concurrency,
+          maxBatchSize: batcher.maxBatchSize,
+          maxQueueDelayUs: batcher.maxQueueDelayUs,
+          staticSweep: false,
+          requestMemory: v.requestMemory ?? 'js',
+          callerOutputs: v.callerOutputs === true,
+          ...(v.stageOnArrival === false ? { stageOnArrival: false } : {}),
+        },
       });
-      if (v.sweep) {
-        entry.staticSweep = r.batcher.staticSweep;
-        graphBest = r.batcher.bestStatic;
-      }
-      const best = v.cudaGraph ? graphBest : plain;
+      const best = staticBest[v.instances];
       entry.bestStatic = best;
-      const overall = Math.max(plain.inferencesPerSecond, graphBest?.inferencesPerSecond ?? 0);
-      entry.runs = r.batcher.runs.map((x) => ({ ...x, ratioToBestStatic: best ? x.inferencesPerSecond / best.inferencesPerSecond : undefined, ratioToBestOverall: x.inferencesPerSecond / overall }));
+      const bound = batcher[`static${v.instances}`]?.maxBatchLatencyUs;
+      entry.runs = r.batcher.runs.map((x) => ({
+        ...x,
+        ratioToBestStatic: best ? x.inferencesPerSecond / best.inferencesPerSecond : undefined,
+        // p99 ≤ max queue delay + 2 × one batch's compute time (the static batch-32 latency)
+        p99BoundUs: bound !== undefined ? batcher.maxQueueDelayUs + 2 * bound : undefined,
+        p99WithinBound: bound !== undefined ? x.latency.p99 <= batcher.maxQueueDelayUs + 2 * bound : undefined,
+      }));
     } catch (e) {
       entry.error = errorInfo(e);
       log(`  error: ${entry.error.message} [${entry.error.code}]`);
@@ -335,23 +343,19 @@ for (const e of results) {
     f(r.ratios.jsMinusCppLatencyUs?.p99),
   ]);
 }
-const b = batcher.report?.batcher;
-if (b) {
-  rows.push(['', '', '', '', '', '', '']);
-  rows.push(['batcher callers', 'infer/s', '/best static', 'p50 ms', 'p99 ms', 'mean batch', 'p99 ≤ bound']);
-  for (const r of b.runs) rows.push([String(r.concurrency), f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), String(r.p99WithinBound ?? '-')]);
-  if (b.bestStatic) rows.push(['best static', f(b.bestStatic.inferencesPerSecond), `batch ${b.bestStatic.batchSize}`, '', '', '', '']);
-} else {
-  rows.push(['batcher', batcher.skipped ?? `error ${batcher.error?.code ?? ''}`, '', '', '', '', '']);
+for (const n of [2, 4]) {
+  const st = batcher[`static${n}`];
+  if (st?.best) rows.push([`best static, ${n} instances`, f(st.best.inferencesPerSecond), `batch ${st.best.batchSize}`, '', '', '', '']);
 }
+if (batcher.skipped) rows.push(['batcher', batcher.skipped, '', '', '', '', '']);
 for (const r of sessionRuns) rows.push([r.id, r.error ? `error ${r.error.code}` : '', f(r.cppQps), f(r.sessionQps), f(r.ratio, 3), '', '']);
+if (batcherVariants.length) rows.push(['batcher variant ×callers', 'infer/s', '/best static', 'p50 ms', 'p99 ms', 'mean batch', 'p99 ≤ bound']);
 for (const v of batcherVariants) {
   if (!v.runs) {
     rows.push([`batcher ${v.id}`, `error ${v.error?.code ?? ''}`, '', '', '', '', '']);
     continue;
   }
-  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), `${f(r.ratioToBestStatic, 3)} (${f(r.ratioToBestOverall, 3)})`, f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), '']);
-  if (v.sweep && v.bestStatic) rows.push([`${v.id}: best static`, f(v.bestStatic.inferencesPerSecond), `batch ${v.bestStatic.batchSize}`, '', '', '', '']);
+  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), String(r.p99WithinBound ?? '-')]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));

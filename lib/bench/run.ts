@@ -57,6 +57,8 @@ export interface BatcherBenchOptions {
   staticDurationMs?: number;
   /** the static batch sizes to sweep (default 1, 2, 4, ... up to maxBatchSize, and maxBatchSize) */
   staticBatchSizes?: readonly number[];
+  /** CUDA graphs in the static sweep (default: the bench's cudaGraph) */
+  staticCudaGraph?: boolean;
   /**
    * Where each request's input lives: one JS array shared by every caller (default), or a pinned
    * HostBuffer per caller, which the backend gather copies to the GPU by DMA with no CPU copy.
@@ -705,7 +707,7 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
       for (const t of engine.inputs) bShapes[t.name] = [b, ...shapes[t.name]!.slice(1)];
       const slots = await createSlots(instancesN, engine, bShapes, c.slotOptions);
       try {
-        const r = pooledLoopResult('cpp', [await cppLoop(slots, { durationMs: staticMs, warmupMs: c.warmupMs, cudaGraph: c.cudaGraph, batch: b })], b);
+        const r = pooledLoopResult('cpp', [await cppLoop(slots, { durationMs: staticMs, warmupMs: c.warmupMs, cudaGraph: bo.staticCudaGraph ?? c.cudaGraph, batch: b })], b);
         const s: StaticBatchResult = {
           batchSize: b,
           iterations: r.iterations,
