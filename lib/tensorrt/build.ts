@@ -222,6 +222,7 @@ export function validateBuildOptions(options: BuildOptions): void {
 
 function checkRange(name: string, r: unknown, profile: number): void {
   const where = `profile ${profile}, input '${name}'`;
+  if (name === '') throw invalid(`profile ${profile} has an input without a name`, { profile });
   if (r === null || typeof r !== 'object') throw invalid(`${where}: expected { min, opt, max }`, { profile, tensor: name });
   const range = r as Record<string, unknown>;
   const dims: Record<string, number[]> = {};

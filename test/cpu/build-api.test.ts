@@ -57,6 +57,7 @@ describe('build(): options are checked before anything is loaded', () => {
     ['empty bytes', { onnx: new Uint8Array(0) }, /onnx is empty/],
     ['a profile that is not an object', { profiles: [5 as unknown as Record<string, never>] }, /profile 0 must be an object/],
     ['a profile without inputs', { profiles: [{}] }, /profile 0 names no input/],
+    ['an input without a name', { profiles: [{ '': { min: [1], opt: [1], max: [1] } }] }, /profile 0 has an input without a name/],
     ['min > opt', { profiles: [{ x: { min: [4, 2], opt: [2, 2], max: [8, 2] } }] }, /dimension 0 needs min <= opt <= max, got 4 \/ 2 \/ 8/],
     ['opt > max', { profiles: [{ x: { min: [1], opt: [9], max: [8] } }] }, /got 1 \/ 9 \/ 8/],
     ['ranks differ', { profiles: [{ x: { min: [1], opt: [1, 2], max: [1, 2] } }] }, /different ranks/],
