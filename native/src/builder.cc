@@ -458,6 +458,32 @@ struct BuildFailure {
 
 class BuildJob;
 
+// The build's logger: what Logger does (the JS callback, the severity threshold), and the errors
+// of every thread the builder logs from, for the build's error message.
+class BuildLogger : public Logger {
+ public:
+  void log(Severity severity, const char* msg) noexcept override {
+    Logger::log(severity, msg);
+    if (severity > Severity::kERROR) return;
+    try {
+      std::lock_guard<std::mutex> lock(errorsMutex_);
+      if (!errors_.empty()) errors_ += "; ";
+      errors_ += msg;
+    } catch (...) {
+    }
+  }
+  std::string TakeErrors() {
+    std::lock_guard<std::mutex> lock(errorsMutex_);
+    std::string s;
+    s.swap(errors_);
+    return s;
+  }
+
+ private:
+  std::mutex errorsMutex_;
+  std::string errors_;
+};
+
 class ProgressMonitor : public nvinfer1::IProgressMonitor {
  public:
   explicit ProgressMonitor(BuildJob* job) : job_(job) {}
@@ -501,7 +527,7 @@ class BuildJob {
 
   BuildSpec spec_;
   std::shared_ptr<BuilderLibraries> libs_;
-  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<BuildLogger> logger_;
   Napi::ThreadSafeFunction tsfn_;
   std::thread thread_;
   std::atomic<bool> cancelled_{false};
@@ -523,7 +549,6 @@ class BuildJob {
     auto ev = std::make_unique<BuildEvent>();
     ev->kind = BuildEvent::kWarning;
     ev->message = message;
-    logger_->log(nvinfer1::ILogger::Severity::kWARNING, ("tensorrt-node build: " + message).c_str());
     Post(std::move(ev));
   }
 
@@ -562,7 +587,7 @@ class BuildJob {
 
  private:
   [[noreturn]] void Fail(const std::string& code, const std::string& message) {
-    std::string logged = Logger::TakeErrors();
+    std::string logged = logger_->TakeErrors();
     throw BuildFailure{code, logged.empty() ? message : message + ": " + logged, {}};
   }
 
@@ -717,7 +742,7 @@ class BuildJob {
 
   void Build() {
     UseDevice(spec_.device);
-    Logger::ClearErrors();
+    logger_->TakeErrors();
     std::vector<char> onnx = spec_.onnxPath.empty() ? std::move(spec_.onnxBytes) : ReadOnnxFile();
     CheckCancelled();
 
@@ -761,7 +786,7 @@ class BuildJob {
         msg += p.code + ": " + p.description;
       }
       if (f.parserErrors.empty()) {
-        const std::string logged = Logger::TakeErrors();
+        const std::string logged = logger_->TakeErrors();
         msg += logged.empty() ? " (no error reported)" : ": " + logged;
       }
       f.message = msg;
@@ -770,6 +795,10 @@ class BuildJob {
     CheckCancelled();
 
     // ---- optimization profiles
+    // What the config points to is declared before it, so that it outlives the config.
+    std::unique_ptr<CacheCalibrator> calibrator;
+    std::unique_ptr<nvinfer1::ITimingCache> timingCache;
+    ProgressMonitor monitor(this);
     std::unique_ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
     if (!config) Fail("ERR_TRT", "TensorRT could not create a builder config");
     const int nbInputs = network->getNbInputs();
@@ -852,7 +881,6 @@ class BuildJob {
     config->setHardwareCompatibilityLevel(static_cast<nvinfer1::HardwareCompatibilityLevel>(spec_.hardwareCompatibilityLevel));
     if (spec_.fp16) config->setFlag(nvinfer1::BuilderFlag::kFP16);
     if (spec_.bf16) config->setFlag(nvinfer1::BuilderFlag::kBF16);
-    std::unique_ptr<CacheCalibrator> calibrator;
     if (spec_.int8) {
       config->setFlag(nvinfer1::BuilderFlag::kINT8);
       const bool qdq = HasQdq(*network);
@@ -882,23 +910,21 @@ class BuildJob {
 #pragma GCC diagnostic pop
       }
     }
-    std::unique_ptr<nvinfer1::ITimingCache> timingCache;
     if (spec_.timingCache) {
       timingCache.reset(config->createTimingCache(spec_.timingCacheBytes.empty() ? nullptr : spec_.timingCacheBytes.data(), spec_.timingCacheBytes.size()));
       if (!timingCache) Fail("ERR_INVALID_ARGUMENT", "the timing cache file is not a TensorRT timing cache");
       if (!config->setTimingCache(*timingCache, false)) {
-        Logger::TakeErrors();
+        logger_->TakeErrors();
         Warn("the timing cache was made by another TensorRT version or GPU: it is not used, and a new one replaces it");
         timingCache.reset(config->createTimingCache(nullptr, 0));
         if (!timingCache || !config->setTimingCache(*timingCache, false)) Fail("ERR_TRT", "TensorRT refused an empty timing cache");
       }
     }
-    ProgressMonitor monitor(this);
     config->setProgressMonitor(&monitor);
     CheckCancelled();
 
     // ---- build
-    Logger::TakeErrors();
+    logger_->TakeErrors();
     std::unique_ptr<nvinfer1::IHostMemory> plan(builder->buildSerializedNetwork(*network, *config));
     config->setProgressMonitor(nullptr);
     if (cancelled_.load()) throw BuildFailure{"ERR_ABORTED", "the build was cancelled", {}};
@@ -929,8 +955,9 @@ class BuildJob {
     done->plan = plan.release();
     // TensorRT's objects go before the event does, so that the caller finds the GPU memory free.
     parser.reset();
-    timingCache.reset();
     config.reset();
+    timingCache.reset();
+    calibrator.reset();
     network.reset();
     builder.reset();
     Post(std::move(done));
@@ -1012,7 +1039,7 @@ Napi::Value BuilderInfo(const Napi::CallbackInfo& info) {
     r.Set("versionNumber", libs->infer->version);
     r.Set("libraryPath", libs->infer->path);
     r.Set("parserPath", libs->parserPath);
-    r.Set("parserVersion", libs->parserVersion >= 10000 ? VersionString(libs->parserVersion) : std::to_string(libs->parserVersion));
+    r.Set("parserVersion", VersionString(libs->parserVersion));
     r.Set("headerVersion", VersionString(HeaderVersion()));
     r.Set("device", DeviceToJs(env, device, d));
     return r;
@@ -1038,7 +1065,7 @@ Napi::Value StartBuild(const Napi::CallbackInfo& info) {
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
-  job->logger_ = std::make_unique<Logger>();
+  job->logger_ = std::make_unique<BuildLogger>();
   job->logger_->SetThreshold(job->spec_.logSeverity);
   job->logger_->SetCallback(env, o.Get("onLog"));
   job->env_ = env;
@@ -1054,6 +1081,9 @@ Napi::Value StartBuild(const Napi::CallbackInfo& info) {
       j->cleanupHookActive_ = false;
     }
     j->logger_->Release();
+    // TensorRT keeps the first logger a process gives it as its global one (nvinfer1::getLogger()):
+    // a build's logger may be that one, so it is never freed (a few bytes per build).
+    (void)j->logger_.release();
   });
   if (napi_add_env_cleanup_hook(env, StopJobAtCleanup, job.get()) == napi_ok) job->cleanupHookActive_ = true;
   try {
