@@ -852,9 +852,13 @@ class BuildJob {
               for (int64_t x : *v)
                 if (x < -kInt32Max - 1 || x > kInt32Max) ok = false;
             std::vector<int32_t> mn(s.min.begin(), s.min.end()), op(s.opt.begin(), s.opt.end()), mx(s.max.begin(), s.max.end());
+            // The int32 form is what 10.6 has (newer headers deprecate it for an int64 one).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
             ok = ok && profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kMIN, mn.data(), static_cast<int32_t>(mn.size())) &&
                  profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kOPT, op.data(), static_cast<int32_t>(op.size())) &&
                  profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kMAX, mx.data(), static_cast<int32_t>(mx.size()));
+#pragma GCC diagnostic pop
           } else {
             ok = profile->setDimensions(t->getName(), nvinfer1::OptProfileSelector::kMIN, ToDims(s.min)) &&
                  profile->setDimensions(t->getName(), nvinfer1::OptProfileSelector::kOPT, ToDims(s.opt)) &&
@@ -879,10 +883,15 @@ class BuildJob {
     if (spec_.excludeLeanRuntime) config->setFlag(nvinfer1::BuilderFlag::kEXCLUDE_LEAN_RUNTIME);
     config->setProfilingVerbosity(static_cast<nvinfer1::ProfilingVerbosity>(spec_.profilingVerbosity));
     config->setHardwareCompatibilityLevel(static_cast<nvinfer1::HardwareCompatibilityLevel>(spec_.hardwareCompatibilityLevel));
+    // The precision flags of weakly typed networks, trtexec's --fp16/--bf16/--int8 (TensorRT
+    // headers newer than 10.6 deprecate them in favour of strongly typed networks).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     if (spec_.fp16) config->setFlag(nvinfer1::BuilderFlag::kFP16);
     if (spec_.bf16) config->setFlag(nvinfer1::BuilderFlag::kBF16);
+    if (spec_.int8) config->setFlag(nvinfer1::BuilderFlag::kINT8);
+#pragma GCC diagnostic pop
     if (spec_.int8) {
-      config->setFlag(nvinfer1::BuilderFlag::kINT8);
       const bool qdq = HasQdq(*network);
       if (!qdq && !spec_.haveCalibration) {
         if (!SetPlaceholderRanges(*network)) Fail("ERR_TRT", "TensorRT refused a placeholder INT8 dynamic range");
