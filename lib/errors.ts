@@ -15,6 +15,10 @@ export type ErrorCode =
   | 'ERR_PLAN_HOST_CODE' // plan embeds host code and the runtime forbids it
   | 'ERR_PLAN_INCOMPATIBLE' // plan built for another GPU (compute capability / hardware compatibility)
   | 'ERR_TRT' // TensorRT reported an error
+  // building plans from ONNX (details.parserErrors names the ONNX nodes)
+  | 'ERR_ONNX_INVALID' // not a valid ONNX model, or a node TensorRT's parser finds malformed
+  | 'ERR_ONNX_UNSUPPORTED' // a node or graph feature TensorRT cannot build
+  | 'ERR_BUILD_FAILED' // the builder found no way to build the network
   // arguments and tensors
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_UNKNOWN_TENSOR' // a name that the model does not have

@@ -6,11 +6,11 @@
 //     --arch arm64  on linux-x64: cross-compile for linux-arm64 with Debian's aarch64 cross compiler
 //                   (scripts/cmake/aarch64-linux-gnu.cmake) into build-arm64/Release/, never build/
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveToolchain } from './toolchain.mjs';
+import { CACHE, resolveToolchain } from './toolchain.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -38,9 +38,13 @@ try {
 }
 console.log(`build-native: TensorRT headers from ${tc.headers.source}\nbuild-native: CUDA from ${tc.cuda.source}`);
 if (crossBuild) console.log(`build-native: cross-compiling for linux-${arch} with ${tc.cross.source}`);
+// NvOnnxParser.h (for the plan builder): TENSORRT_PARSER_INCLUDE_DIR, else the toolchain cache's
+// onnx-parser/include; a TensorRT install has it beside NvInfer.h and needs neither.
+const parserInclude = process.env.TENSORRT_PARSER_INCLUDE_DIR || (existsSync(join(CACHE, 'onnx-parser', 'include', 'NvOnnxParser.h')) ? join(CACHE, 'onnx-parser', 'include') : '');
 const napiInclude = require('node-addon-api').include_dir ?? require('node-addon-api').include.replace(/"/g, '');
 const defs = {
   TENSORRT_INCLUDE_DIR: tc.headers.include,
+  TENSORRT_PARSER_INCLUDE_DIR: parserInclude,
   CUDA_INCLUDE_DIR: tc.cuda.include,
   CUDART_STATIC: tc.cuda.cudartStatic,
   NODE_ADDON_API_DIR: resolve(root, napiInclude),

@@ -128,6 +128,13 @@ function program(io: BenchCliIo): Command {
 
 /** Turns parsed flags into runBench options; UsageError for combinations that make no sense. */
 export function benchOptionsFromFlags(plan: string, f: BenchFlags): RunBenchOptions {
+  if (/\.onnx$/i.test(plan)) {
+    // bench measures TensorRT engines; an ONNX model has to become one first
+    throw new UsageError(
+      `${plan} is an ONNX model: bench measures TensorRT plans (.plan/.engine, from trtexec or \`tensorrt-node build\`). ` +
+        `Build one first: tensorrt-node build --onnx=${plan} --saveEngine=${plan.replace(/\.onnx$/i, '.plan')} (with --minShapes/--optShapes/--maxShapes for dynamic inputs, --fp16, ...), then bench the plan`,
+    );
+  }
   const o: RunBenchOptions = { plan, streams: f.streams, dataTransfers: f.dataTransfers !== false };
   if (f.cudaGraph === true) o.cudaGraph = true;
   if (f.overlap === false) o.overlap = false;

@@ -9,6 +9,7 @@ import { kserveDataType } from '../dtypes.js';
 import type { ModelSignature } from '../backends/backend.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import type { ModelControlMode } from '../repository/repository.js';
+import { registerBuildCommand } from './build.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -215,6 +216,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       const r: unknown = await runBenchCli(rest);
       code = typeof r === 'number' ? r : 0;
     });
+
+  registerBuildCommand(program, argv, io, (c) => (code = c));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

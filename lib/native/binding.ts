@@ -261,3 +261,84 @@ export function nativeAvailable(): boolean {
     return false;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The plan builder (native/src/builder.cc): added to NativeBinding by declaration merging.
+
+/** What a build would use: the full libnvinfer, the ONNX parser beside it, the GPU. */
+export interface NativeBuilderInfo {
+  version: string;
+  versionNumber: number;
+  libraryPath: string;
+  parserPath: string;
+  parserVersion: string;
+  headerVersion: string;
+  device: { index: number; name: string; computeCapability: string };
+}
+
+/** One input's shapes in one optimization profile (values, for a shape tensor). */
+export interface NativeShapeRange {
+  name: string;
+  min: number[];
+  opt: number[];
+  max: number[];
+}
+
+/** Everything startBuild takes; numbers are checked again natively. */
+export interface NativeBuildSpec {
+  libraryPath?: string;
+  device?: number;
+  /** a file path (read on the build thread; external weights are found beside it) or the model's bytes */
+  onnx: string | ArrayBufferView | ArrayBuffer;
+  profiles?: NativeShapeRange[][];
+  /** dimension 0 of every dynamic input that no profile names ranges over min/opt/max */
+  batchProfile?: { min: number; opt: number; max: number };
+  /** dynamic inputs that no profile names: their dims (without the batch dimension with batchProfile, else the whole shape) */
+  inputDims?: Record<string, number[]>;
+  fp16?: boolean;
+  bf16?: boolean;
+  int8?: boolean;
+  noTF32?: boolean;
+  stronglyTyped?: boolean;
+  calibrationCache?: ArrayBufferView | ArrayBuffer;
+  workspaceBytes?: number;
+  tacticSharedMemoryBytes?: number;
+  /** present (possibly empty): the build uses and returns a timing cache */
+  timingCache?: ArrayBufferView | ArrayBuffer;
+  builderOptimizationLevel?: number;
+  avgTimingIterations?: number;
+  versionCompatible?: boolean;
+  excludeLeanRuntime?: boolean;
+  /** nvinfer1::HardwareCompatibilityLevel: 0 none, 1 ampere+ */
+  hardwareCompatibilityLevel?: number;
+  /** nvinfer1::ProfilingVerbosity: 0 layer names only, 1 none, 2 detailed */
+  profilingVerbosity?: number;
+  logSeverity?: number;
+  onLog?: (severity: number, message: string) => void;
+}
+
+export interface NativeParserError {
+  /** nvonnxparser::ErrorCode without the k: 'UNSUPPORTED_NODE', 'INVALID_NODE', ... */
+  code: string;
+  description: string;
+  /** index of the ONNX node, -1 when the error is not about one */
+  node: number;
+  nodeName: string;
+  operator: string;
+  localFunctions: string[];
+}
+
+export type NativeBuildEvent =
+  | { type: 'phaseStart'; phase: string; parent: string | null; steps: number }
+  | { type: 'step'; phase: string; step: number }
+  | { type: 'phaseEnd'; phase: string }
+  | { type: 'warning'; message: string }
+  | { type: 'done'; plan: Buffer; timingCache: Buffer | null; io: { name: string; mode: 'input' | 'output'; trtDataType: number; shape: number[] }[]; profiles: number }
+  | { type: 'error'; code: string; message: string; parserErrors: NativeParserError[] };
+
+export interface NativeBinding {
+  /** Loads the full libnvinfer and the ONNX parser and checks the device; throws ERR_TRT_NOT_FOUND, ERR_TRT_VERSION, ERR_CUDA_UNAVAILABLE. */
+  builderInfo(options?: { libraryPath?: string; device?: number }): NativeBuilderInfo;
+  /** Starts a build on its own thread; onEvent gets progress, then exactly one 'done' or 'error'. */
+  startBuild(spec: NativeBuildSpec, onEvent: (event: NativeBuildEvent) => void): { cancel(): void };
+}

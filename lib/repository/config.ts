@@ -54,6 +54,16 @@ export interface ModelVersionPolicyConfig {
   specific?: { versions?: number[] };
 }
 
+export interface ModelAcceleratorConfig {
+  name?: string;
+  parameters?: Record<string, string>;
+}
+
+export interface ModelExecutionAcceleratorsConfig {
+  gpu_execution_accelerator?: ModelAcceleratorConfig[];
+  cpu_execution_accelerator?: ModelAcceleratorConfig[];
+}
+
 export interface ModelConfig {
   name?: string;
   platform?: string;
@@ -65,8 +75,11 @@ export interface ModelConfig {
   output?: ModelTensorConfig[];
   dynamic_batching?: ModelDynamicBatchingConfig;
   instance_group?: ModelInstanceGroupConfig[];
-  /** only cuda.graphs is used: CUDA graphs for TensorRT instances */
-  optimization?: { cuda?: { graphs?: boolean } };
+  /**
+   * cuda.graphs: CUDA graphs for TensorRT instances; execution_accelerators.gpu_execution_accelerator
+   * [{ name: "tensorrt" }]: an ONNX model is built into a TensorRT plan (lib/repository/plan-cache.ts).
+   */
+  optimization?: { cuda?: { graphs?: boolean }; execution_accelerators?: ModelExecutionAcceleratorsConfig };
   default_model_filename?: string;
   parameters?: Record<string, { string_value?: string }>;
 }
@@ -140,8 +153,10 @@ const VERSION_POLICY: Schema = {
   all: { type: { message: {} } },
   specific: { type: { message: { versions: { type: 'int', repeated: true } } } },
 };
-// Triton's ModelOptimizationPolicy: only cuda.graphs has an effect here (TensorRT: cudaGraph).
+// Triton's ModelOptimizationPolicy: cuda.graphs (TensorRT: cudaGraph) and the TensorRT execution
+// accelerator (a plan built from the ONNX model) have an effect here.
 const UNUSED: FieldDef = { type: { message: {} }, ignored: true };
+const ACCELERATOR: Schema = { name: { type: 'string' }, parameters: { type: { map: 'string', value: 'string' } } };
 const OPTIMIZATION: Schema = {
   cuda: {
     type: {
@@ -155,7 +170,7 @@ const OPTIMIZATION: Schema = {
   },
   graph: UNUSED,
   priority: UNUSED,
-  execution_accelerators: UNUSED,
+  execution_accelerators: { type: { message: { gpu_execution_accelerator: { type: { message: ACCELERATOR }, repeated: true }, cpu_execution_accelerator: { type: { message: ACCELERATOR }, repeated: true } } } },
   input_pinned_memory: UNUSED,
   output_pinned_memory: UNUSED,
   gather_kernel_buffer_threshold: UNUSED,

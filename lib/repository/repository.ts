@@ -16,6 +16,7 @@ import type { InferenceScheduler, ModelStatistics } from '../batcher/types.js';
 import { parseModelConfig, completeConfig, dynamicBatchingOptions, selectVersions, type ModelConfig, type ResolvedModelConfig } from './config.js';
 import { backendFor, defaultBackends, PLATFORM_FILENAMES } from './backends.js';
 import type { SchedulerFactory } from './scheduler-factory.js';
+import { defaultPlanCache, planForOnnxModel, PLAN_CACHE_DIRNAME, type PlanCache } from './plan-cache.js';
 
 export type ModelControlMode = 'none' | 'explicit' | 'poll';
 export type ModelState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
@@ -41,6 +42,8 @@ export interface ModelRepositoryOptions {
   schedulerFactory?: SchedulerFactory;
   /** default: warnings and errors to stderr */
   logger?: RepositoryLogger;
+  /** plans built from ONNX models (lib/repository/plan-cache.ts); default: the process's */
+  planCache?: PlanCache;
 }
 
 export interface ModelVersionStatus {
@@ -117,6 +120,7 @@ async function fingerprint(dir: string): Promise<string> {
     }
     ents.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of ents) {
+      if (e.name === PLAN_CACHE_DIRNAME) continue; // plans built from the model, not the model
       const p = path.join(d, e.name);
       if (e.isDirectory()) await walk(p, `${rel}${e.name}/`, depth + 1);
       else {
@@ -141,6 +145,7 @@ export class ModelRepository {
   private readonly pollIntervalMs: number;
   private readonly startupModels: string[];
   private schedulerFactory?: SchedulerFactory;
+  private readonly planCache: PlanCache;
   private readonly models = new Map<string, ModelEntry>();
   /** per-model operation chain so that loads and unloads of one model never interleave */
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -160,6 +165,7 @@ export class ModelRepository {
     this.pollIntervalMs = options.pollIntervalMs ?? 15_000;
     this.startupModels = options.loadModels ?? [];
     if (options.schedulerFactory) this.schedulerFactory = options.schedulerFactory;
+    this.planCache = options.planCache ?? defaultPlanCache();
     if (this.startupModels.length && this.controlMode !== 'explicit') {
       throw new TensorRtError('ERR_INVALID_ARGUMENT', 'models to load at start can only be named in explicit model control mode');
     }
@@ -488,6 +494,8 @@ export class ModelRepository {
   }
 
   private async modelFile(name: string, vdir: string, config: ModelConfig): Promise<{ file: string; backend: Backend }> {
+    const fromOnnx = await planForOnnxModel({ name, versionDir: vdir, config, backends: this.backends, cache: this.planCache, logger: this.logger });
+    if (fromOnnx) return fromOnnx;
     const candidates: string[] = [];
     if (config.default_model_filename) candidates.push(config.default_model_filename);
     else {

@@ -5,4 +5,5 @@ export { Session, deviceTensor, type DeviceTensor, type SessionFeed, type Sessio
 export { inspectPlan, type PlanInspection } from './inspect.js';
 export { probePlan, type ProbeOptions } from './probe.js';
 export { checkInputShape } from './shapes.js';
+export { build, builderInfo, type BuildOptions, type BuildResult, type BuildProgressEvent, type BuilderInfo, type BuiltTensor, type HardwareCompatibilityLevel, type ProfilingVerbosity } from './build.js';
 export { loadNative, nativeAvailable, type CudaInfo, type CudaDeviceInfo, type NativeBenchmarkResult } from '../native/binding.js';

@@ -10,6 +10,7 @@
 
 #include "addon_data.h"
 #include "buffers.h"
+#include "builder.h"
 #include "common.h"
 #include "copy_pool.h"
 #include "context.h"
@@ -115,6 +116,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     if (info[0].IsFunction()) Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
     return info.Env().Undefined();
   }, "setErrorFactory"));
+  RegisterBuilder(env, exports);
   exports.Set("headerVersion", Napi::String::New(env, VersionString(HeaderVersion())));
   exports.Set("addonVersion", Napi::String::New(env, TRTNODE_ADDON_VERSION));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
