@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# On the GPU test host: issue 24's whole workflow, in Node. PyTorch model -> ONNX (dynamic batch)
+# -> `tensorrt-node build` with trtexec's flags (and trtexec itself with the same flags, timed,
+# when TRTEXEC is set) -> both plans measured with `trtexec --loadEngine` (A B B A) -> `tensorrt-node
+# serve` -> NVIDIA's stock Python tritonclient (HTTP and gRPC) infers and gets PyTorch's argmax.
+# The node-built plan is left in $TRTNODE_FIXTURES/engines/wide_resnet101_2_fp16.plan for the
+# bench matrix (bench/run-gpu-bench.mjs).
+#   bash scripts/gpu-host/workflow.sh
+# Needs: the full TensorRT 10.6 with its builder in $TENSORRT_LIB_DIR (stage.sh builder), .stage/app,
+# a tritonclient venv ($TRTNODE_TRITONCLIENT_VENV, made by serve-suite.sh --venv-only), python3 with
+# torch/torchvision. Optional TRTEXEC. Writes $OUT/workflow.txt and $OUT/workflow.json.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/gpu-host/env.sh
+export LD_LIBRARY_PATH="$TENSORRT_LIB_DIR:${LD_LIBRARY_PATH:-}"
+venv=${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}
+w=/tmp/workflow
+mkdir -p "$w/repo/wide_resnet101_2/1"
+summary=$out/workflow.txt
+: > "$summary"
+say() { echo "$*" | tee -a "$summary"; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+say "date: $(date -u +%FT%TZ); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader); trtexec: ${TRTEXEC:-not set}"
+FLAGS="--minShapes=input:1x3x224x224 --optShapes=input:16x3x224x224 --maxShapes=input:32x3x224x224 --fp16"
+
+# 1. ONNX and PyTorch's own answers
+python3 scripts/fixtures/export_workflow.py "$w" > "$w/export.log" 2>&1 || { say "export failed: $(tail -3 "$w/export.log")"; exit 1; }
+say "export: $(tail -1 "$w/export.log" | cut -c1-300)"
+
+# 2. the plan, built by tensorrt-node and by trtexec with the same flags
+t0=$(now)
+# shellcheck disable=SC2086
+node dist/cli/main.js build --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/node.plan" > "$w/build-node.log" 2>&1
+nrc=$?
+t1=$(now)
+node_s=$(secs "$t0" "$t1")
+say "tensorrt-node build: exit $nrc, ${node_s} s, $(stat -c %s "$w/node.plan" 2>/dev/null || echo 0) bytes"
+[ $nrc -eq 0 ] || { say "$(tail -5 "$w/build-node.log")"; exit 1; }
+trt_s=""
+if [ -n "${TRTEXEC:-}" ]; then
+  t0=$(now)
+  # shellcheck disable=SC2086
+  "$TRTEXEC" --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/trtexec.plan" > "$w/build-trtexec.log" 2>&1
+  trc=$?
+  t1=$(now)
+  trt_s=$(secs "$t0" "$t1")
+  say "trtexec build: exit $trc, ${trt_s} s, $(stat -c %s "$w/trtexec.plan" 2>/dev/null || echo 0) bytes; build time tensorrt-node / trtexec: $(awk -v a="$node_s" -v b="$trt_s" 'BEGIN { printf "%.3f", a / b }')"
+  # 3. both plans measured by trtexec the same way, A B B A
+  for p in node trtexec trtexec node; do
+    "$TRTEXEC" --loadEngine="$w/$p.plan" --shapes=input:32x3x224x224 --useCudaGraph --useSpinWait --duration=5 --warmUp=500 > "$w/load-$p.log" 2>&1
+    q=$(grep -oE 'Throughput: [0-9.]+ qps' "$w/load-$p.log" | tail -1 | grep -oE '[0-9.]+')
+    echo "$p $q" >> "$w/load.tsv"
+    say "trtexec --loadEngine $p.plan (batch 32, CUDA graph): ${q:-?} qps"
+  done
+  awk '{ s[$1] += $2; n[$1]++ } END { if (n["node"] && n["trtexec"]) printf "plan built by tensorrt-node / by trtexec, trtexec throughput: %.4f\n", (s["node"] / n["node"]) / (s["trtexec"] / n["trtexec"]) }' "$w/load.tsv" | tee -a "$summary"
+fi
+cp "$w/node.plan" "$TRTNODE_FIXTURES/engines/wide_resnet101_2_fp16.plan"
+
+# 4. served, and asked by the stock tritonclient
+cp "$w/node.plan" "$w/repo/wide_resnet101_2/1/model.plan"
+cat > "$w/repo/wide_resnet101_2/config.pbtxt" <<'PBTXT'
+name: "wide_resnet101_2"
+platform: "tensorrt_plan"
+max_batch_size: 32
+dynamic_batching { max_queue_delay_microseconds: 500 }
+instance_group [ { count: 2, kind: KIND_GPU } ]
+PBTXT
+node dist/cli/main.js serve --model-repository "$w/repo" --http-port 18000 --grpc-port 18001 --metrics-port 18002 > "$w/serve.log" 2>&1 &
+spid=$!
+ready=0
+for _ in $(seq 1 120); do
+  if node -e "fetch('http://127.0.0.1:18000/v2/models/wide_resnet101_2/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then ready=1; break; fi
+  sleep 0.5
+done
+crc=1
+if [ $ready = 1 ] && [ -x "$venv/bin/python" ]; then
+  "$venv/bin/python" test/python/workflow_client.py "$w" localhost:18000 localhost:18001 wide_resnet101_2 > "$w/client.json" 2> "$w/client.err"
+  crc=$?
+  say "tritonclient: exit $crc $(cat "$w/client.json")"
+else
+  say "served: $ready; venv: $( [ -x "$venv/bin/python" ] && echo yes || echo "missing ($venv)")"
+  tail -5 "$w/serve.log" | tee -a "$summary"
+fi
+kill -TERM $spid 2>/dev/null
+wait $spid 2>/dev/null
+node -e "
+const fs=require('fs');const w='$w';
+const read=(f)=>{try{return fs.readFileSync(w+'/'+f,'utf8')}catch{return null}};
+fs.writeFileSync('$out/workflow.json', JSON.stringify({meta: JSON.parse(read('meta.json')||'null'), buildSeconds: {node: $node_s, trtexec: '$trt_s' === '' ? null : Number('$trt_s')}, loadEngine: read('load.tsv'), client: JSON.parse(read('client.json')||'null')}, null, 1));
+"
+say "workflow exit $crc"
+exit $crc
