@@ -215,9 +215,10 @@ export class SessionBatch {
       dims.push(f.dims as number[]);
     }
     try {
+      // Rebinding clears what the set staged: bind every input before staging any.
+      if (this.size === 0) for (const t of slot.inputs) slot.bindOwn(t);
       for (let k = 0; k < slot.inputs.length; k++) {
         const t = slot.inputs[k]!;
-        slot.bindOwn(t);
         const data = (inputs[t.info.name] as Tensor).data;
         slot.ctx.stageInput(t.info.name, this.#bytes[k]!, data, slot.index);
         this.#bytes[k]! += data.byteLength;
@@ -415,7 +416,12 @@ export class Session {
     const slot = got instanceof Promise ? await got : got; // a free set: no microtask hop before the launch
     try {
       try {
-        for (let i = 0; i < slot.inputs.length; i++) this.#bindInput(slot, slot.inputs[i]!, feeds[slot.inputs[i]!.info.name]!);
+        // Rebinding clears what the set staged: bind every input before staging any.
+        for (const t of slot.inputs) this.#bindInput(slot, t, feeds[t.info.name]!);
+        for (const t of slot.inputs) {
+          const f = feeds[t.info.name]!;
+          if (f instanceof Tensor) slot.ctx.stageInput(t.info.name, 0, f.data, slot.index);
+        }
         packDims(shapes, slot.inDims);
       } catch (e) {
         slot.ctx.clearStaged(slot.index);
@@ -465,15 +471,14 @@ export class Session {
   }
 
   /**
-   * A host tensor goes to the device through the set's input stream (pinned memory by DMA,
-   * other memory through the copy threads and the pinned staging); a device tensor is bound in
-   * place of the set's own buffer.
+   * Binds what input t reads for this run: the set's own buffers for a host tensor (whose data
+   * is then staged: pinned memory by DMA, other memory through the copy threads and the pinned
+   * staging, on the set's input stream), a caller's device buffer for a device tensor.
    */
   #bindInput(slot: IoSlot, t: SetTensor, f: SessionFeed): void {
     const name = t.info.name;
     if (f instanceof Tensor) {
       slot.bindOwn(t);
-      slot.ctx.stageInput(name, 0, f.data, slot.index);
     } else if (t.bound !== f.buffer) {
       slot.ctx.setTensorAddress(name, f.buffer, f.byteOffset, slot.index);
       slot.ctx.setHostStaging(name, null, 0, slot.index);
