@@ -165,10 +165,6 @@ export class DeviceBuffer {
   }
 }
 
-/**
- * Pinned host memory (cudaHostAlloc) exposed as an ArrayBuffer without copies: DMA reads and
- * writes exactly the bytes JS sees. dispose() detaches the ArrayBuffer (views become empty).
- */
 /** ArrayBuffers of live HostBuffers: views of them are pinned memory. */
 const pinnedArrayBuffers = new WeakSet<ArrayBufferLike>();
 
@@ -177,6 +173,10 @@ export function isPinned(view: ArrayBufferView): boolean {
   return pinnedArrayBuffers.has(view.buffer) && view.byteLength > 0;
 }
 
+/**
+ * Pinned host memory (cudaHostAlloc) exposed as an ArrayBuffer without copies: DMA reads and
+ * writes exactly the bytes JS sees. dispose() detaches the ArrayBuffer (views become empty).
+ */
 export class HostBuffer {
   /** @internal */ readonly native: NativeHostBuffer;
   constructor(byteLength: number) {

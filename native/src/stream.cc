@@ -448,8 +448,7 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
       const Clock::time_point now = Clock::now();
       if (Micros(now - t0) > spinMicros) break;
       // Each query takes the driver's lock, which other threads' launches need too: query once a
-      // microsecond until the work nears its expected end, then after a few spin hints. (Not
-      // what held poll without graphs below the C++ loop: that was the sleeping watcher.)
+      // microsecond until the work nears its expected end, then after a few spin hints.
       const double ema = emaMicros_.load(std::memory_order_relaxed);
       const bool near = c == nullptr || ema == 0 || Micros(now - c->submitted) > ema * 0.8;
       if (near) {
