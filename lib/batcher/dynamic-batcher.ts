@@ -19,6 +19,7 @@
 import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
 import { byteLength, matchesArrayType, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
+import { toTensorFeeds } from '../ndarray.js';
 import type { BackendInstance, GatheredInput, ModelSignature, TensorSpec } from '../backends/backend.js';
 import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
 import { systemClock, type BatcherClock, type TimerHandle } from './clock.js';
@@ -353,6 +354,7 @@ export class DynamicBatcher implements InferenceScheduler {
     const submitUs = this.clock.now();
     let level = this.defaultLevel;
     try {
+      inputs = toTensorFeeds(inputs); // ndarray views → Tensors (lib/ndarray.ts)
       if (this.closed) throw new TensorRtError('ERR_CLOSED', 'the model is closed and accepts no requests');
       if (options.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'request aborted before submission');
       if (this.levels.length > 1 && options.priority !== undefined && options.priority !== 0) {

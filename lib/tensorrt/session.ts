@@ -11,6 +11,7 @@
 import { TensorRtError } from '../errors.js';
 import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
+import { toTensorFeeds } from '../ndarray.js';
 import { DeviceBuffer, HostBuffer, type CompletionMode, type WaitMode, Stream } from './cuda.js';
 import { ExecutionContext, packDims } from './context.js';
 import { Runtime, type Engine, type RuntimeOptions, type ShapeRange, type TensorInfo } from './runtime.js';
@@ -246,6 +247,7 @@ export class Session {
   run(feeds: Record<string, SessionFeed>): Promise<SessionResult>;
   run(feeds: Record<string, SessionFeed>, options: { outputLocation: 'gpu' }): Promise<SessionDeviceResult>;
   async run(feeds: Record<string, SessionFeed>, options?: { outputLocation?: 'cpu' | 'gpu' }): Promise<SessionResult | SessionDeviceResult> {
+    feeds = toTensorFeeds(feeds); // ndarray views → Tensors (lib/ndarray.ts)
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
     if (options?.outputLocation && options.outputLocation !== this.#outputLocation) {
       throw new TensorRtError('ERR_INVALID_ARGUMENT', `this session was created with outputLocation '${this.#outputLocation}'`);
