@@ -1,14 +1,14 @@
 /**
  * The shared start of the GPU probe scripts (latency-probe.mjs, batcher-phases.mjs): the library
- * (../dist/index.js, or the module in TENSORRT_NODE_LIB), the plan (the first positional
+ * (bench/lib.mjs: ../dist, or the dist/index.js in TENSORRT_NODE_LIB), the plan (the first positional
  * argument, else a fixture engine under $TRTNODE_FIXTURES or fixtures/gpu) and numeric flags,
  * parsed with node:util's parseArgs. A missing plan, an unknown flag or a flag that is not a
  * positive number ends the script with exit status 2 and the reason.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadLibrary } from './lib.mjs';
 
 /** name: the script's name for messages; flags: { 'duration-ms': 2000, ... } (the defaults). */
 export async function probeSetup(name, defaultPlan, flags) {
@@ -30,6 +30,5 @@ export async function probeSetup(name, defaultPlan, flags) {
   }
   const plan = resolve(parsed.positionals[0] ?? join(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu', 'engines', defaultPlan));
   if (!existsSync(plan)) fail(`no plan at ${plan}`);
-  const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', import.meta.url).href;
-  return { lib: await import(libUrl), plan, values };
+  return { lib: await loadLibrary(), plan, values };
 }

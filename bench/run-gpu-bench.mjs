@@ -19,16 +19,15 @@
  * SECTIONS=matrix,session,batcher (default: all) runs only the parts named.
  * Writes one JSON file (default $OUT/bench-<date>.json, or bench/results/ without OUT), the
  * Markdown report and SVG chart next to it (bench/report.mjs), and prints a summary table.
- * Library: ../dist/index.js, or the module in TENSORRT_NODE_LIB.
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { loadLibrary } from './lib.mjs';
 
 const here = new URL('.', import.meta.url);
-const libUrl = process.env.TENSORRT_NODE_LIB ? pathToFileURL(resolve(process.env.TENSORRT_NODE_LIB)).href : new URL('../dist/index.js', here).href;
-const lib = await import(libUrl);
+const lib = await loadLibrary();
 const { runBench, checkTrtexec, cudaInfo, Runtime, Session, deviceTensor, DeviceBuffer, HostBuffer, Stream } = lib;
 const { writeReport } = await import(new URL('./report.mjs', here).href);
 

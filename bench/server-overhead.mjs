@@ -58,16 +58,17 @@
  * default of one per core, whose idle threads spin and take CPU from the event loops on a small
  * host. The CPU large-tensor run (bench/results/2026-11-25-server-large-tensors-cpu.md): the
  * ResNet-50-sized stub `--model-repository bench/models --model image-stub --ort-threads 1`.
- * Library module: ../dist/index.js, or the path in TENSORRT_NODE_LIB.
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { loadLibrary } from './lib.mjs';
 
 /** What a server bench report says of the model it served. */
 export function modelSummary(model, cfg, inputSpecs, outNames) {
@@ -555,11 +556,8 @@ export function hostEnvironment(isPlan) {
 // ---------------------------------------------------------------------------------------------
 // the server and the in-process baseline (also used by bench/server-perf-analyzer.mjs)
 
-/** the library: ../dist/index.js, or the path in TENSORRT_NODE_LIB */
-export async function loadLibrary() {
-  const libPath = process.env.TENSORRT_NODE_LIB ? pathToFileURL(process.env.TENSORRT_NODE_LIB).href : pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
-  return import(libPath);
-}
+/** the library: bench/lib.mjs */
+export { loadLibrary };
 
 /**
  * The server in this process, as the benchmarks run it: startServer() on 127.0.0.1 with HTTP,

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'ERR_TRT_VERSION' // TensorRT library or plan of an unsupported version
   | 'ERR_CUDA_UNAVAILABLE' // no CUDA driver / no GPU
   | 'ERR_NATIVE_NOT_BUILT' // the .node addon is missing or does not load
+  | 'ERR_DEPENDENCY_MISSING' // an optional package a feature needs is not installed (onnxruntime-node)
   | 'ERR_CUDA' // a CUDA runtime call failed
   | 'ERR_OUT_OF_MEMORY' // device or pinned allocation failed
   // plans and engines

@@ -1,3 +1,4 @@
+import ndarray from 'ndarray';
 import { TensorRtError } from './errors.js';
 import { byteLength, matchesArrayType, typedArrayConstructor, type DataType, type TypedArray } from './dtypes.js';
 
@@ -46,6 +47,18 @@ export class Tensor {
 
   get size(): number {
     return shapeSize(this.dims);
+  }
+
+  /**
+   * An ndarray (scijs/ndarray) view of this tensor's data: same memory, no copy, row-major
+   * strides. float16/bfloat16 data shows as uint16 bit patterns and bool/fp8 as uint8, as they
+   * are stored. Packed 4-bit types (int4, fp4) have no element per value and cannot be viewed.
+   */
+  toNdarray(): ndarray.NdArray<ndarray.Data> {
+    if (this.data.length !== this.size) {
+      throw new TensorRtError('ERR_DTYPE_MISMATCH', `a ${this.type} tensor packs two values per byte and has no ndarray view`, { dtype: this.type });
+    }
+    return ndarray(this.data as ndarray.Data, [...this.dims]);
   }
 
   /** A zero-filled tensor of the given type and shape. */

@@ -18,12 +18,13 @@ const args = process.argv.slice(2);
 const needPrebuild = !args.includes('--no-prebuild');
 const json = args.includes('--json');
 
-// Size limits. Today the tarball is ~1.4 MB: dist/ (two bundles, two .d.ts, source maps) is
-// ~0.7 MB gzipped, the stripped linux-x64 addon ~0.7 MB, native/ + protos + scripts ~0.05 MB.
-// 4 MiB leaves room for growth and a second (arm64) prebuild, and still fails on any accidental
-// inclusion of what must never ship: a fixture engine (resnet50 plan: 53 MB), an unstripped
-// build tree, ONNX fixtures, bench results or a cached toolchain (hundreds of MB). Unpacked:
-// 16 MiB (dist's source maps dominate; a stray .plan or .so blows through it).
+// Size limits. Today the tarball is ~1.3 MB: dist/ (ESM + CJS of five entries sharing chunks,
+// .d.ts of the two public ones, source maps) is ~0.6 MB gzipped, the stripped linux-x64 addon
+// ~0.7 MB, native/ + protos + scripts ~0.05 MB. 4 MiB leaves room for growth and a second (arm64)
+// prebuild, and still fails on any accidental inclusion of what must never ship: a fixture
+// engine (resnet50 plan: 53 MB), an unstripped build tree, ONNX fixtures, bench results or a
+// cached toolchain (hundreds of MB). Unpacked: 16 MiB (dist's source maps dominate; a stray
+// .plan or .so blows through it).
 const MAX_TARBALL_BYTES = 4 * 2 ** 20;
 const MAX_UNPACKED_BYTES = 16 * 2 ** 20;
 
@@ -35,8 +36,12 @@ const ALLOWED = [
   /^LICENSE(\.md|\.txt)?$/,
   /^CMakeLists\.txt$/,
   /^scripts\/(build-native|toolchain)\.mjs$/,
-  /^dist\/(index|cli\/main)\.(js|cjs|d\.ts|d\.cts)(\.map)?$/,
+  // tsup's output: the entries (index, server), their shared chunks (chunk-*, <module>-*) and
+  // declaration chunks, dist/ndarray-view.d.ts (scripts/dts-ndarray.mjs)
+  /^dist\/[\w-]+\.(js|cjs|d\.ts|d\.cts)(\.map)?$/,
+  /^dist\/cli\/main\.(js|cjs)(\.map)?$/,
   /^dist\/server\/grpc-worker\.(js|cjs)(\.map)?$/, // the gRPC front-end thread's entry (lib/server/grpc-front-ends.ts starts it)
+  /^dist\/internal\/bench\.(js|cjs)(\.map)?$/, // the CLI's bench harness, for bench/*.mjs (not in "exports")
   /^native\/[\w./-]+\.(cc|cpp|cu|h|hpp|cuh|cmake|txt)$/,
   /^proto\/[\w-]+\.proto$/,
   // linux-x64 is required (below); linux-arm64 (cross-built: prebuild.mjs --arch arm64) ships when present
@@ -64,6 +69,12 @@ const REQUIRED = [
   'dist/index.cjs',
   'dist/index.d.ts',
   'dist/index.d.cts',
+  'dist/server.js',
+  'dist/server.cjs',
+  'dist/server.d.ts',
+  'dist/server.d.cts',
+  'dist/ndarray-view.d.ts',
+  'dist/ndarray-view.d.cts',
   'dist/cli/main.js',
   'dist/server/grpc-worker.js',
   'dist/server/grpc-worker.cjs',

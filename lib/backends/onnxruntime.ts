@@ -11,27 +11,78 @@
  *     (dimension 0 included) and run one by one.
  */
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import { TensorRtError, isTensorRtError } from '../errors.js';
+import { matchesArrayType, type DataType, type TypedArray } from '../dtypes.js';
+import { Tensor } from '../tensor.js';
+import { toTensorFeeds, type NdArrayLike } from '../ndarray.js';
+import type { Backend, BackendCreateOptions, BackendInstance, BatchBuilder, ModelSignature, RunOptions, TensorSpec } from './backend.js';
+import { ConcatBatches } from './concat-batch.js';
 
-// onnxruntime-node (and its 45 MB native library) is loaded on first use, so that importing
-// tensorrt-node for TensorRT alone neither pays for it nor needs it installed.
+/** The onnxruntime-node versions this backend is tested with (package.json's peerDependencies). */
+export const ONNXRUNTIME_NODE_RANGE = '^1.30.0';
+
+// onnxruntime-node (and its 45 MB native library) is an optional peer dependency, loaded on
+// first use: importing tensorrt-node for TensorRT alone neither pays for it nor needs it
+// installed, and a user who needs it is told how to get it.
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Promise<Ort> | undefined;
 let ortLoaded: Ort | undefined;
+
+/** Did loading fail because onnxruntime-node itself is not installed (not one of its own parts)? */
+function isMissingOrt(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /['"]onnxruntime-node['"]/.test((e as Error).message ?? '');
+}
+
 async function loadOrt(): Promise<Ort> {
   ortModule ??= import('onnxruntime-node').then(
     (m) => (ortLoaded = ((m as { default?: Ort }).default?.InferenceSession ? (m as { default: Ort }).default : m)),
     (e: unknown) => {
       ortModule = undefined;
-      throw new TensorRtError('ERR_BACKEND', `onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+      if (isMissingOrt(e)) {
+        throw new TensorRtError(
+          'ERR_DEPENDENCY_MISSING',
+          `the ONNX Runtime backend needs onnxruntime-node, an optional peer dependency of tensorrt-node that is not installed here. ` +
+            `Install it next to tensorrt-node: npm install onnxruntime-node@${ONNXRUNTIME_NODE_RANGE} ` +
+            '(on linux-x64 its install script downloads CUDA provider libraries from outside the npm registry; ' +
+            'ONNXRUNTIME_NODE_INSTALL=skip keeps to the CPU libraries inside the package, which are all this backend uses)',
+          { package: 'onnxruntime-node', range: ONNXRUNTIME_NODE_RANGE },
+          { cause: e },
+        );
+      }
+      throw new TensorRtError('ERR_BACKEND', `onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`, { package: 'onnxruntime-node' }, { cause: e });
     },
   );
   return ortModule;
 }
-import { TensorRtError, isTensorRtError } from '../errors.js';
-import { matchesArrayType, type DataType, type TypedArray } from '../dtypes.js';
-import { Tensor } from '../tensor.js';
-import type { Backend, BackendCreateOptions, BackendInstance, BatchBuilder, ModelSignature, RunOptions, TensorSpec } from './backend.js';
-import { ConcatBatches } from './concat-batch.js';
+
+/**
+ * Options passed to onnxruntime-node's InferenceSession.create (its SessionOptions; the common
+ * ones are named here so that tensorrt-node's types need no onnxruntime-node installed).
+ */
+export interface OnnxRuntimeSessionOptions {
+  executionProviders?: readonly (string | { readonly name: string; readonly [option: string]: unknown })[];
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
+  executionMode?: 'sequential' | 'parallel';
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
+  freeDimensionOverrides?: { readonly [dimensionName: string]: number };
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  logVerbosityLevel?: number;
+  extra?: Record<string, unknown>;
+  /** any other SessionOptions field of the installed onnxruntime-node */
+  [option: string]: unknown;
+}
+
+/** What an OnnxRuntimeInstance uses of an onnxruntime-node InferenceSession. */
+export interface OnnxRuntimeSessionHandle {
+  readonly inputMetadata: readonly unknown[];
+  readonly outputMetadata: readonly unknown[];
+  run(feeds: Record<string, unknown>): Promise<Record<string, unknown>>;
+  release(): Promise<void>;
+}
 
 export interface OnnxRuntimeCreateOptions extends BackendCreateOptions {
   /** Largest batch along dimension 0 (only for models whose dimension 0 is dynamic); default 0. */
@@ -41,7 +92,7 @@ export interface OnnxRuntimeCreateOptions extends BackendCreateOptions {
   /** ORT inter-op threads per session. */
   interOpNumThreads?: number;
   /** Extra session options passed to InferenceSession.create (merged under the fields above). */
-  sessionOptions?: InferenceSession.SessionOptions;
+  sessionOptions?: OnnxRuntimeSessionOptions;
 }
 
 /** ORT type names that map onto our DataType (same names; the TypedArray classes agree). */
@@ -62,10 +113,13 @@ export function dataTypeFromOrt(t: string): DataType {
   return d;
 }
 
+/** ONNX Runtime's names of the tensor types this backend carries (the same names as ours). */
+export type OrtTensorType = 'float32' | 'float16' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
+
 /** Map our DataType to ORT's type string; ERR_DTYPE_MISMATCH where ORT has no equivalent. */
-export function ortTypeFromDataType(t: DataType): OrtTensor.Type {
+export function ortTypeFromDataType(t: DataType): OrtTensorType {
   if (ORT_TO_DTYPE[t] !== t) throw new TensorRtError('ERR_DTYPE_MISMATCH', `data type ${t} cannot be passed to ONNX Runtime`, { dtype: t });
-  return t as OrtTensor.Type;
+  return t as OrtTensorType;
 }
 
 function specsFrom(meta: readonly InferenceSession.ValueMetadata[], what: string, path: string): TensorSpec[] {
@@ -93,8 +147,8 @@ export class OnnxRuntimeInstance implements BackendInstance {
   private readonly batches: ConcatBatches;
 
   /** Use OnnxRuntimeBackend.createInstance / createOnnxRuntimeInstances. */
-  constructor(session: InferenceSession, signature: ModelSignature) {
-    this.session = session;
+  constructor(session: OnnxRuntimeSessionHandle, signature: ModelSignature) {
+    this.session = session as InferenceSession;
     this.signature = signature;
     this.batches = new ConcatBatches(signature, (feeds, options) => this.run(feeds, options));
   }
@@ -103,13 +157,19 @@ export class OnnxRuntimeInstance implements BackendInstance {
     return this.batches.create();
   }
 
-  run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
+  run(feeds: Record<string, Tensor | NdArrayLike>, options?: RunOptions): Promise<Record<string, Tensor>> {
     if (this.session === undefined || this.disposing !== undefined) {
       return Promise.reject(new TensorRtError('ERR_DISPOSED', 'onnxruntime instance was disposed'));
     }
+    let tensors: Record<string, Tensor>;
+    try {
+      tensors = toTensorFeeds(feeds);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const session = this.session;
     // Runs of one instance are serialized: the batcher never overlaps them, and dispose() waits.
-    const p = this.inFlight.then(() => this.runNow(session, feeds, options));
+    const p = this.inFlight.then(() => this.runNow(session, tensors, options));
     this.inFlight = p.catch(() => undefined);
     return p;
   }
@@ -161,12 +221,13 @@ export class OnnxRuntimeInstance implements BackendInstance {
 }
 
 async function createInstance(modelPath: string, options: OnnxRuntimeCreateOptions = {}): Promise<OnnxRuntimeInstance> {
-  const so: InferenceSession.SessionOptions = { executionProviders: ['cpu'], ...options.sessionOptions };
+  const so = { executionProviders: ['cpu'], ...options.sessionOptions } as InferenceSession.SessionOptions;
   if (options.intraOpNumThreads !== undefined) so.intraOpNumThreads = options.intraOpNumThreads;
   if (options.interOpNumThreads !== undefined) so.interOpNumThreads = options.interOpNumThreads;
+  const ort = await loadOrt(); // its own errors (not installed: ERR_DEPENDENCY_MISSING) pass as they are
   let session: InferenceSession;
   try {
-    session = await (await loadOrt()).InferenceSession.create(modelPath, so);
+    session = await ort.InferenceSession.create(modelPath, so);
   } catch (e) {
     throw new TensorRtError('ERR_BACKEND', `onnxruntime could not load ${modelPath}: ${message(e)}`, { path: modelPath }, { cause: e });
   }

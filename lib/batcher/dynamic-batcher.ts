@@ -15,6 +15,7 @@
 import { TensorRtError, isTensorRtError, type ErrorCode } from '../errors.js';
 import type { TypedArray } from '../dtypes.js';
 import type { Tensor } from '../tensor.js';
+import { toTensorFeeds, type NdArrayLike } from '../ndarray.js';
 import type { BackendInstance, ModelSignature } from '../backends/backend.js';
 import type { DynamicBatchingOptions, InferRequestOptions, InferResult, InferenceScheduler, ModelStatistics, QueuePolicy } from './types.js';
 import { MAX_TIMER_MS, systemClock, type BatcherClock, type TimerHandle } from './clock.js';
@@ -195,12 +196,13 @@ export class DynamicBatcher implements InferenceScheduler {
 
   // ---------------------------------------------------------------- submission
 
-  infer(inputs: Record<string, Tensor>, options: InferRequestOptions = {}): Promise<InferResult> {
+  infer(inputs: Record<string, Tensor | NdArrayLike>, options: InferRequestOptions = {}): Promise<InferResult> {
     const submitUs = this.#clock.now();
     let level = this.#defaultLevel;
     try {
       if (this.#closed) throw new TensorRtError('ERR_CLOSED', 'the model is closed and accepts no requests');
       if (options === null || typeof options !== 'object') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'options must be an object');
+      const feeds = toTensorFeeds(inputs); // ndarray views → Tensors (lib/ndarray.ts)
       if (options.signal?.aborted) throw new TensorRtError('ERR_ABORTED', 'request aborted before submission');
       const levels = this.#queues.levels;
       if (levels > 1 && options.priority !== undefined && options.priority !== 0) {
@@ -208,7 +210,7 @@ export class DynamicBatcher implements InferenceScheduler {
         if (!Number.isInteger(p) || p < 1 || p > levels) throw new TensorRtError('ERR_INVALID_ARGUMENT', `priority ${p} is not in 1..${levels}`);
         level = p - 1;
       }
-      const { items, shapeKey } = this.#validator.inputs(inputs);
+      const { items, shapeKey } = this.#validator.inputs(feeds);
       const outputs = this.#validator.outputs(options.outputs);
       const outputBuffers = options.outputBuffers === undefined ? undefined : this.#validator.outputBuffers(options.outputBuffers, outputs, items);
       const policy = this.#queues.policy(level);
@@ -218,7 +220,7 @@ export class DynamicBatcher implements InferenceScheduler {
       let timeout = policy.defaultTimeoutMicroseconds;
       const o = options.timeoutMicroseconds;
       if (policy.allowTimeoutOverride && typeof o === 'number' && Number.isFinite(o) && o > 0 && (timeout === 0 || o < timeout)) timeout = o;
-      return this.#enqueue(inputs, items, shapeKey, level, submitUs, timeout, outputs, outputBuffers, options.signal);
+      return this.#enqueue(feeds, items, shapeKey, level, submitUs, timeout, outputs, outputBuffers, options.signal);
     } catch (e) {
       const err = isTensorRtError(e) ? e : new TensorRtError('ERR_INVALID_ARGUMENT', String((e as Error)?.message ?? e), undefined, { cause: e });
       const total = this.#clock.now() - submitUs;

@@ -3,6 +3,7 @@
  * The repository and server layers depend on these types only.
  */
 import type { Tensor } from '../tensor.js';
+import type { NdArrayLike } from '../ndarray.js';
 import type { TypedArray } from '../dtypes.js';
 import type { ModelSignature } from '../backends/backend.js';
 
@@ -98,7 +99,7 @@ export interface ModelStatistics {
 /** What a scheduled model looks like to the repository and server. */
 export interface InferenceScheduler {
   readonly signature: ModelSignature;
-  infer(inputs: Record<string, Tensor>, options?: InferRequestOptions): Promise<InferResult>;
+  infer(inputs: Record<string, Tensor | NdArrayLike>, options?: InferRequestOptions): Promise<InferResult>;
   statistics(): ModelStatistics;
   /**
    * Stop accepting requests. drain: true (default) finishes what is queued; false rejects it

@@ -5,7 +5,6 @@
  * ends as one line `tensorrt-node build: <message> [CODE]` on stderr with exit code 2, before
  * TensorRT is looked for. Runtime failures exit 1, a cancelled build (Ctrl-C) 130.
  */
-import type { Command } from 'commander';
 import type { BuildOptions, BuildProgressEvent, BuildResult } from '../tensorrt/build.js';
 import type { ShapeRange } from '../tensorrt/runtime.js';
 import { TensorRtError, type ErrorCode } from '../errors.js';
@@ -520,15 +519,3 @@ export async function runBuildCli(argv: string[], io: BuildCliIo = defaultIo): P
 }
 
 /** Adds `build` to the tensorrt-node program (lib/cli/cli.ts); `setCode` receives the exit code. */
-export function registerBuildCommand(program: Command, argv: readonly string[], io: { out(l: string): void; err(l: string): void }, setCode: (code: number) => void): void {
-  program
-    .command('build')
-    .description("build a TensorRT plan from an ONNX model with trtexec's flags (see `tensorrt-node build --help`)")
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]')
-    .action(async () => {
-      setCode(await runBuildCli(argv.slice(argv.indexOf('build') + 1), { out: io.out, err: io.err }));
-    });
-}

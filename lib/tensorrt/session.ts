@@ -12,6 +12,7 @@
 import { TensorRtError } from '../errors.js';
 import { byteLength, typedArrayConstructor, viewAs, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, formatShape, shapeSize } from '../tensor.js';
+import { toTensorFeeds, type NdArrayLike } from '../ndarray.js';
 import { DeviceBuffer, HostBuffer, type CompletionMode, type WaitMode, Stream } from './cuda.js';
 import { ExecutionContext, packDims } from './context.js';
 import { Runtime, type Engine, type RuntimeOptions, type ShapeRange, type TensorInfo } from './runtime.js';
@@ -35,7 +36,8 @@ function isDeviceTensor(x: unknown): x is DeviceTensor {
   return typeof x === 'object' && x !== null && (x as DeviceTensor).location === 'gpu' && (x as DeviceTensor).buffer instanceof DeviceBuffer;
 }
 
-export type SessionFeed = Tensor | DeviceTensor;
+/** What run() takes per input: a host tensor, a device tensor, or an ndarray view (made a Tensor). */
+export type SessionFeed = Tensor | DeviceTensor | NdArrayLike;
 export type SessionResult = Record<string, Tensor>;
 export type SessionDeviceResult = Record<string, DeviceTensor>;
 
@@ -406,7 +408,8 @@ export class Session {
 
   run(feeds: Record<string, SessionFeed>): Promise<SessionResult>;
   run(feeds: Record<string, SessionFeed>, options: { outputLocation: 'gpu' }): Promise<SessionDeviceResult>;
-  async run(feeds: Record<string, SessionFeed>, options?: { outputLocation?: 'cpu' | 'gpu' }): Promise<SessionResult | SessionDeviceResult> {
+  async run(input: Record<string, SessionFeed>, options?: { outputLocation?: 'cpu' | 'gpu' }): Promise<SessionResult | SessionDeviceResult> {
+    const feeds = toTensorFeeds(input) as Record<string, Tensor | DeviceTensor>; // ndarray views → Tensors (lib/ndarray.ts)
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
     if (options?.outputLocation && options.outputLocation !== this.#outputLocation) {
       throw new TensorRtError('ERR_INVALID_ARGUMENT', `this session was created with outputLocation '${this.#outputLocation}'`);
@@ -434,7 +437,7 @@ export class Session {
     }
   }
 
-  #validate(feeds: Record<string, SessionFeed>): number[][] {
+  #validate(feeds: Record<string, Tensor | DeviceTensor>): number[][] {
     if (typeof feeds !== 'object' || feeds === null) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'run() takes an object of named input tensors');
     for (const name of Object.keys(feeds)) {
       if (!this.#inputs.has(name)) {
@@ -475,7 +478,7 @@ export class Session {
    * is then staged: pinned memory by DMA, other memory through the copy threads and the pinned
    * staging, on the set's input stream), a caller's device buffer for a device tensor.
    */
-  #bindInput(slot: IoSlot, t: SetTensor, f: SessionFeed): void {
+  #bindInput(slot: IoSlot, t: SetTensor, f: Tensor | DeviceTensor): void {
     const name = t.info.name;
     if (f instanceof Tensor) {
       slot.bindOwn(t);

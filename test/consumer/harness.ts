@@ -4,7 +4,7 @@
  * folder, the way a user gets tensorrt-node from the registry.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,8 @@ export interface Workspace {
   trapLog: string;
   /** seconds taken by npm pack and npm install */
   timings: { pack: number; install: number };
+  /** what npm install printed on stderr (its warnings) */
+  installLog: string;
   cleanup(): void;
 }
 
@@ -59,15 +61,20 @@ function userEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   delete env.TENSORRT_NODE_PREBUILD; // node-gyp-build's override of where the binary comes from
   delete env.PREBUILDS_ONLY;
   delete env.INIT_CWD;
+  // a user has none of these: installing tensorrt-node must not need them (.ci/run sets the first)
+  delete env.ONNXRUNTIME_NODE_INSTALL;
+  delete env.ONNXRUNTIME_NODE_INSTALL_CUDA;
   return { ...env, ...extra };
 }
 
 /**
  * npm pack this repository (as it is now: run scripts/prebuild.mjs first to include the
  * prebuilt addon) into a temporary folder and npm install the tarball, plus `extra` packages,
- * into an empty project there, with compiler traps on PATH.
+ * into an empty project there, with compiler traps on PATH. A plain `npm install`: install
+ * scripts run (tensorrt-node has none; its dependencies' are what they are) and no environment
+ * variable is set for it; `ignoreScripts` adds --ignore-scripts.
  */
-export function packAndInstall(label: string, extra: string[] = []): Workspace {
+export function packAndInstall(label: string, extra: string[] = [], options: { ignoreScripts?: boolean } = {}): Workspace {
   const dir = mkdtempSync(join(tmpdir(), `trtnode-${label}-`));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
@@ -78,7 +85,7 @@ export function packAndInstall(label: string, extra: string[] = []): Workspace {
       writeFileSync(join(traps, c), `#!/bin/sh\necho "${c} $*" >> '${trapLog}'\nexit 1\n`);
       chmodSync(join(traps, c), 0o755);
     }
-    const env = userEnv({ PATH: `${traps}${delimiter}${process.env.PATH ?? ''}`, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_onnxruntime_node_install: 'skip' });
+    const env = userEnv({ PATH: `${traps}${delimiter}${process.env.PATH ?? ''}` });
 
     let t0 = Date.now();
     const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, env: userEnv({}) });
@@ -88,22 +95,35 @@ export function packAndInstall(label: string, extra: string[] = []): Workspace {
 
     const app = join(dir, 'app');
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'tensorrt-node-consumer', version: '1.0.0', private: true }, null, 2)}\n`);
+    writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'tensorrt-node-consumer', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
     t0 = Date.now();
     // --prefer-offline: the dependencies come from npm's cache when `npm ci` already put them
     // there (CI), from the registry otherwise.
-    const installed = run('npm', ['install', tarball, ...extra, '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
-      cwd: app,
-      env,
-      timeoutMs: 150_000,
-    });
-    if (installed.status !== 0) throw new Error(`npm install of the tarball failed: ${describeFailure(installed)}`);
+    const installed = npmInstall(app, env, [tarball, ...extra, ...(options.ignoreScripts ? ['--ignore-scripts'] : [])]);
     const install = (Date.now() - t0) / 1000;
-    return { dir, app, tarball, installed: join(app, 'node_modules', 'tensorrt-node'), env, trapLog, timings: { pack, install }, cleanup };
+    return { dir, app, tarball, installed: join(app, 'node_modules', 'tensorrt-node'), env, trapLog, timings: { pack, install }, installLog: installed.stderr, cleanup };
   } catch (e) {
     cleanup();
     throw e;
   }
+}
+
+/** `npm install <args>` in `app`, as a user runs it (plus --prefer-offline, no audit or funding notices); throws on failure. */
+export function npmInstall(app: string, env: NodeJS.ProcessEnv, args: string[]): SpawnSyncReturns<string> {
+  const r = run('npm', ['install', ...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, env, timeoutMs: 170_000 });
+  if (r.status !== 0) throw new Error(`npm install ${args.join(' ')} failed: ${describeFailure(r)}`);
+  return r;
+}
+
+/** Bytes in a folder, recursively (files as stored, links not followed). */
+export function folderBytes(dir: string): number {
+  let n = 0;
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, d.name);
+    if (d.isDirectory()) n += folderBytes(p);
+    else if (d.isFile()) n += statSync(p).size;
+  }
+  return n;
 }
 
 /** The exact version of a devDependency of this repository (e.g. @types/node), as `name@version`. */

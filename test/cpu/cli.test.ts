@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, symlinkSync, cpSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { EventEmitter } from 'node:events';
 import { runCli, type CliIo } from '../../lib/cli/cli.js';
+import { drainOnSignals } from '../../lib/cli/serve.js';
 import type { RunningServer } from '../../lib/server/index.js';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -70,13 +72,22 @@ describe('tensorrt-node CLI (in-process)', () => {
     });
   });
 
-  it('inspect of a .plan fails in one line where TensorRT is unavailable', async () => {
+  it('inspect of a .plan prints the whole error where TensorRT is unavailable: every place it tried, and the fix', async () => {
     const plan = path.join(tmp, 'junk.plan');
     writeFileSync(plan, Buffer.alloc(64, 7));
     const o = io();
     expect(await runCli(['inspect', plan], o)).toBe(1);
-    expect(o.errLines).toHaveLength(1);
     expect(o.errLines[0]).toMatch(/^error: /);
+    const text = o.errLines.join('\n');
+    if (/ERR_TRT_NOT_FOUND/.test(text)) {
+      // the list after "Tried:" and the line that says what to do, not just the first line
+      expect(o.errLines[0]).toMatch(/Tried:$/);
+      expect(o.errLines.filter((l) => /^\s+- \S*libnvinfer/.test(l)).length).toBeGreaterThan(0);
+      expect(o.errLines.at(-1)).toMatch(/TENSORRT_LIB_DIR.*\[ERR_TRT_NOT_FOUND\]$/);
+    } else {
+      expect(text).toMatch(/\[ERR_[A-Z_]+\]$/);
+    }
+    expect(text).not.toMatch(/    at /); // no stack without --verbose
   });
 
   it('rejects a bad --grpc-workers', async () => {
@@ -99,6 +110,108 @@ describe('tensorrt-node CLI (in-process)', () => {
     } finally {
       await server!.close();
     }
+  });
+});
+
+describe("serve takes tritonserver's common flags, or refuses them with a pointer", () => {
+  const free = ['--http-port=0', '--grpc-port=0', '--metrics-port=0', '--grpc-workers=0'];
+
+  it('a tritonserver command line serves: --model-store=, --allow-*=true, --*-address, --strict-model-config=false, --log-verbose, --exit-on-error', async () => {
+    let server: RunningServer | undefined;
+    const o = io({ onServe: (s) => (server = s) });
+    const argv = [
+      'serve',
+      `--model-store=${EXAMPLES}`,
+      ...free,
+      '--allow-http=true',
+      '--allow-grpc=true',
+      '--allow-metrics=false',
+      '--http-address=127.0.0.1',
+      '--grpc-address=127.0.0.1',
+      '--strict-model-config=false',
+      '--strict-readiness=false',
+      '--log-verbose=1',
+      '--exit-on-error=true',
+      '--exit-timeout-secs=5',
+      '--allow-sagemaker=false',
+      '--grpc-use-ssl', 'false',
+      '--model-control-mode=explicit',
+      '--load-model=affine',
+    ];
+    expect(await runCli(argv, o), o.errLines.join('\n')).toBe(0);
+    try {
+      expect(server!.httpPort).toBeGreaterThan(0);
+      expect(server!.grpcPort).toBeGreaterThan(0);
+      expect(server!.metricsPort).toBeUndefined(); // --allow-metrics=false
+      expect(server!.host).toBe('127.0.0.1');
+      const index = await server!.repository.index();
+      expect(index.filter((e) => e.state === 'READY').map((e) => e.name)).toEqual(['affine']); // explicit + --load-model
+      expect((await fetch(`http://127.0.0.1:${server!.httpPort}/v2/health/ready`)).status).toBe(200);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it.each([
+    [['--backend-config=onnxruntime,default-max-batch-size=8'], /--backend-config is a tritonserver flag that tensorrt-node does not support: .*built in.*docs\/migration\.md#tritonserver-flags/],
+    [['--pinned-memory-pool-byte-size', '268435456'], /--pinned-memory-pool-byte-size is a tritonserver flag/],
+    [['--grpc-use-ssl=true'], /--grpc-use-ssl is a tritonserver flag .*terminate TLS/],
+    [['--allow-sagemaker=true'], /--allow-sagemaker is a tritonserver flag/],
+    [['--strict-model-config=true'], /--strict-model-config=true is not supported/],
+    [['--strict-readiness=true'], /--strict-readiness=true is not supported.*\/v2\/models\/<name>\/ready/],
+    [['--http-address=0.0.0.0', '--grpc-address=127.0.0.1'], /share one address.*--http-address is 0\.0\.0\.0, --grpc-address is 127\.0\.0\.1/],
+    [[`--model-repository=${path.join(EXAMPLES, 'affine')}`], /one model repository per server/],
+    [['--exit-on-error=maybe'], /--exit-on-error must be true or false, got "maybe"/],
+  ])('refuses %j in one line naming why', async (extra, msg) => {
+    const o = io();
+    expect(await runCli(['serve', '--model-repository', EXAMPLES, ...free, ...extra], o)).toBe(2);
+    expect(o.errLines).toHaveLength(1);
+    expect(o.errLines[0]).toMatch(msg);
+  });
+
+  it('--exit-on-error (default true, as tritonserver): a model that fails to load stops the server with exit 1; =false serves the rest', async () => {
+    const repo = path.join(tmp, 'repo-broken');
+    cpSync(path.join(EXAMPLES, 'affine'), path.join(repo, 'affine'), { recursive: true });
+    mkdirSync(path.join(repo, 'broken', '1'), { recursive: true });
+    writeFileSync(path.join(repo, 'broken', '1', 'model.onnx'), 'not an onnx file');
+    const o = io();
+    expect(await runCli(['serve', '--model-repository', repo, ...free], o)).toBe(1);
+    expect(o.outLines.join('\n')).toMatch(/model broken: UNAVAILABLE \(failed to load model "broken": version 1: onnxruntime could not load/);
+    expect(o.errLines.join('\n')).toMatch(/1 model failed to load \(broken\); exiting \(--exit-on-error=false serves the others\)/);
+
+    let server: RunningServer | undefined;
+    const k = io({ onServe: (s) => (server = s) });
+    expect(await runCli(['serve', '--model-repository', repo, ...free, '--exit-on-error=false'], k)).toBe(0);
+    try {
+      expect(k.outLines.join('\n')).toMatch(/model affine version 1: READY/);
+      expect(k.outLines.join('\n')).toMatch(/model broken: UNAVAILABLE \(failed to load model "broken": version 1: onnxruntime could not load/);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it('SIGTERM drains; past --exit-timeout-secs it exits 1; a second signal exits at once', async () => {
+    const signals = new EventEmitter();
+    const codes: number[] = [];
+    const lines: string[] = [];
+    const ctxIo: CliIo = { out: (l) => lines.push(l), err: (l) => lines.push(l), exit: (c) => codes.push(c) };
+    // a server whose requests never finish
+    const off = drainOnSignals({ close: () => new Promise<void>(() => {}) }, 0, { io: ctxIo, verbose: false }, signals);
+    signals.emit('SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(codes).toEqual([1]);
+    expect(lines.join('\n')).toMatch(/requests still in flight after --exit-timeout-secs 0; exiting/);
+    signals.emit('SIGINT');
+    expect(codes).toEqual([1, 1]);
+    off();
+    // one that drains
+    codes.length = 0;
+    const off2 = drainOnSignals({ close: () => Promise.resolve() }, 30, { io: ctxIo, verbose: false }, signals);
+    signals.emit('SIGTERM');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(codes).toEqual([0]);
+    off2();
+    expect(signals.listenerCount('SIGTERM')).toBe(0);
   });
 });
 

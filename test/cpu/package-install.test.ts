@@ -1,19 +1,28 @@
 /**
  * First contact, as a user has it: the package is packed with `npm pack` (with the prebuilt
- * addon from scripts/prebuild.mjs), installed into an empty project with scripts disabled, and
- * used from there with require() and import(): no compiler runs, the prebuild is what loads,
- * the ONNX Runtime backend serves the README's batching example with exact results, and the
- * TensorRT backend says precisely what is missing on a machine without TensorRT.
+ * addon from scripts/prebuild.mjs) and installed into an empty project with a plain
+ * `npm install <tarball>`: no environment variable, install scripts allowed, compilers replaced by
+ * traps. Nothing compiles, nothing but npm packages is fetched (onnxruntime-node, whose install
+ * script downloads from elsewhere, is an optional peer and not installed), the prebuild is what
+ * loads, `import { Session } from 'tensorrt-node'` loads no server code, and the ONNX Runtime
+ * backend says how to get onnxruntime-node. Then onnxruntime-node is added, as the docs say, and
+ * the README's CPU examples run as written, the batcher gives exact results, the servers serve
+ * from the installed package, and the TensorRT backend says precisely what is missing on a
+ * machine without TensorRT.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, ROOT, describeFailure, listFiles, missingBuild, packAndInstall, run, type Workspace } from '../consumer/harness.js';
+import { CONSUMER, ROOT, describeFailure, devDependency, folderBytes, listFiles, missingBuild, npmInstall, packAndInstall, run, type Workspace } from '../consumer/harness.js';
+import { exampleFileName, extractExamples } from '../consumer/examples.mjs';
 
 const skipReason = missingBuild();
 const PREBUILD = 'prebuilds/linux-x64/tensorrt-node.napi.node';
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+/** Packages the root entry must not load (server dependencies, the CPU backend, the CLI's). */
+const NOT_FROM_ROOT = ['fastify', '@grpc/grpc-js', '@grpc/proto-loader', 'protobufjs', 'prom-client', 'onnxruntime-node', 'onnxruntime-common', 'cli-progress', 'commander'];
 
 interface RuntimeOutcome {
   created?: boolean;
@@ -24,10 +33,11 @@ interface RuntimeOutcome {
 }
 
 describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || process.arch !== 'x64')(
-  `npm pack → npm install --ignore-scripts → require/import${skipReason ? ` (skipped: ${skipReason})` : process.platform !== 'linux' || process.arch !== 'x64' ? ' (skipped: prebuilds exist for linux-x64 only)' : ''}`,
+  `npm pack → npm install (plain, no environment variable) → require/import${skipReason ? ` (skipped: ${skipReason})` : process.platform !== 'linux' || process.arch !== 'x64' ? ' (skipped: prebuilds exist for linux-x64 only)' : ''}`,
   () => {
     let ws: Workspace;
     let prebuildJson: { addonVersion: string; napiVersion: number; sha256: string; tensorrt: { headerVersion: string; accepts: string } };
+    let installBytes: number;
 
     beforeAll(() => {
       // The real script: builds (a no-op after `npm run build`), strips, writes prebuilds/linux-x64/.
@@ -35,11 +45,12 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       if (pre.status !== 0) throw new Error(`scripts/prebuild.mjs failed: ${describeFailure(pre)}`);
       prebuildJson = JSON.parse(readFileSync(join(ROOT, 'prebuilds', 'linux-x64', 'tensorrt-node.json'), 'utf8'));
       ws = packAndInstall('install');
+      installBytes = folderBytes(join(ws.app, 'node_modules'));
       // The scripts run from inside the consumer project: from test/consumer/ here, 'tensorrt-node'
       // would resolve to this repository itself (a package may import its own name).
-      for (const f of ['check-require.cjs', 'check-import.mjs', 'check-gpu-example.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
-      console.log(`npm pack ${ws.timings.pack.toFixed(1)} s, npm install ${ws.timings.install.toFixed(1)} s`);
-    }, 180_000);
+      for (const f of ['check-require.cjs', 'check-import.mjs', 'check-gpu-example.mjs', 'check-root.mjs', 'record-loads.mjs', 'check-no-ort.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
+      console.log(`npm pack ${ws.timings.pack.toFixed(1)} s, npm install ${ws.timings.install.toFixed(1)} s, node_modules ${MiB(installBytes)} without onnxruntime-node`);
+    }, 240_000);
     afterAll(() => ws?.cleanup());
 
     it('scripts/pack-check.mjs accepts the package contents', () => {
@@ -49,6 +60,18 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       expect(r.status).toBe(0);
       expect(report.files).toContain(PREBUILD);
       expect(report.files.some((f) => /^(fixtures|bench|test|build|\.cache|lib)\//.test(f))).toBe(false);
+    });
+
+    it('a plain npm install: no environment variable, no warning about tensorrt-node, and onnxruntime-node (an optional peer) not installed', () => {
+      expect(Object.keys(ws.env).filter((k) => /ONNXRUNTIME/i.test(k))).toEqual([]);
+      expect(ws.installLog.split('\n').filter((l) => /warn/i.test(l) && /tensorrt-node/.test(l))).toEqual([]);
+      // no dependency's engines refuse Node 20 (fastify's inject helper is held at 6.6.0, whose cookie accepts it)
+      expect(ws.installLog).not.toMatch(/EBADENGINE/);
+      expect(existsSync(join(ws.app, 'node_modules', 'onnxruntime-node'))).toBe(false);
+      const manifest = JSON.parse(readFileSync(join(ws.installed, 'package.json'), 'utf8')) as { peerDependenciesMeta?: Record<string, { optional?: boolean }> };
+      expect(manifest.peerDependenciesMeta?.['onnxruntime-node']?.optional).toBe(true);
+      // onnxruntime-node alone was 288 MB of a 331 MB install; what is left is tensorrt-node and its server dependencies
+      expect(installBytes).toBeLessThan(64 * 2 ** 20);
     });
 
     it('installs without building: no install scripts, no build/, no compiler called, the prebuild in place', () => {
@@ -80,7 +103,50 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       expect(existsSync(ws.trapLog)).toBe(false);
     });
 
-    it("import('tensorrt-node'): the README batching example on ONNX Runtime gives exact results; gRPC/HTTP serve from the installed package", () => {
+    it("import { Session } from 'tensorrt-node' loads no server dependency, no onnxruntime-node and not the addon", () => {
+      const r = run(process.execPath, ['--import', './record-loads.mjs', join(ws.app, 'check-root.mjs')], { cwd: ws.app, env: ws.env });
+      expect(r.status, describeFailure(r)).toBe(0);
+      const out = JSON.parse(r.stdout) as { importMs: number; session: string; loaded: string[] };
+      expect(out.session).toBe('function');
+      const packages = [...new Set(out.loaded.flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1] ?? []))].sort();
+      expect(packages).toContain('tensorrt-node');
+      expect(packages.filter((p) => NOT_FROM_ROOT.includes(p))).toEqual([]);
+      expect(out.loaded.filter((f) => f.endsWith('.node'))).toEqual([]);
+      console.log(`import { Session } from 'tensorrt-node': ${out.importMs.toFixed(1)} ms in this run, ${out.loaded.length} modules (${packages.join(', ')})`);
+    });
+
+    it('without onnxruntime-node, the ONNX Runtime backend and `tensorrt-node inspect x.onnx` say what to install', () => {
+      const model = join(ROOT, 'fixtures', 'onnx', 'affine.onnx');
+      const r = run(process.execPath, [join(ws.app, 'check-no-ort.mjs'), model], { cwd: ws.app, env: ws.env });
+      expect(r.status, describeFailure(r)).toBe(0);
+      const out = JSON.parse(r.stdout) as { error?: { typed: boolean; code: string; message: string; details: Record<string, string> } };
+      expect(out.error).toMatchObject({ typed: true, code: 'ERR_DEPENDENCY_MISSING', details: { package: 'onnxruntime-node' } });
+      expect(out.error!.message).toMatch(/npm install onnxruntime-node@\^1\.30\.0/);
+      const cli = run(join(ws.app, 'node_modules', '.bin', 'tensorrt-node'), ['inspect', model], { cwd: ws.app, env: ws.env });
+      expect(cli.status).toBe(1);
+      expect(cli.stderr).toMatch(/^error: the ONNX Runtime backend needs onnxruntime-node.*npm install onnxruntime-node@\^1\.30\.0.*\[ERR_DEPENDENCY_MISSING\]$/m);
+    });
+
+    it('adding onnxruntime-node, as the docs say, brings the CPU backend', () => {
+      const before = installBytes;
+      npmInstall(ws.app, { ...ws.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, [devDependency('onnxruntime-node')]);
+      expect(existsSync(join(ws.app, 'node_modules', 'onnxruntime-node', 'package.json'))).toBe(true);
+      console.log(`node_modules with onnxruntime-node: ${MiB(folderBytes(join(ws.app, 'node_modules')))} (${MiB(before)} without)`);
+    }, 180_000);
+
+    it("the README's CPU examples run as written in the user's project", () => {
+      cpSync(join(ROOT, 'examples'), join(ws.app, 'examples'), { recursive: true });
+      const readme = extractExamples(ROOT, [join(ROOT, 'README.md')]).filter((e) => e.kind === 'cpu');
+      expect(readme.length).toBeGreaterThanOrEqual(2);
+      for (const e of readme) {
+        const file = join(ws.app, exampleFileName(e));
+        writeFileSync(file, e.code);
+        const r = run(process.execPath, [file], { cwd: ws.app, env: { ...ws.env, TENSORRT_LIB_DIR: '/nonexistent/trt' }, timeoutMs: 120_000 });
+        expect(r.status, `README.md:${e.line}\n${describeFailure(r)}`).toBe(0);
+      }
+    });
+
+    it("import('tensorrt-node'): the batcher on ONNX Runtime gives exact results; gRPC/HTTP serve from tensorrt-node/server", () => {
       const scratch = join(ws.dir, 'scratch');
       mkdirSync(scratch);
       const model = join(ROOT, 'fixtures', 'onnx', 'affine.onnx');

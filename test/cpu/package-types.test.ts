@@ -19,8 +19,8 @@ describe.skipIf(skipReason !== undefined)(`types of the installed package (stric
 
   beforeAll(() => {
     // Packs the repository as it is (with a prebuild if package-install.test.ts made one; the
-    // types do not depend on it). @types/node as a TypeScript user of Node would have it.
-    // @types/ndarray comes with the package (a dependency: dist/index.d.ts imports 'ndarray').
+    // types do not depend on it). @types/node as a TypeScript user of Node would have it; no
+    // @types/ndarray and no onnxruntime-node: the published declarations need neither.
     ws = packAndInstall('types', [devDependency('@types/node')]);
     project = join(ws.app, 'consumer');
     cpSync(CONSUMER, project, { recursive: true, filter: (src) => !src.includes('node_modules') });
@@ -32,8 +32,8 @@ describe.skipIf(skipReason !== undefined)(`types of the installed package (stric
     expect(r.status, describeFailure(r)).toBe(0);
     const files = r.stdout.split('\n').filter(Boolean);
     const dist = join(ws.installed, 'dist');
-    expect(files).toContain(join(dist, 'index.d.ts'));
-    expect(files).toContain(join(dist, 'index.d.cts'));
+    for (const f of ['index.d.ts', 'index.d.cts', 'server.d.ts', 'server.d.cts', 'ndarray-view.d.ts']) expect(files).toContain(join(dist, f));
+    expect(files.filter((f) => /node_modules\/(@types\/ndarray|onnxruntime-(node|common))\//.test(f))).toEqual([]);
     // nothing from the repository itself (no self-reference, no path mapping)
     expect(files.filter((f) => f.startsWith(ROOT) && !f.startsWith(join(ROOT, 'node_modules', 'typescript')))).toEqual([]);
   });

@@ -1,9 +1,9 @@
 // Run inside a project that installed the tensorrt-node tarball (scripts/gpu-host/install-check.sh
-// on the GPU host; test/cpu/package-install.test.ts for the no-TensorRT branch): README's GPU
-// examples — "Low-level API", "Session API" and "Dynamic batching" — as written there, with the
-// classifier fixture plan in place of their plan names (classifier.plan / resnet50_fp16.plan:
-// the same tensor names, input [N,3,32,32] float32, logits [N,10]), each result compared with
-// the fixture's ONNX Runtime reference. Prints one JSON object.
+// on the GPU host; test/cpu/package-install.test.ts for the no-TensorRT branch): the low-level
+// API, Session and the dynamic batcher on the classifier fixture plan (input [N,3,32,32] float32,
+// logits [N,10]; the plan the docs' GPU examples name classifier.plan), each result compared with
+// the fixture's ONNX Runtime reference. Prints one JSON object. (The docs' examples themselves run
+// as written through test/docs-examples-gpu.mjs.)
 //   node check-gpu-example.mjs --fixtures <fixtures/gpu> --expect ok        (TensorRT + GPU here)
 //   node check-gpu-example.mjs --expect missing                             (no TensorRT: the error)
 // Exit 0 when the outcome is the expected one: every example within 1e-3 of the reference, or
@@ -50,7 +50,7 @@ async function examples(fixtures) {
   const myBatch = refIn.subarray(0, 8 * 3 * 32 * 32);
   const r = {};
 
-  // --- README "Low-level API"
+  // --- low-level API (docs/performance.md)
   const logs = [];
   const runtime = new Runtime({ flavor: 'auto', logSeverity: 'warning', onLog: (s, m) => logs.push(`${s} ${m}`) });
   r.runtimeInfo = runtime.info;
@@ -70,14 +70,14 @@ async function examples(fixtures) {
   engine.dispose();
   runtime.dispose();
 
-  // --- README "Session API"
+  // --- Session
   const session = await Session.create(planPath, { contexts: 2 });
   const input = new Tensor('float32', Float32Array.from(myBatch), [8, 3, 32, 32]);
   const res = await session.run({ input });
   r.session = { dims: res.logits.dims, relError: relError(res.logits.data, refOut.subarray(0, 80)), inputMetadata: session.inputMetadata };
   await session.dispose();
 
-  // --- README "Dynamic batching": 32 single-image callers
+  // --- dynamic batching: 32 single-image callers
   const backend = new TensorRtBackend();
   const instances = await Promise.all([0, 1].map(() => backend.createInstance(planPath)));
   const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, preferredBatchSize: [16, 32], maxQueueDelayMicroseconds: 500 });

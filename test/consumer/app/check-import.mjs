@@ -1,16 +1,18 @@
 // Run inside a project that installed the tensorrt-node tarball (test/cpu/package-install.test.ts):
-// the import() entry, the README's dynamic-batching example on the ONNX Runtime CPU backend,
-// the gRPC server (its protos must resolve from dist/), and the TensorRT backend's error.
+// the import() entries, the dynamic-batching example on the ONNX Runtime CPU backend (with exact results),
+// the gRPC server from tensorrt-node/server (its protos must resolve from dist/), and the TensorRT
+// backend's error.
 //   node check-import.mjs <affine.onnx> <scratch dir>
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DynamicBatcher, OnnxRuntimeBackend, Runtime, Tensor, TensorRtError, loadNative, startServer } from 'tensorrt-node';
+import { DynamicBatcher, OnnxRuntimeBackend, Runtime, Tensor, TensorRtError, loadNative } from 'tensorrt-node';
+import { startServer } from 'tensorrt-node/server';
 
 const [model, scratch] = process.argv.slice(2);
 const out = {};
 
-// README "Dynamic batching", with OnnxRuntimeBackend in place of TensorRtBackend and the
-// affine fixture (y = 2x + 1 on float32 [N,4], z = 3 * x_int on int32 [N,2]).
+// Dynamic batching on OnnxRuntimeBackend with the affine fixture (y = 2x + 1 on float32 [N,4],
+// z = 3 * x_int on int32 [N,2]): exact results to compare.
 const backend = new OnnxRuntimeBackend({ maxBatchSize: 32, intraOpNumThreads: 1 });
 const instances = await Promise.all([0, 1].map(() => backend.createInstance(model)));
 const batcher = new DynamicBatcher(instances, { maxBatchSize: 32, preferredBatchSize: [16, 32], maxQueueDelayMicroseconds: 500 });

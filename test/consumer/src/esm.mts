@@ -6,14 +6,14 @@ import {
   Tensor,
   TensorRtError,
   isTensorRtError,
-  startServer,
+  toTensor,
   type DataType,
   type ErrorCode,
-  type RunningServer,
-  type ServeOptions,
+  type NdArrayLike,
   type SessionOptions,
   type TensorInfo,
 } from 'tensorrt-node';
+import { startServer, type RunningServer, type ServeOptions } from 'tensorrt-node/server';
 
 export async function classify(planPath: string, pixels: Float32Array): Promise<Float32Array> {
   const options: SessionOptions = { contexts: 2, cudaGraph: false, flavor: 'auto', logSeverity: 'warning' };
@@ -69,4 +69,13 @@ export async function serve(): Promise<number | undefined> {
   const port = server.httpPort;
   await server.close();
   return port;
+}
+
+/** ndarray views in, ndarray views out. */
+export function viaNdarray(view: NdArrayLike): number {
+  const t: Tensor = toTensor(view, 'x', 'float32');
+  const nd = t.toNdarray();
+  const first: number | bigint = nd.get(0);
+  const shape: number[] = nd.shape;
+  return Number(first) + shape.length;
 }

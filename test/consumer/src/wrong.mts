@@ -1,5 +1,6 @@
 // Deliberate misuse: each line marked expect-error must fail to compile (test/cpu/package-types.test.ts).
-import { DynamicBatcher, Session, Tensor, startServer, type BackendInstance, type ErrorCode } from 'tensorrt-node';
+import { DynamicBatcher, Session, Tensor, type BackendInstance, type ErrorCode } from 'tensorrt-node';
+import { startServer } from 'tensorrt-node/server';
 
 declare const instances: BackendInstance[];
 export const t = new Tensor('float33', new Float32Array(4), [4]); // expect-error: not a DataType
