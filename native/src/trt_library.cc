@@ -94,10 +94,14 @@ std::shared_ptr<TrtLibrary> LoadTrtLibrary(const std::string& flavor, const std:
     // more places and passes the file it found): TENSORRT_LIB_DIR first, then the dynamic
     // loader's own search (LD_LIBRARY_PATH, ld.so.cache, system directories), then the usual
     // install folders of NVIDIA's archives, packages and containers. Each folder is tried once.
-    std::vector<std::string> dirs = SplitPath(std::getenv("TENSORRT_LIB_DIR"));
-    for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib"})
+    std::vector<std::string> dirs;
+    auto add = [&dirs](std::string d) {
+      while (d.size() > 1 && d.back() == '/') d.pop_back();
       if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
-    const size_t nExplicit = SplitPath(std::getenv("TENSORRT_LIB_DIR")).size();
+    };
+    for (const auto& d : SplitPath(std::getenv("TENSORRT_LIB_DIR"))) add(d);
+    const size_t nExplicit = dirs.size();
+    for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib"}) add(d);
     for (const auto& f : flavors) {
       const std::string soname = SonameFor(f);
       for (size_t i = 0; !ok && i < nExplicit; ++i) ok = TryOpen(dirs[i] + "/" + soname, f, *lib, tried);
