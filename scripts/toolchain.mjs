@@ -17,7 +17,7 @@
 //     cuda         CUDA headers + libcudart_static.a (--cuda 12 (default) | 13; --arch x64|arm64)
 //     runtime      TensorRT runtime libraries from Maven (--tensorrt 10.6 (default) | 11.2): the GPU host's
 //     lean         TensorRT 10.15 lean + dispatch runtimes (PyPI)
-//     bindings     TensorRT 10.6 Python builder bindings (PyPI), for the GPU host's fixture builds
+//     bindings     TensorRT Python builder bindings (PyPI; --tensorrt 10.6 (default) or 11.2), for the GPU host's builds
 //     trtexec      builds trtexec of tag v10.6.0 from --source-from <NVIDIA/TensorRT git dir> with g++ alone
 //                  (needs --onnx-tensorrt-from too), against the 10.6 libraries, into the cache
 //     cross        checks the Debian aarch64 cross compiler (scripts/install-cross.sh installs it)
@@ -76,6 +76,7 @@ export const PINS = {
     'tensorrt-lean-cu13-libs==10.15.1.29': '81ffa62c2250431c5108ef4dca85b7b4760b382179611746da37b3812a12bfc4',
     'tensorrt-dispatch-cu13-libs==10.15.1.29': 'b17238234a267bff7fb1fb9d53b1d1481e3686d6d925b18eb443ff9ff853091e',
     'tensorrt-cu12-bindings==10.6.0': '8a1bd5e7911f9875a3c3436cdb834e6aba7a94ab02c42e36883d025ce448835b',
+    'tensorrt-cu12-bindings==11.2.1.2': 'bedf74a326ef081a299bd481573bc1aef046e38b55a42aa3fbeb46e1bb5691a9',
   },
   // manylinux2014_aarch64 wheels, for the linux-arm64 prebuild (kept in wheels-aarch64/)
   wheelsAarch64: {
@@ -450,8 +451,10 @@ async function lean() {
   return { lean: join(dest, 'tensorrt_lean_libs'), dispatch: join(dest, 'tensorrt_dispatch_libs'), source: 'PyPI tensorrt-lean-cu13-libs / tensorrt-dispatch-cu13-libs 10.15.1.29' };
 }
 
-async function bindings() {
-  return { wheel: await wheel('tensorrt-cu12-bindings==10.6.0'), source: 'PyPI tensorrt-cu12-bindings 10.6.0 (cp312)' };
+/** TensorRT's Python builder bindings for the GPU host (cp312): --tensorrt 10.6 (default) or 11.2, matching `runtime`. */
+async function bindings(opts = {}) {
+  const spec = String(opts.tensorrt ?? '10').startsWith('11') ? 'tensorrt-cu12-bindings==11.2.1.2' : 'tensorrt-cu12-bindings==10.6.0';
+  return { wheel: await wheel(spec), source: `PyPI ${spec.replace('==', ' ')} (cp312)` };
 }
 
 /** Runs `jobs` (argument lists for cmd) with at most `n` at a time; rejects with the first failure's output. */
