@@ -4,7 +4,7 @@
 // (IRuntime, ICudaEngine, IExecutionContext, IEngineInspector: VRuntime, VCudaEngine,
 // VExecutionContext, VEngineInspector in NvInferImpl.h) plus two C entry points
 // (createInferRuntime_INTERNAL, getInferLibVersion). Checked against NVIDIA's own headers
-// (tags v10.0.0 ... v10.16, v11.0, v11.1) and the TRT-Enterprise 11.4 copy of crates.io trtx-sys 0.9:
+// (tags v10.0.0 ... v10.16, v11.0, v11.1) and the TRT-Enterprise 11.4 copy in the crates registry's trtx-sys 0.9:
 //
 // - 10.1 is the oldest 10.x that compiles: getDeviceMemorySizeV2 and setDeviceMemoryV2 came in
 //   10.1. The published TensorRT 10 binary is built against 10.3 (JetPack 6), whose interfaces

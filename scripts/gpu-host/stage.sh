@@ -26,7 +26,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+# shared/ beside the checkout (../../shared from a worktree under wt/)
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
+[ -f "$pack" ] || [ -n "${PACK_SH:-}" ] || pack=$root/../../shared/device/pack.sh
 what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient|perf-analyzer|prebuilds|runtime11|builder11|trtexec}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
