@@ -186,12 +186,20 @@ export function findTensorRtLibraries(flavor: string, majors: number[], env: Env
       }
     }
   }
+  const pipAbsent = new Map<string, string[]>(); // site-packages -> its pip package folders, when none exists
   for (const { dir, origin, only } of folders) {
     if (hits.some((h) => dirname(h.path) === dir)) continue;
-    const names = (only ? [only] : flavors).flatMap((f) => order.map((m) => soname(f, m)));
     const why = isDir(dir) ? 'not there' : 'no such folder';
+    if (only && why === 'no such folder') {
+      // a Python without TensorRT: one line for its site-packages, not one per pip package
+      const sp = dirname(dir);
+      pipAbsent.set(sp, [...(pipAbsent.get(sp) ?? []), PIP_PACKAGES[only]]);
+      continue;
+    }
+    const names = (only ? [only] : flavors).flatMap((f) => order.map((m) => soname(f, m)));
     tried.push(`${join(dir, names[0]!)}${names.length > 1 ? `, ${names.slice(1).join(', ')}` : ''}: ${why} (${origin})`);
   }
+  for (const [sp, pkgs] of pipAbsent) tried.push(`${sp}: no ${pkgs.join(', ')} (pip)`);
   return { hits, tried, majors: order, flavors };
 }
 
@@ -260,6 +268,7 @@ export function prebuildsIn(dir: string): PrebuildFile[] {
  * the first Runtime names one, decides instead); without any TensorRT, the TensorRT 10 one.
  */
 export function chooseAddon(root: string, env: Env = process.env, hint: { libraryPath?: string; flavor?: string } = {}): AddonChoice | { error: string } {
+  // (an empty TRTNODE_ADDON counts as unset)
   if (env.TRTNODE_ADDON) {
     return existsSync(env.TRTNODE_ADDON) ? { file: resolve(env.TRTNODE_ADDON), major: undefined, reason: 'TRTNODE_ADDON' } : { error: `TRTNODE_ADDON=${env.TRTNODE_ADDON} does not exist` };
   }

@@ -1,7 +1,7 @@
 /**
  * Runtime (a loaded TensorRT library) and Engine (a deserialized plan with its IO signature).
  */
-import { loadNative, type NativeBinding, type NativeEngine, type NativeRuntime, type NativeRuntimeInfo } from '../native/binding.js';
+import { loadNative, nativeAddonChoice, type NativeBinding, type NativeEngine, type NativeRuntime, type NativeRuntimeInfo } from '../native/binding.js';
 import { findTensorRtLibraries, flavorsOf, notFoundMessage } from '../native/loader.js';
 import { TensorRtError } from '../errors.js';
 import { checkPlanVersion, readPlanFileHeader, readPlanFileHeaderAsync, readPlanHeader, versionRefusal, type PlanHeader } from './plan-header.js';
@@ -125,10 +125,14 @@ function openFound(binding: NativeBinding, flavor: string, create: (libraryPath:
     }
   }
   const other = findTensorRtLibraries(flavor, [10, 11].filter((m) => m !== major)).hits[0];
-  const note = other
-    ? `\nFound ${other.path} (TensorRT ${other.major}, ${other.origin}), but this process loaded the TensorRT ${major} build of tensorrt-node (${binding.headerVersion} headers): ` +
-      'the build is chosen when the addon first loads, from the TensorRT found then; use a TensorRT ' + major + ' install, or start with TENSORRT_LIB_DIR pointing at the other one.'
-    : '';
+  let note = '';
+  if (other) {
+    const loaded = nativeAddonChoice();
+    note =
+      `\nFound ${other.path} (TensorRT ${other.major}, ${other.origin}), but the tensorrt-node binary loaded, ${loaded.file} (${loaded.reason}), ` +
+      `is built for TensorRT ${major} (${binding.headerVersion} headers): an installed package picks its binary from the TensorRT it finds when the addon first loads. ` +
+      `Point TENSORRT_LIB_DIR at a TensorRT ${major} install, or load a binary built for TensorRT ${other.major} (TRTNODE_ADDON=<file>).`;
+  }
   throw new TensorRtError('ERR_TRT_NOT_FOUND', notFoundMessage(flavor, search, failures) + note);
 }
 

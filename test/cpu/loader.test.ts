@@ -5,7 +5,7 @@
  * found; and, through the real addon, a library that fails to load reported with its reason.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,5 +174,35 @@ describe('Runtime through the real addon, on this GPU-less machine', () => {
     const lines = r.message!.split('\n').filter((l) => l.startsWith('  - '));
     expect(lines.filter((l) => l.startsWith('  - /opt/tensorrt/lib/libnvinfer.so.10:'))).toHaveLength(1);
     expect(new Set(lines).size).toBe(lines.length);
+  });
+});
+
+// The real thing, where this machine has it: both builds (build/ for TensorRT 10, build-trt11/ for 11) as
+// the prebuilds of a package, and the GPU host's TensorRT 10.6 and 11.2 libraries in the toolchain cache
+// (node scripts/toolchain.mjs runtime --tensorrt 10.6 | 11.2). CI has neither: skipped there, with why.
+describe('the loader picks the prebuild for the TensorRT it finds, with real builds and libraries', () => {
+  const cache = process.env.TRTNODE_TOOLCHAIN_DIR ?? join(process.cwd(), '.cache', 'toolchain');
+  const lib = { 10: join(cache, 'tensorrt-10.6.0', 'lib'), 11: join(cache, 'tensorrt-11.2.1', 'lib') };
+  const builds = { 10: join(process.cwd(), 'build', 'Release', 'tensorrt_node.node'), 11: join(process.cwd(), 'build-trt11', 'Release', 'tensorrt_node.node') };
+  const missing = [lib[10] + '/libnvinfer.so.10', lib[11] + '/libnvinfer.so.11', builds[10], builds[11], join(process.cwd(), 'dist', 'index.cjs')].filter((f) => !existsSync(f));
+  const skip = missing.length ? `missing here: ${missing.join(', ')}` : undefined;
+  it.skipIf(skip !== undefined)(`TENSORRT_LIB_DIR at 10.6 loads the TensorRT 10 binary, at 11.2 the TensorRT 11 one; each accepts its library${skip ? ` (skipped: ${skip})` : ''}`, () => {
+    const pkgDir = join(top, 'real-pkg');
+    const dir = join(pkgDir, 'prebuilds', `${process.platform}-${process.arch}`);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(builds[10], join(dir, 'tensorrt-node.napi.node'));
+    copyFileSync(builds[11], join(dir, 'tensorrt-node.trt11.napi.node'));
+    for (const major of [10, 11] as const) {
+      const r = spawnSync(process.execPath, ['-e', `
+        const t = require(${JSON.stringify(join(process.cwd(), 'dist', 'index.cjs'))});
+        const out = {};
+        try { new t.Runtime(); out.created = true; } catch (e) { out.code = e.code; out.message = e.message; }
+        out.loaded = require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.endsWith('.node')).map((l) => l.split(/\\s+/).pop());
+        console.log(JSON.stringify(out));`], { env: { ...process.env, PREBUILDS_ONLY: '1', TENSORRT_NODE_PREBUILD: pkgDir, TENSORRT_LIB_DIR: lib[major], LD_LIBRARY_PATH: '', TRTNODE_ADDON: '' }, encoding: 'utf8' });
+      const o = JSON.parse(r.stdout.trim()) as { created?: boolean; code?: string; message?: string; loaded: string[] };
+      expect([...new Set(o.loaded)]).toEqual([join(dir, major === 10 ? 'tensorrt-node.napi.node' : 'tensorrt-node.trt11.napi.node')]);
+      // the library was found, loaded and accepted by the version guard: only the GPU is missing
+      expect(o.created ? 'created' : o.code, o.message).toBe(o.created ? 'created' : 'ERR_CUDA_UNAVAILABLE');
+    }
   });
 });
