@@ -18,7 +18,7 @@ namespace trtnode {
 int CudaDriverVersion();
 
 // Whether one cudaMemcpyBatchAsync can carry several copies: the runtime has it (12.8+) and the
-// driver does too (12.8+). False after the driver refused it once.
+// driver does too (12.8+). False after the driver refused it once, and with TRTNODE_MEMCPY_BATCH=0.
 bool MemcpyBatchAvailable();
 
 // Host-to-device copies of count pieces (dst[i] <- src[i], bytes[i] each), issued in the order

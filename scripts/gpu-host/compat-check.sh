@@ -2,7 +2,8 @@
 # On the GPU test host (issue 22): the published prebuilds at work, each cell of
 # docs/compatibility.md that this host can fill.
 #   1. the TensorRT 10 prebuild (10.3 headers, CUDA 12.9 runtime linked statically) runs the whole
-#      GPU suite against the host's TensorRT 10.6 runtime and CUDA 13 driver (TRTNODE_ADDON=<it>);
+#      GPU suite against the host's TensorRT 10.6 runtime and CUDA 13 driver (TRTNODE_ADDON=<it>), then
+#      again with TRTNODE_MEMCPY_BATCH=0 (the per-piece copies drivers older than 12.8 get);
 #   2. trtexec 10.6.0 (toolchain.mjs trtexec, issue 24) runs a fixture plan on the GPU;
 #   3. with both prebuilds installed as a package has them, the loader picks the one whose
 #      libnvinfer.so.<major> it finds (TENSORRT_LIB_DIR at 10.6, then at 11.2);
@@ -63,8 +64,15 @@ if [ $suite = 1 ]; then
   grep -E "Test Files|Tests " "$out/compat-gpu-trt10.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -2 | tee -a "$summary"
   grep -E "FAIL|×" "$out/compat-gpu-trt10.log" | sed 's/\x1b\[[0-9;]*m//g' | head -10 | tee -a "$summary"
   say "GPU suite (10.3-built prebuild, cudart 12.9, TensorRT 10.6 runtime): exit $rc_suite"
-  tar -C $work -cJf "$out/compat-results.tar.xz" results
   [ $rc_suite = 0 ] || rc=1
+  # 1b. the same with TRTNODE_MEMCPY_BATCH=0: the one-copy-per-piece path that drivers older than 12.8 take
+  TRTNODE_ADDON=$P10 TRTNODE_MEMCPY_BATCH=0 TRTNODE_RESULTS_DIR=$work/results-nobatch \
+    node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts > "$out/compat-gpu-nobatch.log" 2>&1
+  rc_nb=$?
+  grep -E "Test Files|Tests " "$out/compat-gpu-nobatch.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -2 | tee -a "$summary"
+  say "GPU suite again with TRTNODE_MEMCPY_BATCH=0 (per-piece host-to-device copies, as on a pre-12.8 driver): exit $rc_nb"
+  [ $rc_nb = 0 ] || rc=1
+  tar -C $work -cJf "$out/compat-results.tar.xz" results $( [ -d $work/results-nobatch ] && echo results-nobatch )
 fi
 
 # 2. trtexec 10.6.0 from the toolchain (issue 24 item 1) on a fixture plan
