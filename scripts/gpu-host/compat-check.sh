@@ -54,9 +54,11 @@ rc=0
 say "--- 1. GPU suite with TRTNODE_ADDON=$P10, TensorRT $TRT10"
 TRTNODE_ADDON=$P10 node -e "
   const t = require('./dist/index.cjs');
-  const c = t.cudaInfo(); const r = new t.Runtime();
-  console.log(JSON.stringify({ runtime: r.info.version, headers: r.info.headerVersion, library: r.info.libraryPath, driverVersion: c.driverVersion, cudaRuntimeVersion: c.runtimeVersion, gpu: c.devices[0] && c.devices[0].name }));
-  r.dispose();" 2>&1 | tee -a "$summary"
+  try {
+    const c = t.cudaInfo(); const r = new t.Runtime();
+    console.log(JSON.stringify({ runtime: r.info.version, headers: r.info.headerVersion, library: r.info.libraryPath, driverVersion: c.driverVersion, cudaRuntimeVersion: c.runtimeVersion, gpu: c.devices[0] && c.devices[0].name }));
+    r.dispose();
+  } catch (e) { console.log(e.code + ': ' + e.message.split('\n')[0]); process.exitCode = 1; }" 2>&1 | tee -a "$summary"
 if [ $suite = 1 ]; then
   TRTNODE_ADDON=$P10 TRTNODE_RESULTS_DIR=$work/results TRTNODE_JUNIT=$out/compat-gpu-junit.xml \
     node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts > "$out/compat-gpu-trt10.log" 2>&1
