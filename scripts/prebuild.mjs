@@ -22,8 +22,8 @@
 //                   describes (sha256, headers): what a publish must run first; exit 1 otherwise
 //
 // A build against other headers (CI's crates registry copies: 10.16, 11.4) is a test build: its
-// JSON says "release": false and why. Written without --out, it never replaces a release
-// prebuild of the same major (that one is kept, and the test build stays in its build folder).
+// JSON says "release": false and why. It never replaces a release prebuild of the same major
+// (that one is kept, and the test build stays in its build folder).
 //
 // The npm script is `build:prebuild`, not `prebuild`: npm runs a script named `prebuild` as a
 // hook before every `npm run build` (and so before `npm test`).
@@ -224,7 +224,7 @@ async function one(o, major, outRoot) {
   mkdirSync(dir, { recursive: true });
   const dest = join(dir, names.node);
   const jsonDest = join(dir, names.json);
-  if (!o.out && !release && existsSync(jsonDest)) {
+  if (!release && existsSync(jsonDest)) {
     let kept;
     try {
       kept = JSON.parse(readFileSync(jsonDest, 'utf8'));

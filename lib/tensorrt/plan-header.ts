@@ -6,7 +6,8 @@
  * from 10.x through 11.x): a plan starts with the 32-bit tag 0x74727466 ('ftrt' in file order);
  * the next 32-bit word is the header layout, and in layout 0 bytes 24..27 are the TensorRT
  * version that built it: major, minor, patch, build (10.6.0.26 for this project's fixtures).
- * TensorRT itself refuses a blob without the tag ("plan->header.magicTag == rt::kPLAN_MAGIC_TAG").
+ * TensorRT itself refuses a blob without the tag ("plan->header.magicTag == rt::kPLAN_MAGIC_TAG"), so
+ * bytes without it are left to TensorRT (and the addon's own size check) to refuse.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
@@ -38,15 +39,15 @@ function view(plan: ArrayBufferView | ArrayBuffer): Uint8Array {
   return plan instanceof ArrayBuffer ? new Uint8Array(plan) : new Uint8Array(plan.buffer, plan.byteOffset, plan.byteLength);
 }
 
-/** Parses a plan's first bytes; ERR_PLAN_INVALID when they are not a TensorRT plan's. */
-export function readPlanHeader(plan: ArrayBufferView | ArrayBuffer, source = 'the plan'): PlanHeader {
+/**
+ * Parses a plan's first bytes: undefined when they do not start with the plan tag, or are too few
+ * (TensorRT refuses those itself, safely: its first check is the same tag).
+ */
+export function readPlanHeader(plan: ArrayBufferView | ArrayBuffer): PlanHeader | undefined {
   const b = view(plan);
-  if (b.byteLength < 28) throw new TensorRtError('ERR_PLAN_INVALID', `not a TensorRT plan: ${source} has ${b.byteLength} bytes, fewer than a plan's header`);
+  if (b.byteLength < 28) return undefined;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  if (dv.getUint32(0, true) !== PLAN_TAG) {
-    const hex = Buffer.from(b.subarray(0, 4)).toString('hex');
-    throw new TensorRtError('ERR_PLAN_INVALID', `not a TensorRT plan: ${source} starts with 0x${hex}, not the plan tag 'ftrt'`, { firstBytes: hex });
-  }
+  if (dv.getUint32(0, true) !== PLAN_TAG) return undefined;
   const layout = dv.getUint32(4, true);
   return { layout, version: layout === 0 ? { major: b[24]!, minor: b[25]!, patch: b[26]!, build: b[27]! } : undefined };
 }
@@ -66,8 +67,8 @@ function runtimeTriple(runtimeVersion: string): [number, number, number] {
  * version-compatible, which the header does not say: TensorRT decides those (versionRefusal
  * names both versions if it refuses).
  */
-export function checkPlanVersion(header: PlanHeader, runtimeVersion: string, runtimeWhere: string, source = 'the plan'): void {
-  const v = header.version;
+export function checkPlanVersion(header: PlanHeader | undefined, runtimeVersion: string, runtimeWhere: string, source = 'the plan'): void {
+  const v = header?.version;
   if (!v || compare(v, runtimeTriple(runtimeVersion)) <= 0) return;
   throw new TensorRtError(
     'ERR_TRT_VERSION',
@@ -83,8 +84,8 @@ export function checkPlanVersion(header: PlanHeader, runtimeVersion: string, run
  * ERR_TRT_VERSION, naming both versions and keeping TensorRT's own words. Undefined when the
  * versions match (the refusal had another cause) or the header says no version.
  */
-export function versionRefusal(header: PlanHeader, runtimeVersion: string, runtimeWhere: string, cause: Error, source = 'the plan'): TensorRtError | undefined {
-  const v = header.version;
+export function versionRefusal(header: PlanHeader | undefined, runtimeVersion: string, runtimeWhere: string, cause: Error, source = 'the plan'): TensorRtError | undefined {
+  const v = header?.version;
   if (!v || compare(v, runtimeTriple(runtimeVersion)) === 0) return undefined;
   return new TensorRtError(
     'ERR_TRT_VERSION',

@@ -63,7 +63,8 @@ export class Runtime {
   /**
    * Deserializes a plan (file path or bytes) on the calling thread. A missing file is
    * ERR_INVALID_ARGUMENT; bytes that are not a plan ERR_PLAN_INVALID; a plan of another
-   * TensorRT version than the runtime ERR_TRT_VERSION naming both (from the plan's header).
+   * TensorRT version than the runtime ERR_TRT_VERSION naming both (from the plan's header:
+   * before TensorRT sees a plan newer than the runtime, after it refused an older one).
    */
   deserialize(plan: string | ArrayBufferView | ArrayBuffer): Engine {
     const header = this.#checkHeader(typeof plan === 'string' ? readPlanFileHeader(plan) : plan, plan);
@@ -82,14 +83,14 @@ export class Runtime {
       throw this.#explain(e, header, plan);
     }
   }
-  #checkHeader(first: ArrayBufferView | ArrayBuffer, plan: string | ArrayBufferView | ArrayBuffer): PlanHeader {
+  #checkHeader(first: ArrayBufferView | ArrayBuffer, plan: string | ArrayBufferView | ArrayBuffer): PlanHeader | undefined {
     const source = typeof plan === 'string' ? `plan file '${plan}'` : 'the plan';
-    const header = readPlanHeader(first, source);
+    const header = readPlanHeader(first);
     checkPlanVersion(header, this.native.info.version, this.native.info.libraryPath, source);
     return header;
   }
   /** TensorRT's refusal of a plan of another version, restated with both versions. */
-  #explain(e: unknown, header: PlanHeader, plan: string | ArrayBufferView | ArrayBuffer): unknown {
+  #explain(e: unknown, header: PlanHeader | undefined, plan: string | ArrayBufferView | ArrayBuffer): unknown {
     if (!(e instanceof TensorRtError) || (e.code !== 'ERR_TRT_VERSION' && e.code !== 'ERR_PLAN_INVALID')) return e;
     const source = typeof plan === 'string' ? `plan file '${plan}'` : 'the plan';
     return versionRefusal(header, this.native.info.version, this.native.info.libraryPath, e, source) ?? e;
@@ -108,21 +109,29 @@ export class Runtime {
 
 /**
  * Creates the native runtime from the libraries the search finds for the loaded addon's
- * TensorRT major, trying each until one loads; ERR_TRT_NOT_FOUND lists every place once.
+ * TensorRT major, trying each until one loads, then the addon's own search (the dynamic
+ * loader's, which may know a folder the search does not); ERR_TRT_NOT_FOUND lists every place once.
  */
-function openFound(binding: NativeBinding, flavor: string, create: (libraryPath: string) => NativeRuntime): NativeRuntime {
+function openFound(binding: NativeBinding, flavor: string, create: (libraryPath: string | undefined) => NativeRuntime): NativeRuntime {
   const major = Number(binding.headerVersion.split('.')[0]);
   const search = findTensorRtLibraries(flavor, [major]);
   const failures: string[] = [];
+  const reasons = (e: TensorRtError) => e.message.split('\n').filter((l) => l.startsWith('  - ')).map((l) => l.slice(4));
   for (const hit of search.hits) {
     try {
       return create(hit.path);
     } catch (e) {
       // a file that does not load (not TensorRT, another architecture, a missing dependency): next
       if (!(e instanceof TensorRtError) || e.code !== 'ERR_TRT_NOT_FOUND') throw e;
-      const why = e.message.split('\n').find((l) => l.startsWith('  - '))?.slice(4) ?? e.message;
-      failures.push(`${why} (${hit.origin})`);
+      failures.push(`${reasons(e)[0] ?? e.message} (${hit.origin})`);
     }
+  }
+  try {
+    return create(undefined);
+  } catch (e) {
+    if (!(e instanceof TensorRtError) || e.code !== 'ERR_TRT_NOT_FOUND') throw e;
+    // what only the dynamic loader's search adds: the bare sonames it was asked for
+    for (const r of reasons(e)) if (/^libnvinfer[\w]*\.so\.\d+: /.test(r)) failures.push(`${r} (the dynamic loader's search)`);
   }
   const other = findTensorRtLibraries(flavor, [10, 11].filter((m) => m !== major)).hits[0];
   let note = '';
