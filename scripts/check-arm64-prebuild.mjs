@@ -7,9 +7,12 @@
 // the library's typed errors (ERR_CUDA_UNAVAILABLE, ERR_TRT_NOT_FOUND, ERR_INVALID_ARGUMENT),
 // both from the addon directly and through dist/index.cjs (TensorRtError), never in a crash.
 //
-//   node scripts/check-arm64-prebuild.mjs [--build] [--json]
-//     --build  run `node scripts/prebuild.mjs --arch arm64` first
-//     --json   print the result as JSON (the test test/cpu/arm64-prebuild.test.ts reads it)
+//   node scripts/check-arm64-prebuild.mjs [--build] [--tensorrt 10|11] [--dir DIR] [--json]
+//     --build     run `node scripts/prebuild.mjs --arch arm64 --out DIR` first (a test build: DIR
+//                 defaults to build-arm64/test/prebuilds, so prebuilds/ is never written)
+//     --tensorrt  which prebuild (default 10: tensorrt-node.napi.node; 11: tensorrt-node.trt11.napi.node)
+//     --dir       the prebuilds folder to check (default: prebuilds/, or the --build output)
+//     --json      print the result as JSON (the test test/cpu/arm64-prebuild.test.ts reads it)
 //
 // Needs: the cross toolchain and qemu-aarch64 (bash scripts/install-cross.sh), the arm64 Node
 // (fetched, pinned: node scripts/toolchain.mjs node-arm64), and dist/ (npm run build:ts) for the
@@ -19,21 +22,32 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PINS, resolveToolchain } from './toolchain.mjs';
+import { CACHE, PINS, resolveToolchain } from './toolchain.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-for (const a of args) {
-  if (a !== '--build' && a !== '--json') {
-    console.error(`check-arm64-prebuild: unknown argument '${a}' (options: --build, --json)`);
+let major = 10;
+let checkDir;
+for (let i = 0; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--tensorrt') major = Number(args[++i]);
+  else if (a === '--dir') checkDir = resolve(args[++i] ?? '');
+  else if (a !== '--build' && a !== '--json') {
+    console.error(`check-arm64-prebuild: unknown argument '${a}' (options: --build, --tensorrt 10|11, --dir DIR, --json)`);
     process.exit(2);
   }
+}
+if (!(major in PINS.oldestHeaders)) {
+  console.error(`check-arm64-prebuild: --tensorrt must be one of ${Object.keys(PINS.oldestHeaders).join(', ')}`);
+  process.exit(2);
 }
 const json = args.includes('--json');
 const SYSROOT = '/usr/aarch64-linux-gnu';
 const GLIBC_TARGET = '2.35'; // JetPack 6 = Ubuntu 22.04; Grace servers run 22.04 or newer
-const dir = join(root, 'prebuilds', 'linux-arm64');
-const file = join(dir, 'tensorrt-node.napi.node');
+const prebuildsRoot = checkDir ?? (args.includes('--build') ? join(root, 'build-arm64', 'test', 'prebuilds') : join(root, 'prebuilds'));
+const dir = join(prebuildsRoot, 'linux-arm64');
+const names = { node: major === 10 ? 'tensorrt-node.napi.node' : `tensorrt-node.trt${major}.napi.node`, json: major === 10 ? 'tensorrt-node.json' : `tensorrt-node.trt${major}.json` };
+const file = join(dir, names.node);
 
 function missing(what, fix) {
   if (json) console.log(JSON.stringify({ ok: false, missing: what, fix }));
@@ -45,21 +59,21 @@ const qemuV = spawnSync('qemu-aarch64', ['--version'], { encoding: 'utf8' });
 if (qemuV.error || qemuV.status !== 0) missing('qemu-aarch64', 'bash scripts/install-cross.sh (Debian package qemu-user)');
 if (!existsSync(join(SYSROOT, 'lib', 'ld-linux-aarch64.so.1'))) missing(`the aarch64 glibc in ${SYSROOT}`, 'bash scripts/install-cross.sh (Debian g++-aarch64-linux-gnu brings libc6-arm64-cross)');
 if (args.includes('--build')) {
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs'), '--arch', 'arm64'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'prebuild.mjs'), '--arch', 'arm64', '--tensorrt', String(major), '--out', prebuildsRoot], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) {
     if (json) console.log(JSON.stringify({ ok: false, error: `prebuild.mjs --arch arm64 failed: ${r.stdout}${r.stderr}` }));
     else console.error(`check-arm64-prebuild: prebuild.mjs --arch arm64 failed:\n${r.stdout}${r.stderr}`);
     process.exit(1);
   }
 }
-if (!existsSync(file)) missing(file, 'node scripts/prebuild.mjs --arch arm64 (or pass --build)');
+if (!existsSync(file)) missing(file, `node scripts/prebuild.mjs --arch arm64 --tensorrt ${major} (or pass --build)`);
 let node;
 try {
   node = (await resolveToolchain(['node-arm64']))['node-arm64'].node;
 } catch (e) {
   missing('the arm64 Node', `node scripts/toolchain.mjs node-arm64 (${e.message.split('\n')[0]})`);
 }
-const sidecar = JSON.parse(readFileSync(join(dir, 'tensorrt-node.json'), 'utf8'));
+const sidecar = JSON.parse(readFileSync(join(dir, names.json), 'utf8'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 const checks = [];
@@ -90,14 +104,16 @@ check('the JSON sidecar describes this file (arch, sha256, glibcRequired)', side
   sidecar.sha256 === (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex'), { arch: sidecar.arch, glibcRequired: sidecar.glibcRequired });
 
 // ------------------------------------------------------------------ the binary at work, under qemu
-// Runs in the arm64 Node; PREBUILDS_ONLY makes node-gyp-build skip build/Release (this machine's x64 build).
+// Runs in the arm64 Node; PREBUILDS_ONLY makes node-gyp-build (and tensorrt-node's loader) skip build/Release
+// (this machine's x64 build). The TypeScript layer is pointed at the file checked with TRTNODE_ADDON.
 const probe = `
 const root = ${JSON.stringify(root)};
+const file = ${JSON.stringify(file)};
 const out = { arch: process.arch, node: process.version, napi: process.versions.napi };
 const attempt = (f) => { try { const v = f(); return { ok: true, value: v === undefined ? null : v }; } catch (e) { return { code: e.code, name: e.name, message: String(e.message) }; } };
 const gyp = require(require.resolve('node-gyp-build', { paths: [root] }));
-out.resolved = gyp.path(root);
-const b = gyp(root);
+out.resolved = ${major === 10} ? gyp.path(${JSON.stringify(dirname(prebuildsRoot))}) : file;
+const b = require(file);
 out.exports = Object.keys(b).sort();
 out.addonVersion = b.addonVersion; out.headerVersion = b.headerVersion; out.napiVersion = b.napiVersion;
 out.cudaInfo = attempt(() => b.cudaInfo());
@@ -108,13 +124,15 @@ out.runtime = attempt(() => { new b.Runtime({}); });
 out.runtimeLibc = attempt(() => { new b.Runtime({ libraryPath: ${JSON.stringify(join(SYSROOT, 'lib', 'libc.so.6'))} }); });
 out.badFlavor = attempt(() => { new b.Runtime({ flavor: 'turbo' }); });
 out.badSize = attempt(() => { new b.DeviceBuffer(-5); });
-const x64Lean = ${JSON.stringify(join(root, '.cache', 'toolchain', 'tensorrt-10.15.1.29-lean', 'tensorrt_lean_libs', 'libnvinfer_lean.so.10'))};
+const x64Lean = ${JSON.stringify(join(CACHE, 'tensorrt-10.15.1.29-lean', 'tensorrt_lean_libs', 'libnvinfer_lean.so.10'))};
 if (require('node:fs').existsSync(x64Lean)) out.x64Lean = attempt(() => { new b.Runtime({ flavor: 'lean', libraryPath: x64Lean }); });
 const dist = require('node:path').join(root, 'dist', 'index.cjs');
 if (require('node:fs').existsSync(dist)) {
+  process.env.TRTNODE_ADDON = file;
   const t = require(dist);
   const typed = (f) => { try { f(); return { ok: true }; } catch (e) { return { isTensorRtError: e instanceof t.TensorRtError, code: e.code }; } };
-  out.ts = { nativeAvailable: t.nativeAvailable(), runtime: typed(() => new t.Runtime()), cudaInfo: typed(() => t.cudaInfo()), deviceBuffer: typed(() => new t.DeviceBuffer(64)), loaded: gyp.path(root) };
+  const mapped = () => [...new Set(require('node:fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.endsWith('.node')).map((l) => l.split(/\\s+/).pop()))];
+  out.ts = { nativeAvailable: t.nativeAvailable(), runtime: typed(() => new t.Runtime()), cudaInfo: typed(() => t.cudaInfo()), deviceBuffer: typed(() => new t.DeviceBuffer(64)), loaded: mapped() };
 }
 process.stdout.write(JSON.stringify(out));
 `;
@@ -132,22 +150,22 @@ try {
 check('the arm64 Node runs under qemu-aarch64 and exits cleanly (no crash, no signal)', q.status === 0 && q.signal === null && o, `exit ${q.status}${q.signal ? ` signal ${q.signal}` : ''}, ${seconds.toFixed(1)} s${q.status !== 0 ? `: ${(q.stderr || q.error?.message || '').trim().slice(0, 2000)}` : ''}`);
 if (o) {
   check("process.arch is 'arm64' (emulated, not the host's Node)", o.arch === 'arm64', `${o.arch}, Node ${o.node}, Node-API ${o.napi}`);
-  check('node-gyp-build resolves prebuilds/linux-arm64/tensorrt-node.napi.node', o.resolved === file, o.resolved);
+  check(major === 10 ? "node-gyp-build's own resolve() picks the TensorRT 10 prebuild of linux-arm64/" : `the TensorRT ${major} prebuild is ${names.node}`, o.resolved === file, o.resolved);
   check(`version fields match package.json and the JSON sidecar (addon ${pkg.version}, TensorRT headers ${sidecar.tensorrt.headerVersion}, Node-API 8)`,
-    o.addonVersion === pkg.version && o.headerVersion === sidecar.tensorrt.headerVersion && o.napiVersion === 8 && sidecar.addonVersion === pkg.version,
+    o.addonVersion === pkg.version && o.headerVersion === sidecar.tensorrt.headerVersion && o.headerVersion.startsWith(`${major}.`) && o.napiVersion === 8 && sidecar.addonVersion === pkg.version,
     { addonVersion: o.addonVersion, headerVersion: o.headerVersion, napiVersion: o.napiVersion });
   check('exports the same API as the x64 build (Runtime, Stream, DeviceBuffer, HostBuffer, cudaInfo, ...)', ['Runtime', 'Stream', 'DeviceBuffer', 'HostBuffer', 'cudaInfo', 'setErrorFactory', 'ExecutionContext'].every((k) => o.exports.includes(k)), o.exports.join(' '));
   for (const k of ['cudaInfo', 'deviceBuffer', 'hostBuffer', 'stream']) {
     check(`${k}: ERR_CUDA_UNAVAILABLE (no driver here)`, o[k].code === 'ERR_CUDA_UNAVAILABLE', o[k].message ?? o[k]);
   }
-  check('new Runtime({}) without TensorRT: ERR_TRT_NOT_FOUND naming TENSORRT_LIB_DIR/libnvinfer.so.10 and the fix',
-    o.runtime.code === 'ERR_TRT_NOT_FOUND' && o.runtime.message.includes('/nonexistent/trt/libnvinfer.so.10') && o.runtime.message.includes('libnvinfer_lean.so.10') && /TENSORRT_LIB_DIR/.test(o.runtime.message),
+  check(`new Runtime({}) without TensorRT: ERR_TRT_NOT_FOUND naming TENSORRT_LIB_DIR/libnvinfer.so.${major} and the fix`,
+    o.runtime.code === 'ERR_TRT_NOT_FOUND' && o.runtime.message.includes(`/nonexistent/trt/libnvinfer.so.${major}`) && o.runtime.message.includes(`libnvinfer_lean.so.${major}`) && /TENSORRT_LIB_DIR/.test(o.runtime.message),
     o.runtime.message?.split('\n')[0]);
   check("Runtime({ libraryPath: aarch64 libc.so.6 }): ERR_TRT_NOT_FOUND 'not a TensorRT runtime' (dlopen and dlsym work)", o.runtimeLibc.code === 'ERR_TRT_NOT_FOUND' && o.runtimeLibc.message.includes('not a TensorRT runtime'), o.runtimeLibc.message?.split('\n')[1]?.trim());
   if (o.x64Lean) check('Runtime({ libraryPath: the x86-64 lean runtime }): refused with ERR_TRT_NOT_FOUND, no crash', o.x64Lean.code === 'ERR_TRT_NOT_FOUND', o.x64Lean.message?.split('\n')[1]?.trim());
   check("argument validation: flavor 'turbo' and DeviceBuffer(-5) give ERR_INVALID_ARGUMENT", o.badFlavor.code === 'ERR_INVALID_ARGUMENT' && o.badSize.code === 'ERR_INVALID_ARGUMENT', `${o.badFlavor.message}; ${o.badSize.message}`);
   if (o.ts) {
-    check('dist/index.cjs (TypeScript layer) loads the arm64 prebuild: nativeAvailable() is true', o.ts.nativeAvailable && o.ts.loaded === file, o.ts.loaded);
+    check('dist/index.cjs (TypeScript layer) loads the arm64 prebuild (TRTNODE_ADDON): nativeAvailable() is true, no other .node mapped', o.ts.nativeAvailable && o.ts.loaded.length === 1 && o.ts.loaded[0] === file, o.ts.loaded);
     check('through dist/index.cjs: new Runtime() → TensorRtError ERR_TRT_NOT_FOUND; cudaInfo(), new DeviceBuffer() → TensorRtError ERR_CUDA_UNAVAILABLE',
       o.ts.runtime.isTensorRtError && o.ts.runtime.code === 'ERR_TRT_NOT_FOUND' && o.ts.cudaInfo.isTensorRtError && o.ts.cudaInfo.code === 'ERR_CUDA_UNAVAILABLE' && o.ts.deviceBuffer.isTensorRtError && o.ts.deviceBuffer.code === 'ERR_CUDA_UNAVAILABLE',
       o.ts);

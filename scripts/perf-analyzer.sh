@@ -16,7 +16,7 @@
 #   scripts/perf-analyzer.sh --where        print the launcher's path, exit 3 when there is none
 #   scripts/perf-analyzer.sh ARGS...        run perf_analyzer ARGS... (fetching first when needed)
 # PERF_ANALYZER_DIR=DIR uses an unpacked bundle there instead (--where/ARGS); default: .cache/perf-analyzer,
-# else /tmp/perf-analyzer. Needs python3 with pip, curl, dpkg-deb or ar, unzip (for --fetch only).
+# else /tmp/perf-analyzer. Needs python3 with pip, apt-get (Debian), dpkg-deb or ar, unzip (for --fetch only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=$root/.cache/perf-analyzer
@@ -25,9 +25,10 @@ TRITONCLIENT=tritonclient==2.48.0
 TRITONCLIENT_SHA256=7074885798e8a711fedaf94d6dd77f310973fe2ebf29fb2837db350a43e2d6a5   # py3-none-manylinux1_x86_64
 CUDART=nvidia-cuda-runtime-cu12==12.5.82
 CUDART_SHA256=3e79a060e126df40fd3a068f3f787eb000fa51b251ec6cd97d09579632687115        # py3-none-manylinux2014_x86_64
-LIBB64_URL=http://deb.debian.org/debian/pool/main/libb/libb64/libb64-0d_1.2-5+b1_amd64.deb
+# Debian packages, by name and version through apt-get download (apt's own sources; run apt-get update first)
+LIBB64=libb64-0d=1.2-5+b1
 LIBB64_SHA256=b0e1d6fde8bdccc18c3884144aede064dc82464dd4777275fa80e74c05583e82
-LIBSSL_URL=http://deb.debian.org/debian-security/pool/updates/main/o/openssl/libssl3_3.0.22-1~deb12u2_amd64.deb
+LIBSSL=libssl3=3.0.22-1~deb12u2
 LIBSSL_SHA256=cb4784740daa9b3b0eaea2b444bbefa686794afbbf3d678d238c1fd9875f2efd
 
 check_sha() { # file sha256
@@ -58,12 +59,20 @@ fetch() {
     --python-version 3.11 --platform manylinux1_x86_64 --platform manylinux2014_x86_64 --require-hashes -r "$tmp/req.txt" -d "$dl"
   check_sha "$dl/tritonclient-2.48.0-py3-none-manylinux1_x86_64.whl" "$TRITONCLIENT_SHA256"
   check_sha "$dl/nvidia_cuda_runtime_cu12-12.5.82-py3-none-manylinux2014_x86_64.whl" "$CUDART_SHA256"
-  # Debian packages, straight from the mirror's pool
-  [ -f "$dl/libb64.deb" ] || curl -fsSL --retry 2 -o "$dl/libb64.deb" "$LIBB64_URL"
+  # Debian packages, with Debian's own client (apt checks them against the signed index)
+  apt_get() { # pkg=version dest.deb
+    local d
+    d=$(mktemp -d)
+    (cd "$d" && apt-get download -q "$1" >/dev/null 2>&1) && mv "$d"/*.deb "$2"
+    local rc=$?
+    rm -rf "$d"
+    return $rc
+  }
+  [ -f "$dl/libb64.deb" ] || apt_get "$LIBB64" "$dl/libb64.deb" || { echo "perf-analyzer.sh: apt-get download $LIBB64 failed (apt-get update first?)" >&2; return 1; }
   check_sha "$dl/libb64.deb" "$LIBB64_SHA256"
   local ssl=1
-  if [ ! -f "$dl/libssl3.deb" ] && ! curl -fsSL --retry 2 -o "$dl/libssl3.deb" "$LIBSSL_URL"; then
-    echo "perf-analyzer.sh: warning: $LIBSSL_URL is gone; the bundle has no OpenSSL 3 fallback (needed only where the system lacks libssl.so.3)" >&2
+  if [ ! -f "$dl/libssl3.deb" ] && ! apt_get "$LIBSSL" "$dl/libssl3.deb"; then
+    echo "perf-analyzer.sh: warning: $LIBSSL is no longer in apt's sources; the bundle has no OpenSSL 3 fallback (needed only where the system lacks libssl.so.3)" >&2
     rm -f "$dl/libssl3.deb"; ssl=0
   fi
   [ $ssl = 0 ] || check_sha "$dl/libssl3.deb" "$LIBSSL_SHA256"

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TensorRtError, type ErrorCode } from '../errors.js';
+import { chooseAddon, type AddonChoice } from './loader.js';
 
 export interface NativeStream {
   readonly device: number;
@@ -204,52 +205,67 @@ function packageRoot(): string {
 }
 
 let cached: NativeBinding | undefined;
+let cachedChoice: AddonChoice | undefined;
 let loadError: TensorRtError | undefined;
 
 /**
  * Loads the addon once. Loading needs neither a GPU nor TensorRT; those are looked for at
- * first use (Runtime creation, allocations) and reported then.
+ * first use (Runtime creation, allocations) and reported then. Which binary loads (a build from
+ * source, or the prebuild for the TensorRT major installed here) is lib/native/loader.ts's
+ * chooseAddon; `hint` (the first Runtime's options) lets an explicit libraryPath decide.
  */
-export function loadNative(): NativeBinding {
+export function loadNative(hint: { libraryPath?: string; flavor?: string } = {}): NativeBinding {
   if (cached) return cached;
   if (loadError) throw loadError;
   const root = packageRoot();
   const require = createRequire(join(root, 'package.json'));
-  let binding: NativeBinding;
-  try {
-    const gypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    binding = gypBuild(root) as NativeBinding;
-  } catch (e) {
-    loadError = new TensorRtError(
+  const choice = chooseAddon(root, process.env, hint);
+  const notBuilt = (why: string, cause?: unknown) =>
+    new TensorRtError(
       'ERR_NATIVE_NOT_BUILT',
-      `the tensorrt-node native addon could not be loaded (${(e as Error).message.split('\n')[0]}). ` +
+      `the tensorrt-node native addon could not be loaded (${why}). ` +
         `No prebuilt binary matches ${process.platform}-${process.arch} (Node-API ${process.versions.napi}); build it with ` +
         '`npm run build:native` (needs a C++ compiler; TensorRT and CUDA headers come from TENSORRT_ROOT/CUDA_PATH or are fetched). ' +
         'The ONNX Runtime backend works without it.',
       undefined,
-      { cause: e },
+      cause === undefined ? undefined : { cause },
     );
+  if ('error' in choice) {
+    loadError = notBuilt(choice.error);
+    throw loadError;
+  }
+  let binding: NativeBinding;
+  try {
+    binding = require(choice.file) as NativeBinding;
+  } catch (e) {
+    loadError = notBuilt(`${choice.file}: ${(e as Error).message.split('\n')[0]}`, e);
     throw loadError;
   }
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   if (binding.addonVersion !== pkg.version) {
     loadError = new TensorRtError(
       'ERR_NATIVE_NOT_BUILT',
-      `the native addon is version ${binding.addonVersion} but the package is ${pkg.version}: rebuild it with \`npm run build:native\``,
+      `the native addon ${choice.file} is version ${binding.addonVersion} but the package is ${pkg.version}: rebuild it with \`npm run build:native\``,
     );
     throw loadError;
   }
   binding.setErrorFactory((code, message) => new TensorRtError(code as ErrorCode, message));
   cached = binding;
+  cachedChoice = choice;
   return binding;
+}
+
+/** The file of the native addon that loadNative() loads (for child processes), and why that one. */
+export function nativeAddonChoice(): AddonChoice {
+  if (cachedChoice) return cachedChoice;
+  const choice = chooseAddon(packageRoot(), process.env);
+  if ('error' in choice) throw new TensorRtError('ERR_NATIVE_NOT_BUILT', `the tensorrt-node native addon is missing: ${choice.error}`);
+  return choice;
 }
 
 /** The file of the native addon that loadNative() loads (for child processes). */
 export function nativeBinaryPath(): string {
-  const root = packageRoot();
-  const require = createRequire(join(root, 'package.json'));
-  const gyp = require('node-gyp-build') as { path(dir: string): string };
-  return gyp.path(root);
+  return nativeAddonChoice().file;
 }
 
 /** Whether the addon loads here (says nothing about GPUs or TensorRT). */

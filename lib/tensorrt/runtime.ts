@@ -1,8 +1,10 @@
 /**
  * Runtime (a loaded TensorRT library) and Engine (a deserialized plan with its IO signature).
  */
-import { loadNative, type NativeEngine, type NativeRuntime, type NativeRuntimeInfo } from '../native/binding.js';
+import { loadNative, nativeAddonChoice, type NativeBinding, type NativeEngine, type NativeRuntime, type NativeRuntimeInfo } from '../native/binding.js';
+import { findTensorRtLibraries, flavorsOf, notFoundMessage } from '../native/loader.js';
 import { TensorRtError } from '../errors.js';
+import { checkPlanVersion, readPlanFileHeader, readPlanFileHeaderAsync, readPlanHeader, versionRefusal, type PlanHeader } from './plan-header.js';
 import { dataTypeFromTrt, type DataType } from '../dtypes.js';
 import { ExecutionContext, type ExecutionContextOptions } from './context.js';
 
@@ -13,7 +15,10 @@ export type LogSeverityName = keyof typeof LogSeverity;
 export interface RuntimeOptions {
   /** 'auto' tries full, then lean, then dispatch. */
   flavor?: 'auto' | 'full' | 'lean' | 'dispatch';
-  /** A specific library file to load instead of searching TENSORRT_LIB_DIR, LD_LIBRARY_PATH and standard paths. */
+  /**
+   * A specific library file to load instead of searching (TENSORRT_LIB_DIR, TENSORRT_ROOT/lib,
+   * LD_LIBRARY_PATH, pip's tensorrt_libs, ld.so.cache, the usual install folders: lib/native/loader.ts).
+   */
   libraryPath?: string;
   /** CUDA device ordinal (default 0). */
   device?: number;
@@ -38,26 +43,57 @@ export class Runtime {
   /** @internal */ readonly native: NativeRuntime;
   constructor(options: RuntimeOptions = {}) {
     const onLog = options.onLog;
-    this.native = new (loadNative().Runtime)({
-      flavor: options.flavor ?? 'auto',
-      libraryPath: options.libraryPath,
-      device: options.device ?? 0,
-      logSeverity: severity(options.logSeverity),
-      onLog: onLog ? (s: number, m: string) => onLog(SEVERITY_NAMES[s] ?? 'verbose', m) : undefined,
-      hostCodeAllowed: options.hostCodeAllowed ?? false,
-    });
+    const flavor = options.flavor ?? 'auto';
+    const binding = loadNative({ libraryPath: options.libraryPath, flavor });
+    const create = (libraryPath: string | undefined) =>
+      new binding.Runtime({
+        flavor,
+        libraryPath,
+        device: options.device ?? 0,
+        logSeverity: severity(options.logSeverity),
+        onLog: onLog ? (s: number, m: string) => onLog(SEVERITY_NAMES[s] ?? 'verbose', m) : undefined,
+        hostCodeAllowed: options.hostCodeAllowed ?? false,
+      });
+    this.native = options.libraryPath !== undefined || flavorsOf(flavor).length === 0 ? create(options.libraryPath) : openFound(binding, flavor, create);
   }
   /** Version, flavor and path of the loaded library. */
   get info(): RuntimeInfo {
     return this.native.info;
   }
-  /** Deserializes a plan (file path or bytes) on the calling thread. */
+  /**
+   * Deserializes a plan (file path or bytes) on the calling thread. A missing file is
+   * ERR_INVALID_ARGUMENT; bytes that are not a plan ERR_PLAN_INVALID; a plan of another
+   * TensorRT version than the runtime ERR_TRT_VERSION naming both (from the plan's header:
+   * before TensorRT sees a plan newer than the runtime, after it refused an older one).
+   */
   deserialize(plan: string | ArrayBufferView | ArrayBuffer): Engine {
-    return new Engine(this.native.deserialize(plan), this.native.info.device);
+    const header = this.#checkHeader(typeof plan === 'string' ? readPlanFileHeader(plan) : plan, plan);
+    try {
+      return new Engine(this.native.deserialize(plan), this.native.info.device);
+    } catch (e) {
+      throw this.#explain(e, header, plan);
+    }
   }
-  /** Reads and deserializes a plan on a worker thread. */
+  /** Reads and deserializes a plan on a worker thread (checks as deserialize()). */
   async deserializeAsync(plan: string | ArrayBufferView | ArrayBuffer): Promise<Engine> {
-    return new Engine(await this.native.deserializeAsync(plan), this.native.info.device);
+    const header = this.#checkHeader(typeof plan === 'string' ? await readPlanFileHeaderAsync(plan) : plan, plan);
+    try {
+      return new Engine(await this.native.deserializeAsync(plan), this.native.info.device);
+    } catch (e) {
+      throw this.#explain(e, header, plan);
+    }
+  }
+  #checkHeader(first: ArrayBufferView | ArrayBuffer, plan: string | ArrayBufferView | ArrayBuffer): PlanHeader | undefined {
+    const source = typeof plan === 'string' ? `plan file '${plan}'` : 'the plan';
+    const header = readPlanHeader(first);
+    checkPlanVersion(header, this.native.info.version, this.native.info.libraryPath, source);
+    return header;
+  }
+  /** TensorRT's refusal of a plan of another version, restated with both versions. */
+  #explain(e: unknown, header: PlanHeader | undefined, plan: string | ArrayBufferView | ArrayBuffer): unknown {
+    if (!(e instanceof TensorRtError) || (e.code !== 'ERR_TRT_VERSION' && e.code !== 'ERR_PLAN_INVALID')) return e;
+    const source = typeof plan === 'string' ? `plan file '${plan}'` : 'the plan';
+    return versionRefusal(header, this.native.info.version, this.native.info.libraryPath, e, source) ?? e;
   }
   setLogSeverity(s: LogSeverityName): void {
     this.native.setLogSeverity(severity(s));
@@ -69,6 +105,44 @@ export class Runtime {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/**
+ * Creates the native runtime from the libraries the search finds for the loaded addon's
+ * TensorRT major, trying each until one loads, then the addon's own search (the dynamic
+ * loader's, which may know a folder the search does not); ERR_TRT_NOT_FOUND lists every place once.
+ */
+function openFound(binding: NativeBinding, flavor: string, create: (libraryPath: string | undefined) => NativeRuntime): NativeRuntime {
+  const major = Number(binding.headerVersion.split('.')[0]);
+  const search = findTensorRtLibraries(flavor, [major]);
+  const failures: string[] = [];
+  const reasons = (e: TensorRtError) => e.message.split('\n').filter((l) => l.startsWith('  - ')).map((l) => l.slice(4));
+  for (const hit of search.hits) {
+    try {
+      return create(hit.path);
+    } catch (e) {
+      // a file that does not load (not TensorRT, another architecture, a missing dependency): next
+      if (!(e instanceof TensorRtError) || e.code !== 'ERR_TRT_NOT_FOUND') throw e;
+      failures.push(`${reasons(e)[0] ?? e.message} (${hit.origin})`);
+    }
+  }
+  try {
+    return create(undefined);
+  } catch (e) {
+    if (!(e instanceof TensorRtError) || e.code !== 'ERR_TRT_NOT_FOUND') throw e;
+    // what only the dynamic loader's search adds: the bare sonames it was asked for
+    for (const r of reasons(e)) if (/^libnvinfer[\w]*\.so\.\d+: /.test(r)) failures.push(`${r} (the dynamic loader's search)`);
+  }
+  const other = findTensorRtLibraries(flavor, [10, 11].filter((m) => m !== major)).hits[0];
+  let note = '';
+  if (other) {
+    const loaded = nativeAddonChoice();
+    note =
+      `\nFound ${other.path} (TensorRT ${other.major}, ${other.origin}), but the tensorrt-node binary loaded, ${loaded.file} (${loaded.reason}), ` +
+      `is built for TensorRT ${major} (${binding.headerVersion} headers): an installed package picks its binary from the TensorRT it finds when the addon first loads. ` +
+      `Point TENSORRT_LIB_DIR at a TensorRT ${major} install, or load a binary built for TensorRT ${other.major} (TRTNODE_ADDON=<file>).`;
+  }
+  throw new TensorRtError('ERR_TRT_NOT_FOUND', notFoundMessage(flavor, search, failures) + note);
 }
 
 export interface TensorInfo {

@@ -268,8 +268,7 @@ void ContextCore::IssuePinnedQueue(IoSet& set) {
     set.pinnedQueue.clear();
   }
   UseDevice(engine->device);
-  CheckCuda(MemcpyBatchH2DAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), batchDst.size(), engine->device, set.inStream),
-            "cudaMemcpyBatchAsync (staged input)");
+  MemcpyBatchH2DAsync(batchDst.data(), batchSrc.data(), batchBytes.data(), batchDst.size(), engine->device, set.inStream);
 }
 
 // ----------------------------------------------------------------------------- launching

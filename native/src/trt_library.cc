@@ -1,14 +1,15 @@
 #include "trt_library.h"
 
-#include <NvInferVersion.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <sstream>
 
 #include "common.h"
+#include "trt_compat.h"
 
 namespace trtnode {
 
@@ -59,7 +60,7 @@ bool TryOpen(const std::string& file, const std::string& flavor, TrtLibrary& lib
 
 }  // namespace
 
-int32_t HeaderVersion() { return NV_TENSORRT_MAJOR * 10000 + NV_TENSORRT_MINOR * 100 + NV_TENSORRT_PATCH; }
+int32_t HeaderVersion() { return TRTNODE_TRT_HEADER_VERSION; }
 
 std::string VersionString(int32_t v) {
   std::ostringstream s;
@@ -89,17 +90,23 @@ std::shared_ptr<TrtLibrary> LoadTrtLibrary(const std::string& flavor, const std:
                                                                                  : "full";
     ok = TryOpen(libraryPath, f, *lib, tried);
   } else {
-    // TENSORRT_LIB_DIR first, then the dynamic loader's own search (LD_LIBRARY_PATH, ld.so.cache,
-    // system directories), then the usual install locations of NVIDIA's archives and packages.
-    std::vector<std::string> dirs = SplitPath(std::getenv("TENSORRT_LIB_DIR"));
-    const std::vector<std::string> standard = {"/usr/lib/x86_64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib",
-                                               "/usr/lib/aarch64-linux-gnu"};
+    // Used when no libraryPath is given (the TypeScript loader, lib/native/loader.ts, searches
+    // more places and passes the file it found): TENSORRT_LIB_DIR first, then the dynamic
+    // loader's own search (LD_LIBRARY_PATH, ld.so.cache, system directories), then the usual
+    // install folders of NVIDIA's archives, packages and containers. Each folder is tried once.
+    std::vector<std::string> dirs;
+    auto add = [&dirs](std::string d) {
+      while (d.size() > 1 && d.back() == '/') d.pop_back();
+      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+    };
+    for (const auto& d : SplitPath(std::getenv("TENSORRT_LIB_DIR"))) add(d);
+    const size_t nExplicit = dirs.size();
+    for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib"}) add(d);
     for (const auto& f : flavors) {
       const std::string soname = SonameFor(f);
-      for (const auto& d : dirs)
-        if ((ok = TryOpen(d + "/" + soname, f, *lib, tried))) break;
+      for (size_t i = 0; !ok && i < nExplicit; ++i) ok = TryOpen(dirs[i] + "/" + soname, f, *lib, tried);
       if (!ok) ok = TryOpen(soname, f, *lib, tried);
-      for (size_t i = 0; !ok && i < standard.size(); ++i) ok = TryOpen(standard[i] + "/" + soname, f, *lib, tried);
+      for (size_t i = nExplicit; !ok && i < dirs.size(); ++i) ok = TryOpen(dirs[i] + "/" + soname, f, *lib, tried);
       if (ok) break;
     }
   }
@@ -110,16 +117,27 @@ std::shared_ptr<TrtLibrary> LoadTrtLibrary(const std::string& flavor, const std:
            std::string(SonameFor(flavors.front())) + ", or pass { libraryPath }.";
     throw CodedError{"ERR_TRT_NOT_FOUND", msg};
   }
-  // Within a major version TensorRT keeps its ABI for newer runtimes, not older ones: a runtime
-  // older than the headers may lack virtual functions the addon calls.
+  // What the ABI allows (trt_compat.h): the headers' major, and a minor at least the headers'.
+  // Within a major, TensorRT appends virtual functions at the ends of its interfaces in each
+  // minor release: a newer runtime has every function the headers declare, an older one may not.
   const int32_t hv = HeaderVersion();
-  if (lib->version / 10000 != hv / 10000 || (lib->version / 100) % 100 < (hv / 100) % 100) {
-    std::string msg = "TensorRT runtime " + VersionString(lib->version) + " at " + lib->path +
-                      " is not supported by this build of tensorrt-node, compiled against TensorRT " + VersionString(hv) +
-                      " headers: it needs a " TRTNODE_STR(NV_TENSORRT_MAJOR) ".x runtime of version " + VersionString(hv) +
-                      " or newer.";
+  const int32_t libMajor = lib->version / 10000, hMajor = hv / 10000;
+  std::string refusal;
+  if (libMajor != hMajor) {
+    refusal = "TensorRT runtime " + VersionString(lib->version) + " at " + lib->path + " is TensorRT " + std::to_string(libMajor) +
+              ", and this tensorrt-node binary was built for TensorRT " + std::to_string(hMajor) + " (headers " + VersionString(hv) +
+              "): each TensorRT major has its own ABI (and soname, libnvinfer.so." + std::to_string(hMajor) +
+              "). tensorrt-node ships one binary per major and loads the one matching the first TensorRT it finds; "
+              "point TENSORRT_LIB_DIR at the TensorRT you want before the first use, or build from source against its headers.";
+  } else if ((lib->version / 100) % 100 < (hv / 100) % 100) {
+    refusal = "TensorRT runtime " + VersionString(lib->version) + " at " + lib->path + " is older than the TensorRT " + VersionString(hv) +
+              " headers this tensorrt-node binary was built against: TensorRT only appends to its interfaces from one minor release "
+              "to the next, so a runtime older than the headers may lack functions they declare. It needs a TensorRT " +
+              std::to_string(hMajor) + ".x runtime of version " + VersionString(hv - hv % 100) + " or newer.";
+  }
+  if (!refusal.empty()) {
     dlclose(lib->handle);
-    throw CodedError{"ERR_TRT_VERSION", msg};
+    throw CodedError{"ERR_TRT_VERSION", refusal};
   }
   gLoaded[key] = lib;
   return lib;

@@ -1,7 +1,9 @@
-# Sourced (not run) by scripts/gpu-host/run.sh and serve-suite.sh on the GPU test host, from the
-# repository root: unpacks node, node_modules and the built addon from .stage/app (each only when
+# Sourced (not run) by scripts/gpu-host/run.sh, serve-suite.sh and compat-check.sh on the GPU test host,
+# from the repository root: unpacks node, node_modules and the built addon from .stage/app (each only when
 # missing or carried again), perf_analyzer from .stage/perf-analyzer to /tmp/perf-analyzer (when carried),
-# and exports PATH, TENSORRT_LIB_DIR, TRTNODE_LEAN_DIR, TRTNODE_FIXTURES.
+# the release prebuilds from .stage/prebuilds to /tmp/trtnode-prebuilds and trtexec from .stage/trtexec to
+# /tmp/trtexec (when carried), and exports PATH, TENSORRT_LIB_DIR, TRTNODE_LEAN_DIR, TRTNODE_FIXTURES,
+# TRTNODE_PREBUILDS, and TRTEXEC when trtexec is there.
 # Sets `out` ($OUT, else /tmp/out). A later call on a host still held finds node in /tmp/node.
 out=${OUT:-/tmp/out}
 mkdir -p "$out" /tmp/node/bin
@@ -17,6 +19,19 @@ if [ -f .stage/app/build.tar.xz ]; then tar -xJf .stage/app/build.tar.xz; fi
 if [ -f .stage/perf-analyzer/perf-analyzer.tar.xz ]; then
   # scripts/gpu-host/stage.sh perf-analyzer: the launcher /tmp/perf-analyzer/perf_analyzer sets LD_LIBRARY_PATH itself
   rm -rf /tmp/perf-analyzer && mkdir -p /tmp/perf-analyzer && xz -dc .stage/perf-analyzer/perf-analyzer.tar.xz | tar -C /tmp/perf-analyzer -xf -
+fi
+if [ -f .stage/prebuilds/prebuilds.tar.xz ]; then
+  rm -rf /tmp/trtnode-prebuilds && mkdir -p /tmp/trtnode-prebuilds && xz -dc .stage/prebuilds/prebuilds.tar.xz | tar -C /tmp/trtnode-prebuilds -xf -
+fi
+export TRTNODE_PREBUILDS=/tmp/trtnode-prebuilds/linux-x64
+if [ -f .stage/trtexec/trtexec.xz ]; then
+  mkdir -p /tmp/trtexec/bin && xz -dc .stage/trtexec/trtexec.xz > /tmp/trtexec/bin/trtexec && chmod +x /tmp/trtexec/bin/trtexec
+fi
+# trtexec dlopens TensorRT: its launcher puts the 10.6 runtime on LD_LIBRARY_PATH (bench's TRTEXEC runs it)
+if [ -x /tmp/trtexec/bin/trtexec ]; then
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /tmp/trtexec/bin/trtexec "$@"\n' "${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}" > /tmp/trtexec/trtexec
+  chmod +x /tmp/trtexec/trtexec
+  export TRTEXEC=${TRTEXEC:-/tmp/trtexec/trtexec}
 fi
 [ -f build/Release/tensorrt_node.node ] || echo "env.sh: no build/Release/tensorrt_node.node: carry .stage/app" >&2
 export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}

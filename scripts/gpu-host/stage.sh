@@ -12,6 +12,13 @@
 #   scripts/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
 #       (CPython 3.12 manylinux x86_64, binary only, pinned in scripts/gpu-host/tritonclient-requirements.txt;
 #        STAGE_PYTHON_VERSION=3.11 STAGE_DEST=DIR downloads the same set for another Python, for a local check)
+#   scripts/gpu-host/stage.sh prebuilds the release prebuilds for linux-x64: TensorRT 10 (10.3 headers) and 11 (11.0
+#                                       headers), CUDA 12.9 runtime linked statically          -> .stage/prebuilds
+#   scripts/gpu-host/stage.sh runtime11 TensorRT 11.2 libnvinfer.so.11 (Maven)                  -> .stage/runtime11/<k>
+#   scripts/gpu-host/stage.sh builder11 TensorRT 11.2 builder resource (PTX), ONNX parser, plugins and the
+#                                       Python bindings 11.2.1.2 (PyPI, cp312)                   -> .stage/builder11/<k>
+#   scripts/gpu-host/stage.sh trtexec   trtexec 10.6.0 built by toolchain.mjs (issue 24)         -> .stage/trtexec
+#       (scripts/gpu-host/compat-check.sh uses prebuilds, runtime11, builder11; env.sh unpacks prebuilds and trtexec)
 #   scripts/gpu-host/stage.sh perf-analyzer  NVIDIA perf_analyzer (tritonclient 2.48.0) + libb64, libcudart 12, and an
 #                                       OpenSSL 3 fallback, pinned in scripts/perf-analyzer.sh -> .stage/perf-analyzer
 #       (one .tar.xz, ~6 MB; scripts/gpu-host/env.sh unpacks it to /tmp/perf-analyzer, where
@@ -19,8 +26,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+# shared/ beside the checkout (../../shared from a worktree under wt/)
 pack=${PACK_SH:-$root/../shared/device/pack.sh}
-what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient|perf-analyzer}
+[ -f "$pack" ] || [ -n "${PACK_SH:-}" ] || pack=$root/../../shared/device/pack.sh
+what=${1:?usage: stage.sh app|runtime|lean|builder|resnet|install|tritonclient|perf-analyzer|prebuilds|runtime11|builder11|trtexec}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$what" in
@@ -66,16 +75,10 @@ case "$what" in
   install)
     # issue 8, GPU half: the tarball a user would get, installed as a user would, carried to the
     # host (no network there) and run by scripts/gpu-host/install-check.sh.
-    # 1. the prebuild, against the exact 10.6 headers (build-native.mjs takes them from
-    #    .cache/toolchain/tensorrt-10.6.0/include when present, else 10.16's, which the 10.6 runtime refuses)
-    node scripts/prebuild.mjs
-    hv=$(node -p "require('./prebuilds/linux-x64/tensorrt-node.json').tensorrt.headerVersion")
-    case "$hv" in
-      10.6.*) ;;
-      *) echo "stage.sh: the prebuild was built against TensorRT $hv headers, not 10.6: the host's 10.6 runtime would refuse it." \
-           "Get the exact headers (node scripts/toolchain.mjs headers --headers-from <NVIDIA/TensorRT git dir>), unset TENSORRT_INCLUDE_DIR/TENSORRT_ROOT, rebuild" >&2
-         exit 2 ;;
-    esac
+    # 1. the release prebuilds (TensorRT 10: the exact 10.3 headers, which the host's 10.6 runtime
+    #    accepts; TensorRT 11: 11.0's): prebuild.mjs --release refuses any other headers
+    node scripts/prebuild.mjs --all --release
+    node scripts/prebuild.mjs --verify
     npm run build:ts >/dev/null
     node scripts/pack-check.mjs
     # 2. npm pack, then npm install of the tarball into an empty project (ONNX Runtime's optional
@@ -129,6 +132,40 @@ case "$what" in
     ls "$dest"/tritonclient-*.whl >/dev/null
     echo "stage.sh: $(ls "$dest" | wc -l) wheels for CPython $pyver in $dest"
     du -sh "$dest"
+    ;;
+  prebuilds)
+    # issue 22: the published binaries themselves, one per TensorRT major (scripts/gpu-host/compat-check.sh runs them)
+    node scripts/prebuild.mjs --all --release
+    node scripts/prebuild.mjs --verify
+    rm -rf .stage/prebuilds && mkdir -p .stage/prebuilds
+    tar -C prebuilds -cf - linux-x64 | xz -T0 -6 > .stage/prebuilds/prebuilds.tar.xz
+    node -e "for (const j of ['tensorrt-node.json','tensorrt-node.trt11.json']) { const i = require('./prebuilds/linux-x64/' + j); console.log(i.file, 'headers', i.tensorrt.headerVersion, 'cudart', i.cuda.cudartVersion, 'sha256', i.sha256.slice(0, 16)); }"
+    du -sh .stage/prebuilds/*
+    ;;
+  runtime11)
+    node scripts/toolchain.mjs runtime --tensorrt 11.2 >/dev/null
+    mkdir -p "$tmp/src/lib" && cp .cache/toolchain/tensorrt-11.2.1/lib/libnvinfer.so.11 "$tmp/src/lib/"
+    bash "$pack" "$tmp/src" .stage/runtime11 40
+    ;;
+  builder11)
+    # what the 11.2 builder needs beside libnvinfer.so.11 (runtime11): its PTX builder resource (the
+    # jar has no sm_90 one), the ONNX parser, the plugins, and the Python bindings that drive it
+    # (as build-fixtures.sh drives 10.6's); unpack into the same /tmp/opt/trt11
+    node scripts/toolchain.mjs runtime bindings --tensorrt 11.2 >/dev/null
+    mkdir -p "$tmp/src/lib" "$tmp/src/wheels"
+    cp .cache/toolchain/tensorrt-11.2.1/lib/libnvinfer_builder_resource_ptx.so.11.2.1 .cache/toolchain/tensorrt-11.2.1/lib/libnvonnxparser.so.11 \
+      .cache/toolchain/tensorrt-11.2.1/lib/libnvinfer_plugin.so.11 "$tmp/src/lib/"
+    cp .cache/toolchain/wheels/tensorrt_cu12_bindings-11.2.1.2-*.whl "$tmp/src/wheels/"
+    bash "$pack" "$tmp/src" .stage/builder11 40
+    ;;
+  trtexec)
+    # issue 24 item 1: trtexec 10.6.0 (built with g++ from NVIDIA/TensorRT v10.6.0 by toolchain.mjs; the
+    # build needs --source-from and --onnx-tensorrt-from the first time, see docs/toolchain.md)
+    node scripts/toolchain.mjs trtexec >/dev/null
+    rm -rf .stage/trtexec && mkdir -p .stage/trtexec
+    xz -T0 -6 -c .cache/toolchain/trtexec-10.6.0/bin/trtexec > .stage/trtexec/trtexec.xz
+    cp .cache/toolchain/trtexec-10.6.0/BUILT_FROM .stage/trtexec/
+    du -sh .stage/trtexec/*
     ;;
   perf-analyzer)
     bash scripts/perf-analyzer.sh --fetch >/dev/null

@@ -1,5 +1,6 @@
 /**
- * The cross-built linux-arm64 prebuild (scripts/prebuild.mjs --arch arm64), checked on this
+ * The cross-built linux-arm64 prebuilds, for TensorRT 10 and 11 (scripts/prebuild.mjs --arch arm64
+ * --tensorrt N --out build-arm64/test/prebuilds: a test build, never into prebuilds/), checked on this
  * x86-64 machine by scripts/check-arm64-prebuild.mjs: the file (AArch64 ELF, links only glibc,
  * needs at most GLIBC_2.35) and the binary at work in an arm64 Node under qemu-aarch64 (it
  * loads through node-gyp-build, its versions match, CUDA and TensorRT requests give the typed
@@ -7,7 +8,7 @@
  * scripts/install-cross.sh); CI does not install them, so there it shows as skipped with why.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../consumer/harness.js';
@@ -31,37 +32,44 @@ interface Report {
   ok: boolean;
   missing?: string;
   error?: string;
-  prebuild: { maxGlibc: string; needed: string[] };
+  prebuild: { file: string; maxGlibc: string; needed: string[] };
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-describe.skipIf(skipReason !== undefined)(
-  `linux-arm64 prebuild under qemu-aarch64${skipReason ? ` (skipped: ${skipReason})` : ''}`,
-  () => {
-    let report: Report;
-    it('prebuild.mjs --arch arm64 cross-builds it and the check script passes every check', () => {
-      // builds (cached in build-arm64/ after the first time), fetches the pinned arm64 Node, runs the checks
-      const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-arm64-prebuild.mjs'), '--build', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000, maxBuffer: 16 * 2 ** 20 });
-      report = JSON.parse(r.stdout) as Report;
-      expect(report.missing, report.error).toBeUndefined();
-      const failed = (report.checks ?? []).filter((c) => !c.ok);
-      expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
-      expect(report.checks.length).toBeGreaterThanOrEqual(18);
-      expect(r.status).toBe(0);
-    }, 300_000);
+for (const major of [10, 11]) {
+  describe.skipIf(skipReason !== undefined)(
+    `linux-arm64 prebuild for TensorRT ${major} under qemu-aarch64${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+    () => {
+      let report: Report;
+      it('prebuild.mjs --arch arm64 cross-builds it (outside prebuilds/) and the check script passes every check', () => {
+        const published = join(ROOT, 'prebuilds', 'linux-arm64');
+        const before = existsSync(published) ? readdirSync(published).map((f) => `${f}:${statSync(join(published, f)).mtimeMs}`) : [];
+        // builds (cached in build-arm64[-trt11]/ after the first time), fetches the pinned arm64 Node, runs the checks
+        const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-arm64-prebuild.mjs'), '--build', '--tensorrt', String(major), '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000, maxBuffer: 16 * 2 ** 20 });
+        report = JSON.parse(r.stdout) as Report;
+        expect(report.missing, report.error).toBeUndefined();
+        const failed = (report.checks ?? []).filter((c) => !c.ok);
+        expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
+        expect(report.checks.length).toBeGreaterThanOrEqual(18);
+        expect(r.status).toBe(0);
+        expect(report.prebuild.file).toBe(`build-arm64/test/prebuilds/linux-arm64/${major === 10 ? 'tensorrt-node.napi.node' : `tensorrt-node.trt${major}.napi.node`}`);
+        const after = existsSync(published) ? readdirSync(published).map((f) => `${f}:${statSync(join(published, f)).mtimeMs}`) : [];
+        expect(after).toEqual(before); // npm test never writes the published prebuilds
+      }, 300_000);
 
-    it('needs only glibc, at most GLIBC_2.35 (JetPack 6 / Ubuntu 22.04)', () => {
-      expect(report.prebuild.needed).toEqual(['libc.so.6']);
-      const m = /^GLIBC_2\.(\d+)$/.exec(report.prebuild.maxGlibc);
-      expect(m, report.prebuild.maxGlibc).not.toBeNull();
-      expect(Number(m?.[1])).toBeLessThanOrEqual(35);
-    });
+      it('needs only glibc, at most GLIBC_2.35 (JetPack 6 / Ubuntu 22.04)', () => {
+        expect(report.prebuild.needed).toEqual(['libc.so.6']);
+        const m = /^GLIBC_2\.(\d+)$/.exec(report.prebuild.maxGlibc);
+        expect(m, report.prebuild.maxGlibc).not.toBeNull();
+        expect(Number(m?.[1])).toBeLessThanOrEqual(35);
+      });
 
-    it('under qemu: CUDA and TensorRT requests end in typed errors, directly and through dist/index.cjs', () => {
-      const byName = (s: string) => report.checks.find((c) => c.name.startsWith(s));
-      for (const s of ['cudaInfo:', 'deviceBuffer:', 'hostBuffer:', 'stream:', 'new Runtime({}) without TensorRT', 'through dist/index.cjs', "process.arch is 'arm64'", 'node-gyp-build resolves prebuilds/linux-arm64']) {
-        expect(byName(s)?.ok, s).toBe(true);
-      }
-    });
-  },
-);
+      it('under qemu: CUDA and TensorRT requests end in typed errors, directly and through dist/index.cjs', () => {
+        const byName = (s: string) => report.checks.find((c) => c.name.startsWith(s));
+        for (const s of ['cudaInfo:', 'deviceBuffer:', 'hostBuffer:', 'stream:', 'new Runtime({}) without TensorRT', 'through dist/index.cjs', "process.arch is 'arm64'", 'dist/index.cjs (TypeScript layer) loads']) {
+          expect(byName(s)?.ok, s).toBe(true);
+        }
+      });
+    },
+  );
+}
