@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# On the GPU test host: one device call's worth of the routine, its results packed so that they
+# fit what a call brings back (8 files): $OUT/<step>.tar.xz with every log and report, plus, for
+# `tests`, the ResNet-50 plan in 15 MiB parts when it was built here (for a later session).
+#   bash scripts/gpu-host/session.sh tests      ResNet-50 fixture (if missing), npm run test:gpu,
+#                                              the misuse fuzzer's GPU mode when present
+#   bash scripts/gpu-host/session.sh workflow   scripts/gpu-host/workflow.sh (issue 24's workflow)
+#   bash scripts/gpu-host/session.sh bench      bench/run-gpu-bench.mjs (SECTIONS, DURATION_MS apply)
+# Needs the staged TensorRT with its builder (stage.sh builder) in /tmp/opt/trt and .stage/app
+# carried in this call or an earlier one on this host; see docs/gpu-host.md.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+step=${1:?usage: session.sh tests|workflow|bench}
+final=${OUT:-/tmp/out}
+work=/tmp/session-$step
+rm -rf "$work" && mkdir -p "$work"
+export OUT=$work
+source scripts/gpu-host/env.sh
+rc=0
+case "$step" in
+  tests)
+    if [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ] && [ ! -f /tmp/fixtures/engines/resnet50_fp16.plan ]; then
+      mkdir -p "$work/fixtures"
+      OUT=$work/fixtures bash scripts/gpu-host/build-fixtures.sh --only resnet50 > "$work/build-fixtures.txt" 2>&1 || echo "build-fixtures exit $?" >> "$work/build-fixtures.txt"
+      # the repository's small fixtures plus the ResNet-50 plan and references just built
+      if [ -f /tmp/fixtures/engines/resnet50_fp16.plan ]; then
+        cp -rn fixtures/gpu/. /tmp/fixtures/ 2>/dev/null
+        node -e "
+          const fs = require('fs');
+          const repo = JSON.parse(fs.readFileSync('fixtures/gpu/manifest.json', 'utf8'));
+          const built = JSON.parse(fs.readFileSync('/tmp/fixtures/manifest.json', 'utf8'));
+          repo.engines = { ...repo.engines, ...built.engines };
+          fs.writeFileSync('/tmp/fixtures/manifest.json', JSON.stringify(repo, null, 1));"
+        export TRTNODE_FIXTURES=/tmp/fixtures
+      fi
+    fi
+    bash scripts/gpu-host/run.sh > "$work/run.txt" 2>&1
+    rc=$?
+    if [ -f scripts/reliability/misuse-fuzz-gpu.sh ]; then
+      timeout 240 bash scripts/reliability/misuse-fuzz-gpu.sh > "$work/misuse-fuzz-gpu.txt" 2>&1 || echo "misuse-fuzz-gpu exit $?" >> "$work/misuse-fuzz-gpu.txt"
+    fi
+    for p in "$work"/fixtures/resnet50_fp16.plan.part*; do [ -f "$p" ] && mv "$p" "$final/"; done
+    ;;
+  workflow)
+    bash scripts/gpu-host/workflow.sh > "$work/workflow-run.txt" 2>&1
+    rc=$?
+    ;;
+  bench)
+    node bench/run-gpu-bench.mjs "$work/bench.json" > "$work/bench-summary.txt" 2> "$work/bench.log"
+    rc=$?
+    ;;
+  *) echo "session.sh: unknown step $step" >&2; exit 2 ;;
+esac
+mkdir -p "$final"
+tar -C "$work" -cJf "$final/$step.tar.xz" --exclude='*.plan' --exclude='*.onnx' --exclude='*.plan.part*' . 2>/dev/null
+echo "=== $step: exit $rc"
+for f in run.txt workflow.txt bench-summary.txt misuse-fuzz-gpu.txt; do
+  [ -f "$work/$f" ] && { echo "--- $f"; sed 's/\x1b\[[0-9;]*m//g' "$work/$f" | tail -40; }
+done
+exit $rc
