@@ -6,6 +6,8 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstring>
 
 #include "addon_data.h"
@@ -22,11 +24,18 @@ namespace trtnode {
 namespace {
 
 // cudaInfo() → { driverVersion, runtimeVersion, devices: [...] } or throws ERR_CUDA_UNAVAILABLE.
+// A device whose probe fails is listed with `error` (the failed call and CUDA's words) and
+// what could be read of it. Free memory is per device, so each is made current in turn; the
+// caller's device is current again afterwards.
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int driver = 0, runtime = 0, count = 0;
-  cudaDriverGetVersion(&driver);
-  cudaRuntimeGetVersion(&runtime);
+  const cudaError_t driverError = cudaDriverGetVersion(&driver);  // 0 (and success) without a driver
+  if (driverError != cudaSuccess) {
+    cudaGetLastError();
+    driver = 0;
+  }
+  CheckCudaJs(env, cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion");
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     cudaGetLastError();
@@ -37,21 +46,37 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   o.Set("driverVersion", driver);
   o.Set("runtimeVersion", runtime);
   Napi::Array devs = Napi::Array::New(env, count);
+  int previous = 0;
+  const cudaError_t previousError = cudaGetDevice(&previous);
+  if (previousError != cudaSuccess) cudaGetLastError();
   for (int i = 0; i < count; ++i) {
-    cudaDeviceProp p{};
-    cudaGetDeviceProperties(&p, i);
-    size_t freeB = 0, totalB = 0;
-    cudaSetDevice(i);
-    cudaMemGetInfo(&freeB, &totalB);
     Napi::Object d = Napi::Object::New(env);
     d.Set("index", i);
-    d.Set("name", p.name);
-    d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
-    d.Set("totalMemory", static_cast<double>(totalB));
-    d.Set("freeMemory", static_cast<double>(freeB));
-    d.Set("multiProcessorCount", p.multiProcessorCount);
+    std::string error;
+    const auto failed = [&](cudaError_t r, const char* what) {
+      if (r == cudaSuccess) return false;
+      cudaGetLastError();
+      if (error.empty()) error = CudaMessage(r, what);
+      return true;
+    };
+    cudaDeviceProp p{};
+    if (!failed(cudaGetDeviceProperties(&p, i), "cudaGetDeviceProperties")) {
+      d.Set("name", std::string(p.name, strnlen(p.name, sizeof(p.name))));
+      d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+      d.Set("multiProcessorCount", p.multiProcessorCount);
+    } else {
+      d.Set("name", "");
+      d.Set("computeCapability", "");
+      d.Set("multiProcessorCount", 0);
+    }
+    size_t freeB = 0, totalB = 0;
+    const bool memoryRead = !failed(cudaSetDevice(i), "cudaSetDevice") && !failed(cudaMemGetInfo(&freeB, &totalB), "cudaMemGetInfo");
+    d.Set("totalMemory", memoryRead ? static_cast<double>(totalB) : static_cast<double>(p.totalGlobalMem));
+    d.Set("freeMemory", memoryRead ? static_cast<double>(freeB) : NAN);
+    if (!error.empty()) d.Set("error", error);
     devs[static_cast<uint32_t>(i)] = d;
   }
+  if (count > 0 && previousError == cudaSuccess) WarnCuda(cudaSetDevice(previous), "cudaSetDevice (restoring the caller's device after cudaInfo)");
   o.Set("devices", devs);
   return o;
 }
@@ -62,22 +87,18 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 // handle between threads.
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(fd): fd must be a number");
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  const int dup = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(" + std::to_string(fd) + "): " + (fd < 0 ? std::string("negative descriptor") : std::strerror(errno)));
+  // An integer descriptor: a number like 2^32 + 1 must not wrap around to descriptor 1.
+  const int fd = static_cast<int>(IntegerArg(env, info[0], "dupFd(fd): fd", 0, INT32_MAX));
+  const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(" + std::to_string(fd) + "): " + std::strerror(errno));
   return Napi::Number::New(env, dup);
 }
 
-// markTimingEpoch(device): the mark timed runs' start and end are measured from (common.h).
+// markTimingEpoch(device = 0): the mark timed runs' start and end are measured from (common.h).
 Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int device = 0;
-  if (info.Length() > 0 && !info[0].IsUndefined()) {
-    const double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0) || d > 2147483647.0 || d != static_cast<int>(d)) Throw(env, "ERR_INVALID_ARGUMENT", "markTimingEpoch(device): device must be a GPU ordinal (an integer >= 0)");
-    device = static_cast<int>(d);
-  }
+  const int device = info[0].IsUndefined() ? 0 : DeviceArg(env, info[0], "markTimingEpoch(device): device");
+  RequireDevice(env, device);
   try {
     MarkTimingEpoch(device);
   } catch (const CodedError& e) {
@@ -86,31 +107,43 @@ Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// _copySegments(dst: Uint8Array, parts: Uint8Array[], segmentBytes) → [begin, end, ...]: runs
+// _copySegments(dst, parts: ArrayBufferView[], segmentBytes) → [begin, end, ...]: runs
 // ParallelCopySegments on host memory and returns the segments in the order they were handed
 // over. For tests: the launch-thread gather is otherwise reachable only with a GPU.
 Napi::Value CopySegments(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsNumber())
-    Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments(dst, parts, segmentBytes)");
-  Napi::TypedArray dst = info[0].As<Napi::TypedArray>();
-  uint8_t* out = static_cast<uint8_t*>(dst.ArrayBuffer().Data()) + dst.ByteOffset();
+  if (!info[1].IsArray()) Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments(dst, parts, segmentBytes): parts must be an array");
+  const size_t segmentBytes = static_cast<size_t>(IntegerArg(env, info[2], "segmentBytes", 0, static_cast<int64_t>(kMaxSafeInteger)));
+  // Every element is read (and its kind checked, so that a sparse array of 2^32 - 1 holes stops
+  // at the first) before any memory is looked at: reading one may run a getter, which could
+  // detach a buffer taken before it.
   Napi::Array parts = info[1].As<Napi::Array>();
+  constexpr uint32_t kMaxParts = 1 << 20;
+  if (parts.Length() > kMaxParts) Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments: more than " + std::to_string(kMaxParts) + " parts");
+  std::vector<Napi::Value> values;
+  for (uint32_t i = 0; i < parts.Length(); ++i) {
+    values.push_back(parts.Get(i));
+    if (!values.back().IsTypedArray() && !values.back().IsDataView())
+      Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments: parts must be typed arrays or DataViews, part " + std::to_string(i) + " is a value of type " + TypeName(values.back()));
+  }
+  HostRegion out = GetHostRegion(env, info[0]);
   std::vector<CopyPiece> pieces;
   size_t at = 0;
-  for (uint32_t i = 0; i < parts.Length(); ++i) {
-    Napi::Value v = parts.Get(i);
-    if (!v.IsTypedArray()) Throw(env, "ERR_INVALID_ARGUMENT", "parts must be typed arrays");
-    Napi::TypedArray p = v.As<Napi::TypedArray>();
-    if (at + p.ByteLength() > dst.ByteLength()) Throw(env, "ERR_INVALID_ARGUMENT", "the parts do not fit in dst");
-    pieces.push_back({out + at, static_cast<const uint8_t*>(p.ArrayBuffer().Data()) + p.ByteOffset(), p.ByteLength()});
-    at += p.ByteLength();
+  for (const Napi::Value& v : values) {
+    HostRegion p = GetHostRegion(env, v);
+    if (!RangeFits(at, p.bytes, out.bytes)) Throw(env, "ERR_INVALID_ARGUMENT", "_copySegments: the parts do not fit in dst");
+    pieces.push_back({static_cast<uint8_t*>(out.ptr) + at, p.ptr, p.bytes});
+    at += p.bytes;
   }
   std::vector<double> handed;
-  ParallelCopySegments(pieces, static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()), [&](size_t b, size_t e) {
-    handed.push_back(static_cast<double>(b));
-    handed.push_back(static_cast<double>(e));
-  });
+  try {
+    ParallelCopySegments(pieces, segmentBytes, [&](size_t b, size_t e) {
+      handed.push_back(static_cast<double>(b));
+      handed.push_back(static_cast<double>(e));
+    });
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
   Napi::Array r = Napi::Array::New(env, handed.size());
   for (size_t i = 0; i < handed.size(); ++i) r[static_cast<uint32_t>(i)] = handed[i];
   return r;

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace trtnode {
@@ -35,7 +36,7 @@ struct CopyJob {
     const size_t i = next.fetch_add(1, std::memory_order_relaxed);
     if (i >= chunks.size()) return false;
     const CopyPiece& c = chunks[i];
-    std::memcpy(c.dst, c.src, c.bytes);
+    if (c.dst != c.src) std::memcpy(c.dst, c.src, c.bytes);
     if (segmentLeft) segmentLeft[chunkSegment[i]].fetch_sub(1, std::memory_order_acq_rel);
     if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mutex);
@@ -56,9 +57,16 @@ class CopyPool {
  public:
   CopyPool() {
     size_t n = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()) / 2);
-    if (const char* e = std::getenv("TRTNODE_COPY_THREADS")) n = static_cast<size_t>(std::max(0L, std::strtol(e, nullptr, 10)));
-    threads_ = n;
-    for (size_t i = 0; i < n; ++i) std::thread([this] { Loop(); }).detach();
+    if (const char* e = std::getenv("TRTNODE_COPY_THREADS")) n = static_cast<size_t>(std::min(64L, std::max(0L, std::strtol(e, nullptr, 10))));
+    // A thread the system refuses leaves fewer helpers (none: every copy stays on its caller).
+    for (size_t i = 0; i < n; ++i) {
+      try {
+        std::thread([this] { Loop(); }).detach();
+        ++threads_;
+      } catch (const std::system_error&) {
+        break;
+      }
+    }
   }
   size_t threads() const { return threads_; }
 
@@ -116,6 +124,32 @@ size_t TotalBytes(const std::vector<CopyPiece>& pieces) {
   return total;
 }
 
+// Refuses sources that overlap the destinations (see ParallelCopy); a piece copied onto itself
+// is allowed (and skipped). The destinations are taken as one range, from the lowest start to the
+// highest end: they are one staging area, gathered back to back.
+void CheckNoOverlap(const std::vector<CopyPiece>& pieces) {
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (const auto& p : pieces) {
+    if (p.bytes == 0) continue;
+    const uintptr_t d = reinterpret_cast<uintptr_t>(p.dst);
+    lo = std::min(lo, d);
+    hi = std::max(hi, d + p.bytes);
+  }
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const CopyPiece& p = pieces[i];
+    if (p.bytes == 0 || p.src == p.dst) continue;
+    const uintptr_t s = reinterpret_cast<uintptr_t>(p.src);
+    if (s < hi && s + p.bytes > lo)
+      throw CodedError{"ERR_INVALID_ARGUMENT", "piece " + std::to_string(i) + " (" + std::to_string(p.bytes) +
+                                                   " bytes) overlaps the memory it is copied into: a view of the destination cannot be gathered into it"};
+  }
+}
+
+void CopySerially(const std::vector<CopyPiece>& pieces) {
+  for (const auto& p : pieces)
+    if (p.bytes != 0 && p.dst != p.src) std::memcpy(p.dst, p.src, p.bytes);
+}
+
 // Splits the pieces into chunks of at most kChunkBytes, in destination order.
 std::shared_ptr<CopyJob> MakeJob(const std::vector<CopyPiece>& pieces) {
   auto job = std::make_shared<CopyJob>();
@@ -129,8 +163,9 @@ std::shared_ptr<CopyJob> MakeJob(const std::vector<CopyPiece>& pieces) {
 }  // namespace
 
 void ParallelCopy(const std::vector<CopyPiece>& pieces) {
+  CheckNoOverlap(pieces);
   if (TotalBytes(pieces) < kParallelFromBytes || Pool().threads() == 0) {
-    for (const auto& p : pieces) std::memcpy(p.dst, p.src, p.bytes);
+    CopySerially(pieces);
     return;
   }
   auto job = MakeJob(pieces);
@@ -138,9 +173,10 @@ void ParallelCopy(const std::vector<CopyPiece>& pieces) {
 }
 
 void ParallelCopySegments(const std::vector<CopyPiece>& pieces, size_t segmentBytes, const std::function<void(size_t, size_t)>& onSegment) {
+  CheckNoOverlap(pieces);
   const size_t total = TotalBytes(pieces);
   if (total < kParallelFromBytes || Pool().threads() == 0 || total <= segmentBytes) {
-    for (const auto& p : pieces) std::memcpy(p.dst, p.src, p.bytes);
+    CopySerially(pieces);
     if (total > 0) onSegment(0, total);
     return;
   }

@@ -17,7 +17,10 @@ struct CopyPiece {
 };
 
 // Copies every piece and returns when all are done. Any thread; small totals stay on the caller.
-// Helper threads: TRTNODE_COPY_THREADS, default min(8, cores / 2).
+// Helper threads: TRTNODE_COPY_THREADS (at most 64), default min(8, cores / 2).
+// A piece whose source is its destination is left as it is; a source that overlaps the
+// destinations otherwise (a request's view of the very staging it is gathered into) would be
+// read while it is overwritten: CodedError ERR_INVALID_ARGUMENT, before anything is copied.
 void ParallelCopy(const std::vector<CopyPiece>& pieces);
 
 // The same, for pieces that fill one destination range back to back, handed over in segments
