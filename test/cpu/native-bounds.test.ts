@@ -11,7 +11,6 @@ import { TensorRtError } from '../../lib/errors.js';
 
 const addonPath = process.env.TRTNODE_ADDON ?? join(process.cwd(), 'build/Release/tensorrt_node.node');
 const built = existsSync(addonPath);
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const n: any = built ? createRequire(import.meta.url)(addonPath) : undefined;
 const realFactory = (code: string, message: string) => new TensorRtError(code as never, message);
 if (n) n.setErrorFactory(realFactory);
@@ -26,7 +25,7 @@ function codeOf(f: () => unknown): string {
   return 'no error';
 }
 const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6'].find(existsSync);
-const detach = (ab: ArrayBuffer) => structuredClone(ab, { transfer: [ab] });
+const detach = (ab: ArrayBufferLike) => structuredClone(ab, { transfer: [ab as ArrayBuffer] });
 
 describe.skipIf(!built)(`native argument checks${built ? '' : ' [skipped: run `npm run build` first]'}`, () => {
   it('dupFd takes an integer descriptor: 2^32 + 1 does not wrap around to descriptor 1, NaN is not descriptor 0', () => {
