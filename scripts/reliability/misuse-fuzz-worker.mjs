@@ -13,6 +13,7 @@
 // the call that crashed a process). The last stdout line is the batch's JSON summary.
 import { closeSync, existsSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -607,6 +608,60 @@ function runtimeOp() {
   else if (r.ok) invoke('Runtime.dispose', 'loader runtime.dispose()', () => r.value.dispose());
 }
 
+// ----------------------------------------------------------------------------- worker threads
+
+// The addon loaded in a worker_threads Worker (its own environment: its own instance data and
+// error factory) that misuses it and exits, or is terminated in the middle of its calls. The
+// environment's teardown must neither crash nor disturb this thread's use of the addon, which
+// the known-good checks after it see.
+const workerSource = `
+  const { parentPort, workerData } = require('node:worker_threads');
+  const b = require(workerData.addon);
+  b.setErrorFactory((code, message) => Object.assign(new Error(message), { code, typed: true }));
+  const calls = [
+    () => b.dupFd(-1), () => b.cudaInfo(), () => new b.DeviceBuffer(16), () => new b.HostBuffer(16), () => new b.Stream({}),
+    () => b._copySegments(new Uint8Array(8), [new Uint8Array(4), new Uint8Array(new SharedArrayBuffer(4))], 0),
+    () => new b.Runtime({ libraryPath: '/nonexistent/libnvinfer.so.10' }), () => b.markTimingEpoch(NaN), () => b.dupFd(2 ** 32 + 1),
+    () => Object.getOwnPropertyDescriptor(b.HostBuffer.prototype, 'byteLength').get.call({}),
+  ];
+  let typed = 0, returned = 0;
+  const other = [];
+  for (let i = 0; i < workerData.n; i++) {
+    try {
+      const r = calls[i % calls.length]();
+      returned++;
+      if (r && typeof r.dispose === 'function' && i % 2) r.dispose(); // the rest are left to the environment's teardown
+    } catch (e) {
+      if (e && e.typed && typeof e.code === 'string') typed++;
+      else other.push(String(e && e.message));
+    }
+  }
+  parentPort.postMessage({ typed, returned, other: other.slice(0, 5) });
+`;
+async function workerThreadOp() {
+  const n = int(1, 200);
+  const terminate = chance(0.4);
+  const w = new Worker(workerSource, { eval: true, workerData: { addon: addonPath, n } });
+  const step0 = step;
+  invoke('worker-thread', `a Worker loads the addon, makes ${n} calls and ${terminate ? 'is terminated meanwhile' : 'exits'}`, () => undefined);
+  let report;
+  w.on('message', (m) => (report = m));
+  const exited = new Promise((resolve) => w.once('exit', resolve));
+  w.once('error', (e) => failure('worker-thread', 'worker-thread', `Worker after step ${step0}`, errText(e)));
+  if (terminate) setTimeout(() => w.terminate(), int(0, 5));
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+  if (code === 'timeout') {
+    failure('worker-thread', 'worker-thread', `Worker after step ${step0}`, 'did not exit within 30 s');
+    await w.terminate();
+    return;
+  }
+  if (report) {
+    stats.calls += report.typed + report.returned + report.other.length;
+    stats.ops['worker-thread calls'] = (stats.ops['worker-thread calls'] ?? 0) + report.typed + report.returned + report.other.length;
+    for (const m of report.other) failure('untyped', 'worker-thread', 'a call in a Worker', m);
+  } else if (!terminate) failure('worker-thread', 'worker-thread', `Worker after step ${step0}`, `exited with ${code} without its report`);
+}
+
 // ----------------------------------------------------------------------------- known-good calls
 
 // Each answers the same way all through the batch (a result signature: 'ok' or the error's
@@ -701,6 +756,7 @@ const ops = [
   ['factory', 2, factoryOp, has('dupFd')],
   ['runtime', 6, runtimeOp, has('Runtime')],
   ['check', 8, checkOp],
+  ['worker-thread', 0.025, workerThreadOp],
   ...(gpu ? gpu.ops : []),
 ].filter(([name, , , available = true]) => available && !excluded.has(name));
 const totalWeight = ops.reduce((s, [, w]) => s + w, 0);

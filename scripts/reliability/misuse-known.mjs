@@ -23,6 +23,7 @@ export const KNOWN = [
   {
     id: 'stream-context-float-casts',
     owner: 'native/src/stream.cc, native/src/context.cc',
+    ubsan: true,
     what:
       'Numbers from JS cast to int / int64_t / size_t without a range check (undefined behaviour for NaN, ±Infinity ' +
       'and out-of-range values; UBSan -fsanitize=float-cast-overflow): Stream device/priority, ExecutionContext ' +
