@@ -46,6 +46,9 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   o.Set("driverVersion", driver);
   o.Set("runtimeVersion", runtime);
   Napi::Array devs = Napi::Array::New(env, count);
+  // Put back afterwards: the thread's context, or, if it had none, its device (whose context
+  // exists by then: every device's is made current below).
+  void* previousContext = CurrentContext();
   int previous = 0;
   const cudaError_t previousError = cudaGetDevice(&previous);
   if (previousError != cudaSuccess) cudaGetLastError();
@@ -76,7 +79,11 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
     if (!error.empty()) d.Set("error", error);
     devs[static_cast<uint32_t>(i)] = d;
   }
-  if (count > 0 && previousError == cudaSuccess) WarnCuda(cudaSetDevice(previous), "cudaSetDevice (restoring the caller's device after cudaInfo)");
+  if (previousContext != nullptr) {
+    if (!RestoreContext(previousContext)) Warn("cuCtxSetCurrent failed: the caller's CUDA context could not be made current again after cudaInfo");
+  } else if (count > 0 && previousError == cudaSuccess) {
+    WarnCuda(cudaSetDevice(previous), "cudaSetDevice (restoring the caller's device after cudaInfo)");
+  }
   o.Set("devices", devs);
   return o;
 }

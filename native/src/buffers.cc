@@ -2,7 +2,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -20,7 +19,7 @@ DeviceMem::~DeviceMem() {
     DeviceGuard guard(device);
     WarnCuda(cudaFree(ptr), "cudaFree");
   } catch (const CodedError& e) {
-    std::fprintf(stderr, "tensorrt-node: warning: device memory not freed: %s\n", e.message.c_str());
+    Warn("device memory not freed: " + e.message);
   }
 }
 

@@ -71,17 +71,64 @@ void UseDevice(int device) {
   if (cudaGetDevice(&current) != cudaSuccess || current != device) CheckCuda(cudaSetDevice(device), "cudaSetDevice");
 }
 
+namespace {
+// The driver's cuCtxGetCurrent / cuCtxSetCurrent, through the runtime (the addon links no
+// libcuda): the exact context a thread had, put back without creating one. cudaSetDevice cannot
+// do that: it makes the device's primary context current, creating it (hundreds of MB of GPU
+// memory) on a device the process may never have used.
+using CtxGetCurrentFn = int (*)(void** ctx);  // CUresult cuCtxGetCurrent(CUcontext*)
+using CtxSetCurrentFn = int (*)(void* ctx);   // CUresult cuCtxSetCurrent(CUcontext)
+void* DriverSymbol(const char* name) {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+  const cudaError_t e = cudaGetDriverEntryPointByVersion(name, &fn, 12000, cudaEnableDefault, &found);
+#else
+  const cudaError_t e = cudaGetDriverEntryPoint(name, &fn, cudaEnableDefault, &found);
+#endif
+  if (e != cudaSuccess) cudaGetLastError();
+  return e == cudaSuccess && found == cudaDriverEntryPointSuccess ? fn : nullptr;
+}
+struct ContextCalls {
+  CtxGetCurrentFn get = reinterpret_cast<CtxGetCurrentFn>(DriverSymbol("cuCtxGetCurrent"));
+  CtxSetCurrentFn set = reinterpret_cast<CtxSetCurrentFn>(DriverSymbol("cuCtxSetCurrent"));
+};
+const ContextCalls& Contexts() {
+  static const ContextCalls calls;
+  return calls;
+}
+}  // namespace
+
+void* CurrentContext() {
+  const ContextCalls& c = Contexts();
+  void* ctx = nullptr;
+  if (c.get == nullptr || c.set == nullptr || c.get(&ctx) != 0) return nullptr;
+  return ctx;
+}
+
+bool RestoreContext(void* ctx) {
+  const ContextCalls& c = Contexts();
+  return c.set != nullptr && c.set(ctx) == 0;
+}
+
 DeviceGuard::DeviceGuard(int device) {
   int current = -1;
   const cudaError_t e = cudaGetDevice(&current);
   if (e == cudaSuccess && current == device) return;
   if (e != cudaSuccess) cudaGetLastError();
+  previous_ = CurrentContext();  // null: the thread had none, and is left on `device` (no context to create)
   CheckCuda(cudaSetDevice(device), "cudaSetDevice");
-  if (e == cudaSuccess) previous_ = current;
 }
 
 DeviceGuard::~DeviceGuard() {
-  if (previous_ >= 0) WarnCuda(cudaSetDevice(previous_), "cudaSetDevice (restoring the caller's device)");
+  if (previous_ != nullptr && !RestoreContext(previous_)) Warn("cuCtxSetCurrent failed: the caller's CUDA context could not be made current again");
+}
+
+void Warn(const std::string& message) {
+  static std::atomic<int> warned{0};
+  constexpr int kMaxWarnings = 50;
+  const int n = warned.fetch_add(1);
+  if (n < kMaxWarnings) std::fprintf(stderr, "tensorrt-node: warning: %s%s\n", message.c_str(), n + 1 == kMaxWarnings ? " (further warnings are not shown)" : "");
 }
 
 void WarnCuda(cudaError_t e, const char* what) {
@@ -89,11 +136,7 @@ void WarnCuda(cudaError_t e, const char* what) {
   cudaGetLastError();  // a non-sticky error must not be reported again by the next call
   // At exit CUDA may be torn down before the last objects are freed: nothing to warn about.
   if (e == cudaErrorCudartUnloading || e == cudaErrorContextIsDestroyed) return;
-  static std::atomic<int> warned{0};
-  constexpr int kMaxWarnings = 50;
-  const int n = warned.fetch_add(1);
-  if (n < kMaxWarnings)
-    std::fprintf(stderr, "tensorrt-node: warning: %s%s\n", CudaMessage(e, what).c_str(), n + 1 == kMaxWarnings ? " (further CUDA warnings are not shown)" : "");
+  Warn(CudaMessage(e, what));
 }
 
 // ----------------------------------------------------------------------------- JS arguments

@@ -56,9 +56,10 @@ void CheckCudaJs(Napi::Env env, cudaError_t e, const char* what);
 // Makes `device` current on this thread (CUDA's current device is per thread).
 void UseDevice(int device);
 
-// Makes a device current for a scope and puts the thread's previous device back at its end.
-// CUDA's current device belongs to the thread and, through the driver's current context, to
-// every CUDA user in the process: a call on the JS thread must leave it as it found it.
+// Makes a device current for a scope and, at its end, puts back the CUDA context the thread had.
+// CUDA's current context belongs to the thread and is shared by every CUDA user in the process
+// (another addon on the JS thread): a call must leave it as it found it. A thread that had no
+// context is left on the device (creating a context on the previous device would cost GPU memory).
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device);  // throws CodedError when `device` cannot be made current
@@ -67,11 +68,16 @@ class DeviceGuard {
   DeviceGuard& operator=(const DeviceGuard&) = delete;
 
  private:
-  int previous_ = -1;  // -1: nothing to restore
+  void* previous_ = nullptr;  // the thread's CUcontext before, or null: nothing to restore
 };
+// The thread's current CUcontext (null without one, or where the driver's entry points are not
+// reachable), and putting one back (false if that failed).
+void* CurrentContext();
+bool RestoreContext(void* ctx);
 
-// A CUDA call whose failure nobody can be told of by an error (destructors, finalizers):
-// a warning on stderr, at most a few dozen per process. Quiet at process exit.
+// What nobody can be told of by an error (destructors, finalizers): a warning on stderr, at
+// most a few dozen per process. WarnCuda: a failed CUDA call, quiet at process exit.
+void Warn(const std::string& message);
 void WarnCuda(cudaError_t e, const char* what);
 
 // ---- Numbers and strings from JS, checked before use

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <new>
@@ -28,7 +27,7 @@ EngineCore::~EngineCore() {
     DeviceGuard guard(device);
     delete engine;
   } catch (const CodedError& e) {
-    std::fprintf(stderr, "tensorrt-node: warning: engine destroyed without its device current: %s\n", e.message.c_str());
+    Warn("engine destroyed without its device current: " + e.message);
     delete engine;
   }
   engine = nullptr;
@@ -59,10 +58,12 @@ int ElementBits(int32_t dtype) {
 }
 
 int64_t Volume(const nvinfer1::Dims& d) {
+  for (int i = 0; i < d.nbDims; ++i)
+    if (d.d[i] < 0) return -1;  // a dynamic dimension
   int64_t v = 1;
   bool overflow = false;
   for (int i = 0; i < d.nbDims; ++i) {
-    if (d.d[i] < 0) return -1;  // a dynamic dimension
+    if (d.d[i] == 0) return 0;
     overflow = overflow || __builtin_mul_overflow(v, d.d[i], &v);
   }
   return overflow ? INT64_MAX : v;
