@@ -11,6 +11,8 @@
 #   MISUSE_EXCLUDE=op,op          fuzzer ops to leave out (e.g. gpu-bench-hostile while its fix is pending)
 #   MISUSE_TIMEOUT=240            seconds per batch, plain; MISUSE_SANITIZER_TIMEOUT=480 under memcheck
 #   MISUSE_LIMIT=540              seconds for each phase as a whole (the device runs a command 600 s at most)
+#   MISUSE_LEAN=1                 also hand the loader the TensorRT 10.15 lean runtime (TRTNODE_LEAN_DIR):
+#                                 a second TensorRT in the process, so off by default
 #   COMPUTE_SANITIZER=/path       the binary, if not in /usr/local/cuda/bin or on PATH
 # Writes to $OUT: misuse-fuzz-gpu.txt (the summary: each phase's exit, time and fuzzer summary,
 # memcheck's ERROR SUMMARY lines and first reports), misuse-fuzz-gpu-{plain,memcheck}.json and
@@ -34,7 +36,7 @@ fi
 lean=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}/tensorrt_lean_libs/libnvinfer_lean.so.10
 common=(--mode gpu --seed "${MISUSE_SEED:-20261206}" --batch "${MISUSE_BATCH:-2500}" --jobs "${MISUSE_JOBS:-2}" --fixtures "$TRTNODE_FIXTURES")
 [ -n "${MISUSE_EXCLUDE:-}" ] && common+=(--exclude "$MISUSE_EXCLUDE")
-[ -f "$lean" ] && common+=(--lean "$lean")
+[ -n "${MISUSE_LEAN:-}" ] && [ -f "$lean" ] && common+=(--lean "$lean")
 limit=${MISUSE_LIMIT:-540}
 
 say "date: $(date -u +%FT%TZ)"

@@ -555,6 +555,7 @@ process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const leanPath = (() => {
   const given = opt('lean', process.env.TRTNODE_LEAN_LIB);
   if (given && existsSync(given)) return given;
+  if (mode === 'gpu') return undefined; // with a GPU, a second TensorRT in the process only when asked (--lean)
   for (const dir of [process.env.TRTNODE_TOOLCHAIN_DIR, join(root, '.cache', 'toolchain')].filter(Boolean)) {
     if (!existsSync(dir)) continue;
     for (const d of readdirSync(dir).filter((n) => /^tensorrt-.*-lean$/.test(n))) {
