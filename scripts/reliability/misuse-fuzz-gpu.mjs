@@ -4,10 +4,18 @@
 // their context, engine, stream and buffers are reconfigured or disposed, names and objects of
 // another engine, accessors called on objects of another class, and the tiny fixture run and
 // checked against its reference outputs between all that (the addon must keep computing right).
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FuzzSentinel, NUMBERS, STRINGS, detach, label } from './misuse-values.mjs';
+
+const readFileSyncSafe = (path) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 // trtDataType → bits per element (nvinfer1::DataType order)
 const BITS = { 0: 32, 1: 16, 2: 8, 3: 32, 4: 8, 5: 8, 6: 8, 7: 16, 8: 64, 9: 4, 10: 4, 11: 8 };
@@ -270,18 +278,15 @@ export function makeGpuOps(f) {
       arg = label(junk, 'random bytes');
     } else if (r < 0.75) {
       sparsePath ??= (() => {
-        const path = join(tmpdir(), `trtnode-misuse-sparse-${process.pid}.plan`);
+        const path = join(tmpdir(), `trtnode-misuse-${process.pid}-sparse.plan`);
+        // Where the kernel grants any allocation (overcommit 1), reading it would be killed for
+        // memory instead of refused: not there.
+        if (readFileSyncSafe('/proc/sys/vm/overcommit_memory').trim() === '1') return '/nonexistent/sparse.plan';
         try {
           const fd = openSync(path, 'w');
           ftruncateSync(fd, 2 ** 42); // 4 TiB of nothing: the loader must refuse, not allocate
           closeSync(fd);
-          process.on('exit', () => {
-            try {
-              writeFileSync(path, '');
-            } catch {
-              /* gone */
-            }
-          });
+          process.on('exit', () => rmSync(path, { force: true }));
           return path;
         } catch {
           return '/nonexistent/sparse.plan';

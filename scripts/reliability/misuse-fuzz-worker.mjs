@@ -550,7 +550,8 @@ function factoryOp() {
 
 // ----------------------------------------------------------------------------- the TensorRT loader
 
-const scratch = mkdtempSync(join(tmpdir(), 'trtnode-misuse-'));
+// (named by the pid: the parent removes what a crashed worker leaves behind)
+const scratch = mkdtempSync(join(tmpdir(), `trtnode-misuse-${process.pid}-`));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
 const leanPath = (() => {
   const given = opt('lean', process.env.TRTNODE_LEAN_LIB);

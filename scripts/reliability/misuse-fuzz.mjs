@@ -12,7 +12,7 @@
 // --seed defaults to a random one (printed); batch i's seed is derived from (seed, i), so
 // `--seed S --batch B --only-batch I` replays batch I alone (add --trace to print every call).
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,11 +110,13 @@ function runBatch(i) {
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      // shared-memory objects of a worker that could not clean up after itself
-      try {
-        for (const f of readdirSync('/dev/shm')) if (f.startsWith(`trtnode-fuzz-${child.pid}-`)) rmSync(join('/dev/shm', f), { force: true });
-      } catch {
-        /* no /dev/shm */
+      // shared-memory objects and scratch files of a worker that could not clean up after itself
+      for (const [dir, prefix] of [['/dev/shm', `trtnode-fuzz-${child.pid}-`], [tmpdir(), `trtnode-misuse-${child.pid}-`]]) {
+        try {
+          for (const f of readdirSync(dir)) if (f.startsWith(prefix)) rmSync(join(dir, f), { recursive: true, force: true });
+        } catch {
+          /* no such folder */
+        }
       }
       const [step, op, desc] = (last || '0\t-\t-').split('\t');
       const where = { batch: i, seed: s, step: Number(step), op, call: desc, repro: repro(i) };
