@@ -6,6 +6,8 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstring>
 
 #include "addon_data.h"
@@ -23,11 +25,18 @@ namespace trtnode {
 namespace {
 
 // cudaInfo() → { driverVersion, runtimeVersion, devices: [...] } or throws ERR_CUDA_UNAVAILABLE.
+// A device whose probe fails is listed with `error` (the failed call and CUDA's words) and
+// what could be read of it. Free memory is per device, so each is made current in turn; the
+// caller's device is current again afterwards.
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int driver = 0, runtime = 0, count = 0;
-  cudaDriverGetVersion(&driver);
-  cudaRuntimeGetVersion(&runtime);
+  const cudaError_t driverError = cudaDriverGetVersion(&driver);  // 0 (and success) without a driver
+  if (driverError != cudaSuccess) {
+    cudaGetLastError();
+    driver = 0;
+  }
+  CheckCudaJs(env, cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion");
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     cudaGetLastError();
@@ -38,20 +47,43 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   o.Set("driverVersion", driver);
   o.Set("runtimeVersion", runtime);
   Napi::Array devs = Napi::Array::New(env, count);
+  // Put back afterwards: the thread's context, or, if it had none, its device (whose context
+  // exists by then: every device's is made current below).
+  void* previousContext = CurrentContext();
+  int previous = 0;
+  const cudaError_t previousError = cudaGetDevice(&previous);
+  if (previousError != cudaSuccess) cudaGetLastError();
   for (int i = 0; i < count; ++i) {
-    cudaDeviceProp p{};
-    cudaGetDeviceProperties(&p, i);
-    size_t freeB = 0, totalB = 0;
-    cudaSetDevice(i);
-    cudaMemGetInfo(&freeB, &totalB);
     Napi::Object d = Napi::Object::New(env);
     d.Set("index", i);
-    d.Set("name", p.name);
-    d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
-    d.Set("totalMemory", static_cast<double>(totalB));
-    d.Set("freeMemory", static_cast<double>(freeB));
-    d.Set("multiProcessorCount", p.multiProcessorCount);
+    std::string error;
+    const auto failed = [&](cudaError_t r, const char* what) {
+      if (r == cudaSuccess) return false;
+      cudaGetLastError();
+      if (error.empty()) error = CudaMessage(r, what);
+      return true;
+    };
+    cudaDeviceProp p{};
+    if (!failed(cudaGetDeviceProperties(&p, i), "cudaGetDeviceProperties")) {
+      d.Set("name", std::string(p.name, strnlen(p.name, sizeof(p.name))));
+      d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+      d.Set("multiProcessorCount", p.multiProcessorCount);
+    } else {
+      d.Set("name", "");
+      d.Set("computeCapability", "");
+      d.Set("multiProcessorCount", 0);
+    }
+    size_t freeB = 0, totalB = 0;
+    const bool memoryRead = !failed(cudaSetDevice(i), "cudaSetDevice") && !failed(cudaMemGetInfo(&freeB, &totalB), "cudaMemGetInfo");
+    d.Set("totalMemory", memoryRead ? static_cast<double>(totalB) : static_cast<double>(p.totalGlobalMem));
+    d.Set("freeMemory", memoryRead ? static_cast<double>(freeB) : NAN);
+    if (!error.empty()) d.Set("error", error);
     devs[static_cast<uint32_t>(i)] = d;
+  }
+  if (previousContext != nullptr) {
+    if (!RestoreContext(previousContext)) Warn("cuCtxSetCurrent failed: the caller's CUDA context could not be made current again after cudaInfo");
+  } else if (count > 0 && previousError == cudaSuccess) {
+    WarnCuda(cudaSetDevice(previous), "cudaSetDevice (restoring the caller's device after cudaInfo)");
   }
   o.Set("devices", devs);
   return o;
@@ -63,22 +95,18 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 // handle between threads.
 Napi::Value DupFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(fd): fd must be a number");
-  const int fd = info[0].As<Napi::Number>().Int32Value();
-  const int dup = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(" + std::to_string(fd) + "): " + (fd < 0 ? std::string("negative descriptor") : std::strerror(errno)));
+  // An integer descriptor: a number like 2^32 + 1 must not wrap around to descriptor 1.
+  const int fd = static_cast<int>(IntegerArg(env, info[0], "dupFd(fd): fd", 0, INT32_MAX));
+  const int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) Throw(env, "ERR_INVALID_ARGUMENT", "dupFd(" + std::to_string(fd) + "): " + std::strerror(errno));
   return Napi::Number::New(env, dup);
 }
 
-// markTimingEpoch(device): the mark timed runs' start and end are measured from (common.h).
+// markTimingEpoch(device = 0): the mark timed runs' start and end are measured from (common.h).
 Napi::Value MarkTimingEpochJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int device = 0;
-  if (info.Length() > 0 && !info[0].IsUndefined()) {
-    const double d = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0) || d > 2147483647.0 || d != static_cast<int>(d)) Throw(env, "ERR_INVALID_ARGUMENT", "markTimingEpoch(device): device must be a GPU ordinal (an integer >= 0)");
-    device = static_cast<int>(d);
-  }
+  const int device = info[0].IsUndefined() ? 0 : DeviceArg(env, info[0], "markTimingEpoch(device): device");
+  RequireDevice(env, device);
   try {
     MarkTimingEpoch(device);
   } catch (const CodedError& e) {

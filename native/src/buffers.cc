@@ -12,9 +12,14 @@
 namespace trtnode {
 
 DeviceMem::~DeviceMem() {
-  if (ptr != nullptr) {
-    cudaSetDevice(device);
-    cudaFree(ptr);
+  if (ptr == nullptr) return;
+  // The last holder may be any thread (JS finalizer, a stream's watcher): free on the buffer's
+  // device, and leave that thread's device as it was.
+  try {
+    DeviceGuard guard(device);
+    WarnCuda(cudaFree(ptr), "cudaFree");
+  } catch (const CodedError& e) {
+    Warn("device memory not freed: " + e.message);
   }
 }
 
@@ -47,28 +52,33 @@ HostMem::~HostMem() {
     gPinned.erase(reinterpret_cast<uintptr_t>(ptr));
   }
   if (release) release();
-  else cudaFreeHost(ptr);
+  else WarnCuda(cudaFreeHost(ptr), "cudaFreeHost");
 }
 
 namespace {
 
-size_t ByteCount(Napi::Env env, Napi::Value v, const char* what) {
-  if (!v.IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", std::string(what) + " must be a number of bytes");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d > 0) || d != static_cast<double>(static_cast<int64_t>(d)) || d > 9.007199254740991e15)
-    Throw(env, "ERR_INVALID_ARGUMENT", std::string(what) + " must be a positive integer, got " + std::to_string(d));
-  return static_cast<size_t>(d);
+// A byte count for an allocation: an integer from 1 to 2^53 - 1.
+size_t ByteCount(Napi::Env env, const Napi::Value& v, const char* what) {
+  return static_cast<size_t>(IntegerArg(env, v, what, 1, static_cast<int64_t>(kMaxSafeInteger)));
 }
 
-size_t OptionalOffset(Napi::Env env, const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return 0;
-  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0) Throw(env, "ERR_INVALID_ARGUMENT", std::string(key) + " must be a non-negative integer");
-  return static_cast<size_t>(v.As<Napi::Number>().Int64Value());
+// Throws ERR_INVALID_ARGUMENT for a napi call that failed (a value of an unexpected kind).
+void CheckNapi(Napi::Env env, napi_status status, const char* what) {
+  if (status == napi_ok) return;
+  if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  Throw(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": not a usable buffer");
+}
+
+bool IsDetached(Napi::Env env, napi_value arrayBuffer) {
+  bool detached = false;  // a SharedArrayBuffer is never detached (and napi says false)
+  CheckNapi(env, napi_is_detached_arraybuffer(env, arrayBuffer, &detached), "napi_is_detached_arraybuffer");
+  return detached;
 }
 
 }  // namespace
 
+// The data pointers come from napi_get_typedarray_info / napi_get_dataview_info, which serve
+// views of SharedArrayBuffers too (napi_get_arraybuffer_info refuses those).
 HostRegion GetHostRegion(Napi::Env env, Napi::Value v) {
   HostRegion r;
   r.jsValue = v;
@@ -79,25 +89,35 @@ HostRegion GetHostRegion(Napi::Env env, Napi::Value v) {
     return r;
   }
   if (v.IsTypedArray()) {
-    Napi::TypedArray t = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = t.ArrayBuffer();
-    if (ab.IsDetached()) Throw(env, "ERR_DETACHED_BUFFER", "the TypedArray's ArrayBuffer is detached");
-    r.ptr = static_cast<uint8_t*>(ab.Data()) + t.ByteOffset();
-    r.bytes = t.ByteLength();
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value arrayBuffer = nullptr;
+    size_t byteOffset = 0;
+    CheckNapi(env, napi_get_typedarray_info(env, v, &type, &length, &data, &arrayBuffer, &byteOffset), "napi_get_typedarray_info");
+    if (IsDetached(env, arrayBuffer)) Throw(env, "ERR_DETACHED_BUFFER", "the TypedArray's ArrayBuffer is detached");
+    r.ptr = data;
+    r.bytes = v.As<Napi::TypedArray>().ByteLength();
     r.pinnedMem = FindPinned(r.ptr, r.bytes);
   } else if (v.IsDataView()) {
-    Napi::DataView d = v.As<Napi::DataView>();
-    Napi::ArrayBuffer ab = d.ArrayBuffer();
-    if (ab.IsDetached()) Throw(env, "ERR_DETACHED_BUFFER", "the DataView's ArrayBuffer is detached");
-    r.ptr = static_cast<uint8_t*>(ab.Data()) + d.ByteOffset();
-    r.bytes = d.ByteLength();
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value arrayBuffer = nullptr;
+    size_t byteOffset = 0;
+    CheckNapi(env, napi_get_dataview_info(env, v, &length, &data, &arrayBuffer, &byteOffset), "napi_get_dataview_info");
+    if (IsDetached(env, arrayBuffer)) Throw(env, "ERR_DETACHED_BUFFER", "the DataView's ArrayBuffer is detached");
+    r.ptr = data;
+    r.bytes = length;
   } else if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    if (ab.IsDetached()) Throw(env, "ERR_DETACHED_BUFFER", "the ArrayBuffer is detached");
-    r.ptr = ab.Data();
-    r.bytes = ab.ByteLength();
+    if (IsDetached(env, v)) Throw(env, "ERR_DETACHED_BUFFER", "the ArrayBuffer is detached");
+    void* data = nullptr;
+    size_t length = 0;
+    CheckNapi(env, napi_get_arraybuffer_info(env, v, &data, &length), "napi_get_arraybuffer_info");
+    r.ptr = data;
+    r.bytes = length;
   } else {
-    Throw(env, "ERR_INVALID_ARGUMENT", "expected a HostBuffer, an ArrayBuffer, a TypedArray or a DataView");
+    Throw(env, "ERR_INVALID_ARGUMENT",
+          std::string("expected a HostBuffer, an ArrayBuffer, a TypedArray or a DataView (a SharedArrayBuffer through a view of it), got a value of type ") + TypeName(v));
   }
   return r;
 }
@@ -122,12 +142,21 @@ Napi::Function DeviceBuffer::Init(Napi::Env env) {
 DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
   Napi::Env env = info.Env();
   const size_t bytes = ByteCount(env, info[0], "byteLength");
-  const int device = info.Length() > 1 && info[1].IsObject() ? static_cast<int>(GetNumber(info[1].As<Napi::Object>(), "device", 0)) : 0;
+  const int device = [&] {
+    Napi::Value v = OptionsArg(env, info[1], "DeviceBuffer options").Get("device");
+    return v.IsUndefined() ? 0 : DeviceArg(env, v, "device");
+  }();
+  RequireDevice(env, device);
   auto mem = std::make_shared<DeviceMem>();
   mem->bytes = bytes;
   mem->device = device;
-  CheckCudaJs(env, cudaSetDevice(device), "cudaSetDevice");
-  cudaError_t e = cudaMalloc(&mem->ptr, bytes);
+  cudaError_t e;
+  try {
+    DeviceGuard guard(device);
+    e = cudaMalloc(&mem->ptr, bytes);
+  } catch (const CodedError& err) {
+    Throw(env, err.code.c_str(), err.message);
+  }
   if (e != cudaSuccess) {
     mem->ptr = nullptr;
     cudaGetLastError();  // clear the (non-sticky) allocation error
@@ -136,6 +165,7 @@ DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<De
     CheckCudaJs(env, e, "cudaMalloc");
   }
   mem_ = mem;
+  info.This().As<Napi::Object>().TypeTag(&kDeviceBufferTag);
   reported_ = static_cast<int64_t>(bytes);
   Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
 }
@@ -155,9 +185,9 @@ std::shared_ptr<DeviceMem> DeviceBuffer::mem(Napi::Env env) {
   return mem_;
 }
 
-bool DeviceBuffer::Is(Napi::Env env, Napi::Value v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(Data(env)->deviceBufferCtor.Value());
-}
+bool DeviceBuffer::Is(Napi::Env env, Napi::Value v) { return HasTag(v, &kDeviceBufferTag); }
+
+DeviceBuffer* DeviceBuffer::Unwrap(const Napi::Object& o) { return CheckedUnwrap<DeviceBuffer>(o, &kDeviceBufferTag, "DeviceBuffer"); }
 
 DeviceBuffer* DeviceBuffer::FromJs(Napi::Env env, Napi::Value v) {
   if (!Is(env, v)) Throw(env, "ERR_INVALID_ARGUMENT", "expected a DeviceBuffer");
@@ -168,17 +198,21 @@ DeviceBuffer* DeviceBuffer::FromJs(Napi::Env env, Napi::Value v) {
 // `stream`: copyFrom(src, { stream, offset = 0, srcOffset = 0, byteLength }) → Promise.
 static Napi::Value DeviceCopy(const Napi::CallbackInfo& info, DeviceBuffer* self, bool toDevice) {
   Napi::Env env = info.Env();
+  // Every option is read first: a getter runs JS, which may dispose or detach what the copy
+  // uses. Then nothing below runs JS until the copy is enqueued.
+  Napi::Object o = OptionsArg(env, info[1], toDevice ? "copyFrom options" : "copyTo options");
+  Napi::Value streamValue = o.Get("stream");
+  const size_t offset = static_cast<size_t>(GetInteger(env, o, "offset", 0, 0, static_cast<int64_t>(kMaxSafeInteger)));
+  const char* otherKey = toDevice ? "srcOffset" : "dstOffset";
+  const size_t otherOffset = static_cast<size_t>(GetInteger(env, o, otherKey, 0, 0, static_cast<int64_t>(kMaxSafeInteger)));
+  const int64_t length = GetInteger(env, o, "byteLength", -1, 0, static_cast<int64_t>(kMaxSafeInteger));  // -1: as much as fits
   auto mem = self->mem(env);
-  Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-  Stream* stream = Stream::FromJs(env, o.Get("stream"));
-  auto core = stream->core(env);
-  const size_t offset = OptionalOffset(env, o, "offset");
-  const size_t otherOffset = OptionalOffset(env, o, toDevice ? "srcOffset" : "dstOffset");
-  Completion* c = nullptr;
+  auto core = Stream::FromJs(env, streamValue)->core(env);
+  if (core->disposed()) Throw(env, "ERR_DISPOSED", "the stream was disposed");
   void* other = nullptr;
   size_t otherBytes = 0;
   std::shared_ptr<void> otherKeep;
-  bool otherIsDevice = DeviceBuffer::Is(env, info[0]);
+  const bool otherIsDevice = DeviceBuffer::Is(env, info[0]);
   Napi::Value js;
   if (otherIsDevice) {
     auto om = DeviceBuffer::FromJs(env, info[0])->mem(env);
@@ -192,21 +226,27 @@ static Napi::Value DeviceCopy(const Napi::CallbackInfo& info, DeviceBuffer* self
     if (r.pinnedMem) otherKeep = r.pinnedMem;
     else js = r.jsValue;
   }
-  if (otherOffset > otherBytes || offset > mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "offset beyond the end of the buffer");
+  if (offset > mem->bytes) Throw(env, "ERR_INVALID_ARGUMENT", "offset " + std::to_string(offset) + " is beyond the end of the DeviceBuffer (" + std::to_string(mem->bytes) + " bytes)");
+  if (otherOffset > otherBytes)
+    Throw(env, "ERR_INVALID_ARGUMENT", std::string(otherKey) + " " + std::to_string(otherOffset) + " is beyond the end of the " + (toDevice ? "source" : "destination") + " (" +
+                                           std::to_string(otherBytes) + " bytes)");
   size_t n = std::min(otherBytes - otherOffset, mem->bytes - offset);
-  if (!o.Get("byteLength").IsUndefined()) {
-    n = static_cast<size_t>(GetNumber(o, "byteLength", 0));
-    if (n > otherBytes - otherOffset || n > mem->bytes - offset)
+  if (length >= 0) {
+    n = static_cast<size_t>(length);
+    if (!RangeFits(otherOffset, n, otherBytes) || !RangeFits(offset, n, mem->bytes))
       Throw(env, "ERR_BUFFER_TOO_SMALL", "byteLength " + std::to_string(n) + " exceeds one of the buffers");
   }
   uint8_t* dev = static_cast<uint8_t*>(mem->ptr) + offset;
-  core->WaitLaunches();  // stream order: launches submitted earlier go first
   uint8_t* oth = static_cast<uint8_t*>(other) + otherOffset;
-  UseDevice(mem->device);
   cudaMemcpyKind kind = otherIsDevice ? cudaMemcpyDeviceToDevice : (toDevice ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
-  cudaError_t e = toDevice ? cudaMemcpyAsync(dev, oth, n, kind, core->stream()) : cudaMemcpyAsync(oth, dev, n, kind, core->stream());
-  CheckCudaJs(env, e, "cudaMemcpyAsync");
-  c = core->NewCompletion();
+  try {
+    DeviceGuard guard(mem->device);
+    core->WaitLaunches();  // stream order: launches submitted earlier go first
+    CheckCuda(toDevice ? cudaMemcpyAsync(dev, oth, n, kind, core->stream()) : cudaMemcpyAsync(oth, dev, n, kind, core->stream()), "cudaMemcpyAsync");
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
+  Completion* c = core->NewCompletion();
   c->keepAlive.push_back(mem);
   if (otherKeep) c->keepAlive.push_back(otherKeep);
   if (!js.IsEmpty() && !js.IsUndefined()) c->jsRefs.push_back(Napi::Persistent(js));
@@ -232,13 +272,18 @@ Napi::Value DeviceBuffer::CopyTo(const Napi::CallbackInfo& info) {
 // fill(byteValue, { stream }) → Promise: cudaMemsetAsync of the whole buffer.
 Napi::Value DeviceBuffer::Fill(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const int value = static_cast<int>(IntegerArg(env, info[0], "fill's byte value", 0, 255));
+  Napi::Value streamValue = OptionsArg(env, info[1], "fill options").Get("stream");
   auto mem = this->mem(env);
-  if (!info[0].IsNumber()) Throw(env, "ERR_INVALID_ARGUMENT", "fill(value, { stream }) needs a byte value");
-  Napi::Object o = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-  auto core = Stream::FromJs(env, o.Get("stream"))->core(env);
-  UseDevice(mem->device);
-  core->WaitLaunches();
-  CheckCudaJs(env, cudaMemsetAsync(mem->ptr, info[0].As<Napi::Number>().Int32Value() & 0xff, mem->bytes, core->stream()), "cudaMemsetAsync");
+  auto core = Stream::FromJs(env, streamValue)->core(env);
+  if (core->disposed()) Throw(env, "ERR_DISPOSED", "the stream was disposed");
+  try {
+    DeviceGuard guard(mem->device);
+    core->WaitLaunches();
+    CheckCuda(cudaMemsetAsync(mem->ptr, value, mem->bytes, core->stream()), "cudaMemsetAsync");
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
   Completion* c = core->NewCompletion();
   c->keepAlive.push_back(mem);
   return core->Track(env, c);
@@ -284,6 +329,7 @@ HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBu
     CheckCudaJs(env, e, "cudaHostAlloc");
   }
   mem_ = mem;
+  info.This().As<Napi::Object>().TypeTag(&kHostBufferTag);
   RegisterPinned(mem);
   // The ArrayBuffer's finalizer holds its own reference: JS views never outlive the memory.
   auto* hold = new std::shared_ptr<HostMem>(mem);
@@ -299,9 +345,9 @@ std::shared_ptr<HostMem> HostBuffer::mem(Napi::Env env) {
   return mem_;
 }
 
-bool HostBuffer::Is(Napi::Env env, Napi::Value v) {
-  return v.IsObject() && v.As<Napi::Object>().InstanceOf(Data(env)->hostBufferCtor.Value());
-}
+bool HostBuffer::Is(Napi::Env env, Napi::Value v) { return HasTag(v, &kHostBufferTag); }
+
+HostBuffer* HostBuffer::Unwrap(const Napi::Object& o) { return CheckedUnwrap<HostBuffer>(o, &kHostBufferTag, "HostBuffer"); }
 
 HostBuffer* HostBuffer::FromJs(Napi::Env env, Napi::Value v) {
   if (!Is(env, v)) Throw(env, "ERR_INVALID_ARGUMENT", "expected a HostBuffer");

@@ -37,6 +37,8 @@ class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
   std::shared_ptr<DeviceMem> mem(Napi::Env env);  // throws ERR_DISPOSED
   static DeviceBuffer* FromJs(Napi::Env env, Napi::Value v);
   static bool Is(Napi::Env env, Napi::Value v);
+  // Hides ObjectWrap's: every method and accessor checks that `this` is a DeviceBuffer (common.h).
+  static DeviceBuffer* Unwrap(const Napi::Object& o);
 
  private:
   Napi::Value CopyFrom(const Napi::CallbackInfo& info);
@@ -62,6 +64,7 @@ class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
   std::shared_ptr<HostMem> mem(Napi::Env env);  // throws ERR_DISPOSED
   static HostBuffer* FromJs(Napi::Env env, Napi::Value v);
   static bool Is(Napi::Env env, Napi::Value v);
+  static HostBuffer* Unwrap(const Napi::Object& o);  // as DeviceBuffer::Unwrap
 
  private:
   Napi::Value GetBuffer(const Napi::CallbackInfo& info);
@@ -82,7 +85,9 @@ std::shared_ptr<HostMem> FindPinned(const void* p, size_t bytes);
 void RegisterPinned(const std::shared_ptr<HostMem>& m);
 
 // A host region given by JS: a HostBuffer or a view of one (pinned), or an ArrayBuffer /
-// TypedArray / DataView (pageable). keep holds what must stay alive while a copy is in flight.
+// TypedArray / DataView (pageable; a view may be of a SharedArrayBuffer). jsValue must stay
+// referenced while a copy is in flight. Runs no JS: call it after every getter of the call's
+// arguments has run, since a getter may detach a buffer whose region was taken before it.
 struct HostRegion {
   void* ptr = nullptr;
   size_t bytes = 0;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace trtnode {
@@ -31,8 +32,15 @@ class CopyPool {
   CopyPool() {
     size_t n = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()) / 2);
     if (const char* e = std::getenv("TRTNODE_COPY_THREADS")) n = static_cast<size_t>(std::clamp(std::strtol(e, nullptr, 10), 0L, 64L));
-    threads_ = n;
-    for (size_t i = 0; i < n; ++i) std::thread([this] { Loop(); }).detach();
+    // A thread the system refuses leaves fewer helpers (none: every copy stays on its caller).
+    for (size_t i = 0; i < n; ++i) {
+      try {
+        std::thread([this] { Loop(); }).detach();
+        ++threads_;
+      } catch (const std::system_error&) {
+        break;
+      }
+    }
   }
   size_t threads() const { return threads_; }
 

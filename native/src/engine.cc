@@ -1,8 +1,13 @@
 #include "engine.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include "addon_data.h"
@@ -17,8 +22,14 @@ RuntimeCore::~RuntimeCore() {
 }
 
 EngineCore::~EngineCore() {
-  cudaSetDevice(device);
-  delete engine;
+  // The last holder may be any thread: destroy on the engine's device, leave the thread's as it was.
+  try {
+    DeviceGuard guard(device);
+    delete engine;
+  } catch (const CodedError& e) {
+    Warn("engine destroyed without its device current: " + e.message);
+    delete engine;
+  }
   engine = nullptr;
 }
 
@@ -47,13 +58,24 @@ int ElementBits(int32_t dtype) {
 }
 
 int64_t Volume(const nvinfer1::Dims& d) {
+  for (int i = 0; i < d.nbDims; ++i)
+    if (d.d[i] < 0) return -1;  // a dynamic dimension
   int64_t v = 1;
-  for (int i = 0; i < d.nbDims; ++i) v *= d.d[i];
-  return v;
+  bool overflow = false;
+  for (int i = 0; i < d.nbDims; ++i) {
+    if (d.d[i] == 0) return 0;
+    overflow = overflow || __builtin_mul_overflow(v, d.d[i], &v);
+  }
+  return overflow ? INT64_MAX : v;
 }
 
 size_t ByteSize(const nvinfer1::Dims& d, int elemBits) {
-  return static_cast<size_t>((Volume(d) * elemBits + 7) / 8);
+  const int64_t volume = Volume(d);
+  if (volume < 0) return 0;
+  int64_t bits = 0;
+  if (__builtin_mul_overflow(volume, static_cast<int64_t>(elemBits), &bits) || bits > INT64_MAX - 7) return kImpossibleByteSize;
+  const uint64_t bytes = static_cast<uint64_t>((bits + 7) / 8);
+  return bytes > kImpossibleByteSize ? kImpossibleByteSize : static_cast<size_t>(bytes);
 }
 
 std::string DimsString(const nvinfer1::Dims& d) {
@@ -99,7 +121,7 @@ std::shared_ptr<EngineCore> DeserializePlan(const std::shared_ptr<RuntimeCore>& 
   // TensorRT trusts its input; reject what is certainly not a plan before it sees it.
   if (size < 64)
     throw CodedError{"ERR_PLAN_INVALID", "not a TensorRT plan: " + std::to_string(size) + " bytes is too small to be one"};
-  UseDevice(rt->device);
+  DeviceGuard guard(rt->device);
   nvinfer1::ICudaEngine* engine = nullptr;
   std::string errors;
   {
@@ -169,14 +191,26 @@ Napi::Function Runtime::Init(Napi::Env env) {
 // new Runtime({ flavor = 'auto', libraryPath, device = 0, logSeverity = 2, onLog, hostCodeAllowed = false })
 Runtime::Runtime(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Runtime>(info) {
   Napi::Env env = info.Env();
-  Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  // Every option is read and checked before a library is loaded or CUDA is asked.
+  Napi::Object o = OptionsArg(env, info[0], "Runtime options");
+  const std::string flavor = GetStringArg(env, o, "flavor", "auto");
+  const std::string libraryPath = GetStringArg(env, o, "libraryPath", "");
+  const int device = [&] {
+    Napi::Value v = o.Get("device");
+    return v.IsUndefined() ? 0 : DeviceArg(env, v, "device");
+  }();
+  const int severity = static_cast<int>(GetInteger(env, o, "logSeverity", 2, 0, 4));
+  Napi::Value onLog = o.Get("onLog");
+  if (!onLog.IsUndefined() && !onLog.IsNull() && !onLog.IsFunction())
+    Throw(env, "ERR_INVALID_ARGUMENT", std::string("onLog must be a function, got a value of type ") + TypeName(onLog));
+  const bool hostCodeAllowed = GetBoolArg(env, o, "hostCodeAllowed", false);
   auto core = std::make_shared<RuntimeCore>();
+  core->device = device;
   try {
-    core->lib = LoadTrtLibrary(GetString(o, "flavor", "auto"), GetString(o, "libraryPath", ""));
+    core->lib = LoadTrtLibrary(flavor, libraryPath);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
-  core->device = static_cast<int>(GetNumber(o, "device", 0));
   int count = 0;
   cudaError_t ce = cudaGetDeviceCount(&count);
   if (ce != cudaSuccess || count == 0) {
@@ -184,21 +218,28 @@ Runtime::Runtime(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Runtime>(inf
     Throw(env, "ERR_CUDA_UNAVAILABLE",
           "no CUDA device is usable: " + std::string(ce != cudaSuccess ? CudaMessage(ce, "cudaGetDeviceCount") : "cudaGetDeviceCount found 0 devices"));
   }
-  if (core->device < 0 || core->device >= count)
+  if (core->device >= count)
     Throw(env, "ERR_INVALID_ARGUMENT", "device " + std::to_string(core->device) + " does not exist (" + std::to_string(count) + " visible)");
-  CheckCudaJs(env, cudaSetDevice(core->device), "cudaSetDevice");
-  core->logger = std::make_unique<Logger>();
-  core->logger->SetThreshold(static_cast<int>(GetNumber(o, "logSeverity", 2)));
-  core->logger->SetCallback(env, o.Get("onLog"));
-  Logger::ClearErrors();
-  core->runtime = static_cast<nvinfer1::IRuntime*>(core->lib->createInferRuntime(core->logger.get(), NV_TENSORRT_VERSION));
+  try {
+    DeviceGuard guard(core->device);
+    core->logger = std::make_unique<Logger>();
+    core->logger->SetThreshold(severity);
+    core->logger->SetCallback(env, onLog);
+    Logger::ClearErrors();
+    core->runtime = static_cast<nvinfer1::IRuntime*>(core->lib->createInferRuntime(core->logger.get(), NV_TENSORRT_VERSION));
+  } catch (const CodedError& e) {
+    Throw(env, e.code.c_str(), e.message);
+  }
   if (core->runtime == nullptr) {
     std::string err = Logger::TakeErrors();
     Throw(env, "ERR_TRT", "createInferRuntime failed for " + core->lib->path + (err.empty() ? "" : ": " + err));
   }
-  core->runtime->setEngineHostCodeAllowed(GetBool(o, "hostCodeAllowed", false));
+  core->runtime->setEngineHostCodeAllowed(hostCodeAllowed);
   core_ = core;
+  info.This().As<Napi::Object>().TypeTag(&kRuntimeTag);
 }
+
+Runtime* Runtime::Unwrap(const Napi::Object& o) { return CheckedUnwrap<Runtime>(o, &kRuntimeTag, "Runtime"); }
 
 std::shared_ptr<RuntimeCore> Runtime::core(Napi::Env env) {
   if (!core_) Throw(env, "ERR_DISPOSED", "the Runtime was disposed");
@@ -218,13 +259,21 @@ Napi::Value Runtime::GetInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The bytes of a plan file. Only a regular file: a FIFO or a device would block or never end.
 static std::vector<char> ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) throw CodedError{"ERR_INVALID_ARGUMENT", "cannot open plan file '" + path + "': " + std::strerror(errno)};
+  if (!S_ISREG(st.st_mode)) throw CodedError{"ERR_INVALID_ARGUMENT", "plan file '" + path + "' is not a regular file"};
+  std::ifstream f(path, std::ios::binary);
   if (!f) throw CodedError{"ERR_INVALID_ARGUMENT", "cannot open plan file '" + path + "'"};
-  std::streamsize n = f.tellg();
-  f.seekg(0);
-  std::vector<char> bytes(static_cast<size_t>(std::max<std::streamsize>(n, 0)));
-  if (n > 0 && !f.read(bytes.data(), n)) throw CodedError{"ERR_INVALID_ARGUMENT", "cannot read plan file '" + path + "'"};
+  std::vector<char> bytes;
+  try {
+    bytes.resize(static_cast<size_t>(st.st_size));
+  } catch (const std::exception&) {  // bad_alloc, length_error
+    throw CodedError{"ERR_OUT_OF_MEMORY", "plan file '" + path + "' has " + std::to_string(st.st_size) + " bytes: no memory to read it"};
+  }
+  if (!bytes.empty() && !f.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    throw CodedError{"ERR_INVALID_ARGUMENT", "cannot read plan file '" + path + "' (" + std::to_string(st.st_size) + " bytes expected)"};
   return bytes;
 }
 
@@ -235,7 +284,7 @@ Napi::Value Runtime::Deserialize(const Napi::CallbackInfo& info) {
   try {
     std::shared_ptr<EngineCore> e;
     if (info[0].IsString()) {
-      std::vector<char> bytes = ReadFile(info[0].As<Napi::String>().Utf8Value());
+      std::vector<char> bytes = ReadFile(StringArg(env, info[0], "plan path"));
       e = DeserializePlan(rt, bytes.data(), bytes.size());
     } else {
       HostRegion r = GetHostRegion(env, info[0]);
@@ -290,10 +339,15 @@ Napi::Value Runtime::DeserializeAsync(const Napi::CallbackInfo& info) {
   std::string path;
   std::vector<char> bytes;
   if (info[0].IsString()) {
-    path = info[0].As<Napi::String>().Utf8Value();
+    path = StringArg(env, info[0], "plan path");
+    if (path.empty()) Throw(env, "ERR_INVALID_ARGUMENT", "the plan path is empty");
   } else {
     HostRegion r = GetHostRegion(env, info[0]);
-    bytes.assign(static_cast<char*>(r.ptr), static_cast<char*>(r.ptr) + r.bytes);
+    try {
+      bytes.assign(static_cast<char*>(r.ptr), static_cast<char*>(r.ptr) + r.bytes);
+    } catch (const std::exception&) {
+      Throw(env, "ERR_OUT_OF_MEMORY", "no memory to copy the " + std::to_string(r.bytes) + " bytes of the plan");
+    }
   }
   auto* w = new DeserializeWorker(env, rt, path, std::move(bytes));
   Napi::Promise p = w->Promise();
@@ -302,13 +356,19 @@ Napi::Value Runtime::DeserializeAsync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Runtime::SetLogSeverity(const Napi::CallbackInfo& info) {
-  core(info.Env())->logger->SetThreshold(info[0].As<Napi::Number>().Int32Value());
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  const int severity = static_cast<int>(IntegerArg(env, info[0], "setLogSeverity(severity): severity", 0, 4));
+  core(env)->logger->SetThreshold(severity);
+  return env.Undefined();
 }
 
+// setLogger(fn | undefined | null): undefined or null removes the callback.
 Napi::Value Runtime::SetLogger(const Napi::CallbackInfo& info) {
-  core(info.Env())->logger->SetCallback(info.Env(), info[0]);
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  if (!info[0].IsUndefined() && !info[0].IsNull() && !info[0].IsFunction())
+    Throw(env, "ERR_INVALID_ARGUMENT", std::string("setLogger(fn): fn must be a function, undefined or null, got a value of type ") + TypeName(info[0]));
+  core(env)->logger->SetCallback(env, info[0]);
+  return env.Undefined();
 }
 
 Napi::Value Runtime::Dispose(const Napi::CallbackInfo& info) {
@@ -332,19 +392,26 @@ Napi::Function Engine::Init(Napi::Env env) {
                      });
 }
 
+// Only Engine::Wrap makes the tagged External this takes: an External of anything else (another
+// addon's) is refused, not read as an EngineCore.
 Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info) {
-  if (info.Length() < 1 || !info[0].IsExternal())
+  if (info.Length() < 1 || !info[0].IsExternal() || !HasTag(info[0], &kEngineCoreTag))
     Throw(info.Env(), "ERR_INVALID_ARGUMENT", "Engine objects are made by Runtime.deserialize()");
   core_ = *info[0].As<Napi::External<std::shared_ptr<EngineCore>>>().Data();
+  info.This().As<Napi::Object>().TypeTag(&kEngineTag);
 }
 
 Napi::Object Engine::Wrap(Napi::Env env, std::shared_ptr<EngineCore> core) {
   std::shared_ptr<EngineCore> holder = std::move(core);
-  return Data(env)->engineCtor.New({Napi::External<std::shared_ptr<EngineCore>>::New(env, &holder)});
+  Napi::External<std::shared_ptr<EngineCore>> external = Napi::External<std::shared_ptr<EngineCore>>::New(env, &holder);
+  external.TypeTag(&kEngineCoreTag);
+  return Data(env)->engineCtor.New({external});
 }
 
+Engine* Engine::Unwrap(const Napi::Object& o) { return CheckedUnwrap<Engine>(o, &kEngineTag, "Engine"); }
+
 Engine* Engine::FromJs(Napi::Env env, Napi::Value v) {
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(Data(env)->engineCtor.Value())) Throw(env, "ERR_INVALID_ARGUMENT", "expected an Engine");
+  if (!HasTag(v, &kEngineTag)) Throw(env, "ERR_INVALID_ARGUMENT", "expected an Engine");
   return Napi::ObjectWrap<Engine>::Unwrap(v.As<Napi::Object>());
 }
 

@@ -57,7 +57,12 @@ struct EngineCore {
 };
 
 int ElementBits(int32_t dtype);
+// The number of elements: -1 with a dynamic (negative) dimension, INT64_MAX when it overflows.
 int64_t Volume(const nvinfer1::Dims& d);
+// What ByteSize says of a shape whose size overflows: more than any buffer holds, yet small
+// enough that adding an offset or another size to it cannot wrap around.
+constexpr size_t kImpossibleByteSize = size_t{1} << 62;
+// Bytes of a shape (0 with a dynamic dimension; kImpossibleByteSize past that).
 size_t ByteSize(const nvinfer1::Dims& d, int elemBits);
 std::string DimsString(const nvinfer1::Dims& d);
 Napi::Array DimsToJs(Napi::Env env, const nvinfer1::Dims& d);
@@ -67,6 +72,7 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
   static Napi::Function Init(Napi::Env env);
   explicit Runtime(const Napi::CallbackInfo& info);
   std::shared_ptr<RuntimeCore> core(Napi::Env env);
+  static Runtime* Unwrap(const Napi::Object& o);  // checks the receiver's class (common.h)
 
  private:
   Napi::Value Deserialize(const Napi::CallbackInfo& info);
@@ -86,6 +92,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   std::shared_ptr<EngineCore> core(Napi::Env env);
   static Napi::Object Wrap(Napi::Env env, std::shared_ptr<EngineCore> core);
   static Engine* FromJs(Napi::Env env, Napi::Value v);
+  static Engine* Unwrap(const Napi::Object& o);  // checks the receiver's class (common.h)
 
  private:
   Napi::Value GetIo(const Napi::CallbackInfo& info);

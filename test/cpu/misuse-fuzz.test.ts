@@ -1,0 +1,98 @@
+// The API misuse fuzzer (issue 20, item 6) as part of `npm test`: 100,000 calls of hostile
+// misuse on every class and function the addon exports, in worker processes, against the normal
+// build; no crash, no hang, every error a TensorRtError with a code, every known-good call
+// between them right. The fuzzer itself is checked first: against a stand-in addon that crashes,
+// hangs and throws untyped errors on some calls, it must say so and fail.
+// The same run under ASan + UBSan is scripts/reliability/asan.sh (.ci/run runs it); the GPU part
+// is scripts/reliability/misuse-fuzz-gpu.sh.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const addon = join(process.cwd(), 'build/Release/tensorrt_node.node');
+const built = existsSync(addon);
+// A fixed seed: the same calls on every run (another: TRTNODE_FUZZ_SEED=n). The summary names
+// the batch and step of any failure and the command that replays it.
+const seed = process.env.TRTNODE_FUZZ_SEED ?? '20261206';
+
+interface Summary {
+  calls: number;
+  checks: number;
+  threw: number;
+  typed: Record<string, number>;
+  untyped: number;
+  crashes: { batch: number; step: number; op: string; call: string; exit: string | number; repro: string }[];
+  hangs: { batch: number; step: number; call: string }[];
+  failures: { kind: string; op: string; desc: string; error: string }[];
+  promises: { lost: number };
+  surface: { classes: Record<string, string[]>; functions: string[] };
+  pass: boolean;
+}
+
+function fuzz(args: string[], timeoutMs: number): { status: number | null; out: string; summary: Summary } {
+  const dir = mkdtempSync(join(tmpdir(), 'misuse-fuzz-'));
+  const json = join(dir, 'summary.json');
+  try {
+    const r = spawnSync(process.execPath, ['scripts/reliability/misuse-fuzz.mjs', ...args, '--json', json], { encoding: 'utf8', timeout: timeoutMs });
+    return { status: r.status, out: `${r.stdout}${r.stderr}`, summary: JSON.parse(readFileSync(json, 'utf8')) as Summary };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('misuse fuzzer: it notices what it is for', () => {
+  it('crashes, hangs and untyped errors of a stand-in addon are counted, named and fail the run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'misuse-standin-'));
+    const standIn = join(dir, 'stand-in.cjs');
+    // an "addon" whose functions crash on 7, hang on 8 and throw a plain TypeError for a string
+    writeFileSync(
+      standIn,
+      `let factory = (code, message) => Object.assign(new Error(message), { code });
+       const refuse = () => { throw factory('ERR_INVALID_ARGUMENT', 'refused'); };
+       module.exports = {
+         setErrorFactory(f) { if (typeof f === 'function') factory = f; },
+         crashes(x) { if (x === 7) process.kill(process.pid, 'SIGSEGV'); refuse(); },
+         hangs(x) { if (x === 8) for (;;); refuse(); },
+         untyped(x) { if (typeof x === 'string') throw new TypeError('not typed'); refuse(); },
+       };`,
+    );
+    try {
+      const { status, out, summary } = fuzz(['--addon', standIn, '--calls', '12000', '--batch', '1000', '--seed', '1', '--timeout', '4'], 120_000);
+      expect(status, out).toBe(1);
+      expect(summary.pass).toBe(false);
+      expect(summary.crashes.length).toBeGreaterThan(0);
+      expect(summary.crashes[0]?.exit).toBe('SIGSEGV');
+      expect(summary.crashes[0]?.call).toMatch(/^crashes\(/);
+      expect(summary.crashes[0]?.repro).toContain('--only-batch');
+      expect(summary.hangs.length).toBeGreaterThan(0);
+      expect(summary.hangs[0]?.call).toMatch(/^hangs\(/);
+      expect(summary.untyped).toBeGreaterThan(0);
+      expect(summary.failures.some((f) => f.kind === 'untyped' && /not typed/.test(f.error))).toBe(true);
+      expect(out).toMatch(/CRASH batch \d+ \(exit SIGSEGV\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!built)(`misuse fuzzer on the addon${built ? '' : ' [skipped: run `npm run build` first]'}`, () => {
+  it('100,000 calls: no crash, no hang, every error typed, every known-good call right', () => {
+    const { status, out, summary } = fuzz(['--calls', '100000', '--seed', seed, '--jobs', '2'], 280_000);
+    expect(summary.crashes, out).toEqual([]);
+    expect(summary.hangs, out).toEqual([]);
+    expect(summary.failures, out).toEqual([]);
+    expect(summary.untyped).toBe(0);
+    expect(summary.promises.lost).toBe(0);
+    expect(summary.calls).toBeGreaterThanOrEqual(100_000);
+    expect(summary.checks).toBeGreaterThan(5_000);
+    expect(summary.typed.ERR_INVALID_ARGUMENT).toBeGreaterThan(10_000);
+    // the surface came from the addon itself: every class and function it exports was called
+    const native = Object.keys(summary.surface.classes);
+    for (const cls of ['DeviceBuffer', 'HostBuffer', 'Stream', 'Runtime', 'Engine', 'ExecutionContext']) expect(native).toContain(cls);
+    for (const fn of ['cudaInfo', 'dupFd', 'markTimingEpoch', 'mapSharedMemory']) expect(summary.surface.functions).toContain(fn);
+    expect(summary.pass).toBe(true);
+    expect(status, out).toBe(0);
+  }, 300_000);
+});
