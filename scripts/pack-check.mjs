@@ -4,17 +4,19 @@
 // required file present, nothing from fixtures, benchmarks, tests, build trees or caches, and
 // the tarball under a size limit. Prints the list summary and the size; exits 1 on a violation.
 //
-//   node scripts/pack-check.mjs [--no-prebuild] [--json]
+//   node scripts/pack-check.mjs [--no-prebuild] [--json] [--dir DIR]
 //     --no-prebuild  do not require prebuilds/ (a source-only package)
 //     --json         print the result as JSON on stdout
+//     --dir DIR      check the package in DIR (a staged copy) instead of this repository
 //
 // Run `npm run build` and `node scripts/prebuild.mjs` first.
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
+const dirAt = args.indexOf('--dir');
+const root = dirAt >= 0 ? resolve(args[dirAt + 1] ?? '.') : resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const needPrebuild = !args.includes('--no-prebuild');
 const json = args.includes('--json');
 
@@ -45,7 +47,7 @@ const ALLOWED = [
   /^native\/[\w./-]+\.(cc|cpp|cu|h|hpp|cuh|cmake|txt)$/,
   /^proto\/[\w-]+\.proto$/,
   // linux-x64 is required (below); linux-arm64 (cross-built: prebuild.mjs --arch arm64) ships when present
-  /^prebuilds\/linux-(x64|arm64)\/tensorrt-node\.(napi\.node|json)$/,
+  /^prebuilds\/linux-(x64|arm64)\/tensorrt-node(\.trt\d+)?\.(napi\.node|json)$/,
 ];
 // Named explicitly so that a violation says what went wrong (all are also outside ALLOWED).
 const FORBIDDEN = [

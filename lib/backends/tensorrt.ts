@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor.js';
 import { Session, type SessionBatch, type SessionOptions } from '../tensorrt/session.js';
 import { Runtime, type Engine } from '../tensorrt/runtime.js';
 import { probePlan } from '../tensorrt/probe.js';
+import { assertPlanFile } from '../tensorrt/plan-header.js';
 import type { Backend, BackendCreateOptions, BackendInstance, BatchBuilder, ModelSignature, RunOptions } from './backend.js';
 
 export interface TensorRtCreateOptions extends BackendCreateOptions, Omit<SessionOptions, 'contexts' | 'reuseOutputs' | 'outputLocation' | 'profile' | 'device'> {}
@@ -144,6 +145,7 @@ export class TensorRtBackend implements Backend {
   async createInstance(modelPath: string, options: BackendCreateOptions = {}): Promise<BackendInstance> {
     const device = options.device ?? 0;
     const key = `${device}:${resolve(modelPath)}`;
+    if (!this.#engines.has(key)) assertPlanFile(modelPath); // a missing file is reported as such, before any TensorRT lookup
     if (!this.#engines.has(key) && this.#options.probe) {
       await probePlan(resolve(modelPath), { ...this.#options, device, timeoutMs: typeof this.#options.probe === 'object' ? this.#options.probe.timeoutMs : undefined });
     }

@@ -1,4 +1,5 @@
 import { Runtime, type RuntimeInfo, type RuntimeOptions, type ProfileInfo, type TensorInfo } from './runtime.js';
+import { assertPlanFile } from './plan-header.js';
 
 export interface PlanInspection {
   path: string;
@@ -11,6 +12,7 @@ export interface PlanInspection {
 
 /** Loads a plan and describes it: IO tensors, profiles, activation memory, optionally layers. */
 export async function inspectPlan(path: string, options: RuntimeOptions & { layers?: boolean } = {}): Promise<PlanInspection> {
+  assertPlanFile(path); // a missing file is reported as such, before any TensorRT lookup
   const runtime = new Runtime(options);
   try {
     const engine = await runtime.deserializeAsync(path);

@@ -18,6 +18,7 @@ import { ExecutionContext, packDims } from './context.js';
 import { Runtime, type Engine, type RuntimeOptions, type ShapeRange, type TensorInfo } from './runtime.js';
 import { checkInputShape } from './shapes.js';
 import { probePlan } from './probe.js';
+import { assertPlanFile } from './plan-header.js';
 
 /** A tensor that lives in device memory. */
 export interface DeviceTensor {
@@ -337,6 +338,7 @@ export class Session {
   }
   /** Loads a plan (path or bytes) and prepares `contexts` contexts with their buffers. */
   static async create(model: string | ArrayBufferView | ArrayBuffer, options: SessionOptions = {}): Promise<Session> {
+    if (typeof model === 'string') assertPlanFile(model); // a missing file is reported as such, before any TensorRT lookup
     if (options.probe) {
       await probePlan(model instanceof ArrayBuffer ? new Uint8Array(model) : model, {
         flavor: options.flavor,

@@ -4,7 +4,7 @@
  * folder, the way a user gets tensorrt-node from the registry.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,26 @@ function userEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  * scripts run (tensorrt-node has none; its dependencies' are what they are) and no environment
  * variable is set for it; `ignoreScripts` adds --ignore-scripts.
  */
-export function packAndInstall(label: string, extra: string[] = [], options: { ignoreScripts?: boolean } = {}): Workspace {
+/**
+ * A copy of what the package publishes (package.json and its `files`), with the prebuilt addons
+ * of `prebuilds` instead of this repository's prebuilds/: tests pack from it, so that `npm test`
+ * never writes into prebuilds/. The caller removes the folder.
+ */
+export function stagePackage(prebuilds: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'trtnode-package-'));
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  for (const f of manifest.files) {
+    const name = f.replace(/\/$/, '');
+    if (name === 'prebuilds') continue;
+    if (existsSync(join(ROOT, name))) cpSync(join(ROOT, name), join(dir, name), { recursive: true });
+  }
+  if (existsSync(join(ROOT, 'LICENSE'))) cpSync(join(ROOT, 'LICENSE'), join(dir, 'LICENSE'));
+  cpSync(prebuilds, join(dir, 'prebuilds'), { recursive: true });
+  return dir;
+}
+
+export function packAndInstall(label: string, extra: string[] = [], options: { ignoreScripts?: boolean; from?: string } = {}): Workspace {
   const dir = mkdtempSync(join(tmpdir(), `trtnode-${label}-`));
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   try {
@@ -88,7 +107,7 @@ export function packAndInstall(label: string, extra: string[] = [], options: { i
     const env = userEnv({ PATH: `${traps}${delimiter}${process.env.PATH ?? ''}` });
 
     let t0 = Date.now();
-    const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, env: userEnv({}) });
+    const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: options.from ?? ROOT, env: userEnv({}) });
     if (packed.status !== 0) throw new Error(`npm pack failed: ${describeFailure(packed)}`);
     const tarball = join(dir, (JSON.parse(packed.stdout) as { filename: string }[])[0]!.filename);
     const pack = (Date.now() - t0) / 1000;

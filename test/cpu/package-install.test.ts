@@ -11,10 +11,11 @@
  * machine without TensorRT.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, ROOT, describeFailure, devDependency, folderBytes, listFiles, missingBuild, npmInstall, packAndInstall, run, type Workspace } from '../consumer/harness.js';
+import { CONSUMER, ROOT, describeFailure, devDependency, folderBytes, listFiles, missingBuild, npmInstall, packAndInstall, run, stagePackage, type Workspace } from '../consumer/harness.js';
 import { exampleFileName, extractExamples } from '../consumer/examples.mjs';
 
 const skipReason = missingBuild();
@@ -39,22 +40,38 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
     let prebuildJson: { addonVersion: string; napiVersion: number; sha256: string; tensorrt: { headerVersion: string; accepts: string } };
     let installBytes: number;
 
+    let staged: string;
+    let prebuilds: string;
+    /** prebuilds/ of this repository: file → sha256 (empty when there is none) */
+    const repoPrebuilds = (): Record<string, string> => {
+      const dir = join(ROOT, 'prebuilds');
+      return existsSync(dir) ? Object.fromEntries(listFiles(dir).map((f) => [f, sha256(join(dir, f))])) : {};
+    };
+    let prebuildsBefore: Record<string, string>;
     beforeAll(() => {
-      // The real script: builds (a no-op after `npm run build`), strips, writes prebuilds/linux-x64/.
-      const pre = run(process.execPath, [join(ROOT, 'scripts', 'prebuild.mjs')], { cwd: ROOT, timeoutMs: 110_000 });
+      prebuildsBefore = repoPrebuilds();
+      // The real script: builds (a no-op after `npm run build`), strips, and writes the prebuild
+      // to a folder of this test's (never this repository's prebuilds/); the package is packed
+      // from a staged copy holding it.
+      prebuilds = mkdtempSync(join(tmpdir(), 'trtnode-prebuilds-'));
+      const pre = run(process.execPath, [join(ROOT, 'scripts', 'prebuild.mjs'), '--out', prebuilds], { cwd: ROOT, timeoutMs: 110_000 });
       if (pre.status !== 0) throw new Error(`scripts/prebuild.mjs failed: ${describeFailure(pre)}`);
-      prebuildJson = JSON.parse(readFileSync(join(ROOT, 'prebuilds', 'linux-x64', 'tensorrt-node.json'), 'utf8'));
-      ws = packAndInstall('install');
+      prebuildJson = JSON.parse(readFileSync(join(prebuilds, 'linux-x64', 'tensorrt-node.json'), 'utf8'));
+      staged = stagePackage(prebuilds);
+      ws = packAndInstall('install', [], { from: staged });
       installBytes = folderBytes(join(ws.app, 'node_modules'));
       // The scripts run from inside the consumer project: from test/consumer/ here, 'tensorrt-node'
       // would resolve to this repository itself (a package may import its own name).
       for (const f of ['check-require.cjs', 'check-import.mjs', 'check-gpu-example.mjs', 'check-root.mjs', 'record-loads.mjs', 'check-no-ort.mjs']) copyFileSync(join(CONSUMER, 'app', f), join(ws.app, f));
       console.log(`npm pack ${ws.timings.pack.toFixed(1)} s, npm install ${ws.timings.install.toFixed(1)} s, node_modules ${MiB(installBytes)} without onnxruntime-node`);
     }, 240_000);
-    afterAll(() => ws?.cleanup());
+    afterAll(() => {
+      ws?.cleanup();
+      for (const d of [staged, prebuilds]) if (d) rmSync(d, { recursive: true, force: true });
+    });
 
     it('scripts/pack-check.mjs accepts the package contents', () => {
-      const r = run(process.execPath, [join(ROOT, 'scripts', 'pack-check.mjs'), '--json'], { cwd: ROOT });
+      const r = run(process.execPath, [join(ROOT, 'scripts', 'pack-check.mjs'), '--json', '--dir', staged], { cwd: ROOT });
       const report = JSON.parse(r.stdout) as { violations: string[]; size: number; files: string[] };
       expect(report.violations).toEqual([]);
       expect(r.status).toBe(0);
@@ -81,7 +98,9 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       expect(existsSync(join(ws.installed, 'build'))).toBe(false);
       expect(existsSync(ws.trapLog) ? readFileSync(ws.trapLog, 'utf8') : '').toBe('');
       expect(sha256(join(ws.installed, PREBUILD))).toBe(prebuildJson.sha256);
-      expect(sha256(join(ws.installed, PREBUILD))).toBe(sha256(join(ROOT, PREBUILD)));
+      expect(sha256(join(ws.installed, PREBUILD))).toBe(sha256(join(prebuilds, 'linux-x64', 'tensorrt-node.napi.node')));
+      // the repository's prebuilds/ is exactly as it was before the test built and packed
+      expect(repoPrebuilds()).toEqual(prebuildsBefore);
       const files = listFiles(ws.installed);
       expect(files.filter((f) => !/^(dist|prebuilds|native|proto|scripts)\/|^(package\.json|README\.md|CHANGELOG\.md|CMakeLists\.txt|LICENSE.*)$/.test(f))).toEqual([]);
       expect(files).toContain('proto/grpc_service.proto');
