@@ -11,6 +11,8 @@ export interface GrpcWorkerData {
   methods: readonly string[];
   maxMessageBytes: number;
   flowControlWindowBytes: number;
+  /** GrpcServerOptions.requestIdleTimeoutMs */
+  requestIdleTimeoutMs: number;
 }
 
 export interface BridgedError {

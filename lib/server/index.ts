@@ -2,7 +2,7 @@
  * One call to serve a model repository over KServe v2 HTTP and gRPC with Prometheus metrics,
  * the way `tensorrt-node serve` does.
  */
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import type * as http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { ModelRepository, stderrLogger, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
@@ -12,10 +12,12 @@ import { createHttpServer } from './http.js';
 import { SystemSharedMemory } from './shared-memory.js';
 import { startGrpcServer, type GrpcFrontEnd } from './grpc-front-ends.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
+import { TensorRtError } from '../errors.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
-export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SystemSharedMemoryOptions } from './shared-memory.js';
-export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
+export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SharedMemoryMapping, type SystemSharedMemoryOptions } from './shared-memory.js';
+export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, setGrpcRequestIdleTimeout, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
+export { REQUEST_LIMITS } from './codec.js';
 export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
 
@@ -45,6 +47,25 @@ export interface ServeOptions {
    * thread. Default 'auto' (1 to 4 by core count; see GrpcServerOptions.workers).
    */
   grpcWorkers?: number | 'auto';
+  /**
+   * Triton's system shared-memory extension (HTTP and gRPC). A client that may register a region
+   * reads and writes, through inference, any POSIX shm object the server's user can open, and
+   * sees and unregisters other clients' regions; only clients on the same host have a use for
+   * it. 'loopback' (default): on when `host` is a loopback address (127.0.0.0/8, ::1, localhost),
+   * off otherwise; 'on', 'off': as said. Behind a proxy on the same host (a service mesh's
+   * sidecar), a loopback address takes remote traffic: use 'off' or sharedMemoryKeyPrefixes.
+   */
+  systemSharedMemory?: 'loopback' | 'on' | 'off';
+  /** only shm keys starting with one of these may be registered (default: any key) */
+  sharedMemoryKeyPrefixes?: string[];
+  /** most shared-memory regions registered at once (default 256) */
+  sharedMemoryMaxRegions?: number;
+  /** HTTP: a request's headers must arrive within this, ms (default 20 000) */
+  headersTimeoutMs?: number;
+  /** HTTP: a whole request must arrive within this, ms (default 300 000) */
+  requestTimeoutMs?: number;
+  /** HTTP body or gRPC request message that receives no byte for this long is refused, ms (default 30 000) */
+  bodyIdleTimeoutMs?: number;
   backends?: Backend[];
   schedulerFactory?: SchedulerFactory;
   logger?: RepositoryLogger;
@@ -53,7 +74,7 @@ export interface ServeOptions {
 
 export interface RunningServer {
   repository: ModelRepository;
-  /** the system shared-memory regions registered by clients (HTTP and gRPC) */
+  /** the system shared-memory regions registered by clients (HTTP and gRPC); `sharedMemory.enabled` says whether the extension is on */
   sharedMemory: SystemSharedMemory;
   host: string;
   /** bound ports (absent when disabled) */
@@ -66,9 +87,20 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Is `host` a loopback address (or localhost)? */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
+  return false;
+}
+
 /** Load the repository and start the enabled listeners. On failure everything started is closed. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  const shmMode = options.systemSharedMemory ?? 'loopback';
+  if (!['loopback', 'on', 'off'].includes(shmMode)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `systemSharedMemory must be 'loopback', 'on' or 'off', not ${JSON.stringify(shmMode)}`);
   const repository = new ModelRepository({
     path: options.modelRepository,
     controlMode: options.modelControlMode ?? 'none',
@@ -82,7 +114,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let grpcFrontEnd: GrpcFrontEnd | undefined;
   let metricsServer: http.Server | undefined;
   // regions registered over HTTP are usable over gRPC and the other way round (as in Triton)
-  const sharedMemory = new SystemSharedMemory({ pin: () => repository.loadedVersions().some((v) => v.config.platform === 'tensorrt_plan') });
+  const sharedMemory = new SystemSharedMemory({
+    pin: () => repository.loadedVersions().some((v) => v.config.platform === 'tensorrt_plan'),
+    enabled: shmMode === 'on' || (shmMode === 'loopback' && isLoopbackHost(host)),
+    ...(options.sharedMemoryKeyPrefixes ? { keyPrefixes: options.sharedMemoryKeyPrefixes } : {}),
+    ...(options.sharedMemoryMaxRegions !== undefined ? { maxRegions: options.sharedMemoryMaxRegions } : {}),
+  });
   const running: RunningServer = { repository, host, sharedMemory, close: async () => {} };
   let closing: Promise<void> | undefined;
   running.close = () =>
@@ -103,7 +140,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await repository.start();
     const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
     if (options.httpPort !== false) {
-      app = await createHttpServer({ repository, maxBodyBytes: maxBody, sharedMemory });
+      app = await createHttpServer({
+        repository,
+        maxBodyBytes: maxBody,
+        sharedMemory,
+        ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+        ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+        ...(options.bodyIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+      });
       await app.listen({ host, port: options.httpPort ?? 8000 });
       running.httpPort = (app.server.address() as AddressInfo).port;
     }
@@ -115,6 +159,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         maxMessageBytes: maxBody,
         ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
         ...(options.grpcWorkers !== undefined ? { workers: options.grpcWorkers } : {}),
+        ...(options.bodyIdleTimeoutMs !== undefined ? { requestIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
         logger: options.logger ?? stderrLogger,
         sharedMemory,
       });
