@@ -322,9 +322,11 @@ export const CONFIG_LIMITS = Object.freeze({
   priorityLevels: 1024,
   /**
    * max_queue_delay_microseconds and queue-policy timeouts (and a request's "timeout"): Node's
-   * timers hold at most 2^31-1 ms; a longer one fires after 1 ms, re-armed forever
+   * timers hold at most 2^31-1 ms, and a longer one fires after 1 ms, re-armed forever. One ms
+   * under that, so that the batcher's arithmetic in floating-point µs (deadline minus now) cannot
+   * round a timer at the limit past it.
    */
-  timerMicroseconds: (2 ** 31 - 1) * 1000,
+  timerMicroseconds: (2 ** 31 - 2) * 1000,
   /** instances of one model version (instance_group count, times its gpus) */
   instances: 128,
   /** instance_group entries */

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { TensorRtError } from '../errors.js';
-import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, refusedStatus, setGrpcFlowControlWindow, setGrpcRequestIdleTimeout } from './grpc.js';
+import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, refusedStatus, setGrpcFlowControlWindow, setGrpcTimeouts } from './grpc.js';
 import { PooledMessages, installPooledDecoder } from './grpc-decoder.js';
 import { BufferPool, CALL_FIELDS, MessageBatcher, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type BridgedError, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
@@ -60,7 +60,7 @@ server.addService(loadGrpcService(options.protoDir), Object.fromEntries(options.
 const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 // after createConnectionInjector: the injector's http2 server is then in the map that these configure
 setGrpcFlowControlWindow(server, options.flowControlWindowBytes);
-setGrpcRequestIdleTimeout(server, options.requestIdleTimeoutMs);
+setGrpcTimeouts(server, options.timeouts);
 
 function adopt(fd: number): void {
   let socket: net.Socket;

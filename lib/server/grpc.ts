@@ -64,17 +64,31 @@ export interface GrpcServerOptions {
    * listenGrpc() and the front-end threads. Default 30 000.
    */
   requestIdleTimeoutMs?: number;
+  /**
+   * A new connection must start its first call within this, ms, or it is closed (what HTTP's
+   * header timeout does to a connection that sends nothing). A connection idle between calls is
+   * left open, as Triton leaves it. Applied as requestIdleTimeoutMs. Default 20 000.
+   */
+  firstCallTimeoutMs?: number;
+}
+
+/** The timeouts on slow and stalled gRPC clients (GrpcServerOptions.requestIdleTimeoutMs, firstCallTimeoutMs), ms. */
+export interface GrpcTimeouts {
+  requestIdleMs: number;
+  firstCallMs: number;
 }
 
 /** Default GrpcServerOptions.requestIdleTimeoutMs. */
 export const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 30_000;
+/** Default GrpcServerOptions.firstCallTimeoutMs. */
+export const DEFAULT_FIRST_CALL_TIMEOUT_MS = 20_000;
 
 /** Node's (and HTTP/2's) initial window, bytes. */
 const HTTP2_DEFAULT_WINDOW = 65_535;
 /** HTTP/2's largest window, bytes (2^31 - 1). */
 const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
 const flowControlWindows = new WeakMap<grpc.Server, number>();
-const requestIdleTimeouts = new WeakMap<grpc.Server, number>();
+const grpcTimeouts = new WeakMap<grpc.Server, GrpcTimeouts>();
 
 /** Find the package's proto/ folder from this module's location (source or bundled dist). */
 export function findProtoDir(): string {
@@ -221,7 +235,7 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   const service = loadGrpcService(options.protoDir ?? findProtoDir());
   const server = newGrpcServer(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   flowControlWindows.set(server, checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW));
-  requestIdleTimeouts.set(server, checkRequestIdleTimeout(options.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS));
+  grpcTimeouts.set(server, checkGrpcTimeouts(options));
   const handlers = createGrpcHandlers(options.repository, options.sharedMemory);
   server.addService(service, Object.fromEntries(GRPC_METHODS.map((m) => [m, unary(handlers[m])])));
   return server;
@@ -425,16 +439,25 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Fla
 /** the raw_output_contents of an output written to shared memory */
 const EMPTY = Buffer.alloc(0);
 
-/** The request idle timeout to use, checked. */
-export function checkRequestIdleTimeout(ms: number): number {
-  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `requestIdleTimeoutMs must be an integer in [1, ${2 ** 31 - 1}], got ${ms}`);
+/** A timeout option in ms, checked: an integer in [1, 2^31 - 1] (Node's timers). */
+function checkTimeout(ms: number, what: string): number {
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `${what} must be an integer in [1, ${2 ** 31 - 1}], got ${ms}`);
   return ms;
+}
+
+/** The timeouts that `options` ask for (defaults where they say nothing), checked. */
+export function checkGrpcTimeouts(options: Pick<GrpcServerOptions, 'requestIdleTimeoutMs' | 'firstCallTimeoutMs'>): GrpcTimeouts {
+  return {
+    requestIdleMs: checkTimeout(options.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS, 'requestIdleTimeoutMs'),
+    firstCallMs: checkTimeout(options.firstCallTimeoutMs ?? DEFAULT_FIRST_CALL_TIMEOUT_MS, 'firstCallTimeoutMs'),
+  };
 }
 
 /** What has been set on an http2 server of grpc-js (its listeners are added once). */
 interface Http2Settings {
   window?: number;
   requestIdleMs?: number;
+  firstCallMs?: number;
 }
 const SETTINGS = Symbol('tensorrt-node.http2Settings');
 
@@ -472,6 +495,17 @@ function watchRequest(stream: http2.ServerHttp2Stream, ms: number): void {
   });
 }
 
+/** Close a connection that has not started a call `ms` after it opened (nothing else would: grpc-js keeps silent connections). */
+function watchFirstCall(session: http2.ServerHttp2Session, ms: number): void {
+  const timer = setTimeout(() => {
+    if (!session.destroyed) session.destroy();
+  }, ms);
+  timer.unref();
+  const stop = (): void => clearTimeout(timer);
+  session.once('stream', stop);
+  session.once('close', stop);
+}
+
 /** Apply `settings` to every http2 server of `server` (grpc-js internals): false when they cannot be reached. */
 function configureHttp2(server: grpc.Server, settings: Http2Settings): boolean {
   const servers = grpcHttp2Servers(server);
@@ -482,6 +516,7 @@ function configureHttp2(server: grpc.Server, settings: Http2Settings): boolean {
       const current: Http2Settings = (marked[SETTINGS] = {});
       h2.on('session', (s: http2.ServerHttp2Session) => {
         if (current.window !== undefined) widenSession(s, current.window);
+        if (current.firstCallMs !== undefined) watchFirstCall(s, current.firstCallMs);
       });
       h2.on('stream', (stream: http2.ServerHttp2Stream) => {
         if (current.requestIdleMs !== undefined) watchRequest(stream, current.requestIdleMs);
@@ -505,13 +540,15 @@ export function setGrpcFlowControlWindow(server: grpc.Server, window: number): b
 }
 
 /**
- * End calls whose request message stops arriving for `ms` (see GrpcServerOptions.requestIdleTimeoutMs),
- * on every http2 server of `server` (grpc-js internals, as setGrpcFlowControlWindow). Returns false
- * when they cannot be reached: stalled requests then hold what they received until their
- * connection closes.
+ * End calls whose request message stops arriving, and close connections that start no call
+ * (GrpcTimeouts; see GrpcServerOptions.requestIdleTimeoutMs, firstCallTimeoutMs) on every http2
+ * server of `server` (grpc-js internals, as setGrpcFlowControlWindow). Returns false when they
+ * cannot be reached: stalled requests then hold what they received, and silent connections stay,
+ * until their connection closes.
  */
-export function setGrpcRequestIdleTimeout(server: grpc.Server, ms: number): boolean {
-  return configureHttp2(server, { requestIdleMs: checkRequestIdleTimeout(ms) });
+export function setGrpcTimeouts(server: grpc.Server, timeouts: GrpcTimeouts): boolean {
+  const checked = checkGrpcTimeouts({ requestIdleTimeoutMs: timeouts.requestIdleMs, firstCallTimeoutMs: timeouts.firstCallMs });
+  return configureHttp2(server, { requestIdleMs: checked.requestIdleMs, firstCallMs: checked.firstCallMs });
 }
 
 /** Bind and start; resolves with the bound port. Applies the server's flowControlWindowBytes. */
@@ -522,8 +559,8 @@ export function listenGrpc(server: grpc.Server, host: string, port: number): Pro
       if (err) return reject(err);
       const window = flowControlWindows.get(server);
       if (window !== undefined && window > HTTP2_DEFAULT_WINDOW) setGrpcFlowControlWindow(server, window);
-      const idle = requestIdleTimeouts.get(server);
-      if (idle !== undefined) setGrpcRequestIdleTimeout(server, idle);
+      const timeouts = grpcTimeouts.get(server);
+      if (timeouts !== undefined) setGrpcTimeouts(server, timeouts);
       resolve(bound);
     });
   });

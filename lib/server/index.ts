@@ -4,6 +4,7 @@
  */
 import { isIP, type AddressInfo } from 'node:net';
 import type * as http from 'node:http';
+import type { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { ModelRepository, stderrLogger, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
 import type { Backend } from '../backends/backend.js';
@@ -16,7 +17,7 @@ import { TensorRtError } from '../errors.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
 export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SharedMemoryMapping, type SystemSharedMemoryOptions } from './shared-memory.js';
-export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, setGrpcRequestIdleTimeout, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
+export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, setGrpcTimeouts, type GrpcServerOptions, type GrpcHandlers, type GrpcTimeouts } from './grpc.js';
 export { REQUEST_LIMITS } from './codec.js';
 export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
@@ -60,7 +61,7 @@ export interface ServeOptions {
   sharedMemoryKeyPrefixes?: string[];
   /** most shared-memory regions registered at once (default 256) */
   sharedMemoryMaxRegions?: number;
-  /** HTTP: a request's headers must arrive within this, ms (default 20 000) */
+  /** HTTP: a request's headers must arrive within this; gRPC: a new connection's first call must start within this, ms (default 20 000) */
   headersTimeoutMs?: number;
   /** HTTP: a whole request must arrive within this, ms (default 300 000) */
   requestTimeoutMs?: number;
@@ -83,6 +84,8 @@ export interface RunningServer {
   metricsPort?: number;
   /** gRPC front-end threads serving at start (0: gRPC on the main thread; absent when gRPC is disabled) */
   grpcWorkers?: number;
+  /** the gRPC front-end worker threads serving now (monitoring: their heap, resource usage) */
+  grpcThreads(): readonly Worker[];
   /** Stop accepting, drain the schedulers, close every listener. Idempotent. */
   close(): Promise<void>;
 }
@@ -120,7 +123,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.sharedMemoryKeyPrefixes ? { keyPrefixes: options.sharedMemoryKeyPrefixes } : {}),
     ...(options.sharedMemoryMaxRegions !== undefined ? { maxRegions: options.sharedMemoryMaxRegions } : {}),
   });
-  const running: RunningServer = { repository, host, sharedMemory, close: async () => {} };
+  const running: RunningServer = { repository, host, sharedMemory, grpcThreads: () => grpcFrontEnd?.workerThreads() ?? [], close: async () => {} };
   let closing: Promise<void> | undefined;
   running.close = () =>
     (closing ??= (async () => {
@@ -160,6 +163,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
         ...(options.grpcWorkers !== undefined ? { workers: options.grpcWorkers } : {}),
         ...(options.bodyIdleTimeoutMs !== undefined ? { requestIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+        ...(options.headersTimeoutMs !== undefined ? { firstCallTimeoutMs: options.headersTimeoutMs } : {}),
         logger: options.logger ?? stderrLogger,
         sharedMemory,
       });
