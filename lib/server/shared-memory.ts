@@ -27,6 +27,7 @@ interface Region extends SharedMemoryRegionStatus {
   bytes: Uint8Array;
   /** the shm object's size now, or -1 once an access to the mapping faulted (SharedMemoryMapping.size) */
   size: (() => number) | undefined;
+  close: (() => void) | undefined;
 }
 
 /** What a SharedMemoryMapper returns. */
@@ -39,6 +40,8 @@ export interface SharedMemoryMapping {
    * Checked before every use of the region. Absent: no check.
    */
   size?: () => number;
+  /** Called when the region is unregistered: what size() needs may go (the mapping itself stays while views of it are in use). */
+  close?: () => void;
 }
 
 /** Maps [offset, offset + byteSize) of the shm object `key`, page-locked if `pin` and possible; the native addon by default. */
@@ -152,15 +155,18 @@ export class SystemSharedMemory {
     if (checkSize(byteSize, 'byte_size') === 0) bad(`shared memory region '${name}': byte_size must be at least 1`);
     if (this.#regions.has(name)) bad(`shared memory region '${name}' is already registered`);
     if (this.#regions.size >= this.#maxRegions) bad(`shared memory region '${name}': ${this.#maxRegions} regions are registered, the most this server keeps; unregister some first`);
-    const { buffer, pinned, size } = this.#map(key, offset, byteSize, this.#pin());
-    this.#regions.set(name, { name, key, offset, byteSize, pinned, bytes: new Uint8Array(buffer), size });
+    const { buffer, pinned, size, close } = this.#map(key, offset, byteSize, this.#pin());
+    this.#regions.set(name, { name, key, offset, byteSize, pinned, bytes: new Uint8Array(buffer), size, close });
   }
 
   /** Unregister one region, or every region when `name` is empty or absent. Unknown names are not an error (as in Triton). */
   unregister(name?: string): void {
     this.#checkEnabled();
-    if (!name) this.#regions.clear();
-    else this.#regions.delete(name);
+    for (const r of name ? [this.#regions.get(name)] : [...this.#regions.values()]) {
+      if (r === undefined) continue;
+      this.#regions.delete(r.name);
+      r.close?.();
+    }
   }
 
   /** Status of one region (ERR_INVALID_ARGUMENT if it is not registered) or of all. */

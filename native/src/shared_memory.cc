@@ -109,7 +109,7 @@ void FreeSlot(int slot) {
 struct ShmMapping {
   void* base = MAP_FAILED;
   size_t length = 0;
-  int fd = -1;
+  std::atomic<int> fd{-1};
   int slot = -1;
   bool registered = false;  // cudaHostRegister'ed
 
@@ -122,7 +122,12 @@ struct ShmMapping {
       if (registered) cudaHostUnregister(base);
       munmap(base, length);
     }
-    if (fd >= 0) close(fd);
+    CloseFd();
+  }
+
+  void CloseFd() {
+    const int f = fd.exchange(-1);
+    if (f >= 0) close(f);
   }
 
   bool Faulted() const { return slot >= 0 && gSlots[slot].faulted.load(std::memory_order_acquire) != 0; }
@@ -173,15 +178,26 @@ Napi::Value MapSharedMemory(const Napi::CallbackInfo& info) {
 
   Napi::Object result = Napi::Object::New(env);
   // size(): the object's size now, or -1 once the mapping faulted (the region is then unusable)
+  // or the descriptor was closed
   result.Set("size", Napi::Function::New(
                          env,
                          [m](const Napi::CallbackInfo& ci) -> Napi::Value {
-                           if (m->Faulted()) return Napi::Number::New(ci.Env(), -1);
+                           const int f = m->fd.load();
+                           if (m->Faulted() || f < 0) return Napi::Number::New(ci.Env(), -1);
                            struct stat now {};
-                           if (fstat(m->fd, &now) != 0) return Napi::Number::New(ci.Env(), -1);
+                           if (fstat(f, &now) != 0) return Napi::Number::New(ci.Env(), -1);
                            return Napi::Number::New(ci.Env(), static_cast<double>(now.st_size));
                          },
                          "size"));
+  // close(): the descriptor is not needed once the region is unregistered; the mapping stays
+  // until the views of requests in flight are collected
+  result.Set("close", Napi::Function::New(
+                          env,
+                          [m](const Napi::CallbackInfo& ci) -> Napi::Value {
+                            m->CloseFd();
+                            return ci.Env().Undefined();
+                          },
+                          "close"));
   // Page-locked, the region is recognised as pinned (FindPinned): a batch gathered from such
   // requests is DMA'd to the GPU with no CPU copy. Without a usable GPU it stays a plain mapping.
   if (pin && cudaHostRegister(m->base, m->length, cudaHostRegisterPortable) == cudaSuccess) {

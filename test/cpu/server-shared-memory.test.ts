@@ -5,7 +5,7 @@
 // Worker mode runs the built front-end thread (dist/server/grpc-worker.js): run `npm run
 // build:ts` before running this file alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -129,6 +129,26 @@ describe.skipIf(!HAVE_SHM)('native mapSharedMemory under a client that truncates
       s.truncate(4100);
       expect(() => shm.view('r', 0, 4, 'input "x"')).toThrow(/input "x": shared memory region 'r' \(key '.*'\) needs 4196 bytes of its object, which now holds 4100; unregister it/);
       expect(() => shm.checkAfterUse(['r'])).toThrow(/the request: .*now holds 4100/);
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('holds a descriptor per registered region only: unregistering closes it (the mapping stays while views of it live)', () => {
+    const s = makeShm('fds', 4096);
+    try {
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const shm = new SystemSharedMemory({ maxRegions: 64 });
+      const before = fds();
+      for (let i = 0; i < 20; i++) shm.register(`r${i}`, s.key, 0, 64);
+      expect(fds() - before).toBe(20);
+      const view = shm.view('r3', 0, 4, 'input "x"');
+      shm.unregister('r3');
+      expect(fds() - before).toBe(19);
+      shm.unregister();
+      expect(fds()).toBe(before);
+      view[0] = 9; // still mapped
+      expect(s.read(0, 1)[0]).toBe(9);
     } finally {
       s.remove();
     }
