@@ -157,8 +157,9 @@ export class Tally {
   amplificationBaseline = 0;
   rssBaseline = 0;
   rssAfter = 0;
-  /** after a second round of the heaviest cases (GC'd) */
+  /** after a second and a third round of the heaviest cases (GC'd) */
   rssSecondRound = 0;
+  rssThirdRound = 0;
   /** heapUsed + external (array buffers included) of the server, after GC */
   jsBaseline = 0;
   jsAfter = 0;
@@ -170,7 +171,7 @@ export class Tally {
       `hostile suite: ${this.tried} cases tried, ${this.clearErrors} clear errors, ${this.served} served correctly, ` +
       `crashes ${this.crashes}, hangs ${this.hangs}, requests lost ${this.lost}, ` +
       `peak RSS under amplification ${mb(this.amplificationBaseline + this.amplificationPeak)} (+${mb(this.amplificationPeak)} over ${mb(this.amplificationBaseline)}), ` +
-      `RSS ${mb(this.rssBaseline)} before the cases, ${mb(this.rssAfter)} after them, ${mb(this.rssSecondRound)} after a second round of the heaviest (GC'd; JS heap + external ${mb(this.jsBaseline)} → ${mb(this.jsAfter)})` +
+      `RSS ${mb(this.rssBaseline)} before the cases, ${mb(this.rssAfter)} after them, ${mb(this.rssSecondRound)} and ${mb(this.rssThirdRound)} after a second and a third round of the heaviest (GC'd; JS heap + external ${mb(this.jsBaseline)} → ${mb(this.jsAfter)})` +
       (this.failures.length ? `; ${this.failures.length} failed: ${this.failures.join(' | ')}` : '')
     );
   }
