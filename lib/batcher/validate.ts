@@ -10,8 +10,12 @@ import type { QueuePolicy } from './types.js';
 
 /** Priority levels beyond this are refused: each level is a queue, built up front. */
 export const MAX_PRIORITY_LEVELS = 1024;
-/** Delays and timeouts beyond this (µs) are refused: one day. */
-export const MAX_MICROSECONDS = 86_400_000_000;
+/**
+ * Delays and timeouts beyond this (µs) are refused: one ms under the longest timer Node arms
+ * (2^31 - 1 ms), so that float µs arithmetic cannot round a timer past it. The repository's
+ * config limit (CONFIG_LIMITS.timerMicroseconds) is this same number.
+ */
+export const MAX_MICROSECONDS = (2 ** 31 - 2) * 1000;
 /** A queue bound beyond this is refused (requests hold their tensors while queued). */
 export const MAX_QUEUE_SIZE = 1_000_000;
 

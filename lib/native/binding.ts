@@ -180,7 +180,8 @@ export interface NativeBinding {
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
   /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write, page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. */
-  mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean };
+  /** Maps a POSIX shm object's range; `size()` is the object's size now (-1 after a fault), `close()` drops the descriptor (lib/server/shared-memory.ts). */
+  mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean; size(): number; close(): void };
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;
   addonVersion: string;

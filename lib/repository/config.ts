@@ -9,6 +9,7 @@ import { kserveDataType, dataTypeFromKserve, type DataType } from '../dtypes.js'
 import type { ModelSignature, TensorSpec } from '../backends/backend.js';
 import type { DynamicBatchingOptions, QueuePolicy } from '../batcher/types.js';
 import { parsePbtxt, type PbField, type PbPos } from './pbtxt.js';
+import { MAX_MICROSECONDS } from '../batcher/validate.js';
 
 export interface ModelTensorConfig {
   name: string;
@@ -240,6 +241,8 @@ function convertScalar(f: PbField, type: Scalar | { enum: readonly string[] }, p
     case 'uint':
       if (v.kind !== 'number' || !Number.isInteger(v.value)) throw configError(f.pos, `${path} expects an integer`);
       if (type === 'uint' && v.value < 0) throw configError(f.pos, `${path} must not be negative`);
+      // past 2^53 the text no longer names one number (9007199254740993 reads as ...992)
+      if (!Number.isSafeInteger(v.value)) throw configError(f.pos, `${path}: ${v.text} is beyond the integers this server represents exactly (±${Number.MAX_SAFE_INTEGER})`);
       return v.value;
   }
 }
@@ -312,31 +315,102 @@ export function parseModelConfig(text: string): ParsedModelConfig {
   return { config, warnings };
 }
 
+/**
+ * Bounds on what a config.pbtxt may ask for. Each field gets one: a config is read from disk, but
+ * the repository API loads it on a client's request, and numbers like priority_levels 4294967295
+ * (a queue per level, built in a synchronous loop) or a delay past Node's timer range would
+ * otherwise freeze or crash the whole server, or leave requests unanswered.
+ */
+export const CONFIG_LIMITS = Object.freeze({
+  /** config.pbtxt itself, bytes */
+  fileBytes: 1024 * 1024,
+  /** max_batch_size (Triton's int32) */
+  maxBatchSize: 2 ** 31 - 1,
+  /** a tensor's rank, batch dimension included */
+  rank: 32,
+  /** one dimension (Triton's dims are int64; TensorRT's and most runtimes' sizes stay in int32) */
+  dim: 2 ** 31 - 1,
+  /** inputs, and outputs, of one model */
+  tensors: 1024,
+  /** entries of dynamic_batching.preferred_batch_size */
+  preferredBatchSizes: 1024,
+  /** dynamic_batching.priority_levels: the batcher keeps two queues per level and scans them all */
+  priorityLevels: 1024,
+  /**
+   * max_queue_delay_microseconds and queue-policy timeouts (and a request's "timeout"): Node's
+   * timers hold at most 2^31-1 ms, and a longer one fires after 1 ms, re-armed forever. One ms
+   * under that, so that the batcher's arithmetic in floating-point µs (deadline minus now) cannot
+   * round a timer at the limit past it.
+   */
+  timerMicroseconds: MAX_MICROSECONDS,
+  /** instances of one model version (instance_group count, times its gpus) */
+  instances: 128,
+  /** instance_group entries */
+  instanceGroups: 64,
+  /** a GPU ordinal in instance_group.gpus */
+  gpu: 1023,
+  /** version_policy.latest.num_versions and the entries of version_policy.specific.versions */
+  versions: 1024,
+});
+
 function validateStatic(c: ModelConfig): void {
   const bad = (m: string): never => {
     throw new TensorRtError('ERR_CONFIG', m);
   };
+  const L = CONFIG_LIMITS;
+  const atMost = (v: number | undefined, max: number, what: string): void => {
+    if (v !== undefined && v > max) bad(`${what} ${v} exceeds the limit of ${max}`);
+  };
   if (c.max_batch_size !== undefined && c.max_batch_size < 0) bad('max_batch_size must not be negative');
+  atMost(c.max_batch_size, L.maxBatchSize, 'max_batch_size');
   const vp = c.version_policy;
   if (vp && [vp.latest, vp.all, vp.specific].filter((x) => x !== undefined).length > 1) bad('version_policy must set exactly one of latest, all, specific');
   if (vp?.latest && (vp.latest.num_versions ?? 0) < 1) bad('version_policy.latest.num_versions must be at least 1');
-  for (const g of c.instance_group ?? []) {
+  atMost(vp?.latest?.num_versions, L.versions, 'version_policy.latest.num_versions');
+  atMost(vp?.specific?.versions?.length, L.versions, 'the number of version_policy.specific.versions');
+  for (const v of vp?.specific?.versions ?? []) if (v < 0) bad(`version_policy.specific.versions: version ${v} must not be negative`);
+  const groups = c.instance_group ?? [];
+  atMost(groups.length, L.instanceGroups, 'the number of instance_group entries');
+  let instances = 0;
+  for (const g of groups) {
     if (g.count !== undefined && g.count < 1) bad('instance_group.count must be at least 1');
+    atMost(g.count, L.instances, 'instance_group.count');
+    for (const gpu of g.gpus ?? []) if (gpu < 0 || gpu > L.gpu) bad(`instance_group.gpus: GPU ${gpu} is not in 0..${L.gpu}`);
+    atMost(g.gpus?.length, L.gpu + 1, 'the number of instance_group.gpus');
+    instances += (g.count ?? 1) * (g.kind !== 'KIND_CPU' && g.gpus?.length ? g.gpus.length : 1);
   }
+  if (instances > L.instances) bad(`instance_group asks for ${instances} instances of each version; the limit is ${L.instances}`);
+  atMost(c.input?.length, L.tensors, 'the number of inputs');
+  atMost(c.output?.length, L.tensors, 'the number of outputs');
+  const batchDim = (c.max_batch_size ?? 0) > 0 ? 1 : 0;
   for (const t of [...(c.input ?? []), ...(c.output ?? [])]) {
     if (!t.name) bad('every input and output needs a name');
     if (t.data_type !== undefined && dataTypeFromConfig(t.data_type) === undefined) bad(`${t.name}: data type ${t.data_type} is not supported by tensorrt-node`);
-    for (const d of t.dims ?? []) if (d < -1 || d === 0) bad(`${t.name}: invalid dimension ${d}`);
+    for (const d of t.dims ?? []) if (d < -1 || d === 0 || d > L.dim) bad(`${t.name}: invalid dimension ${d} (dimensions are -1 or 1..${L.dim})`);
+    if ((t.dims?.length ?? 0) + batchDim > L.rank) bad(`${t.name}: ${t.dims!.length} dimensions${batchDim ? ' (plus the batch dimension)' : ''} exceed the rank limit of ${L.rank}`);
   }
   const db = c.dynamic_batching;
   if (db) {
+    atMost(db.preferred_batch_size?.length, L.preferredBatchSizes, 'the number of dynamic_batching.preferred_batch_size entries');
     for (const p of db.preferred_batch_size ?? []) {
       if (p < 1) bad(`dynamic_batching.preferred_batch_size ${p} must be at least 1`);
       if (c.max_batch_size !== undefined && p > c.max_batch_size) bad(`dynamic_batching.preferred_batch_size ${p} exceeds max_batch_size ${c.max_batch_size}`);
+      atMost(p, L.maxBatchSize, 'dynamic_batching.preferred_batch_size');
     }
+    atMost(db.max_queue_delay_microseconds, L.timerMicroseconds, 'dynamic_batching.max_queue_delay_microseconds');
+    atMost(db.priority_levels, L.priorityLevels, 'dynamic_batching.priority_levels');
     if ((db.priority_levels ?? 0) > 0 && db.default_priority_level !== undefined && (db.default_priority_level < 1 || db.default_priority_level > db.priority_levels!)) {
       bad(`dynamic_batching.default_priority_level must be within 1..${db.priority_levels}`);
     }
+    const policies: Array<[string, ModelQueuePolicyConfig]> = [];
+    if (db.default_queue_policy) policies.push(['dynamic_batching.default_queue_policy', db.default_queue_policy]);
+    for (const [level, q] of Object.entries(db.priority_queue_policy ?? {})) {
+      const n = Number(level);
+      const levels = db.priority_levels ?? 0;
+      if (!(n >= 1 && n <= levels)) bad(`dynamic_batching.priority_queue_policy: level ${level} is not one of the priority levels 1..${levels}`);
+      policies.push([`dynamic_batching.priority_queue_policy[${level}]`, q]);
+    }
+    for (const [where, q] of policies) atMost(q.default_timeout_microseconds, L.timerMicroseconds, `${where}.default_timeout_microseconds`);
   }
 }
 

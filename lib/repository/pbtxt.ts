@@ -48,6 +48,8 @@ interface Token {
   pos: PbPos;
 }
 
+/** Deepest nesting of messages accepted. */
+const MAX_DEPTH = 64;
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_PART = /[A-Za-z0-9_.]/;
 const PUNCT = new Set(['{', '}', '<', '>', '[', ']', ':', ',', ';', '-', '/']);
@@ -202,13 +204,17 @@ export function parsePbtxt(src: string): PbField[] {
     throw new PbtxtSyntaxError(`expected a value, found ${describe(t)}`, t.pos);
   };
 
+  let depth = 0;
   const parseMessageBody = (close: string | null): PbField[] => {
+    // a config nests a few levels; a file of a million "{" would otherwise overflow the stack
+    if (++depth > MAX_DEPTH) throw new PbtxtSyntaxError(`messages are nested more than ${MAX_DEPTH} deep`, peek().pos);
     const fields: PbField[] = [];
     for (;;) {
       const t = peek();
       if (close === null && t.kind === 'eof') return fields;
       if (close !== null && isPunct(t, close)) {
         next();
+        depth--;
         return fields;
       }
       if (t.kind === 'eof') throw new PbtxtSyntaxError(`expected "${close}" before end of input`, t.pos);

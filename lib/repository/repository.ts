@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { TensorRtError, isTensorRtError } from '../errors.js';
 import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature } from '../backends/backend.js';
 import type { InferenceScheduler, ModelStatistics } from '../batcher/types.js';
-import { parseModelConfig, completeConfig, dynamicBatchingOptions, selectVersions, type ModelConfig, type ResolvedModelConfig } from './config.js';
+import { CONFIG_LIMITS, parseModelConfig, completeConfig, dynamicBatchingOptions, selectVersions, type ModelConfig, type ResolvedModelConfig } from './config.js';
 import { backendFor, defaultBackends, PLATFORM_FILENAMES } from './backends.js';
 import type { SchedulerFactory } from './scheduler-factory.js';
 import { defaultPlanCache, planForOnnxModel, PLAN_CACHE_DIRNAME, type PlanCache } from './plan-cache.js';
@@ -98,6 +98,49 @@ function errMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Longest model name accepted (a directory name: NAME_MAX on Linux). */
+const MAX_MODEL_NAME_BYTES = 255;
+
+/**
+ * Check a model name given to the repository API (load, unload, start-up list): one directory
+ * name of the repository, nothing that path.join would walk out of it with ("..", "a/b", "x/."),
+ * no empty name. Whether it exists is for the caller to check against scanNames().
+ * ERR_INVALID_ARGUMENT when it is not such a name.
+ */
+export function checkModelName(name: unknown): string {
+  if (typeof name !== 'string' || name === '') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'a model name is required');
+  if (name === '.' || name === '..' || /[/\\\0]/.test(name) || Buffer.byteLength(name) > MAX_MODEL_NAME_BYTES) {
+    throw new TensorRtError('ERR_INVALID_ARGUMENT', `invalid model name ${JSON.stringify(name.length > 300 ? `${name.slice(0, 300)}...` : name)}: a model name is the name of one directory of the model repository`, { model: name });
+  }
+  return name;
+}
+
+/** A version as a request names it: a decimal integer with no sign and no leading zero (as the repository lists it), else undefined. */
+export function parseVersion(version: string): number | undefined {
+  if (!/^(0|[1-9][0-9]*)$/.test(version)) return undefined;
+  const n = Number(version);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * Runs instance creations and disposals one at a time, each in its own turn of the event loop.
+ * Backends do that work on libuv's thread pool (ONNX Runtime) or their own threads; a model with
+ * many instances loaded or unloaded at once would queue them all ahead of every other model's
+ * inferences, which share that pool, and stall the server for seconds. Before the server serves
+ * (`parallel`), start-up loads run side by side.
+ */
+class InstanceWork {
+  private tail: Promise<unknown> = Promise.resolve();
+  parallel = true;
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.parallel) return fn();
+    const result = this.tail.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
 async function exists(p: string): Promise<boolean> {
   try {
     await fs.access(p);
@@ -151,6 +194,7 @@ export class ModelRepository {
   private readonly locks = new Map<string, Promise<unknown>>();
   private pollTimer?: NodeJS.Timeout;
   private polling?: Promise<void>;
+  private readonly instanceWork = new InstanceWork();
   private started = false;
   private closed = false;
 
@@ -191,13 +235,15 @@ export class ModelRepository {
     const names = await this.scanNames();
     let toLoad: string[] = [];
     if (this.controlMode === 'explicit') {
-      toLoad = this.startupModels.includes('*') ? names : this.startupModels;
+      toLoad = this.startupModels.includes('*') ? names : this.startupModels.map(checkModelName);
       const missing = toLoad.filter((n) => !names.includes(n));
       if (missing.length) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model(s) ${missing.map((m) => `"${m}"`).join(', ')} not found in ${this.path}`);
     } else {
       toLoad = names;
     }
     await Promise.all(toLoad.map((n) => this.withLock(n, () => this.loadModel(n)).catch(() => undefined)));
+    // from now on requests are served: instances are created and disposed one at a time
+    this.instanceWork.parallel = false;
     if (this.controlMode === 'poll') this.schedulePoll();
   }
 
@@ -278,7 +324,8 @@ export class ModelRepository {
       throw new TensorRtError('ERR_MODEL_NOT_FOUND', `unknown model "${name}"`, { model: name });
     }
     if (version !== undefined && version !== '') {
-      const vn = typeof version === 'number' ? version : /^\d+$/.test(version) ? Number(version) : NaN;
+      // one name per version: "01" or "+1" is not version 1
+      const vn = typeof version === 'number' ? version : (parseVersion(version) ?? NaN);
       const v = m.versions.get(vn);
       if (!v) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" has no version "${version}"`, { model: name, version });
       if (v.state !== 'READY' || !v.loaded) throw new TensorRtError('ERR_MODEL_NOT_READY', `model "${name}" version ${vn} is not ready${v.reason ? `: ${v.reason}` : ''}`, { model: name, version: vn });
@@ -317,12 +364,15 @@ export class ModelRepository {
    */
   async load(name: string): Promise<void> {
     this.checkControl('load');
+    checkModelName(name);
+    if (!(await this.scanNames()).includes(name)) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" was not found in the model repository`, { model: name });
     await this.withLock(name, () => this.loadModel(name));
   }
 
   /** Unload a model, draining its queued requests: explicit mode only. */
   async unload(name: string): Promise<void> {
     this.checkControl('unload');
+    checkModelName(name);
     await this.withLock(name, () => this.unloadModel(name, 'unloaded'));
   }
 
@@ -396,7 +446,7 @@ export class ModelRepository {
     const m = this.models.get(name);
     if (!m) {
       if (this.closed) return;
-      if (!(await this.scanNames()).includes(name)) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `unknown model "${name}"`);
+      if (!(await this.scanNames()).includes(name)) throw new TensorRtError('ERR_MODEL_NOT_FOUND', `unknown model "${name}"`, { model: name });
       return;
     }
     m.state = 'UNLOADING';
@@ -428,13 +478,15 @@ export class ModelRepository {
     if (!old) this.models.set(name, entry);
     if (!(await exists(dir))) {
       if (!old || old === entry) this.models.delete(name);
-      throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" not found in ${this.path}`);
+      throw new TensorRtError('ERR_MODEL_NOT_FOUND', `model "${name}" was not found in the model repository`, { model: name });
     }
     try {
       // config
       let config: ModelConfig = {};
       const cfgPath = path.join(dir, 'config.pbtxt');
       if (await exists(cfgPath)) {
+        const size = (await fs.stat(cfgPath)).size;
+        if (size > CONFIG_LIMITS.fileBytes) throw new TensorRtError('ERR_CONFIG', `${path.join(name, 'config.pbtxt')} is ${size} bytes; the limit is ${CONFIG_LIMITS.fileBytes}`);
         let parsed;
         try {
           parsed = parseModelConfig(await fs.readFile(cfgPath, 'utf8'));
@@ -448,7 +500,7 @@ export class ModelRepository {
       entry.rawConfig = config;
       // versions
       const ents = await fs.readdir(dir, { withFileTypes: true });
-      const available = ents.filter((e) => e.isDirectory() && /^\d+$/.test(e.name)).map((e) => Number(e.name));
+      const available = ents.filter((e) => e.isDirectory() && /^\d+$/.test(e.name)).map((e) => Number(e.name)).filter(Number.isSafeInteger);
       const versions = selectVersions(config.version_policy, available);
       if (!versions.length) {
         throw new TensorRtError('ERR_CONFIG', available.length ? `no version of model "${name}" matches its version_policy (found ${available.join(', ')})` : `model "${name}" has no version directory (expected ${name}/1/...)`);
@@ -465,7 +517,9 @@ export class ModelRepository {
       this.models.set(name, entry);
       if (old && old !== entry) await this.retire(old);
       this.logger.info(`loaded model ${name} version(s) ${ready.map((r) => r.version).join(', ')}`);
-    } catch (e) {
+    } catch (caught) {
+      // what clients read (the load's answer, the index) names files relative to the repository
+      const e = this.redacted(caught);
       const reason = errMessage(e);
       this.logger.error(reason);
       if (old && old !== entry && old.state === 'READY') {
@@ -485,6 +539,18 @@ export class ModelRepository {
       }
       throw e;
     }
+  }
+
+  /**
+   * `e` with the repository's absolute path taken out of its message (backends name the files
+   * they failed on): model-relative paths instead, so that a client learns nothing of the
+   * server's file system from a failed load.
+   */
+  private redacted(e: unknown): unknown {
+    const message = errMessage(e);
+    if (!message.includes(this.path)) return e;
+    const text = message.split(this.path + path.sep).join('').split(this.path).join('<model repository>');
+    return isTensorRtError(e) ? new TensorRtError(e.code, text, e.details, { cause: e }) : new TensorRtError('ERR_BACKEND', text, undefined, { cause: e });
   }
 
   private async retire(old: ModelEntry): Promise<void> {
@@ -541,7 +607,7 @@ export class ModelRepository {
         if (device !== undefined) opts.device = device;
         if (config.max_batch_size !== undefined) opts.maxBatchSize = config.max_batch_size;
         if (config.optimization?.cuda?.graphs !== undefined) opts.cudaGraph = config.optimization.cuda.graphs;
-        return backend.createInstance(file, opts);
+        return this.instanceWork.run(() => backend.createInstance(file, opts)).then((instance) => this.disposedInTurn(instance));
       };
       instances.push(await create(placements[0]));
       const signature = instances[0]!.signature;
@@ -555,7 +621,19 @@ export class ModelRepository {
       return { version, state: 'READY', reason: '', loaded: { name, version, config: resolved, signature, scheduler } };
     } catch (e) {
       await Promise.all(instances.map((i) => i.dispose().catch(() => undefined)));
-      return { version, state: 'UNAVAILABLE', reason: errMessage(e) };
+      return { version, state: 'UNAVAILABLE', reason: errMessage(this.redacted(e)) };
     }
+  }
+
+  /**
+   * Make `instance.dispose()` (which the scheduler calls for each instance when it closes) wait
+   * its turn in instanceWork, as creation does. The method is replaced on the object itself, so
+   * that the instance keeps its identity and every other method.
+   */
+  private disposedInTurn(instance: BackendInstance): BackendInstance {
+    const dispose = instance.dispose.bind(instance);
+    let disposing: Promise<void> | undefined;
+    instance.dispose = () => (disposing ??= this.instanceWork.run(dispose));
+    return instance;
   }
 }

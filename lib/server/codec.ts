@@ -6,7 +6,7 @@
 import { TensorRtError, isTensorRtError } from '../errors.js';
 import { byteLength, dataTypeFromKserve, kserveDataType, typedArrayConstructor, type DataType, type TypedArray } from '../dtypes.js';
 import { Tensor, shapeSize, formatShape } from '../tensor.js';
-import { dataTypeFromConfig, type ModelTensorConfig } from '../repository/config.js';
+import { CONFIG_LIMITS, dataTypeFromConfig, type ModelTensorConfig } from '../repository/config.js';
 import type { LoadedModelVersion } from '../repository/repository.js';
 import type { InferRequestOptions, ModelStatistics, DurationStat } from '../batcher/types.js';
 import type { SharedMemoryRef, SystemSharedMemory } from './shared-memory.js';
@@ -14,6 +14,11 @@ import type { SharedMemoryRef, SystemSharedMemory } from './shared-memory.js';
 export const SERVER_NAME = 'tensorrt-node';
 export const SERVER_VERSION = '0.1.0';
 export const SERVER_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'schedule_policy', 'system_shared_memory'];
+
+/** The extensions a server lists: system_shared_memory only while it is enabled. */
+export function serverExtensions(shm: Pick<SystemSharedMemory, 'enabled'>): string[] {
+  return shm.enabled ? SERVER_EXTENSIONS : SERVER_EXTENSIONS.filter((e) => e !== 'system_shared_memory');
+}
 
 export interface WireInput {
   name: string;
@@ -30,6 +35,43 @@ export interface WireInput {
 function bad(code: 'ERR_INVALID_ARGUMENT' | 'ERR_UNKNOWN_TENSOR' | 'ERR_MISSING_TENSOR' | 'ERR_DTYPE_MISMATCH' | 'ERR_SHAPE_MISMATCH' | 'ERR_BATCH_TOO_LARGE', msg: string): never {
   throw new TensorRtError(code, msg);
 }
+
+/**
+ * How much structure one inference request may carry, checked before it is decoded into objects
+ * (request-guards.ts: a scan of the protobuf wire format for gRPC, a count of the JSON's objects
+ * and members for HTTP) and again, against the model, once decoded. A request of
+ * 30 MB holding a million tiny inputs would otherwise become a million objects (1.5 GB and seconds
+ * of the main thread) before any check could refuse it.
+ */
+export const REQUEST_LIMITS = Object.freeze({
+  /** inputs, requested outputs and (gRPC) raw_input_contents entries, each */
+  tensors: 1024,
+  /** entries of one parameters map (the request's, an input's, an output's) */
+  parameters: 64,
+  /** all of the above together, parameters of every tensor included (gRPC: and bytes_contents entries) */
+  entries: 4096,
+  /** elements of one shape */
+  rank: CONFIG_LIMITS.rank,
+  /** objects in an HTTP request's JSON (data never holds objects) */
+  jsonObjects: 8192,
+  /** members of those objects together */
+  jsonMembers: 32768,
+});
+
+/** The request's inputs and outputs fit the model: no more of each than it has (checked before they are turned into tensors). */
+export function checkTensorCounts(model: LoadedModelVersion, inputs: number, outputs: number): void {
+  if (inputs > model.config.input.length) bad('ERR_INVALID_ARGUMENT', `the request has ${inputs} inputs; model "${model.name}" has ${model.config.input.length}`);
+  if (outputs > model.config.output.length) bad('ERR_INVALID_ARGUMENT', `the request asks for ${outputs} outputs; model "${model.name}" has ${model.config.output.length}`);
+}
+
+/** Integer types taken from JSON numbers or typed gRPC contents: their range (a value outside it is refused, never wrapped). */
+const INT_RANGE: Partial<Record<DataType, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int32: [-2147483648, 2147483647],
+};
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 /** Shapes in metadata: the batch dimension shows as -1 when the model batches. */
 export function fullShape(model: LoadedModelVersion, t: ModelTensorConfig): number[] {
@@ -57,15 +99,27 @@ function flatten(v: unknown, out: unknown[], depth = 0): void {
 function fromValues(dtype: DataType, name: string, values: ArrayLike<unknown>): TypedArray {
   const n = values.length;
   switch (dtype) {
-    case 'float32':
+    case 'float32': {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = values[i];
+        if (typeof x !== 'number') bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${JSON.stringify(x)}) is not a valid FP32 value`);
+        a[i] = x;
+        // a finite number past FP32's largest would become Infinity
+        if (!Number.isFinite(a[i]!) && Number.isFinite(x)) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${x}) is out of range for FP32`);
+      }
+      return a;
+    }
     case 'int8':
     case 'uint8':
     case 'int32': {
       const C = typedArrayConstructor(dtype);
-      const a = new C(n) as Float32Array;
+      const a = new C(n) as Int32Array;
+      const [lo, hi] = INT_RANGE[dtype]!;
       for (let i = 0; i < n; i++) {
         const x = values[i];
-        if (typeof x !== 'number' || (dtype !== 'float32' && !Number.isInteger(x))) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${JSON.stringify(x)}) is not a valid ${kserveDataType(dtype)} value`);
+        if (typeof x !== 'number' || !Number.isInteger(x)) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${JSON.stringify(x)}) is not a valid ${kserveDataType(dtype)} value`);
+        if (x < lo || x > hi) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${x}) is out of range for ${kserveDataType(dtype)} (${lo}..${hi})`);
         a[i] = x;
       }
       return a;
@@ -74,10 +128,16 @@ function fromValues(dtype: DataType, name: string, values: ArrayLike<unknown>): 
       const a = new BigInt64Array(n);
       for (let i = 0; i < n; i++) {
         const x = values[i];
-        if (typeof x === 'bigint') a[i] = x;
-        else if (typeof x === 'number' && Number.isInteger(x)) a[i] = BigInt(x);
-        else if (typeof x === 'string' && /^-?\d+$/.test(x)) a[i] = BigInt(x);
+        let v: bigint | undefined;
+        if (typeof x === 'bigint') v = x;
+        else if (typeof x === 'number' && Number.isInteger(x)) {
+          // a JSON number (or a gRPC int64 read as a Number) past 2^53 has already lost its low digits
+          if (!Number.isSafeInteger(x)) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${x}) is beyond ±2^53-1, where a number is not exact: send such INT64 values as strings or binary data`);
+          v = BigInt(x);
+        } else if (typeof x === 'string' && /^-?\d{1,20}$/.test(x)) v = BigInt(x);
         else bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${JSON.stringify(x)}) is not a valid INT64 value`);
+        if (v! < INT64_MIN || v! > INT64_MAX) bad('ERR_INVALID_ARGUMENT', `input "${name}": element ${i} (${String(x)}) is out of range for INT64`);
+        a[i] = v!;
       }
       return a;
     }
@@ -128,8 +188,8 @@ export function buildInputs(model: LoadedModelVersion, inputs: WireInput[]): Rec
     if (!dtype) bad('ERR_INVALID_ARGUMENT', `input "${w.name}": unsupported datatype "${w.datatype}"`);
     const want = dataTypeFromConfig(spec!.data_type)!;
     if (dtype !== want) bad('ERR_DTYPE_MISMATCH', `input "${w.name}": datatype ${w.datatype} does not match the model's ${kserveDataType(want)}`);
-    if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
-      bad('ERR_INVALID_ARGUMENT', `input "${w.name}": shape must be an array of non-negative integers`);
+    if (!Array.isArray(w.shape) || w.shape.length > REQUEST_LIMITS.rank || !w.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      bad('ERR_INVALID_ARGUMENT', `input "${w.name}": shape must be an array of at most ${REQUEST_LIMITS.rank} non-negative integers`);
     }
     const shape = w.shape as number[];
     const dims = spec!.dims;
@@ -230,6 +290,26 @@ export function tensorBytes(t: Tensor): Buffer {
   return Buffer.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
+/**
+ * The JSON text of an inference response. Non-finite FP32 values are written as Triton writes them
+ * (its JSON writer's NaN/Infinity flag): the bare tokens NaN, Infinity and -Infinity, which
+ * tritonclient (Python's json and rapidjson) reads back, where JSON.stringify would write null and
+ * lose them. Strict JSON parsers (JSON.parse) refuse those tokens: such clients ask for binary outputs.
+ */
+export function inferResponseJson(head: Record<string, unknown>, outputs: Array<Record<string, unknown>>): string {
+  const nonFinite = outputs.some((o) => Array.isArray(o.data) && o.data.some((v) => typeof v === 'number' && !Number.isFinite(v)));
+  if (!nonFinite) return JSON.stringify({ ...head, outputs });
+  const parts = outputs.map((o) => {
+    if (!Array.isArray(o.data)) return JSON.stringify(o);
+    const { data, ...meta } = o;
+    const values = (data as unknown[]).map((v) => (typeof v !== 'number' || Number.isFinite(v) ? JSON.stringify(v) : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'));
+    const rest = JSON.stringify(meta);
+    return `${rest.slice(0, -1)}${rest.length > 2 ? ',' : ''}"data":[${values.join(',')}]}`;
+  });
+  const h = JSON.stringify(head);
+  return `${h.slice(0, -1)}${h.length > 2 ? ',' : ''}"outputs":[${parts.join(',')}]}`;
+}
+
 /** JSON values of a tensor (flat, row-major). */
 export function tensorJson(t: Tensor): Array<number | boolean> {
   switch (t.type) {
@@ -255,12 +335,14 @@ export function requestOptions(params: Record<string, unknown> | undefined, outp
     const v = params[k];
     if (v === undefined) return undefined;
     const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) bad('ERR_INVALID_ARGUMENT', `parameter "${k}" must be a non-negative integer`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) bad('ERR_INVALID_ARGUMENT', `parameter "${k}" must be a non-negative integer`);
     return n as number;
   };
   const p = num('priority');
   if (p !== undefined && p > 0) o.priority = p;
   const t = num('timeout');
+  // the batcher arms a timer for it: Node's timers go no further than 2^31-1 ms
+  if (t !== undefined && t > CONFIG_LIMITS.timerMicroseconds) bad('ERR_INVALID_ARGUMENT', `parameter "timeout" ${t} µs exceeds the limit of ${CONFIG_LIMITS.timerMicroseconds} µs`);
   if (t !== undefined && t > 0) o.timeoutMicroseconds = t;
   return o;
 }

@@ -11,6 +11,8 @@ export interface GrpcWorkerData {
   methods: readonly string[];
   maxMessageBytes: number;
   flowControlWindowBytes: number;
+  /** GrpcServerOptions.requestIdleTimeoutMs and firstCallTimeoutMs */
+  timeouts: { requestIdleMs: number; firstCallMs: number };
 }
 
 export interface BridgedError {

@@ -24,12 +24,14 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   GRPC_METHODS,
   checkFlowControlWindow,
+  checkGrpcTimeouts,
   closeGrpc,
   createBridgedGrpcHandlers,
   createGrpcServer,
   findProtoDir,
   listenGrpc,
   setGrpcFlowControlWindow,
+  setGrpcTimeouts,
   type GrpcHandlers,
   type GrpcMethod,
   type GrpcServerOptions,
@@ -255,6 +257,7 @@ class WorkerFrontEnd implements GrpcFrontEnd {
       this.fallbackServer = this.options.fallback();
       this.fallbackInjector = this.fallbackServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
       setGrpcFlowControlWindow(this.fallbackServer, this.options.workerData.flowControlWindowBytes);
+      setGrpcTimeouts(this.fallbackServer, this.options.workerData.timeouts);
     }
     socket.resume();
     this.fallbackInjector.injectConnection(socket);
@@ -365,9 +368,11 @@ export async function startGrpcServer(options: StartGrpcOptions): Promise<GrpcFr
   const protoDir = options.protoDir ?? findProtoDir();
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const flowControlWindowBytes = checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW);
+  const timeouts = checkGrpcTimeouts(options);
   // one registry for the threads' calls and the in-thread fallback's
-  const sharedMemory = options.sharedMemory ?? new SystemSharedMemory();
-  const inThreadServer = (): grpc.Server => createGrpcServer({ ...options, protoDir, maxMessageBytes, flowControlWindowBytes, sharedMemory });
+  const sharedMemory = options.sharedMemory ?? new SystemSharedMemory({ enabled: false });
+  const inThreadServer = (): grpc.Server =>
+    createGrpcServer({ ...options, protoDir, maxMessageBytes, flowControlWindowBytes, requestIdleTimeoutMs: timeouts.requestIdleMs, firstCallTimeoutMs: timeouts.firstCallMs, sharedMemory });
   if (threads > 0) {
     let dupFd: ((fd: number) => number) | undefined;
     try {
@@ -381,7 +386,13 @@ export async function startGrpcServer(options: StartGrpcOptions): Promise<GrpcFr
       const frontEnd = new WorkerFrontEnd({
         handlers: createBridgedGrpcHandlers(options.repository, sharedMemory),
         threads,
-        workerData: { protoDir, methods: GRPC_METHODS satisfies readonly GrpcMethod[], maxMessageBytes, flowControlWindowBytes },
+        workerData: {
+          protoDir,
+          methods: GRPC_METHODS satisfies readonly GrpcMethod[],
+          maxMessageBytes,
+          flowControlWindowBytes,
+          timeouts,
+        },
         logger: options.logger,
         dupFd,
         fallback: inThreadServer,

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
 import { TensorRtError } from '../errors.js';
-import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, setGrpcFlowControlWindow } from './grpc.js';
+import { closeGrpc, flattenModelInferRequest, loadGrpcService, newGrpcServer, refusedStatus, setGrpcFlowControlWindow, setGrpcTimeouts } from './grpc.js';
 import { PooledMessages, installPooledDecoder } from './grpc-decoder.js';
 import { BufferPool, CALL_FIELDS, MessageBatcher, RAW_INPUTS, RAW_OUTPUTS, bytesBackToBuffers, moveBytesOut, type BridgedError, type FromWorker, type GrpcWorkerData, type ToWorker } from './grpc-bridge.js';
 
@@ -26,11 +26,11 @@ const pending = new Map<number, grpc.sendUnaryData<unknown>>();
 const inputBuffers = new BufferPool(64 * 1024 * 1024);
 /**
  * Large requests are assembled in buffers of that pool, and their tensor bytes go to the main
- * thread without another copy (grpc-decoder.ts); unless TENSORRT_NODE_GRPC_POOLED_DECODER=0, or
- * grpc-js is not the version this knows (then bytes are copied out of grpc-js's message as before).
+ * thread without another copy (grpc-decoder.ts); unless grpc-js is not the version this knows
+ * (internals/grpc-js.ts), then bytes are copied out of grpc-js's message.
  */
-const pooledMessages = process.env.TENSORRT_NODE_GRPC_POOLED_DECODER !== '0' ? new PooledMessages(inputBuffers) : undefined;
-const inPlace = pooledMessages && installPooledDecoder(pooledMessages) ? pooledMessages : undefined;
+const pooledMessages = new PooledMessages(inputBuffers);
+const inPlace = installPooledDecoder(pooledMessages) ? pooledMessages : undefined;
 let nextId = 0;
 
 /**
@@ -43,6 +43,9 @@ const calls = new MessageBatcher((items, transfer) => post({ kind: 'calls', call
 function forward(method: string, index: number) {
   const flatten = method === 'ModelInfer';
   return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    // refused before decoding (too large a structure, or malformed): answered here
+    const refused = refusedStatus(call.request);
+    if (refused) return callback(refused);
     const id = nextId++;
     pending.set(id, callback);
     const request = call.request;
@@ -55,8 +58,9 @@ function forward(method: string, index: number) {
 const server = newGrpcServer(options.maxMessageBytes);
 server.addService(loadGrpcService(options.protoDir), Object.fromEntries(options.methods.map((m, i) => [m, forward(m, i)])));
 const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-// after createConnectionInjector: the injector's http2 server is then in the map that this widens
+// after createConnectionInjector: the injector's http2 server is then in the map that these configure
 setGrpcFlowControlWindow(server, options.flowControlWindowBytes);
+setGrpcTimeouts(server, options.timeouts);
 
 function adopt(fd: number): void {
   let socket: net.Socket;

@@ -4,28 +4,31 @@
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { TensorRtError } from '../errors.js';
 import type { ModelRepository } from '../repository/repository.js';
 import {
-  SERVER_EXTENSIONS,
   SERVER_NAME,
   SERVER_VERSION,
   buildInputs,
+  checkTensorCounts,
   errorMessage,
   grpcStatusFor,
   kserveOutputDatatype,
   modelMetadata,
   requestOptions,
   requestedOutputs,
+  serverExtensions,
   sharedMemoryOutputBuffers,
   statisticsJson,
   tensorBytes,
   type WireInput,
 } from './codec.js';
+import { grpcHttp2Servers } from './internals/grpc-js.js';
+import { RequestRefused, guardedDeserializer } from './request-guards.js';
 import { SystemSharedMemory, cudaShmUnsupported, noCudaRegion, type SharedMemoryRef } from './shared-memory.js';
 
 export interface GrpcServerOptions {
@@ -50,15 +53,42 @@ export interface GrpcServerOptions {
    * min(4, max(1, floor(os.availableParallelism() / 4))), see autoGrpcWorkers().
    */
   workers?: number | 'auto';
-  /** the system shared-memory regions (shared with the HTTP front end by startServer); default: a registry of this server's own */
+  /**
+   * the system shared-memory regions (shared with the HTTP front end by startServer); default: a
+   * registry of this server's own, with the extension off (see SystemSharedMemoryOptions.enabled)
+   */
   sharedMemory?: SystemSharedMemory;
+  /**
+   * A call whose request message stops arriving (no byte for this long, ms) is ended with
+   * DEADLINE_EXCEEDED and its stream reset, which frees what it had received. Applied by
+   * listenGrpc() and the front-end threads. Default 30 000.
+   */
+  requestIdleTimeoutMs?: number;
+  /**
+   * A new connection must start its first call within this, ms, or it is closed (what HTTP's
+   * header timeout does to a connection that sends nothing). A connection idle between calls is
+   * left open, as Triton leaves it. Applied as requestIdleTimeoutMs. Default 20 000.
+   */
+  firstCallTimeoutMs?: number;
 }
+
+/** The timeouts on slow and stalled gRPC clients (GrpcServerOptions.requestIdleTimeoutMs, firstCallTimeoutMs), ms. */
+export interface GrpcTimeouts {
+  requestIdleMs: number;
+  firstCallMs: number;
+}
+
+/** Default GrpcServerOptions.requestIdleTimeoutMs. */
+export const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 30_000;
+/** Default GrpcServerOptions.firstCallTimeoutMs. */
+export const DEFAULT_FIRST_CALL_TIMEOUT_MS = 20_000;
 
 /** Node's (and HTTP/2's) initial window, bytes. */
 const HTTP2_DEFAULT_WINDOW = 65_535;
 /** HTTP/2's largest window, bytes (2^31 - 1). */
 const HTTP2_MAX_WINDOW = 2 ** 31 - 1;
 const flowControlWindows = new WeakMap<grpc.Server, number>();
+const grpcTimeouts = new WeakMap<grpc.Server, GrpcTimeouts>();
 
 /** Find the package's proto/ folder from this module's location (source or bundled dist). */
 export function findProtoDir(): string {
@@ -141,7 +171,11 @@ export type GrpcMethod = (typeof GRPC_METHODS)[number];
  */
 export type GrpcHandlers = Record<GrpcMethod, (request: any) => unknown>;
 
-/** Load GRPCInferenceService from grpc_service.proto in `protoDir`. */
+/**
+ * Load GRPCInferenceService from grpc_service.proto in `protoDir`. Each method's request
+ * deserializer is guarded (request-guards.ts): a request over REQUEST_LIMITS, or one that does
+ * not decode, reaches the handler as a RequestRefused, answered with INVALID_ARGUMENT.
+ */
 export function loadGrpcService(protoDir: string): grpc.ServiceDefinition {
   const def = protoLoader.loadSync(path.join(protoDir, 'grpc_service.proto'), {
     keepCase: true,
@@ -152,7 +186,16 @@ export function loadGrpcService(protoDir: string): grpc.ServiceDefinition {
     includeDirs: [protoDir],
   });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { inference: { GRPCInferenceService: grpc.ServiceClientConstructor } };
-  return pkg.inference.GRPCInferenceService.service;
+  const service = pkg.inference.GRPCInferenceService.service;
+  for (const [method, m] of Object.entries(service)) {
+    (m as { requestDeserialize: (b: Buffer) => unknown }).requestDeserialize = guardedDeserializer(method, m.requestDeserialize);
+  }
+  return service;
+}
+
+/** The status for a request refused before decoding (RequestRefused), or undefined for a decoded one. */
+export function refusedStatus(request: unknown): { code: number; details: string } | undefined {
+  return request instanceof RequestRefused ? { code: grpc.status.INVALID_ARGUMENT, details: request.message } : undefined;
 }
 
 /** Default largest message, bytes. */
@@ -176,6 +219,8 @@ export function newGrpcServer(maxMessageBytes: number): grpc.Server {
 /** grpc-js's unary handler around one of GrpcHandlers: errors become a status code and details. */
 function unary(fn: (request: unknown) => unknown) {
   return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>): void => {
+    const refused = refusedStatus(call.request);
+    if (refused) return callback(refused);
     Promise.resolve()
       .then(() => fn(call.request))
       .then(
@@ -190,6 +235,7 @@ export function createGrpcServer(options: GrpcServerOptions): grpc.Server {
   const service = loadGrpcService(options.protoDir ?? findProtoDir());
   const server = newGrpcServer(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   flowControlWindows.set(server, checkFlowControlWindow(options.flowControlWindowBytes ?? DEFAULT_FLOW_CONTROL_WINDOW));
+  grpcTimeouts.set(server, checkGrpcTimeouts(options));
   const handlers = createGrpcHandlers(options.repository, options.sharedMemory);
   server.addService(service, Object.fromEntries(GRPC_METHODS.map((m) => [m, unary(handlers[m])])));
   return server;
@@ -249,7 +295,7 @@ export function createBridgedGrpcHandlers(repo: ModelRepository, shm: SystemShar
 }
 
 /** The KServe v2 gRPC methods over `repo` (and the shared-memory regions of `shm`). */
-export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemory = new SystemSharedMemory()): GrpcHandlers {
+export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemory = new SystemSharedMemory({ enabled: false })): GrpcHandlers {
   return {
     ServerLive: () => ({ live: true }),
     ServerReady: () => ({ ready: repo.isReady() }),
@@ -257,7 +303,7 @@ export function createGrpcHandlers(repo: ModelRepository, shm: SystemSharedMemor
       if (!r.name) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'model name is required');
       return { ready: repo.isModelReady(r.name, r.version || undefined) };
     },
-    ServerMetadata: () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS }),
+    ServerMetadata: () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: serverExtensions(shm) }),
     ModelMetadata: (r: NameVersion) => {
       const m = repo.getModel(r.name, r.version || undefined);
       const versions = r.version ? [String(m.version)] : repo.loadedVersions().filter((l) => l.name === m.name).map((l) => String(l.version));
@@ -318,14 +364,17 @@ function filledContents(contents: Record<string, unknown[]> | null | undefined):
 
 async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: FlatModelInferRequest): Promise<unknown> {
   const model = repo.getModel(r.model_name, r.model_version || undefined);
+  checkTensorCounts(model, r.inputs.length, r.outputs.length);
   const raw = r.raw_input_contents ?? [];
+  // the shared-memory regions the request reads or writes: checked again once it is done
+  const used = new Set<string>();
   // inputs in shared memory have no raw_input_contents entry: the others take them in order
   const n = r.inputs.length;
   const inShm: Array<Uint8Array | undefined> = new Array(n);
   let rawCount = 0;
   for (let i = 0; i < n; i++) {
     const inp = r.inputs[i]!;
-    const bytes = shm.inputBytes(inp.parameters, inp.name);
+    const bytes = shm.inputBytes(inp.parameters, inp.name, used);
     inShm[i] = bytes;
     if (bytes === undefined) rawCount++;
   }
@@ -359,7 +408,10 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Fla
   let outShm: Map<string, SharedMemoryRef> | undefined;
   for (const o of r.outputs) {
     const ref = shm.outputRef(o.parameters, o.name);
-    if (ref) (outShm ??= new Map()).set(o.name, ref);
+    if (ref) {
+      (outShm ??= new Map()).set(o.name, ref);
+      used.add(ref.region);
+    }
   }
   const options = requestOptions(r.parameters, names);
   const buffers = sharedMemoryOutputBuffers(model, inputs, outShm, shm);
@@ -380,13 +432,34 @@ async function modelInfer(repo: ModelRepository, shm: SystemSharedMemory, r: Fla
       rawOut.push(EMPTY);
     } else rawOut.push(tensorBytes(t));
   }
+  if (used.size > 0) shm.checkAfterUse(used);
   return { model_name: model.name, model_version: String(model.version), id: r.id, outputs, raw_output_contents: rawOut };
 }
 
 /** the raw_output_contents of an output written to shared memory */
 const EMPTY = Buffer.alloc(0);
 
-const WIDENED = Symbol('tensorrt-node.flowControlWindow');
+/** A timeout option in ms, checked: an integer in [1, 2^31 - 1] (Node's timers). */
+function checkTimeout(ms: number, what: string): number {
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `${what} must be an integer in [1, ${2 ** 31 - 1}], got ${ms}`);
+  return ms;
+}
+
+/** The timeouts that `options` ask for (defaults where they say nothing), checked. */
+export function checkGrpcTimeouts(options: Pick<GrpcServerOptions, 'requestIdleTimeoutMs' | 'firstCallTimeoutMs'>): GrpcTimeouts {
+  return {
+    requestIdleMs: checkTimeout(options.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS, 'requestIdleTimeoutMs'),
+    firstCallMs: checkTimeout(options.firstCallTimeoutMs ?? DEFAULT_FIRST_CALL_TIMEOUT_MS, 'firstCallTimeoutMs'),
+  };
+}
+
+/** What has been set on an http2 server of grpc-js (its listeners are added once). */
+interface Http2Settings {
+  window?: number;
+  requestIdleMs?: number;
+  firstCallMs?: number;
+}
+const SETTINGS = Symbol('tensorrt-node.http2Settings');
 
 /** Raise a session's receive windows: per stream (SETTINGS_INITIAL_WINDOW_SIZE) and the connection's. */
 function widenSession(session: http2.ServerHttp2Session, window: number): void {
@@ -400,24 +473,84 @@ function widenSession(session: http2.ServerHttp2Session, window: number): void {
 }
 
 /**
- * Give every HTTP/2 session of `server` a `window`-byte receive window (stream and connection).
- * grpc-js keeps its http2 servers in the private map `http2Servers` (1.14.x; pinned in
- * package.json): hook each one's 'session' event, and widen the sessions already open. Returns
- * false (and changes nothing) when that map is not there, e.g. after a grpc-js upgrade that
- * renamed it; the server then works with Node's 64 KiB windows, only slower for large messages.
+ * End a call whose request stopped arriving: after `ms` with no frame on its stream while the
+ * client has not finished sending (a call waiting for its answer is not stalled), answer
+ * DEADLINE_EXCEEDED (when nothing was answered yet) and reset the stream, which frees the part of
+ * the message received.
  */
-export function setGrpcFlowControlWindow(server: grpc.Server, window: number): boolean {
-  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(servers instanceof Map)) return false;
-  for (const [h2, info] of servers as Map<http2.Http2Server, { sessions?: Set<http2.ServerHttp2Session> }>) {
-    if (typeof h2?.on !== 'function') return false;
-    const marked = h2 as http2.Http2Server & { [WIDENED]?: number };
-    if (marked[WIDENED] === undefined) h2.on('session', (s: http2.ServerHttp2Session) => widenSession(s, marked[WIDENED] ?? window));
-    marked[WIDENED] = window;
-    for (const s of info?.sessions ?? []) widenSession(s, window);
+function watchRequest(stream: http2.ServerHttp2Stream, ms: number): void {
+  stream.setTimeout(ms, () => {
+    if (stream.destroyed || stream.closed || stream.readableEnded) return;
+    try {
+      if (!stream.headersSent) {
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc.status.DEADLINE_EXCEEDED), 'grpc-message': encodeURI(`the request message stopped arriving: no data for ${ms} ms`) },
+          { endStream: true },
+        );
+      }
+    } catch {
+      // the stream is closing: resetting it below is all there is to do
+    }
+    stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
+}
+
+/** Close a connection that has not started a call `ms` after it opened (nothing else would: grpc-js keeps silent connections). */
+function watchFirstCall(session: http2.ServerHttp2Session, ms: number): void {
+  const timer = setTimeout(() => {
+    if (!session.destroyed) session.destroy();
+  }, ms);
+  timer.unref();
+  const stop = (): void => clearTimeout(timer);
+  session.once('stream', stop);
+  session.once('close', stop);
+}
+
+/** Apply `settings` to every http2 server of `server` (grpc-js internals): false when they cannot be reached. */
+function configureHttp2(server: grpc.Server, settings: Http2Settings): boolean {
+  const servers = grpcHttp2Servers(server);
+  if (servers === undefined) return false;
+  for (const [h2, info] of servers) {
+    const marked = h2 as http2.Http2Server & { [SETTINGS]?: Http2Settings };
+    if (marked[SETTINGS] === undefined) {
+      const current: Http2Settings = (marked[SETTINGS] = {});
+      h2.on('session', (s: http2.ServerHttp2Session) => {
+        if (current.window !== undefined) widenSession(s, current.window);
+        if (current.firstCallMs !== undefined) watchFirstCall(s, current.firstCallMs);
+      });
+      h2.on('stream', (stream: http2.ServerHttp2Stream) => {
+        if (current.requestIdleMs !== undefined) watchRequest(stream, current.requestIdleMs);
+      });
+    }
+    Object.assign(marked[SETTINGS]!, settings);
+    if (settings.window !== undefined) for (const s of info?.sessions ?? []) widenSession(s, settings.window);
   }
   return true;
 }
+
+/**
+ * Give every HTTP/2 session of `server` a `window`-byte receive window (stream and connection),
+ * through grpc-js's private map of its http2 servers (internals/grpc-js.ts): each one's 'session'
+ * event is hooked, and the sessions already open are widened. Returns false (and changes nothing)
+ * when that map is not there, e.g. after a grpc-js upgrade that renamed it; the server then works
+ * with Node's 64 KiB windows, only slower for large messages.
+ */
+export function setGrpcFlowControlWindow(server: grpc.Server, window: number): boolean {
+  return configureHttp2(server, { window });
+}
+
+/**
+ * End calls whose request message stops arriving, and close connections that start no call
+ * (GrpcTimeouts; see GrpcServerOptions.requestIdleTimeoutMs, firstCallTimeoutMs) on every http2
+ * server of `server` (grpc-js internals, as setGrpcFlowControlWindow). Returns false when they
+ * cannot be reached: stalled requests then hold what they received, and silent connections stay,
+ * until their connection closes.
+ */
+export function setGrpcTimeouts(server: grpc.Server, timeouts: GrpcTimeouts): boolean {
+  const checked = checkGrpcTimeouts({ requestIdleTimeoutMs: timeouts.requestIdleMs, firstCallTimeoutMs: timeouts.firstCallMs });
+  return configureHttp2(server, { requestIdleMs: checked.requestIdleMs, firstCallMs: checked.firstCallMs });
+}
+
 /** Bind and start; resolves with the bound port. Applies the server's flowControlWindowBytes. */
 export function listenGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -426,6 +559,8 @@ export function listenGrpc(server: grpc.Server, host: string, port: number): Pro
       if (err) return reject(err);
       const window = flowControlWindows.get(server);
       if (window !== undefined && window > HTTP2_DEFAULT_WINDOW) setGrpcFlowControlWindow(server, window);
+      const timeouts = grpcTimeouts.get(server);
+      if (timeouts !== undefined) setGrpcTimeouts(server, timeouts);
       resolve(bound);
     });
   });

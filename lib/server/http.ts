@@ -2,27 +2,33 @@
  * KServe v2 / Triton HTTP/REST front end (fastify), with the binary tensor data extension,
  * the model repository extension, the statistics extension and system shared memory.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { TensorRtError } from '../errors.js';
 import type { ModelRepository } from '../repository/repository.js';
 import {
-  SERVER_EXTENSIONS,
+  REQUEST_LIMITS,
   SERVER_NAME,
   SERVER_VERSION,
   buildInputs,
+  checkTensorCounts,
   errorMessage,
   httpStatusFor,
+  inferResponseJson,
   kserveOutputDatatype,
   modelMetadata,
   requestOptions,
   requestedOutputs,
+  serverExtensions,
   sharedMemoryOutputBuffers,
   statisticsJson,
   tensorBytes,
   tensorJson,
   type WireInput,
 } from './codec.js';
+import { routeLifecycle } from './internals/fastify.js';
+import { jsonStructureExcess } from './request-guards.js';
 import { SystemSharedMemory, cudaShmUnsupported, noCudaRegion, type SharedMemoryRef } from './shared-memory.js';
 
 export interface HttpServerOptions {
@@ -31,9 +37,22 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** fastify's logger (default off) */
   logger?: boolean;
-  /** the system shared-memory regions (shared with the gRPC front end by startServer); default: a registry of this server's own */
+  /**
+   * the system shared-memory regions (shared with the gRPC front end by startServer); default: a
+   * registry of this server's own, with the extension off (see SystemSharedMemoryOptions.enabled)
+   */
   sharedMemory?: SystemSharedMemory;
+  /** a request's headers must arrive within this, ms (408 and the connection closed); default 20 000 */
+  headersTimeoutMs?: number;
+  /** a whole request, body included, must arrive within this, ms (408); default 300 000 */
+  requestTimeoutMs?: number;
+  /** a request body that receives no byte for this long is refused, ms (408); default 30 000 */
+  bodyIdleTimeoutMs?: number;
 }
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
 
 const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -47,40 +66,24 @@ function failWith(reply: FastifyReply, e: unknown): FastifyReply {
   return fail(reply, httpStatusFor(e), errorMessage(e));
 }
 
-/** fastify's (5.6.x) request symbol for the route's context, found once: undefined when it is not there */
-let routeContextSymbol: symbol | null | undefined = null;
-/** per route context: may tensorrtNodeInferDirect answer its requests? */
-const directRoutes = new WeakMap<object, boolean>();
-/** the lifecycle hooks that run after onRequest */
-const LATER_HOOKS = ['preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend', 'onResponse', 'onError', 'onTimeout', 'onRequestAbort'];
-
 /**
  * Does the route of `req` run nothing that tensorrtNodeInferDirect would skip? That is: that hook
  * is its last onRequest hook, it has no later lifecycle hook, `parser` is the only content-type
  * parser and the error handler is createHttpServer's. True for the instance that createHttpServer
  * builds; an embedder's hooks, parsers or error handler on it make the route run through fastify.
- * Reads fastify's route context (fastify is pinned; it binds hooks and error handlers, hence the
- * names); where it cannot be found, false.
+ * Read from fastify's route context (internals/fastify.ts; fastify binds hooks and error handlers,
+ * hence the names); where it cannot be read, false.
  */
 function servesAsFastify(req: FastifyRequest, parser: unknown): boolean {
-  if (routeContextSymbol === null) routeContextSymbol = Object.getOwnPropertySymbols(req).find((sym) => sym.description === 'fastify.context');
-  const ctx = routeContextSymbol === undefined ? undefined : ((req as unknown as Record<symbol, unknown>)[routeContextSymbol] as Record<string, any> | undefined);
-  if (ctx === undefined || ctx === null || typeof ctx !== 'object') return false;
-  let ok = directRoutes.get(ctx);
-  if (ok === undefined) {
-    const onRequest = ctx.onRequest as Array<{ name?: string }> | null;
-    const parsers = ctx.contentTypeParser?.customParsers as Map<string, { fn?: unknown }> | undefined;
-    ok =
-      Array.isArray(onRequest) &&
-      onRequest[onRequest.length - 1]?.name === 'bound tensorrtNodeInferDirect' &&
-      LATER_HOOKS.every((h) => ctx[h] === null) &&
-      parsers instanceof Map &&
-      parsers.size === 1 &&
-      parsers.get('')?.fn === parser &&
-      ctx.errorHandler?.func?.name === 'bound tensorrtNodeHttpErrors';
-    directRoutes.set(ctx, ok);
-  }
-  return ok;
+  const life = routeLifecycle(req);
+  return (
+    life !== undefined &&
+    life.onRequest[life.onRequest.length - 1] === 'bound tensorrtNodeInferDirect' &&
+    !life.laterHooks &&
+    life.parsers.size === 1 &&
+    life.parsers.get('') === parser &&
+    life.errorHandler === 'bound tensorrtNodeHttpErrors'
+  );
 }
 
 /**
@@ -108,11 +111,21 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A "parameters" member: absent, or an object of at most REQUEST_LIMITS.parameters entries. */
+function checkParameters(params: unknown, owner: string): void {
+  if (params === undefined) return;
+  if (!isObject(params)) throw badRequest(`${owner}: "parameters" must be an object`);
+  let n = 0;
+  for (const _ in params) if (++n > REQUEST_LIMITS.parameters) throw badRequest(`${owner} has more than ${REQUEST_LIMITS.parameters} parameters`);
+}
+
 function parseJsonBody(buf: Buffer | undefined, allowEmpty: boolean): unknown {
   if (!buf || buf.length === 0) {
     if (allowEmpty) return {};
     throw badRequest('request body is empty');
   }
+  const excess = jsonStructureExcess(buf);
+  if (excess !== undefined) throw badRequest(excess);
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch (e) {
@@ -124,33 +137,98 @@ function httpError(status: number, message: string): Error & { statusCode: numbe
   return Object.assign(new Error(message), { statusCode: status });
 }
 
+/** Decimal digits of the largest Content-Length compared as a Number (beyond, it cannot be within any limit). */
+const MAX_LENGTH_DIGITS = 15;
+
+/**
+ * The request bodies being read by one server, and the sweep that refuses those that stalled: a
+ * body that has received no byte for `idleMs` fails with 408. One timer for all of them (running
+ * only while some are being read), each read marking the sweep's tick as it receives data.
+ */
+class BodyReads {
+  private readonly reads = new Set<BodyRead>();
+  private timer: NodeJS.Timeout | undefined;
+  private tick = 0;
+  private readonly period: number;
+  private readonly idleTicks: number;
+
+  constructor(readonly idleMs: number) {
+    this.period = Math.max(10, Math.min(1000, Math.floor(idleMs / 4)));
+    this.idleTicks = Math.ceil(idleMs / this.period);
+  }
+
+  add(read: BodyRead): void {
+    read.lastTick = this.tick;
+    this.reads.add(read);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), this.period);
+      this.timer.unref();
+    }
+  }
+
+  delete(read: BodyRead): void {
+    this.reads.delete(read);
+  }
+
+  /** The current tick, for a read to mark its progress with. */
+  get now(): number {
+    return this.tick;
+  }
+
+  private sweep(): void {
+    this.tick++;
+    for (const read of this.reads) {
+      if (this.tick - read.lastTick > this.idleTicks) read.stalled(this.idleMs);
+    }
+    if (this.reads.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+interface BodyRead {
+  lastTick: number;
+  stalled(idleMs: number): void;
+}
+
 /**
  * Read a request body into one Buffer (what fastify's `parseAs: 'buffer'` does, with the same
- * limits: 413 over `limit`, 400 when the length differs from Content-Length). With a
- * Content-Length the body is written straight into a buffer of that size (no list of chunks and
- * no Buffer.concat), placed so that the binary part of the binary tensor extension (after
- * Inference-Header-Content-Length bytes of JSON) starts 8-byte aligned: raw tensors can then be
- * viewed in place as typed arrays instead of copied (codec.ts fromRaw).
+ * limits: 413 over `limit`, 400 when the length differs from Content-Length), refusing at once a
+ * Content-Length over the limit (413, before any byte of the body) and a body that stalls (408).
+ * The chunks are kept as they arrive (nothing is allocated for a length that is only announced)
+ * and copied once, at the end, into a buffer placed so that the binary part of the binary tensor
+ * extension (after Inference-Header-Content-Length bytes of JSON) starts 8-byte aligned: raw
+ * tensors can then be viewed in place as typed arrays instead of copied (codec.ts fromRaw).
  */
 function readBody(
   headers: Record<string, string | string[] | undefined>,
   payload: NodeJS.ReadableStream,
   limit: number,
+  reads: BodyReads,
   done: (err: Error | null, body?: Buffer) => void,
 ): void {
-  const cl = Number(headers['content-length']);
-  const known = headers['content-length'] !== undefined && Number.isSafeInteger(cl) && cl >= 0;
-  if (known && cl > limit) return done(httpError(413, 'Request body is too large'));
+  const clRaw = headers['content-length'];
+  let cl = -1;
+  if (typeof clRaw === 'string' && /^\d+$/.test(clRaw)) {
+    // 2^53 and beyond (up to the 2^64 - 1 that node's parser lets through) is too large whatever the limit
+    if (clRaw.replace(/^0+(?=\d)/, '').length > MAX_LENGTH_DIGITS || Number(clRaw) > limit) return done(httpError(413, `Request body is too large: Content-Length ${clRaw} exceeds the limit of ${limit} bytes`));
+    cl = Number(clRaw);
+  }
   const hlRaw = headers[HEADER_LENGTH];
   const hl = typeof hlRaw === 'string' && /^\d+$/.test(hlRaw) ? Number(hlRaw) : 0;
   const pad = (8 - (hl % 8)) % 8;
-  const whole = known ? Buffer.allocUnsafeSlow(cl + pad) : undefined;
   const chunks: Buffer[] = [];
   let received = 0;
   let finished = false;
+  const read: BodyRead = {
+    lastTick: 0,
+    stalled: (idleMs) => finish(httpError(408, `Request body timed out: no data for ${idleMs} ms`)),
+  };
   const finish = (err: Error | null, body?: Buffer): void => {
     if (finished) return;
     finished = true;
+    reads.delete(read);
     payload.removeListener('data', onData);
     payload.removeListener('end', onEnd);
     payload.removeListener('error', onError);
@@ -158,15 +236,17 @@ function readBody(
   };
   const onData = (chunk: Buffer): void => {
     if (received + chunk.length > limit) return finish(httpError(413, 'Request body is too large'));
-    if (whole) {
-      if (received + chunk.length > cl) return finish(httpError(400, 'Request body size did not match Content-Length'));
-      chunk.copy(whole, pad + received);
-    } else chunks.push(chunk);
+    if (cl >= 0 && received + chunk.length > cl) return finish(httpError(400, 'Request body size did not match Content-Length'));
+    chunks.push(chunk);
     received += chunk.length;
+    read.lastTick = reads.now;
   };
   const onEnd = (): void => {
-    if (whole && received !== cl) return finish(httpError(400, 'Request body size did not match Content-Length'));
-    finish(null, whole ? whole.subarray(pad, pad + cl) : Buffer.concat(chunks));
+    if (cl >= 0 && received !== cl) return finish(httpError(400, 'Request body size did not match Content-Length'));
+    const whole = Buffer.allocUnsafeSlow(received + pad);
+    let at = pad;
+    for (const c of chunks) at += c.copy(whole, at);
+    finish(null, whole.subarray(pad, pad + received));
   };
   const onError = (err: Error & { statusCode?: number }): void => {
     if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
@@ -175,19 +255,69 @@ function readBody(
   payload.on('data', onData);
   payload.on('end', onEnd);
   payload.on('error', onError);
+  reads.add(read);
   payload.resume();
+}
+
+/** A positive timeout in ms from an option, checked. */
+function timeoutOption(value: number | undefined, fallback: number, what: string): number {
+  const ms = value ?? fallback;
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `${what} must be an integer number of milliseconds in 1..${2 ** 31 - 1}, got ${String(value)}`);
+  return ms;
+}
+
+/**
+ * fastify's answer to a client error node's parser raises (header too large, headers or request
+ * timed out, malformed request), in the protocol's {"error": ...} shape. The connection is closed
+ * afterwards, as node and fastify do.
+ */
+function clientErrorAnswer(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // an answer already under way on this connection (an early 413 or 408 of ours): only close it,
+  // as node's own handler does
+  if ((socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy(err);
+    return;
+  }
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request timed out: its headers or body did not arrive in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'request header fields too large']
+        : [400, `malformed HTTP request${err.code ? ` (${err.code})` : ''}`];
+  const body = JSON.stringify({ error: message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /** Build a fastify instance serving the repository (not yet listening). */
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const repo = options.repository;
-  const shm = options.sharedMemory ?? new SystemSharedMemory();
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.maxBodyBytes ?? 64 * 1024 * 1024 });
+  const shm = options.sharedMemory ?? new SystemSharedMemory({ enabled: false });
+  const headersTimeout = timeoutOption(options.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS, 'headersTimeoutMs');
+  const requestTimeout = timeoutOption(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs');
+  if (headersTimeout > requestTimeout) throw new TensorRtError('ERR_INVALID_ARGUMENT', `headersTimeoutMs (${headersTimeout}) must not exceed requestTimeoutMs (${requestTimeout})`);
+  const reads = new BodyReads(timeoutOption(options.bodyIdleTimeoutMs, DEFAULT_BODY_IDLE_TIMEOUT_MS, 'bodyIdleTimeoutMs'));
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.maxBodyBytes ?? 64 * 1024 * 1024,
+    // node's own limits on slow clients (fastify turns requestTimeout off by default); node checks
+    // them every connectionsCheckingInterval, which also bounds how late a timeout is noticed
+    requestTimeout,
+    http: { headersTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(headersTimeout / 4))) },
+    // what fastify answers by itself, in the protocol's {"error": ...} shape
+    clientErrorHandler: clientErrorAnswer,
+    frameworkErrors: (error, _req, reply) => {
+      void fail(reply, error.statusCode ?? 400, error.code === 'FST_ERR_BAD_URL' ? `malformed URL: ${error.message}` : error.message);
+    },
+  });
 
   // every body arrives as a Buffer; JSON and the binary extension are parsed here
   const limit = options.maxBodyBytes ?? 64 * 1024 * 1024;
   app.removeAllContentTypeParsers();
-  const parseBody = (req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: Buffer) => void): void => readBody(req.headers, payload, limit, done);
+  const parseBody = (req: FastifyRequest, payload: NodeJS.ReadableStream, done: (err: Error | null, body?: Buffer) => void): void => readBody(req.headers, payload, limit, reads, done);
   app.addContentTypeParser('*', parseBody);
 
   // (named: servesAsFastify checks that it is still the error handler in charge)
@@ -199,7 +329,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
 
   const both = (suffix: string): string[] => [`/v2/models/:model${suffix}`, `/v2/models/:model/versions/:version${suffix}`];
 
-  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: SERVER_EXTENSIONS }));
+  app.get('/v2', async () => ({ name: SERVER_NAME, version: SERVER_VERSION, extensions: serverExtensions(shm) }));
   app.get('/v2/health/live', async (_req, reply) => reply.code(200).send());
   app.get('/v2/health/ready', async (_req, reply) => (repo.isReady() ? reply.code(200).send() : fail(reply, 503, 'server is not ready')));
 
@@ -357,7 +487,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     }
     reply.hijack();
     const res = reply.raw;
-    readBody(req.headers, req.raw, limit, (err, body) => {
+    readBody(req.headers, req.raw, limit, reads, (err, body) => {
       if (err) {
         // what the error handler (setErrorHandler above) answers for it
         const code = (err as Error & { statusCode?: number }).statusCode;
@@ -407,17 +537,21 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     const request = parseJsonBody(jsonPart, false);
     if (!isObject(request)) throw badRequest('inference request must be a JSON object');
     if (!Array.isArray(request.inputs)) throw badRequest('inference request needs an "inputs" array');
-    if (request.parameters !== undefined && !isObject(request.parameters)) throw badRequest('"parameters" must be an object');
+    if (request.outputs !== undefined && !Array.isArray(request.outputs)) throw badRequest('"outputs" must be an array');
+    checkTensorCounts(model, request.inputs.length, (request.outputs as unknown[] | undefined)?.length ?? 0);
+    checkParameters(request.parameters, 'the request');
     const reqParams = (request.parameters ?? {}) as Record<string, unknown>;
 
     let offset = 0;
+    // the shared-memory regions the request reads or writes: checked again once it is done
+    const used = new Set<string>();
     const wire: WireInput[] = request.inputs.map((inp: unknown, i: number): WireInput => {
       if (!isObject(inp)) throw badRequest(`input ${i} must be an object`);
       const params = inp.parameters;
-      if (params !== undefined && !isObject(params)) throw badRequest(`input ${i}: "parameters" must be an object`);
+      checkParameters(params, `input ${i}`);
       const w: WireInput = { name: inp.name as string, datatype: inp.datatype as string, shape: inp.shape };
       const size = isObject(params) ? params.binary_data_size : undefined;
-      const fromShm = shm.inputBytes(isObject(params) ? params : undefined, String(inp.name));
+      const fromShm = shm.inputBytes(isObject(params) ? params : undefined, String(inp.name), used);
       if (fromShm) {
         if (inp.data !== undefined || size !== undefined) throw badRequest(`input "${String(inp.name)}" has both shared memory and data`);
         w.raw = fromShm;
@@ -446,11 +580,14 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       outNames = request.outputs.map((o: unknown, i: number) => {
         if (!isObject(o) || typeof o.name !== 'string') throw badRequest(`output ${i} must be an object with a name`);
         const p = o.parameters;
-        if (p !== undefined && !isObject(p)) throw badRequest(`output "${o.name}": "parameters" must be an object`);
+        checkParameters(p, `output "${o.name}"`);
         if (isObject(p) && p.classification !== undefined) throw badRequest('the classification extension is not supported');
         if (isObject(p) && p.binary_data !== undefined) binaryOut.set(o.name, p.binary_data === true);
         const ref = shm.outputRef(isObject(p) ? p : undefined, o.name);
-        if (ref) outShm.set(o.name, ref);
+        if (ref) {
+          outShm.set(o.name, ref);
+          used.add(ref.region);
+        }
         return o.name;
       });
     }
@@ -481,10 +618,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       }
       outputs.push(entry);
     }
-    const response: Record<string, unknown> = { model_name: model.name, model_version: String(model.version) };
-    if (typeof request.id === 'string' && request.id) response.id = request.id;
-    response.outputs = outputs;
-    return { json: Buffer.from(JSON.stringify(response)), blobs };
+    if (used.size > 0) shm.checkAfterUse(used);
+    const head: Record<string, unknown> = { model_name: model.name, model_version: String(model.version) };
+    if (typeof request.id === 'string' && request.id) head.id = request.id;
+    return { json: Buffer.from(inferResponseJson(head, outputs)), blobs };
   }
 
   return app;

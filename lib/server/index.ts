@@ -2,8 +2,9 @@
  * One call to serve a model repository over KServe v2 HTTP and gRPC with Prometheus metrics,
  * the way `tensorrt-node serve` does.
  */
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import type * as http from 'node:http';
+import type { Worker } from 'node:worker_threads';
 import type { FastifyInstance } from 'fastify';
 import { ModelRepository, stderrLogger, type ModelControlMode, type RepositoryLogger } from '../repository/repository.js';
 import type { Backend } from '../backends/backend.js';
@@ -12,10 +13,12 @@ import { createHttpServer } from './http.js';
 import { SystemSharedMemory } from './shared-memory.js';
 import { startGrpcServer, type GrpcFrontEnd } from './grpc-front-ends.js';
 import { createMetricsRegistry, createMetricsServer, type GpuMemoryReport } from './metrics.js';
+import { TensorRtError } from '../errors.js';
 
 export { createHttpServer, type HttpServerOptions } from './http.js';
-export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SystemSharedMemoryOptions } from './shared-memory.js';
-export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, type GrpcServerOptions, type GrpcHandlers } from './grpc.js';
+export { SystemSharedMemory, type SharedMemoryRegionStatus, type SharedMemoryMapper, type SharedMemoryMapping, type SystemSharedMemoryOptions } from './shared-memory.js';
+export { createGrpcServer, createGrpcHandlers, listenGrpc, closeGrpc, setGrpcFlowControlWindow, setGrpcTimeouts, type GrpcServerOptions, type GrpcHandlers, type GrpcTimeouts } from './grpc.js';
+export { REQUEST_LIMITS } from './codec.js';
 export { startGrpcServer, autoGrpcWorkers, type GrpcFrontEnd, type StartGrpcOptions } from './grpc-front-ends.js';
 export { createMetricsRegistry, createMetricsServer, type MetricsOptions, type GpuMemoryReport } from './metrics.js';
 
@@ -45,6 +48,25 @@ export interface ServeOptions {
    * thread. Default 'auto' (1 to 4 by core count; see GrpcServerOptions.workers).
    */
   grpcWorkers?: number | 'auto';
+  /**
+   * Triton's system shared-memory extension (HTTP and gRPC). A client that may register a region
+   * reads and writes, through inference, any POSIX shm object the server's user can open, and
+   * sees and unregisters other clients' regions; only clients on the same host have a use for
+   * it. 'loopback' (default): on when `host` is a loopback address (127.0.0.0/8, ::1, localhost),
+   * off otherwise; 'on', 'off': as said. Behind a proxy on the same host (a service mesh's
+   * sidecar), a loopback address takes remote traffic: use 'off' or sharedMemoryKeyPrefixes.
+   */
+  systemSharedMemory?: 'loopback' | 'on' | 'off';
+  /** only shm keys starting with one of these may be registered (default: any key) */
+  sharedMemoryKeyPrefixes?: string[];
+  /** most shared-memory regions registered at once (default 256) */
+  sharedMemoryMaxRegions?: number;
+  /** HTTP: a request's headers must arrive within this; gRPC: a new connection's first call must start within this, ms (default 20 000) */
+  headersTimeoutMs?: number;
+  /** HTTP: a whole request must arrive within this, ms (default 300 000) */
+  requestTimeoutMs?: number;
+  /** HTTP body or gRPC request message that receives no byte for this long is refused, ms (default 30 000) */
+  bodyIdleTimeoutMs?: number;
   backends?: Backend[];
   schedulerFactory?: SchedulerFactory;
   logger?: RepositoryLogger;
@@ -53,7 +75,7 @@ export interface ServeOptions {
 
 export interface RunningServer {
   repository: ModelRepository;
-  /** the system shared-memory regions registered by clients (HTTP and gRPC) */
+  /** the system shared-memory regions registered by clients (HTTP and gRPC); `sharedMemory.enabled` says whether the extension is on */
   sharedMemory: SystemSharedMemory;
   host: string;
   /** bound ports (absent when disabled) */
@@ -62,13 +84,26 @@ export interface RunningServer {
   metricsPort?: number;
   /** gRPC front-end threads serving at start (0: gRPC on the main thread; absent when gRPC is disabled) */
   grpcWorkers?: number;
+  /** the gRPC front-end worker threads serving now (monitoring: their heap, resource usage) */
+  grpcThreads(): readonly Worker[];
   /** Stop accepting, drain the schedulers, close every listener. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Is `host` a loopback address (or localhost)? */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h) || /^::ffff:127\./.test(h);
+  return false;
 }
 
 /** Load the repository and start the enabled listeners. On failure everything started is closed. */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  const shmMode = options.systemSharedMemory ?? 'loopback';
+  if (!['loopback', 'on', 'off'].includes(shmMode)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `systemSharedMemory must be 'loopback', 'on' or 'off', not ${JSON.stringify(shmMode)}`);
   const repository = new ModelRepository({
     path: options.modelRepository,
     controlMode: options.modelControlMode ?? 'none',
@@ -82,8 +117,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let grpcFrontEnd: GrpcFrontEnd | undefined;
   let metricsServer: http.Server | undefined;
   // regions registered over HTTP are usable over gRPC and the other way round (as in Triton)
-  const sharedMemory = new SystemSharedMemory({ pin: () => repository.loadedVersions().some((v) => v.config.platform === 'tensorrt_plan') });
-  const running: RunningServer = { repository, host, sharedMemory, close: async () => {} };
+  const sharedMemory = new SystemSharedMemory({
+    pin: () => repository.loadedVersions().some((v) => v.config.platform === 'tensorrt_plan'),
+    enabled: shmMode === 'on' || (shmMode === 'loopback' && isLoopbackHost(host)),
+    ...(options.sharedMemoryKeyPrefixes ? { keyPrefixes: options.sharedMemoryKeyPrefixes } : {}),
+    ...(options.sharedMemoryMaxRegions !== undefined ? { maxRegions: options.sharedMemoryMaxRegions } : {}),
+  });
+  const running: RunningServer = { repository, host, sharedMemory, grpcThreads: () => grpcFrontEnd?.workerThreads() ?? [], close: async () => {} };
   let closing: Promise<void> | undefined;
   running.close = () =>
     (closing ??= (async () => {
@@ -103,7 +143,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await repository.start();
     const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
     if (options.httpPort !== false) {
-      app = await createHttpServer({ repository, maxBodyBytes: maxBody, sharedMemory });
+      app = await createHttpServer({
+        repository,
+        maxBodyBytes: maxBody,
+        sharedMemory,
+        ...(options.headersTimeoutMs !== undefined ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+        ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+        ...(options.bodyIdleTimeoutMs !== undefined ? { bodyIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+      });
       await app.listen({ host, port: options.httpPort ?? 8000 });
       running.httpPort = (app.server.address() as AddressInfo).port;
     }
@@ -115,6 +162,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         maxMessageBytes: maxBody,
         ...(options.grpcFlowControlWindowBytes !== undefined ? { flowControlWindowBytes: options.grpcFlowControlWindowBytes } : {}),
         ...(options.grpcWorkers !== undefined ? { workers: options.grpcWorkers } : {}),
+        ...(options.bodyIdleTimeoutMs !== undefined ? { requestIdleTimeoutMs: options.bodyIdleTimeoutMs } : {}),
+        ...(options.headersTimeoutMs !== undefined ? { firstCallTimeoutMs: options.headersTimeoutMs } : {}),
         logger: options.logger ?? stderrLogger,
         sharedMemory,
       });

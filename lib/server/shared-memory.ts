@@ -25,10 +25,27 @@ export interface SharedMemoryRegionStatus {
 
 interface Region extends SharedMemoryRegionStatus {
   bytes: Uint8Array;
+  /** the shm object's size now, or -1 once an access to the mapping faulted (SharedMemoryMapping.size) */
+  size: (() => number) | undefined;
+  close: (() => void) | undefined;
+}
+
+/** What a SharedMemoryMapper returns. */
+export interface SharedMemoryMapping {
+  buffer: ArrayBuffer;
+  pinned: boolean;
+  /**
+   * The shm object's size in bytes now, or -1 once an access to the mapping has faulted (the
+   * object was truncated under it; the native mapper survives that, see native/src/shared_memory.h).
+   * Checked before every use of the region. Absent: no check.
+   */
+  size?: () => number;
+  /** Called when the region is unregistered: what size() needs may go (the mapping itself stays while views of it are in use). */
+  close?: () => void;
 }
 
 /** Maps [offset, offset + byteSize) of the shm object `key`, page-locked if `pin` and possible; the native addon by default. */
-export type SharedMemoryMapper = (key: string, offset: number, byteSize: number, pin: boolean) => { buffer: ArrayBuffer; pinned: boolean };
+export type SharedMemoryMapper = (key: string, offset: number, byteSize: number, pin: boolean) => SharedMemoryMapping;
 
 export interface SystemSharedMemoryOptions {
   map?: SharedMemoryMapper;
@@ -38,6 +55,33 @@ export interface SystemSharedMemoryOptions {
    * model is loaded. Default: never.
    */
   pin?: () => boolean;
+  /**
+   * Is the extension on? A client that can register a region reads and writes, through
+   * inference, any shm object the server's user can open, and sees and unregisters every other
+   * client's regions (Triton's protocol has no notion of owner). Off, every register, status and
+   * unregister call and every tensor naming a region is refused (400 / INVALID_ARGUMENT), and the
+   * server's metadata does not list the extension. Default true here; startServer() turns it on
+   * only for a server bound to a loopback address unless told otherwise (ServeOptions.systemSharedMemory),
+   * and createHttpServer()/startGrpcServer() without a registry of their own use one that is off.
+   */
+  enabled?: boolean;
+  /**
+   * Only keys starting with one of these may be registered (a key and a prefix are compared with
+   * one leading "/", which shm_open adds when it is missing). Default: every key.
+   */
+  keyPrefixes?: readonly string[];
+  /** Most regions registered at once (each holds a mapping and a descriptor). Default 256. */
+  maxRegions?: number;
+}
+
+/** Default SystemSharedMemoryOptions.maxRegions. */
+export const DEFAULT_MAX_SHARED_MEMORY_REGIONS = 256;
+/** Longest key (a POSIX shm name: NAME_MAX). */
+const MAX_KEY_BYTES = 255;
+
+/** A key as shm_open resolves it: with one leading "/". */
+function withSlash(key: string): string {
+  return key.startsWith('/') ? key : `/${key}`;
 }
 
 function bad(message: string): never {
@@ -69,33 +113,91 @@ export class SystemSharedMemory {
   readonly #regions = new Map<string, Region>();
   readonly #map: SharedMemoryMapper;
   readonly #pin: () => boolean;
+  readonly #prefixes: readonly string[] | undefined;
+  readonly #maxRegions: number;
+  /** Is the extension on (SystemSharedMemoryOptions.enabled)? */
+  readonly enabled: boolean;
 
   constructor(options: SystemSharedMemoryOptions = {}) {
     this.#map = options.map ?? ((key, offset, byteSize, pin) => loadNative().mapSharedMemory(key, offset, byteSize, pin));
     this.#pin = options.pin ?? (() => false);
+    this.enabled = options.enabled ?? true;
+    if (options.keyPrefixes !== undefined) {
+      if (!Array.isArray(options.keyPrefixes) || !options.keyPrefixes.every((p) => typeof p === 'string' && p !== '' && !p.includes('\0'))) {
+        throw new TensorRtError('ERR_INVALID_ARGUMENT', 'keyPrefixes must be a list of non-empty strings');
+      }
+      this.#prefixes = options.keyPrefixes.map(withSlash);
+    }
+    this.#maxRegions = options.maxRegions ?? DEFAULT_MAX_SHARED_MEMORY_REGIONS;
+    if (!Number.isSafeInteger(this.#maxRegions) || this.#maxRegions < 1) throw new TensorRtError('ERR_INVALID_ARGUMENT', `maxRegions must be a positive integer, got ${String(options.maxRegions)}`);
   }
 
-  /** Register `name` for [offset, offset + byteSize) of the shm object `key`. ERR_INVALID_ARGUMENT when the name is taken or the object cannot be mapped. */
+  /** ERR_INVALID_ARGUMENT when the extension is off. */
+  #checkEnabled(): void {
+    if (!this.enabled) bad('the system shared-memory extension is disabled on this server');
+  }
+
+  /**
+   * Register `name` for [offset, offset + byteSize) of the shm object `key`. ERR_INVALID_ARGUMENT
+   * when the extension is off, the key is not a shm name this server allows, the name is taken,
+   * there are maxRegions regions already, or the object cannot be mapped.
+   */
   register(name: string, key: string, offset: number, byteSize: number): void {
+    this.#checkEnabled();
     if (typeof name !== 'string' || name === '') bad('a shared memory region needs a name');
     if (typeof key !== 'string' || key === '') bad(`shared memory region '${name}' needs a key`);
+    // a NUL would end the name that shm_open sees: another object than the one named
+    if (key.includes('\0') || key.indexOf('/', 1) !== -1 || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      bad(`shared memory region '${name}': key ${JSON.stringify(key)} is not a POSIX shm name (one path component of at most ${MAX_KEY_BYTES} bytes, no NUL)`);
+    }
+    if (this.#prefixes !== undefined && !this.#prefixes.some((p) => withSlash(key).startsWith(p))) bad(`shared memory region '${name}': key '${key}' is not one this server allows`);
     checkSize(offset, 'offset');
     if (checkSize(byteSize, 'byte_size') === 0) bad(`shared memory region '${name}': byte_size must be at least 1`);
     if (this.#regions.has(name)) bad(`shared memory region '${name}' is already registered`);
-    const { buffer, pinned } = this.#map(key, offset, byteSize, this.#pin());
-    this.#regions.set(name, { name, key, offset, byteSize, pinned, bytes: new Uint8Array(buffer) });
+    if (this.#regions.size >= this.#maxRegions) bad(`shared memory region '${name}': ${this.#maxRegions} regions are registered, the most this server keeps; unregister some first`);
+    const { buffer, pinned, size, close } = this.#map(key, offset, byteSize, this.#pin());
+    this.#regions.set(name, { name, key, offset, byteSize, pinned, bytes: new Uint8Array(buffer), size, close });
   }
 
   /** Unregister one region, or every region when `name` is empty or absent. Unknown names are not an error (as in Triton). */
   unregister(name?: string): void {
-    if (!name) this.#regions.clear();
-    else this.#regions.delete(name);
+    this.#checkEnabled();
+    for (const r of name ? [this.#regions.get(name)] : [...this.#regions.values()]) {
+      if (r === undefined) continue;
+      this.#regions.delete(r.name);
+      r.close?.();
+    }
   }
 
   /** Status of one region (ERR_INVALID_ARGUMENT if it is not registered) or of all. */
   status(name?: string): SharedMemoryRegionStatus[] {
+    this.#checkEnabled();
     const list = name ? [this.#regions.get(name) ?? bad(`unable to find system shared memory region: '${name}'`)] : [...this.#regions.values()];
     return list.map(({ name: n, key, offset, byteSize, pinned }) => ({ name: n, key, offset, byteSize, pinned }));
+  }
+
+  /**
+   * The region's object still holds the registered range and no access to it has faulted:
+   * checked before each use (the client may truncate the object at any time) and after a request
+   * that used the region. ERR_INVALID_ARGUMENT otherwise; the region stays registered but unusable.
+   */
+  #checkIntact(r: Region, subject: string): void {
+    if (r.size === undefined) return;
+    const now = r.size();
+    if (now < 0) bad(`${subject}: shared memory region '${r.name}' (key '${r.key}') was truncated while in use; unregister it`);
+    if (now < r.offset + r.byteSize) bad(`${subject}: shared memory region '${r.name}' (key '${r.key}') needs ${r.offset + r.byteSize} bytes of its object, which now holds ${now}; unregister it`);
+  }
+
+  /**
+   * After a request that used these regions (SharedMemoryRef.region names): ERR_INVALID_ARGUMENT
+   * when one was truncated meanwhile (what was read from it or written to it is then not the
+   * client's data).
+   */
+  checkAfterUse(regions: Iterable<string>): void {
+    for (const name of regions) {
+      const r = this.#regions.get(name);
+      if (r !== undefined) this.#checkIntact(r, 'the request');
+    }
   }
 
   /** The bytes [offset, offset + byteSize) of a registered region: a view of the mapping, no copy. */
@@ -105,18 +207,25 @@ export class SystemSharedMemory {
 
   /** view(), the message's subject given as label(what, tensor) */
   #view(name: string, offset: number, byteSize: number, what: string, tensor: string | undefined): Uint8Array {
+    this.#checkEnabled();
     const r = this.#regions.get(name) ?? bad(`${label(what, tensor)}: unable to find system shared memory region: '${name}'`);
     if (!isSize(offset)) badSize(offset, `${label(what, tensor)}: shared_memory_offset`);
     if (!isSize(byteSize)) badSize(byteSize, `${label(what, tensor)}: shared_memory_byte_size`);
     if (offset + byteSize > r.byteSize) bad(`${label(what, tensor)}: shared_memory_offset ${offset} + shared_memory_byte_size ${byteSize} exceeds region '${name}' of ${r.byteSize} bytes`);
+    this.#checkIntact(r, label(what, tensor));
     return r.bytes.subarray(offset, offset + byteSize);
   }
 
-  /** The bytes of an input whose parameters name a region (a view, no copy); undefined when they name none. */
-  inputBytes(params: Record<string, unknown> | undefined, name: string): Uint8Array | undefined {
+  /**
+   * The bytes of an input whose parameters name a region (a view, no copy); undefined when they
+   * name none. The region's name is added to `used` (for checkAfterUse).
+   */
+  inputBytes(params: Record<string, unknown> | undefined, name: string, used?: Set<string>): Uint8Array | undefined {
     if (params === undefined) return undefined;
     const ref = sharedMemoryRef(params, 'input', name);
-    return ref && this.#view(ref.region, ref.offset, ref.byteSize, 'input', name);
+    if (ref === undefined) return undefined;
+    used?.add(ref.region);
+    return this.#view(ref.region, ref.offset, ref.byteSize, 'input', name);
   }
 
   /**
@@ -139,6 +248,7 @@ export class SystemSharedMemory {
   outputView(ref: SharedMemoryRef, dtype: DataType, bytes: number): TypedArray | undefined {
     const r = this.#regions.get(ref.region);
     if (r === undefined || bytes > ref.byteSize || ref.offset + ref.byteSize > r.byteSize) return undefined;
+    this.#checkIntact(r, `output region '${ref.region}'`);
     const at = r.bytes.byteOffset + ref.offset;
     const size = typedArrayConstructor(dtype).BYTES_PER_ELEMENT;
     if (at % size !== 0 || bytes % size !== 0) return undefined;

@@ -525,8 +525,8 @@ describe('DynamicBatcher: failures, validation, close', () => {
       { maxBatchSize: 8, priorityLevels: 4294967295 },
       { maxBatchSize: 8, priorityLevels: 1025 },
       { maxBatchSize: 8, priorityLevels: -3 },
-      // beyond a day: refused, not wrapped by Node's 2^31 - 1 ms timers
-      { maxBatchSize: 8, maxQueueDelayMicroseconds: 86_400_000_001 },
+      // past the longest timer Node arms (less a ms): refused, not wrapped by Node's 2^31 - 1 ms timers
+      { maxBatchSize: 8, maxQueueDelayMicroseconds: (2 ** 31 - 2) * 1000 + 1 },
       { maxBatchSize: 8, maxQueueDelayMicroseconds: Number.NaN },
       { maxBatchSize: 8, defaultQueuePolicy: { defaultTimeoutMicroseconds: 2 ** 53 } },
       { maxBatchSize: 8, defaultQueuePolicy: { maxQueueSize: 1e12 } },

@@ -3,8 +3,8 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, cpSync, utimesSync } fro
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parsePbtxt, PbtxtSyntaxError } from '../../lib/repository/pbtxt.js';
-import { parseModelConfig, selectVersions, completeConfig, dynamicBatchingOptions } from '../../lib/repository/config.js';
-import { ModelRepository, type RepositoryLogger } from '../../lib/repository/repository.js';
+import { CONFIG_LIMITS, parseModelConfig, selectVersions, completeConfig, dynamicBatchingOptions } from '../../lib/repository/config.js';
+import { ModelRepository, parseVersion, type RepositoryLogger } from '../../lib/repository/repository.js';
 import { isTensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
 import type { Backend, BackendCreateOptions, BackendInstance, ModelSignature } from '../../lib/backends/backend.js';
@@ -430,5 +430,165 @@ describe('ModelRepository', () => {
     await r.start();
     const m = r.getModel('bare');
     expect(m.config).toMatchObject({ platform: 'onnxruntime_onnx', max_batch_size: 0, input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [-1, 4] }] });
+  });
+});
+
+describe('hardening (issue 19): names, config bounds, versions, instance work', () => {
+  it('takes a model name as one directory of the repository: no path out of it, no alias, no empty name, no path in errors', async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'a');
+    addModel(repo, 'noconf');
+    // a model next to the repository, reachable as "../outside" by path.join
+    const outside = path.join(path.dirname(repo), `${path.basename(repo)}-outside`);
+    dirs.push(outside);
+    addModel(path.dirname(outside), path.basename(outside));
+    const backend = new FakeBackend();
+    const r = await open(repo, { controlMode: 'explicit' }, backend);
+    for (const name of [`../${path.basename(outside)}`, '..', '.', 'noconf/.', 'noconf/./.', '/etc', 'a\\b', 'a\0b', 'x'.repeat(256)]) {
+      const e = await r.load(name).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e, name).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/model name/) });
+      await expect(r.unload(name)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    }
+    await expect(r.load('')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: 'a model name is required' });
+    expect(backend.created).toBe(0);
+    const missing = await r.load('missing').catch((e: Error) => e);
+    expect(missing).toMatchObject({ code: 'ERR_MODEL_NOT_FOUND' });
+    expect((missing as Error).message).not.toContain(repo);
+    await r.load('noconf');
+    expect((await r.index()).map((e) => e.name)).toEqual(['a', 'noconf']);
+    await expect(open(repo, { controlMode: 'explicit', loadModels: ['../x'] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('names files relative to the repository in load failures (the backend names them absolute)', async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'boom', { fail: 'placeholder' });
+    writeFileSync(path.join(repo, 'boom', '1', 'model.fake'), JSON.stringify({ signature: SIG, fail: `cannot read ${path.join(repo, 'boom', '1', 'model.fake')} under ${repo}` }));
+    const r = await open(repo, { controlMode: 'explicit' });
+    const e = (await r.load('boom').catch((err: Error) => err)) as Error;
+    expect(e.message).toMatch(/cannot read boom\/1\/model\.fake under <model repository>/);
+    expect(e.message).not.toContain(repo);
+    expect(JSON.stringify(await r.index())).not.toContain(repo);
+  });
+
+  it('bounds every numeric config field, with a load error that says which (and accepts the boundary)', () => {
+    const T = CONFIG_LIMITS.timerMicroseconds;
+    const refused: Array<[string, RegExp]> = [
+      ['dynamic_batching { priority_levels: 4294967295 }', /priority_levels 4294967295 exceeds the limit of 1024/],
+      ['dynamic_batching { priority_levels: 1025 }', /priority_levels 1025 exceeds/],
+      [`dynamic_batching { max_queue_delay_microseconds: ${T + 1} }`, /max_queue_delay_microseconds 2147483646001 exceeds the limit of 2147483646000/],
+      [`dynamic_batching { default_queue_policy { default_timeout_microseconds: ${T + 1} } }`, /default_queue_policy.default_timeout_microseconds 2147483646001 exceeds/],
+      [`dynamic_batching { priority_levels: 2 priority_queue_policy { key: 1 value { default_timeout_microseconds: ${T + 1} } } }`, /priority_queue_policy\[1\]\.default_timeout_microseconds/],
+      ['dynamic_batching { priority_levels: 2 priority_queue_policy { key: 3 value { max_queue_size: 1 } } }', /level 3 is not one of the priority levels 1..2/],
+      ['max_batch_size: 2147483648', /max_batch_size 2147483648 exceeds/],
+      ['max_batch_size: 8 dynamic_batching { preferred_batch_size: [ 9 ] }', /preferred_batch_size 9 exceeds max_batch_size 8/],
+      [`dynamic_batching { preferred_batch_size: [ ${Array.from({ length: 1025 }, () => 1).join(',')} ] }`, /preferred_batch_size entries 1025 exceeds/],
+      ['instance_group [ { count: 1000 } ]', /instance_group.count 1000 exceeds the limit of 128/],
+      ['instance_group [ { count: 100 kind: KIND_GPU gpus: [0, 1] } ]', /asks for 200 instances of each version; the limit is 128/],
+      ['instance_group [ { gpus: [ 5000 ] } ]', /GPU 5000 is not in 0..1023/],
+      ['input [ { name: "x" dims: [ 4294967296 ] } ]', /invalid dimension 4294967296/],
+      [`input [ { name: "x" dims: [ ${Array.from({ length: 33 }, () => 1).join(',')} ] } ]`, /33 dimensions exceed the rank limit of 32/],
+      [`max_batch_size: 4 input [ { name: "x" dims: [ ${Array.from({ length: 32 }, () => 1).join(',')} ] } ]`, /32 dimensions \(plus the batch dimension\) exceed/],
+      ['version_policy { latest { num_versions: 100000 } }', /num_versions 100000 exceeds/],
+      ['max_batch_size: 9007199254740993', /beyond the integers this server represents exactly/],
+      ['max_batch_size: 0x20000000000001', /beyond the integers/],
+      [`${'a { '.repeat(100)}${'} '.repeat(100)}`, /nested more than 64 deep/],
+    ];
+    for (const [text, message] of refused) {
+      let error: unknown;
+      try {
+        parseModelConfig(text);
+      } catch (e) {
+        error = e;
+      }
+      expect({ text: text.slice(0, 80), error: (error as Error | undefined)?.message }).toEqual({ text: text.slice(0, 80), error: expect.stringMatching(message) });
+      expect(isTensorRtError(error, 'ERR_CONFIG')).toBe(true);
+    }
+    const accepted = [
+      'dynamic_batching { priority_levels: 1024 }',
+      `dynamic_batching { max_queue_delay_microseconds: ${T} default_queue_policy { default_timeout_microseconds: ${T} } }`,
+      'max_batch_size: 2147483647',
+      'instance_group [ { count: 64 kind: KIND_GPU gpus: [0, 1] } ]',
+      'instance_group [ { count: 128 } ]',
+      `input [ { name: "x" dims: [ 2147483647, ${Array.from({ length: 31 }, () => -1).join(',')} ] } ]`,
+    ];
+    for (const text of accepted) expect(() => parseModelConfig(text), text).not.toThrow();
+  });
+
+  it('refuses a config.pbtxt over 1 MiB at load, without reading it', async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'big', { config: `max_batch_size: 8\n${'#'.repeat(CONFIG_LIMITS.fileBytes)}\n` });
+    const r = await open(repo, { controlMode: 'explicit' });
+    await expect(r.load('big')).rejects.toThrow(/big\/config\.pbtxt is \d+ bytes; the limit is 1048576/);
+  });
+
+  it('serves a version under its canonical name only: "01", "+1", "1.0" are not version 1', async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'm', { versions: [1, 10] , config: 'version_policy { all { } }' });
+    const r = await open(repo);
+    expect(r.getModel('m', '1').version).toBe(1);
+    expect(r.getModel('m', '10').version).toBe(10);
+    for (const v of ['01', '+1', '1.0', ' 1', '1e1', '0x1', '010']) expect(() => r.getModel('m', v), v).toThrow(expect.objectContaining({ code: 'ERR_MODEL_NOT_FOUND' }));
+    expect(parseVersion('9007199254740993')).toBeUndefined();
+  });
+
+  it('creates and disposes instances one at a time once serving, each in its own turn of the event loop', async () => {
+    const repo = tmpRepo();
+    addModel(repo, 'first');
+    addModel(repo, 'many', { config: 'instance_group [ { count: 6 } ]' });
+    /** a backend whose creations and disposals take a while (a timer) and record how many overlap */
+    class SlowBackend extends FakeBackend {
+      inFlight = 0;
+      maxInFlight = 0;
+      /** event-loop turns (setImmediate callbacks) seen between the start of one operation and the end of the previous */
+      readonly gaps: number[] = [];
+      private turns = 0;
+      private lastEnd = -1;
+      private ticking = true;
+      constructor() {
+        super();
+        const tick = (): void => {
+          this.turns++;
+          if (this.ticking) setImmediate(tick);
+        };
+        setImmediate(tick);
+      }
+      stop(): void {
+        this.ticking = false;
+      }
+      private async op<T>(fn: () => Promise<T>): Promise<T> {
+        if (this.lastEnd >= 0) this.gaps.push(this.turns - this.lastEnd);
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        try {
+          return await fn();
+        } finally {
+          this.inFlight--;
+          this.lastEnd = this.turns;
+        }
+      }
+      override async createInstance(p: string, o?: BackendCreateOptions): Promise<BackendInstance> {
+        const instance = await this.op(() => super.createInstance(p, o));
+        const dispose = instance.dispose.bind(instance);
+        return { ...instance, dispose: () => this.op(dispose) };
+      }
+    }
+    const backend = new SlowBackend();
+    try {
+      const r = await open(repo, { controlMode: 'explicit', loadModels: ['first'] }, backend);
+      backend.maxInFlight = 0;
+      backend.gaps.length = 0;
+      await r.load('many');
+      expect(backend.maxInFlight).toBe(1);
+      await r.unload('many');
+      expect(backend.maxInFlight).toBe(1);
+      // between two operations, the event loop ran (other requests get served)
+      expect(backend.gaps.length).toBe(12);
+      expect(backend.gaps.every((g) => g >= 1)).toBe(true);
+    } finally {
+      backend.stop();
+    }
   });
 });

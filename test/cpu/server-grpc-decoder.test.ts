@@ -70,6 +70,26 @@ describe('pooled gRPC message decoder', () => {
     expect(() => pooledDecoder(messages, POOLED_MIN_BYTES).write(big)).toThrow(theirs);
   });
 
+  it('allocates nothing for a large message before its bytes arrive (a client that announces 16 MiB and stalls holds what it sent)', () => {
+    let taken = 0;
+    const pool = new BufferPool(1 << 20);
+    const messages = new PooledMessages(pool);
+    const take = messages.take.bind(messages);
+    messages.take = (size: number) => {
+      taken += size;
+      return take(size);
+    };
+    const decoder = pooledDecoder(messages);
+    const body = Buffer.alloc(16 * 2 ** 20 - 64, 5);
+    const framed = frame(body);
+    expect(decoder.write(framed.subarray(0, 5 + 100))).toEqual([]);
+    expect(taken).toBe(0);
+    const [whole] = decoder.write(framed.subarray(5 + 100));
+    expect(taken).toBe(body.length + 5);
+    expect(whole!.equals(framed)).toBe(true);
+    expect(messages.has(whole!.buffer)).toBe(true);
+  });
+
   it('moves aligned tensor bytes in place, copies misaligned ones and aligns the next message of the size', () => {
     const pool = new BufferPool(64 * 1024 * 1024);
     const messages = new PooledMessages(pool);

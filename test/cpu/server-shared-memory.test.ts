@@ -5,13 +5,14 @@
 // Worker mode runs the built front-end thread (dist/server/grpc-worker.js): run `npm run
 // build:ts` before running this file alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, ftruncateSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { loadNative } from '../../lib/native/binding.js';
-import { SystemSharedMemory, startServer, type RunningServer } from '../../lib/server/index.js';
+import { spawnSync } from 'node:child_process';
+import { loadNative, nativeBinaryPath } from '../../lib/native/binding.js';
+import { SystemSharedMemory, isLoopbackHost, startServer, type RunningServer, type SharedMemoryMapping } from '../../lib/server/index.js';
 import { Tensor } from '../../lib/tensor.js';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples/models');
@@ -20,7 +21,7 @@ const quiet = { info() {}, warn() {}, error() {} };
 const HAVE_SHM = existsSync('/dev/shm');
 
 /** A POSIX shm object of `size` bytes (a file under /dev/shm); removed by the returned function. */
-function makeShm(tag: string, size: number): { key: string; write(offset: number, b: Uint8Array): void; read(offset: number, n: number): Buffer; remove(): void } {
+function makeShm(tag: string, size: number): { key: string; write(offset: number, b: Uint8Array): void; read(offset: number, n: number): Buffer; truncate(n: number): void; remove(): void } {
   const key = `/trtn-test-${process.pid}-${tag}`;
   const file = `/dev/shm${key}`;
   const fd = openSync(file, 'w+');
@@ -33,6 +34,7 @@ function makeShm(tag: string, size: number): { key: string; write(offset: number
       readSync(fd, out, 0, n, offset);
       return out;
     },
+    truncate: (n) => ftruncateSync(fd, n),
     remove: () => {
       closeSync(fd);
       unlinkSync(file);
@@ -79,6 +81,151 @@ describe.skipIf(!HAVE_SHM)('native mapSharedMemory', () => {
       expect(code(() => map(s.key, -1, 1))[0]).toBe('ERR_INVALID_ARGUMENT');
     } finally {
       s.remove();
+    }
+  });
+});
+
+describe.skipIf(!HAVE_SHM)('native mapSharedMemory under a client that truncates its object', () => {
+  it('survives an access past the end of a truncated object (SIGBUS): reads zeros, and size() says the mapping faulted', () => {
+    // in a process of its own: without the guard, the access kills the process with SIGBUS
+    const script = `
+      const fs = require('fs');
+      const addon = require(${JSON.stringify(nativeBinaryPath())});
+      const key = '/trtn-test-bus-' + process.pid;
+      const fd = fs.openSync('/dev/shm' + key, 'w+');
+      fs.ftruncateSync(fd, 65536);
+      try {
+        const m = addon.mapSharedMemory(key, 100, 40000, false);
+        const view = new Uint8Array(m.buffer);
+        view.fill(7);
+        const size = () => (typeof m.size === 'function' ? m.size() : 'no size()');
+        const before = size();
+        fs.ftruncateSync(fd, 10);
+        const truncated = size();
+        const read = view[39000];
+        view[20000] = 1;
+        console.log(JSON.stringify({ before, truncated, read, after: size() }));
+      } finally {
+        fs.closeSync(fd);
+        fs.unlinkSync('/dev/shm' + key);
+      }`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ before: 65536, truncated: 10, read: 0, after: -1 });
+  });
+
+  it('keeps its object open: size() follows the object, and a region past its end is refused before use', () => {
+    const s = makeShm('size', 8192);
+    try {
+      // (the native binding's declared type predates size(): SharedMemoryMapping has it)
+      const m: SharedMemoryMapping = loadNative().mapSharedMemory(s.key, 4096, 100);
+      expect(m.size?.()).toBe(8192);
+      s.truncate(4000);
+      expect(m.size?.()).toBe(4000);
+      const shm = new SystemSharedMemory();
+      s.truncate(8192);
+      shm.register('r', s.key, 4096, 100);
+      expect(Array.from(shm.view('r', 0, 4, 'input "x"'))).toEqual([0, 0, 0, 0]);
+      s.truncate(4100);
+      expect(() => shm.view('r', 0, 4, 'input "x"')).toThrow(/input "x": shared memory region 'r' \(key '.*'\) needs 4196 bytes of its object, which now holds 4100; unregister it/);
+      expect(() => shm.checkAfterUse(['r'])).toThrow(/the request: .*now holds 4100/);
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('holds a descriptor per registered region only: unregistering closes it (the mapping stays while views of it live)', () => {
+    const s = makeShm('fds', 4096);
+    try {
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const shm = new SystemSharedMemory({ maxRegions: 64 });
+      const before = fds();
+      for (let i = 0; i < 20; i++) shm.register(`r${i}`, s.key, 0, 64);
+      expect(fds() - before).toBe(20);
+      const view = shm.view('r3', 0, 4, 'input "x"');
+      shm.unregister('r3');
+      expect(fds() - before).toBe(19);
+      shm.unregister();
+      expect(fds()).toBe(before);
+      view[0] = 9; // still mapped
+      expect(s.read(0, 1)[0]).toBe(9);
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('refuses a key with NUL (shm_open would open the object named by what precedes it) and objects that are not regular files', () => {
+    const s = makeShm('nul', 4096);
+    try {
+      const map = loadNative().mapSharedMemory;
+      expect(() => map(`${s.key}\0tail`, 0, 16)).toThrow(/no NUL/);
+      const shm = new SystemSharedMemory();
+      expect(() => shm.register('n', `${s.key}\0tail`, 0, 16)).toThrow(/is not a POSIX shm name .*no NUL/);
+      const fifo = `/trtn-test-fifo-${process.pid}`;
+      if (spawnSync('mkfifo', [`/dev/shm${fifo}`]).status === 0) {
+        try {
+          expect(() => map(fifo, 0, 16)).toThrow(/is not a regular shm object/);
+        } finally {
+          unlinkSync(`/dev/shm${fifo}`);
+        }
+      }
+    } finally {
+      s.remove();
+    }
+  });
+});
+
+describe('who may use shared memory', () => {
+  it('SystemSharedMemory: off refuses everything; key prefixes (with or without the leading slash); at most maxRegions', () => {
+    const backing = new ArrayBuffer(64);
+    const map = (_key: string, offset: number, size: number) => ({ buffer: backing.slice(offset, offset + size), pinned: false });
+    const off = new SystemSharedMemory({ map, enabled: false });
+    expect(off.enabled).toBe(false);
+    expect(() => off.register('a', '/k', 0, 8)).toThrow(/the system shared-memory extension is disabled on this server/);
+    expect(() => off.status()).toThrow(/disabled/);
+    expect(() => off.unregister()).toThrow(/disabled/);
+    expect(() => off.inputBytes({ shared_memory_region: 'a', shared_memory_byte_size: 8 }, 'x')).toThrow(/disabled/);
+    const some = new SystemSharedMemory({ map, keyPrefixes: ['/app-', 'tenant1-'], maxRegions: 2 });
+    expect(() => some.register('v', '/victim', 0, 8)).toThrow(/key '\/victim' is not one this server allows/);
+    expect(() => some.register('v', 'victim', 0, 8)).toThrow(/is not one this server allows/);
+    some.register('a', 'app-1', 0, 8);
+    some.register('b', '/tenant1-x', 0, 8);
+    expect(() => some.register('c', '/app-2', 0, 8)).toThrow(/2 regions are registered, the most this server keeps/);
+    expect(() => new SystemSharedMemory({ keyPrefixes: [''] })).toThrow(/keyPrefixes/);
+  });
+
+  it('startServer: on for a loopback address, off beyond it unless asked; the extension is listed only when on', async () => {
+    expect(['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1'].map(isLoopbackHost)).toEqual([true, true, true, true, true, true, true]);
+    expect(['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', 'example.com', '::ffff:10.0.0.1'].map(isLoopbackHost)).toEqual([false, false, false, false, false, false]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'trtn-shm-who-'));
+    cpSync(path.join(EXAMPLES, 'affine'), path.join(dir, 'affine'), { recursive: true });
+    try {
+      for (const [host, mode, on] of [
+        ['127.0.0.1', undefined, true],
+        ['0.0.0.0', undefined, false],
+        ['0.0.0.0', 'on', true],
+        ['127.0.0.1', 'off', false],
+      ] as const) {
+        const server = await startServer({ modelRepository: dir, host, httpPort: 0, grpcPort: 0, metricsPort: false, grpcWorkers: 0, logger: quiet, ...(mode ? { systemSharedMemory: mode } : {}) });
+        try {
+          expect({ host, mode, on: server.sharedMemory.enabled }).toEqual({ host, mode, on });
+          const base = `http://127.0.0.1:${server.httpPort}`;
+          expect({ host, mode, listed: ((await (await fetch(`${base}/v2`)).json()) as { extensions: string[] }).extensions.includes('system_shared_memory') }).toEqual({ host, mode, listed: on });
+          if (!on) {
+            const r = await fetch(`${base}/v2/systemsharedmemory/region/r/register`, { method: 'POST', body: JSON.stringify({ key: '/k', offset: 0, byte_size: 8 }) });
+            expect({ status: r.status, body: await r.json() }).toEqual({ status: 400, body: { error: expect.stringMatching(/disabled on this server/) } });
+            const def = protoLoader.loadSync(path.join(PROTO, 'grpc_service.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO] });
+            const client = new (grpc.loadPackageDefinition(def) as any).inference.GRPCInferenceService(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+            const e = await new Promise<grpc.ServiceError | null>((resolve) => client.SystemSharedMemoryStatus({ name: '' }, (err: grpc.ServiceError | null) => resolve(err)));
+            client.close();
+            expect(e).toMatchObject({ code: 3, details: expect.stringMatching(/disabled on this server/) });
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
