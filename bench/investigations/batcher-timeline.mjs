@@ -9,13 +9,13 @@
  * If the batcher's spans equal the static loop's and the GPU is less busy, the gap is the off
  * time; if the GPU is as busy and the spans are longer, the batches themselves run slower.
  * Timing every run adds an event query and a small array per run: compare the ratios printed
- * here with each other, not with bench/batcher-phases.mjs. The host's side of the batcher's runs
- * (performance.now() around run()) splits the off time: JS time in the run() call, host run less
- * GPU span (hand-off to the launch thread + completion detection; split with the host time of
- * the timeline mark, which is good to a few µs when the GPU is idle at the mark), host off (JS
- * turnaround).
+ * here with each other, not with untimed runs (`tensorrt-node bench --batcher`). The host's side
+ * of the batcher's runs (performance.now() around run()) splits the off time: JS time in the
+ * run() call, host run less GPU span (hand-off to the stream's watcher thread + completion
+ * detection; split with the host time of the timeline mark, which is good to a few µs when the
+ * GPU is idle at the mark), host off (JS turnaround).
  *
- *   [VARIANTS=on-poll,off-wake] node bench/batcher-timeline.mjs [plan] [--duration-ms 1500] [--callers 64]
+ *   [VARIANTS=on-poll,off-wake] node bench/investigations/batcher-timeline.mjs [plan] [--duration-ms 1500] [--callers 64]
  */
 import { probeSetup } from './probe-setup.mjs';
 import { formatTimeline, summarizeTimeline } from './timeline.mjs';
@@ -99,7 +99,7 @@ for (const cudaGraph of [false, true])
       const id = `${cudaGraph ? 'on' : 'off'}-${completion}${stage ? '' : '-nostage'}`;
       if (picked ? picked.includes(id) : stage) variants.push({ cudaGraph, completion, stage });
     }
-const knobs = ['TRTNODE_INLINE_STAGED_LAUNCH', 'TRTNODE_STAGE_GROUP'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+const knobs = ['TRTNODE_COPY_THREADS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
 if (knobs.length) console.log(`addon switches: ${knobs.join(' ')}`);
 const out = [];
 for (const { cudaGraph, completion, stage } of variants) {
@@ -114,7 +114,7 @@ for (const { cudaGraph, completion, stage } of variants) {
     streams: 2,
     cudaGraph,
     completion,
-    batcher: { concurrency: [values.callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticBatchSizes: [32], staticDurationMs: 1000, gather: 'backend', requestMemory: 'pinned', callerOutputs: true, stageOnArrival: stage },
+    batcher: { concurrency: [values.callers], maxBatchSize: 32, maxQueueDelayUs: 500, staticBatchSizes: [32], staticDurationMs: 1000, requestMemory: 'pinned', callerOutputs: true, stageOnArrival: stage },
   });
   const b = r.batcher;
   const ratio = b.runs[0].inferencesPerSecond / (b.bestStatic?.inferencesPerSecond ?? Number.NaN);

@@ -2,7 +2,7 @@
 /**
  * CPU per request of the server's main thread and of the whole process, Linux only:
  *
- *   node bench/server-cpu-probe.mjs <bench/server-overhead.mjs arguments>   (from the repository root)
+ *   node bench/investigations/server-cpu-probe.mjs <bench/server-overhead.mjs arguments>
  *
  * Runs bench/server-overhead.mjs with those arguments and samples, from 1.0 s to 3.0 s into each
  * case (after the default 0.5 s warm-up; use the default --duration 3), the CPU time
@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-const child = spawn(process.execPath, ['bench/server-overhead.mjs', ...process.argv.slice(2)], { stdio: ['ignore', 'ignore', 'pipe'] });
+const child = spawn(process.execPath, [new URL('../server-overhead.mjs', import.meta.url).pathname, ...process.argv.slice(2)], { stdio: ['ignore', 'ignore', 'pipe'] });
 const secs = (file) => { const f = readFileSync(file, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; };
 // every thread's CPU seconds, by thread id (threads that end between two samples are skipped)
 const threads = () => {

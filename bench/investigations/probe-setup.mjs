@@ -1,5 +1,5 @@
 /**
- * The shared start of the GPU probe scripts (latency-probe.mjs, batcher-phases.mjs): the library
+ * The shared start of the GPU probe scripts (latency-probe.mjs, batcher-timeline.mjs): the library
  * (bench/lib.mjs: ../dist, or the dist/index.js in TENSORRT_NODE_LIB), the plan (the first positional
  * argument, else a fixture engine under $TRTNODE_FIXTURES or fixtures/gpu) and numeric flags,
  * parsed with node:util's parseArgs. A missing plan, an unknown flag or a flag that is not a
@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadLibrary } from './lib.mjs';
+import { loadLibrary } from '../lib.mjs';
 
 /** name: the script's name for messages; flags: { 'duration-ms': 2000, ... } (the defaults). */
 export async function probeSetup(name, defaultPlan, flags) {

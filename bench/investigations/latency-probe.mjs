@@ -7,7 +7,7 @@
  * JS → watcher → CUDA event → JS with no GPU work, against the same event record + query on one
  * thread (the C++ loop's way of waiting).
  *
- *   node bench/latency-probe.mjs [plan] [--repeats 3] [--duration-ms 2000]
+ *   node bench/investigations/latency-probe.mjs [plan] [--repeats 3] [--duration-ms 2000]
  */
 import { probeSetup } from './probe-setup.mjs';
 

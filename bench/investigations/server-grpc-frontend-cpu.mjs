@@ -3,7 +3,7 @@
  * CPU per plain-gRPC ModelInfer call of the gRPC front-end worker threads (issue 6), Linux only:
  *
  *   npm run build:ts && bash scripts/perf-analyzer.sh --fetch
- *   node [--perf-basic-prof] bench/server-grpc-frontend-cpu.mjs [--seconds S] [--warmup S]
+ *   node [--perf-basic-prof] bench/investigations/server-grpc-frontend-cpu.mjs [--seconds S] [--warmup S]
  *       [--concurrency C | --rate R] [--grpc-workers N] [--model-repository DIR] [--model NAME]
  *       [--real] [--perf FILE [--perf-process]] [--bytes-per-call B]
  *
@@ -29,16 +29,16 @@
  *
  * --perf FILE: `perf record -F 999 -g` over the sampling window, of the busiest front-end thread
  * (or of the whole process with --perf-process); run node with --perf-basic-prof for JS symbols.
- * bench/results/2026-12-03-grpc-frontend-cpu.md: how the samples were attributed.
+ * docs/benchmarks/server.md (gRPC front-end CPU): how the samples were attributed.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadLibrary, startBenchServer } from './server-overhead.mjs';
+import { loadLibrary, startBenchServer } from '../server-overhead.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: f } = parseArgs({
   options: {
     seconds: { type: 'string', default: '6' },
