@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, symlinkSync, cpSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -200,8 +200,7 @@ describe("serve takes tritonserver's common flags, or refuses them with a pointe
     // a server whose requests never finish
     const off = drainOnSignals({ close: () => new Promise<void>(() => {}) }, 0, { io: ctxIo, verbose: false }, signals);
     signals.emit('SIGTERM');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(codes).toEqual([1]);
+    await vi.waitFor(() => expect(codes).toEqual([1]), { timeout: 10_000 });
     expect(lines.join('\n')).toMatch(/requests still in flight after --exit-timeout-secs 0; exiting/);
     signals.emit('SIGINT');
     expect(codes).toEqual([1, 1]);
@@ -210,8 +209,7 @@ describe("serve takes tritonserver's common flags, or refuses them with a pointe
     codes.length = 0;
     const off2 = drainOnSignals({ close: () => Promise.resolve() }, 30, { io: ctxIo, verbose: false }, signals);
     signals.emit('SIGTERM');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(codes).toEqual([0]);
+    await vi.waitFor(() => expect(codes).toEqual([0]), { timeout: 10_000 });
     off2();
     expect(signals.listenerCount('SIGTERM')).toBe(0);
   });
