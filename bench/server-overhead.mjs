@@ -58,7 +58,7 @@
  * default of one per core, whose idle threads spin and take CPU from the event loops on a small
  * host. ResNet-50-sized requests on a CPU host: the stub `--model-repository bench/models --model
  * image-stub --ort-threads 1` (results: docs/benchmarks/server.md).
- * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TRTNODE_LIB).
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';

@@ -1,6 +1,6 @@
 /**
  * The shared start of the GPU probe scripts (latency-probe.mjs, batcher-timeline.mjs): the library
- * (bench/lib.mjs: ../dist, or the dist/index.js in TENSORRT_NODE_LIB), the plan (the first positional
+ * (bench/lib.mjs: ../dist, or the dist/index.js in TRTNODE_LIB), the plan (the first positional
  * argument, else a fixture engine under $TRTNODE_FIXTURES or fixtures/gpu) and numeric flags,
  * parsed with node:util's parseArgs. A missing plan, an unknown flag or a flag that is not a
  * positive number ends the script with exit status 2 and the reason.
