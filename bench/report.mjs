@@ -3,7 +3,7 @@
  * Turns the JSON of bench/run-gpu-bench.mjs into bench/results/<date>-gpu.md (Markdown tables with
  * the headline ratios) and bench/results/<date>-gpu.svg (batcher sweep and JS/C++ ratio charts).
  *
- *   node bench/report.mjs bench-<date>.json [--out-dir bench/results]
+ *   node bench/report.mjs bench-<date>.json [out-dir | --out-dir out-dir]   (default bench/results)
  *
  * Also a module: renderReport(data) → { date, markdown, svg }, writeReport(data, dir).
  */
@@ -345,10 +345,11 @@ export function writeReport(data, dir = 'bench/results') {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const i = args.indexOf('--out-dir');
-  const outDir = i >= 0 ? args[i + 1] : 'bench/results';
-  const input = args.find((a, k) => !a.startsWith('--') && !(i >= 0 && k === i + 1));
-  if (!input || !outDir) {
-    process.stderr.write('usage: node bench/report.mjs <bench.json> [--out-dir bench/results]\n');
+  const positionals = args.filter((a, k) => !a.startsWith('--') && !(i >= 0 && k === i + 1));
+  const [input, dirArg] = positionals;
+  const outDir = i >= 0 ? args[i + 1] : (dirArg ?? 'bench/results');
+  if (!input || !outDir || positionals.length > 2 || (i >= 0 && dirArg !== undefined)) {
+    process.stderr.write('usage: node bench/report.mjs <bench.json> [out-dir | --out-dir out-dir]\n');
     process.exit(2);
   }
   try {

@@ -2,7 +2,7 @@
 /**
  * The GPU benchmark matrix, on the GPU host (after `npm run build`):
  *
- *   [FIXTURES=fixtures/gpu/engines] [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
+ *   [TRTNODE_FIXTURES=fixtures/gpu] [TRTEXEC=/path/to/trtexec] node bench/run-gpu-bench.mjs [out.json]
  *
  *  - tiny.plan, batch 1: CUDA graph off / on, completions woken / polled;
  *  - classifier_fp16.plan and classifier_fp32.plan at batch 1 and 32;
@@ -19,7 +19,7 @@
  * SECTIONS=matrix,session,batcher (default: all) runs only the parts named.
  * Writes one JSON file (default $OUT/bench-<date>.json, or bench/results/ without OUT), the
  * Markdown report and SVG chart next to it (bench/report.mjs), and prints a summary table.
- * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TRTNODE_LIB).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,12 +31,8 @@ const lib = await loadLibrary();
 const { runBench, checkTrtexec, cudaInfo, Runtime, Session, deviceTensor, DeviceBuffer, HostBuffer, Stream } = lib;
 const { writeReport } = await import(new URL('./report.mjs', here).href);
 
-// $FIXTURES (the folder with the .plan files), else $TRTNODE_FIXTURES/engines, else the first of
-// fixtures/engines and fixtures/gpu/engines that exists.
-const FIXTURES = resolve(
-  process.env.FIXTURES ??
-    (process.env.TRTNODE_FIXTURES ? join(process.env.TRTNODE_FIXTURES, 'engines') : ['fixtures/engines', 'fixtures/gpu/engines'].find((d) => existsSync(d)) ?? 'fixtures/engines'),
-);
+// The .plan files: $TRTNODE_FIXTURES/engines (as the GPU suite finds them), else fixtures/gpu/engines.
+const FIXTURES = resolve(join(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu', 'engines'));
 const DURATION_MS = Number(process.env.DURATION_MS ?? 2000);
 // The C++ and JS loops of a case alternate in ROUNDS rounds (runBench's `rounds`): the host's
 // drift over a case then hits both sides of its ratio alike.

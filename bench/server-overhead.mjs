@@ -56,9 +56,9 @@
  * and once with `--grpc-workers 0`.
  * --ort-threads N: ONNX Runtime sessions with N intra-op threads (and 1 inter-op) instead of ORT's
  * default of one per core, whose idle threads spin and take CPU from the event loops on a small
- * host. The CPU large-tensor run (bench/results/2026-11-25-server-large-tensors-cpu.md): the
- * ResNet-50-sized stub `--model-repository bench/models --model image-stub --ort-threads 1`.
- * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
+ * host. ResNet-50-sized requests on a CPU host: the stub `--model-repository bench/models --model
+ * image-stub --ort-threads 1` (results: docs/benchmarks/server.md).
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TRTNODE_LIB).
  */
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';

@@ -64,7 +64,7 @@
  * images, server-perf-analyzer.json/.md in $OUT), then batch traffic `--batch 8 --concurrency 8
  * --methods grpc,grpc-shm,http-shm --repeat 2` (the same 64 images in flight,
  * server-perf-analyzer-b8.json/.md).
- * Library: bench/lib.mjs (../dist, or the dist/index.js in TENSORRT_NODE_LIB).
+ * Library: bench/lib.mjs (../dist, or the dist/index.js in TRTNODE_LIB).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

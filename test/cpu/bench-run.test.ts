@@ -8,14 +8,32 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { TensorRtError } from '../../lib/errors.js';
-import type { NativeBenchmarkResult, NativeExecutionContext, NativeRunOptions } from '../../lib/native/binding.js';
+import type {
+  NativeBenchmarkResult,
+  NativeBinding,
+  NativeDeviceBuffer,
+  NativeEngine,
+  NativeExecutionContext,
+  NativeHostBuffer,
+  NativeProfile,
+  NativeRunOptions,
+  NativeRuntime,
+  NativeStream,
+  NativeTensorInfo,
+} from '../../lib/native/binding.js';
+import type * as BindingModule from '../../lib/native/binding.js';
 
-interface FakeTensor {
-  name: string;
-  mode: 'input' | 'output';
-  trtDataType: number;
-  shape: number[];
-}
+type FakeTensor = NativeTensorInfo;
+const tensor = (name: string, mode: 'input' | 'output', trtDataType: number, shape: number[]): FakeTensor => ({
+  name,
+  mode,
+  trtDataType,
+  shape,
+  format: 0,
+  formatDescription: 'row major linear',
+  location: 'device',
+  isShapeTensor: false,
+});
 interface Log {
   streams: Record<string, unknown>[];
   contexts: number;
@@ -32,19 +50,15 @@ interface Log {
 }
 const log: Log = { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], stagedPieces: 0, polls: 0 };
 
-const CLASSIFIER: FakeTensor[] = [
-  { name: 'input', mode: 'input', trtDataType: 0, shape: [-1, 3, 4, 4] },
-  { name: 'logits', mode: 'output', trtDataType: 0, shape: [-1, 10] },
-];
+const CLASSIFIER: FakeTensor[] = [tensor('input', 'input', 0, [-1, 3, 4, 4]), tensor('logits', 'output', 0, [-1, 10])];
 const PROFILE = { input: { min: [1, 3, 4, 4], opt: [8, 3, 4, 4], max: [32, 3, 4, 4] } };
-const STATIC: FakeTensor[] = [
-  { name: 'x', mode: 'input', trtDataType: 0, shape: [1, 16] },
-  { name: 'n', mode: 'input', trtDataType: 3, shape: [1, 16] },
-  { name: 'y', mode: 'output', trtDataType: 0, shape: [1, 16] },
-];
+const STATIC: FakeTensor[] = [tensor('x', 'input', 0, [1, 16]), tensor('n', 'input', 3, [1, 16]), tensor('y', 'output', 0, [1, 16])];
 
+// Every fake class implements its interface in lib/native/binding.ts and the binding object
+// satisfies NativeBinding's members it provides: a change of the native surface fails the
+// typecheck here instead of leaving a fake that no longer matches the addon.
 vi.mock('../../lib/native/binding.js', () => {
-  class Stream {
+  class Stream implements NativeStream {
     device: number;
     pending = 0;
     disposed = false;
@@ -65,7 +79,7 @@ vi.mock('../../lib/native/binding.js', () => {
       this.disposed = true;
     }
   }
-  class DeviceBuffer {
+  class DeviceBuffer implements NativeDeviceBuffer {
     byteLength: number;
     device = 0;
     disposed = false;
@@ -75,9 +89,9 @@ vi.mock('../../lib/native/binding.js', () => {
       this.byteLength = n;
       this.data = new Uint8Array(n);
     }
-    copyFrom(src: { buffer?: ArrayBuffer }) {
+    copyFrom(src: Parameters<NativeDeviceBuffer['copyFrom']>[0]) {
       log.uploads++;
-      if (src.buffer) this.data.set(new Uint8Array(src.buffer).subarray(0, this.byteLength));
+      if ('buffer' in src && src.buffer instanceof ArrayBuffer) this.data.set(new Uint8Array(src.buffer).subarray(0, this.byteLength));
       return Promise.resolve();
     }
     copyTo() {
@@ -90,7 +104,7 @@ vi.mock('../../lib/native/binding.js', () => {
       this.disposed = true;
     }
   }
-  class HostBuffer {
+  class HostBuffer implements NativeHostBuffer {
     buffer: ArrayBuffer;
     byteLength: number;
     disposed = false;
@@ -102,9 +116,9 @@ vi.mock('../../lib/native/binding.js', () => {
       this.disposed = true;
     }
   }
-  class Engine {
+  class Engine implements NativeEngine {
     io: FakeTensor[];
-    profiles: Record<string, { min: number[]; opt: number[]; max: number[] }>[];
+    profiles: NativeProfile[];
     deviceMemorySize = 0;
     name = 'fake';
     disposed = false;
@@ -134,8 +148,8 @@ vi.mock('../../lib/native/binding.js', () => {
     graph = false;
     /** per IO set: host staging by tensor name */
     host: Map<string, { buffer: ArrayBuffer }>[];
-    constructor(engine: Engine, _stream: unknown, o: { ioSets?: number } = {}) {
-      this.engine = engine;
+    constructor(engine: NativeEngine, _stream: NativeStream, o: { ioSets?: number } = {}) {
+      this.engine = engine as Engine;
       this.ioSets = o.ioSets ?? 1;
       this.host = Array.from({ length: this.ioSets }, () => new Map());
       log.contexts++;
@@ -238,14 +252,15 @@ vi.mock('../../lib/native/binding.js', () => {
       this.disposed = true;
     }
   }
-  class Runtime {
-    info = { version: '10.6.0', versionNumber: 100600, flavor: 'full', libraryPath: '/fake/libnvinfer.so.10', headerVersion: '10.6.0', device: 0 };
+  class Runtime implements NativeRuntime {
+    info: NativeRuntime['info'] = { version: '10.6.0', versionNumber: 100600, flavor: 'full', libraryPath: '/fake/libnvinfer.so.10', headerVersion: '10.6.0', device: 0 };
     deserialize(): never {
       throw new Error('sync deserialize not used');
     }
-    async deserializeAsync(p: string) {
+    async deserializeAsync(plan: Parameters<NativeRuntime['deserializeAsync']>[0]) {
       const { readFileSync: read } = await import('node:fs');
-      const text = read(p, 'utf8');
+      if (typeof plan !== 'string') throw new Error('the bench loads plans from files');
+      const text = read(plan, 'utf8');
       if (text.startsWith('FAKE-CLASSIFIER')) return new Engine(CLASSIFIER, [PROFILE]);
       if (text.startsWith('FAKE-STATIC')) return new Engine(STATIC, [{ x: { min: [1, 16], opt: [1, 16], max: [1, 16] }, n: { min: [1, 16], opt: [1, 16], max: [1, 16] } }]);
       throw new TensorRtError('ERR_PLAN_INVALID', 'fake: not a plan');
@@ -265,8 +280,8 @@ vi.mock('../../lib/native/binding.js', () => {
     headerVersion: '10.6.0',
     addonVersion: '0.1.0',
     napiVersion: 8,
-  };
-  return { loadNative: () => binding, nativeAvailable: () => true };
+  } satisfies Pick<NativeBinding, 'Stream' | 'DeviceBuffer' | 'HostBuffer' | 'Runtime' | 'ExecutionContext' | 'cudaInfo' | 'setErrorFactory' | 'headerVersion' | 'addonVersion' | 'napiVersion'>;
+  return { loadNative: () => binding as unknown as NativeBinding, nativeAvailable: () => true } satisfies Partial<typeof BindingModule>;
 });
 
 const { runBench, SampleColumns } = await import('../../lib/bench/run.js');
@@ -289,7 +304,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 beforeEach(() => {
-  Object.assign(log, { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], partsRuns: 0, polls: 0 });
+  Object.assign(log, { streams: [], contexts: 0, shapes: [], benchmarks: [], runs: 0, maxConcurrentRuns: 0, staging: 0, uploads: 0, inputData: [], stagedPieces: 0, polls: 0 } satisfies Log);
 });
 
 describe('runBench on a fake binding', () => {
@@ -432,7 +447,6 @@ describe('runBench on a fake binding', () => {
   });
 
   it("completion 'poll' reaches every stream; the batcher's requests are staged on the instances' IO sets", async () => {
-    log.stagedPieces = 0;
     const r = await runBench({ plan: classifier, streams: 2, durationMs: 30, warmupMs: 0, completion: 'poll', batcher: { concurrency: 8, staticSweep: false } });
     expect(log.streams.length).toBeGreaterThan(0);
     for (const s of log.streams) expect(s).toMatchObject({ completion: 'poll', waitMode: 'spin' }); // poll implies a spinning watcher unless waitMode is given
@@ -508,11 +522,17 @@ describe('progress bar', () => {
     const never = new TimeProgress(s);
     never.stop();
     never.phase('x', 10);
+    // the highest percentage drawn so far with `phase` as the phase's name
+    const drawn = (phase: string) => Math.max(-1, ...[...text.matchAll(new RegExp(`(\\d+)% \\| ${phase.replace(/\+/g, '\\+')}`, 'g'))].map((m) => Number(m[1])));
     const p = new TimeProgress(s);
     p.start(100);
     p.phase('C++ loop', 50);
-    await new Promise((r) => setTimeout(r, 150));
+    // within a phase the bar moves with the clock (a tick every 100 ms), up to the phase's share
+    await vi.waitFor(() => expect(drawn('C++ loop')).toBeGreaterThan(0), { timeout: 10_000 });
+    expect(drawn('C++ loop')).toBeLessThanOrEqual(50);
+    // the next phase starts where the previous ones' shares end
     p.phase('JS loop', 50);
+    await vi.waitFor(() => expect(drawn('JS loop')).toBeGreaterThanOrEqual(50), { timeout: 10_000 });
     p.stop();
     expect(text).toMatch(/bench \[.*\] \d+% \| C\+\+ loop/);
   });

@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, builderInfo, validateBuildOptions, writeFileAtomic, type BuildOptions } from '../../lib/tensorrt/build.js';
-import { loadNative } from '../../lib/native/binding.js';
+import { loadNative, nativeBinaryPath } from '../../lib/native/binding.js';
 import { cudaInfo } from '../../lib/tensorrt/cuda.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { readdirSync, readFileSync } from 'node:fs';
+import { NATIVE_READY, NATIVE_SKIP_REASON } from './needs-native.js';
 
 const ONNX = path.resolve(__dirname, '../../fixtures/gpu/onnx/classifier.onnx');
 const NO_TRT = '/nonexistent/trt/libnvinfer.so.10';
@@ -104,7 +105,7 @@ describe('build(): options are checked before anything is loaded', () => {
     expect((e.cause as Error).message).toBe('user gave up');
   });
 
-  it('without TensorRT: ERR_TRT_NOT_FOUND from build() and builderInfo(), naming where it looked', async () => {
+  it.skipIf(!NATIVE_READY)(`without TensorRT: ERR_TRT_NOT_FOUND from build() and builderInfo(), naming where it looked${NATIVE_SKIP_REASON}`, async () => {
     const e = await rejection(build({ onnx: ONNX, fp16: true, libraryPath: NO_TRT }));
     expect(e.code).toBe('ERR_TRT_NOT_FOUND');
     expect(e.message).toContain(NO_TRT);
@@ -112,9 +113,9 @@ describe('build(): options are checked before anything is loaded', () => {
     expect((await rejection(build({ onnx: new Uint8Array([8, 1, 2]), libraryPath: NO_TRT }))).code).toBe('ERR_TRT_NOT_FOUND');
   });
 
-  it('without TensorRT anywhere (default search): ERR_TRT_NOT_FOUND listing TENSORRT_LIB_DIR', () => {
+  it.skipIf(!NATIVE_READY)(`without TensorRT anywhere (default search): ERR_TRT_NOT_FOUND listing TENSORRT_LIB_DIR${NATIVE_SKIP_REASON}`, () => {
     const env = { ...process.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
-    const addon = path.join(process.cwd(), 'build/Release/tensorrt_node.node');
+    const addon = nativeBinaryPath();
     const out = spawnSync(process.execPath, ['-e', `
       const b = require(${JSON.stringify(addon)});
       const r = {};
@@ -131,7 +132,7 @@ describe('build(): options are checked before anything is loaded', () => {
     }
   });
 
-  it('the native entry points check their arguments before loading anything', () => {
+  it.skipIf(!NATIVE_READY)(`the native entry points check their arguments before loading anything${NATIVE_SKIP_REASON}`, () => {
     const n = loadNative();
     const code = (f: () => unknown) => thrown(f).code;
     expect(code(() => n.startBuild(undefined as never, () => {}))).toBe('ERR_INVALID_ARGUMENT');
@@ -150,7 +151,7 @@ describe('build(): options are checked before anything is loaded', () => {
   });
 });
 
-describe('the builder loader with stand-in TensorRT libraries', () => {
+describe.skipIf(!NATIVE_READY)(`the builder loader with stand-in TensorRT libraries${NATIVE_SKIP_REASON}`, () => {
   const cc = ['cc', 'gcc'].find((c) => spawnSync(c, ['--version']).status === 0);
   const headerVersion = (): number => {
     const [a, b, c] = loadNative().headerVersion.split('.').map(Number) as [number, number, number];

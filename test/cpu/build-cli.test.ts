@@ -10,6 +10,7 @@ import { runBenchCli } from '../../lib/cli/bench.js';
 import { runCli } from '../../lib/cli/cli.js';
 import { TensorRtError } from '../../lib/errors.js';
 import type { BuildOptions, BuildResult } from '../../lib/tensorrt/build.js';
+import { NATIVE_READY, NATIVE_SKIP_REASON } from './needs-native.js';
 
 const ONNX = path.resolve(__dirname, '../../fixtures/gpu/onnx/classifier.onnx');
 
@@ -279,7 +280,7 @@ describe('tensorrt-node build (CLI, fake build)', () => {
     await done2;
   });
 
-  it('without TensorRT the real build fails with ERR_TRT_NOT_FOUND (exit 1), after the flags were checked', async () => {
+  it.skipIf(!NATIVE_READY)(`without TensorRT the real build fails with ERR_TRT_NOT_FOUND (exit 1), after the flags were checked${NATIVE_SKIP_REASON}`, async () => {
     const io = cliIo();
     const code = await runBuildCli([`--onnx=${ONNX}`, '--fp16'], io);
     if (io.errLines.some((l) => l.includes('[ERR_TRT_NOT_FOUND]'))) {

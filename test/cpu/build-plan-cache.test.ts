@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PLAN_CACHE_DIRNAME, PlanCache, planOptionsFromConfig, type PlanEnvironment } from '../../lib/repository/plan-cache.js';
 import { ModelRepository, type RepositoryLogger } from '../../lib/repository/repository.js';
 import { parseModelConfig } from '../../lib/repository/config.js';
@@ -36,11 +36,13 @@ function tmp(): string {
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
 /** A builder that writes what it was asked for into the "plan": the fake backend checks it. */
-function fakeBuilder(env: () => PlanEnvironment, o: { delayMs?: number; fail?: () => Error | undefined } = {}) {
+/** `gate`: the build finishes only once it resolves. */
+function fakeBuilder(env: () => PlanEnvironment, o: { delayMs?: number; gate?: Promise<void>; fail?: () => Error | undefined } = {}) {
   const calls: BuildOptions[] = [];
   const build = async (options: BuildOptions): Promise<{ plan: Uint8Array }> => {
     calls.push(options);
     if (o.delayMs) await new Promise((r) => setTimeout(r, o.delayMs));
+    if (o.gate) await o.gate;
     const err = o.fail?.();
     if (err) throw err;
     const onnx = readFileSync(options.onnx as string);
@@ -198,17 +200,24 @@ describe('PlanCache: concurrency', () => {
 
   it('two caches on one folder (two processes) build once: the second waits on the lock file, then loads the plan', async () => {
     const env = { current: H100 };
-    const b1 = fakeBuilder(() => env.current, { delayMs: 150 });
+    let release!: () => void;
+    const b1 = fakeBuilder(() => env.current, { gate: new Promise<void>((r) => (release = r)) });
     const b2 = fakeBuilder(() => env.current);
     const c1 = cacheFor(env, { lockPollMs: 10 }, b1);
     const c2 = cacheFor(env, { lockPollMs: 10 }, b2);
     const { onnx, dir } = modelDir();
     const p1 = c1.cache.get({ onnxPath: onnx, options: OPTS });
-    // let the first take the lock
-    for (let i = 0; i < 100 && !readdirSync(dir).includes(PLAN_CACHE_DIRNAME); i++) await new Promise((r) => setTimeout(r, 5));
-    for (let i = 0; i < 100 && !readdirSync(path.join(dir, PLAN_CACHE_DIRNAME)).some((f) => f.endsWith('.lock')); i++) await new Promise((r) => setTimeout(r, 5));
-    const r2 = await c2.cache.get({ onnxPath: onnx, options: OPTS });
+    // the first holds the lock while its build waits on the gate
+    await vi.waitFor(() => expect(b1.calls).toHaveLength(1), { timeout: 10_000 });
+    expect(readdirSync(path.join(dir, PLAN_CACHE_DIRNAME)).some((f) => f.endsWith('.lock'))).toBe(true);
+    let secondDone = false;
+    const p2 = c2.cache.get({ onnxPath: onnx, options: OPTS }).then((r) => ((secondDone = true), r));
+    // the second polls the lock (every 10 ms) and neither builds nor returns while it is held
+    await new Promise((r) => setTimeout(r, 50));
+    expect(secondDone).toBe(false);
+    release();
     const r1 = await p1;
+    const r2 = await p2;
     expect(b1.calls.length + b2.calls.length).toBe(1);
     expect(r1.built).toBe(true);
     expect(r2).toEqual({ ...r1, built: false });

@@ -6,8 +6,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { loadNative, nativeAvailable, nativeBinaryPath } from '../../lib/native/binding.js';
+import { loadNative, nativeBinaryPath } from '../../lib/native/binding.js';
 import { TensorRtError } from '../../lib/errors.js';
+import { NATIVE_READY, NATIVE_SKIP_REASON } from './needs-native.js';
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -19,7 +20,7 @@ try { new addon.Stream({}); streamCode = 'created'; } catch (e) { streamCode = e
 parentPort.postMessage({ code, streamCode, version: addon.addonVersion });
 `;
 
-describe.skipIf(!nativeAvailable())('the native addon in worker_threads', () => {
+describe.skipIf(!NATIVE_READY)(`the native addon in worker_threads${NATIVE_SKIP_REASON}`, () => {
   it('160 Workers load the addon and exit while the main thread uses it: no crash, typed errors on both sides', async () => {
     const n = loadNative();
     const path = nativeBinaryPath();

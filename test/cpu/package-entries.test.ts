@@ -42,7 +42,12 @@ beforeAll(() => {
   writeFileSync(
     hooks,
     `let port;
-export function initialize(data) { port = data.port; }
+export function initialize(data) {
+  port = data.port;
+  // answers after every URL posted before it: the main thread's way to know it has them all
+  port.on('message', (m) => { if (m === 'flush') port.postMessage('flushed'); });
+  port.unref();
+}
 export async function resolve(specifier, context, next) {
   if (process.env.HIDE_PACKAGE && (specifier === process.env.HIDE_PACKAGE || specifier.startsWith(process.env.HIDE_PACKAGE + '/'))) {
     const e = new Error("Cannot find package '" + specifier + "' imported from " + context.parentURL);
@@ -69,11 +74,18 @@ Module._load = function (request, parent, isMain) {
   return load.apply(this, arguments);
 };
 const { port1, port2 } = new MessageChannel();
-port1.on('message', (url) => loaded.add(url.startsWith('file:') ? fileURLToPath(url) : url));
+let flushed;
+port1.on('message', (url) => {
+  if (url === 'flushed') flushed();
+  else loaded.add(url.startsWith('file:') ? fileURLToPath(url) : url);
+});
 port1.unref();
 Module.register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { port: port2 }, transferList: [port2] });
 globalThis.__report = async (extra) => {
-  await new Promise((r) => setTimeout(r, 50)); // the loader thread's last messages
+  // messages on one port arrive in order: once 'flushed' is here, so is every URL resolved before
+  port1.ref();
+  await new Promise((r) => ((flushed = r), port1.postMessage('flush')));
+  port1.unref();
   process.stdout.write(JSON.stringify({ loaded: [...loaded], ...extra }));
 };
 `,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module of the bench scripts, without type declarations
-import { summarizeTimeline } from '../../bench/timeline.mjs';
+import { summarizeTimeline } from '../../bench/investigations/timeline.mjs';
 
-describe('summarizeTimeline (bench/timeline.mjs)', () => {
+describe('summarizeTimeline (bench/investigations/timeline.mjs)', () => {
   it('measures busy time, overlap, spans and the time a stream sits empty', () => {
     // stream 0: [0,2] [3,5] [6,8]; stream 1: [1,4] [5,8]
     const rs = [
