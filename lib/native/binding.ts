@@ -149,6 +149,8 @@ export interface CudaDeviceInfo {
   totalMemory: number;
   freeMemory: number;
   multiProcessorCount: number;
+  /** Set when the device's properties or memory could not be read (the other fields are then empty or NaN). */
+  error?: string;
 }
 
 export interface CudaInfo {
@@ -169,6 +171,8 @@ export interface NativeBinding {
     onLog?: (severity: number, message: string) => void;
     hostCodeAllowed?: boolean;
   }) => NativeRuntime;
+  /** Not constructible from JS: Runtime.deserialize* make engines (a direct call throws ERR_INVALID_ARGUMENT). */
+  Engine: new (...args: never[]) => NativeEngine;
   ExecutionContext: new (
     engine: NativeEngine,
     stream: NativeStream,
@@ -179,8 +183,11 @@ export interface NativeBinding {
   markTimingEpoch(device: number): void;
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
-  /** An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write, page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. */
-  /** Maps a POSIX shm object's range; `size()` is the object's size now (-1 after a fault), `close()` drops the descriptor (lib/server/shared-memory.ts). */
+  /**
+   * An ArrayBuffer over [offset, offset + byteSize) of the POSIX shm object `key`, shared read-write,
+   * page-locked for the GPU if `pin` and CUDA allows; unmapped when collected. `size()` is the
+   * object's size now (-1 after an access faulted), `close()` drops its descriptor (server/shared-memory.ts).
+   */
   mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean; size(): number; close(): void };
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;

@@ -120,6 +120,15 @@ DeviceGuard::DeviceGuard(int device) {
   CheckCuda(cudaSetDevice(device), "cudaSetDevice");
 }
 
+DeviceGuard::DeviceGuard(int device, std::nothrow_t) noexcept {
+  int current = -1;
+  const cudaError_t e = cudaGetDevice(&current);
+  if (e == cudaSuccess && current == device) return;
+  if (e != cudaSuccess) cudaGetLastError();
+  previous_ = CurrentContext();
+  WarnCuda(cudaSetDevice(device), "cudaSetDevice");
+}
+
 DeviceGuard::~DeviceGuard() {
   if (previous_ != nullptr && !RestoreContext(previous_)) Warn("cuCtxSetCurrent failed: the caller's CUDA context could not be made current again");
 }

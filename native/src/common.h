@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -63,6 +64,9 @@ void UseDevice(int device);
 class DeviceGuard {
  public:
   explicit DeviceGuard(int device);  // throws CodedError when `device` cannot be made current
+  // For destructors and finalizers, which may not throw: a device that cannot be made current
+  // is warned of (WarnCuda) and the cleanup goes on, on whatever device is current.
+  DeviceGuard(int device, std::nothrow_t) noexcept;
   ~DeviceGuard();
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;

@@ -76,13 +76,13 @@ void Enqueue(ContextCore& c) {
 }  // namespace
 
 ContextCore::~ContextCore() {
-  cudaSetDevice(engine->device);
+  DeviceGuard guard(engine->device, std::nothrow);  // the thread's own context is put back after
   // Copies of staged pieces write into the staging and DMA on the input stream: let them end.
   for (auto& s : sets) {
     WaitCopies(*s);
     if (s->inStream != nullptr) {
-      cudaStreamSynchronize(s->inStream);  // DMAs may still read pinned memory the set keeps
-      cudaStreamDestroy(s->inStream);
+      WarnCuda(cudaStreamSynchronize(s->inStream), "cudaStreamSynchronize");  // DMAs may still read pinned memory the set keeps
+      WarnCuda(cudaStreamDestroy(s->inStream), "cudaStreamDestroy");
     }
     if (s->inReady != nullptr) cudaEventDestroy(s->inReady);
   }
@@ -486,6 +486,17 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
   const double profileD = GetNumber(o, "profile", 0);
   if (!(profileD >= 0) || std::floor(profileD) != profileD || profileD >= engine->numProfiles)
     Throw(env, "ERR_INVALID_ARGUMENT", "optimization profile " + std::to_string(profileD) + " does not exist (the engine has " + std::to_string(engine->numProfiles) + ")");
+  std::shared_ptr<DeviceMem> scratch;
+  {
+    Napi::Value mem = o.Get("deviceMemory");
+    if (!mem.IsUndefined()) {
+      if (!DeviceBuffer::Is(env, mem)) Throw(env, "ERR_INVALID_ARGUMENT", std::string("deviceMemory must be a DeviceBuffer, got ") + TypeName(mem));
+      scratch = DeviceBuffer::FromJs(env, mem)->mem(env);
+      // TensorRT would run kernels on the engine's device against another device's memory
+      if (scratch->device != engine->device)
+        Throw(env, "ERR_INVALID_ARGUMENT", "deviceMemory is on device " + std::to_string(scratch->device) + ", the engine on device " + std::to_string(engine->device));
+    }
+  }
   auto core = std::make_shared<ContextCore>();
   core->engine = engine;
   core->stream = stream;
@@ -516,11 +527,10 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
       CheckCuda(cudaStreamCreateWithPriority(&s->inStream, cudaStreamNonBlocking, priority), "cudaStreamCreateWithPriority");
       CheckCuda(cudaEventCreateWithFlags(&s->inReady, cudaEventDisableTiming), "cudaEventCreateWithFlags");
     }
-    Napi::Value mem = o.Get("deviceMemory");
     Logger::ClearErrors();
-    if (DeviceBuffer::Is(env, mem)) {
+    if (scratch) {
       // Caller-managed activation memory: contexts that never run at the same time may share it.
-      core->scratch = DeviceBuffer::FromJs(env, mem)->mem(env);
+      core->scratch = scratch;
       const int64_t need = engine->engine->getDeviceMemorySizeV2();
       if (need < 0 || static_cast<uint64_t>(core->scratch->bytes) < static_cast<uint64_t>(need))
         throw CodedError{"ERR_BUFFER_TOO_SMALL", "deviceMemory has " + std::to_string(core->scratch->bytes) + " bytes; the engine needs " + std::to_string(need)};
@@ -548,11 +558,17 @@ ExecutionContext::ExecutionContext(const Napi::CallbackInfo& info) : Napi::Objec
     Throw(env, e.code.c_str(), e.message);  // core's destructor frees what was created
   }
   {
+    // Contexts created and dropped over a long life would otherwise leave their expired entries here.
     std::lock_guard<std::mutex> lock(engine->childrenMutex);
+    engine->children.erase(std::remove_if(engine->children.begin(), engine->children.end(), [](const std::weak_ptr<ContextCore>& w) { return w.expired(); }),
+                           engine->children.end());
     engine->children.push_back(core);
   }
   core_ = core;
+  info.This().As<Napi::Object>().TypeTag(&kContextTag);
 }
+
+ExecutionContext* ExecutionContext::Unwrap(const Napi::Object& o) { return CheckedUnwrap<ExecutionContext>(o, &kContextTag, "ExecutionContext"); }
 
 ExecutionContext::~ExecutionContext() {
   // Collected without dispose(): what is staged and not run is dropped; work in flight keeps

@@ -187,6 +187,8 @@ class ExecutionContext : public Napi::ObjectWrap<ExecutionContext> {
   explicit ExecutionContext(const Napi::CallbackInfo& info);
   ~ExecutionContext() override;
   std::shared_ptr<ContextCore> core(Napi::Env env);
+  // Hides ObjectWrap's: no method or accessor of ExecutionContext runs on another object (common.h).
+  static ExecutionContext* Unwrap(const Napi::Object& o);
 
  private:
   // Every entry point that changes or reads launch state goes through here: refuses a disposed

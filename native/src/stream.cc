@@ -49,16 +49,15 @@ std::shared_ptr<StreamCore> StreamCore::Create(Napi::Env env, int device, int pr
 
 StreamCore::~StreamCore() {
   Shutdown();
+  // the events and the stream belong to device_; the thread's own context is put back after
+  DeviceGuard guard(device_, std::nothrow);
   for (auto* c : completionPool_) delete c;
   for (auto* t : timingPool_) {
     for (auto e : t->ev) cudaEventDestroy(e);
     delete t;
   }
   for (auto e : eventPool_) cudaEventDestroy(e);
-  if (stream_ != nullptr) {
-    cudaSetDevice(device_);
-    cudaStreamDestroy(stream_);
-  }
+  if (stream_ != nullptr) WarnCuda(cudaStreamDestroy(stream_), "cudaStreamDestroy");
 }
 
 Completion* StreamCore::NewCompletion() {
@@ -527,20 +526,26 @@ Napi::Function Stream::Init(Napi::Env env) {
 // new Stream({ device = 0, priority = 0, waitMode = 'adaptive', spinMicroseconds = 200 })
 Stream::Stream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stream>(info) {
   Napi::Env env = info.Env();
-  Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-  const int device = static_cast<int>(GetNumber(o, "device", 0));
-  const int priority = static_cast<int>(GetNumber(o, "priority", 0));
-  const std::string mode = GetString(o, "waitMode", "adaptive");
+  Napi::Object o = OptionsArg(env, info.Length() > 0 ? info[0] : env.Undefined(), "Stream options");
+  // Every option is read and checked before anything is created (a getter may run for each).
+  const int device = static_cast<int>(GetInteger(env, o, "device", 0, 0, INT32_MAX));
+  // CUDA clamps a priority to the device's range (a few levels around 0); a wider number is a mistake.
+  const int priority = static_cast<int>(GetInteger(env, o, "priority", 0, -1024, 1024));
+  const std::string mode = GetStringArg(env, o, "waitMode", "adaptive");
   WaitMode m = WaitMode::kAdaptive;
   if (mode == "spin") m = WaitMode::kSpin;
   else if (mode == "block") m = WaitMode::kBlock;
   else if (mode != "adaptive") Throw(env, "ERR_INVALID_ARGUMENT", "waitMode must be 'adaptive', 'spin' or 'block'");
+  // A watcher that spins longer than a second per wait is a misconfiguration, not a tuning.
+  const double spin = static_cast<double>(GetInteger(env, o, "spinMicroseconds", 200, 0, 1000000));
+  const bool jsCompletion = GetBoolArg(env, o, "jsCompletion", false);
+  RequireDevice(env, device);
   try {
-    const bool jsCompletion = o.Has("jsCompletion") && o.Get("jsCompletion").ToBoolean().Value();
-    core_ = StreamCore::Create(env, device, priority, m, GetNumber(o, "spinMicroseconds", 200), jsCompletion);
+    core_ = StreamCore::Create(env, device, priority, m, spin, jsCompletion);
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
+  info.This().As<Napi::Object>().TypeTag(&kStreamTag);
 }
 
 Stream::~Stream() {
@@ -556,10 +561,11 @@ std::shared_ptr<StreamCore> Stream::core(Napi::Env env) {
 
 Stream* Stream::FromJs(Napi::Env env, Napi::Value v) {
   if (!v.IsObject()) Throw(env, "ERR_INVALID_ARGUMENT", "expected a Stream");
-  Napi::Object o = v.As<Napi::Object>();
-  if (!o.InstanceOf(Data(env)->streamCtor.Value())) Throw(env, "ERR_INVALID_ARGUMENT", "expected a Stream");
-  return Napi::ObjectWrap<Stream>::Unwrap(o);
+  if (!HasTag(v, &kStreamTag)) Throw(env, "ERR_INVALID_ARGUMENT", "expected a Stream");
+  return Napi::ObjectWrap<Stream>::Unwrap(v.As<Napi::Object>());
 }
+
+Stream* Stream::Unwrap(const Napi::Object& o) { return CheckedUnwrap<Stream>(o, &kStreamTag, "Stream"); }
 
 Napi::Value Stream::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

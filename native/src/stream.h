@@ -177,6 +177,8 @@ class Stream : public Napi::ObjectWrap<Stream> {
 
   std::shared_ptr<StreamCore> core(Napi::Env env);  // throws ERR_DISPOSED
   static Stream* FromJs(Napi::Env env, Napi::Value v);  // throws ERR_INVALID_ARGUMENT
+  // Hides ObjectWrap's: no method or accessor of Stream runs on another object (common.h).
+  static Stream* Unwrap(const Napi::Object& o);
 
  private:
   Napi::Value Synchronize(const Napi::CallbackInfo& info);

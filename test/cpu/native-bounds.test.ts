@@ -79,15 +79,52 @@ describe.skipIf(!built)(`native argument checks${built ? '' : ' [skipped: run `n
   });
 
   it('an accessor used on an object that is not of its class: a typed error, not an unwrap failure', () => {
-    for (const cls of ['DeviceBuffer', 'HostBuffer', 'Runtime', 'Engine']) {
+    let checked = 0;
+    for (const cls of ['DeviceBuffer', 'HostBuffer', 'Runtime', 'Engine', 'Stream', 'ExecutionContext']) {
       const proto = n[cls].prototype;
       for (const name of Object.getOwnPropertyNames(proto)) {
         const get = Object.getOwnPropertyDescriptor(proto, name)?.get;
         if (!get) continue;
         expect(codeOf(() => get.call(Object.create(proto))), `${cls}.${name}`).toBe('ERR_INVALID_ARGUMENT');
         expect(codeOf(() => get.call({})), `${cls}.${name} on {}`).toBe('ERR_INVALID_ARGUMENT');
+        checked++;
       }
     }
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('a method called on an object of another class: refused before it runs, never a read of the wrong C++ type', () => {
+    let checked = 0;
+    for (const cls of ['Stream', 'ExecutionContext', 'DeviceBuffer', 'HostBuffer']) {
+      const proto = n[cls].prototype;
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const d = Object.getOwnPropertyDescriptor(proto, name);
+        if (name === 'constructor' || typeof d?.value !== 'function') continue;
+        // another native class's prototype object (tagged as nothing) and a plain object: V8's own
+        // receiver check (a method's signature) or, past it, the tag check answers; never a call
+        for (const self of [Object.create(n.Runtime.prototype), {}, Object.create(proto)])
+          expect(['ERR_INVALID_ARGUMENT', 'untyped TypeError: Illegal invocation']).toContain(codeOf(() => d.value.call(self)));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('Stream options are checked before CUDA is asked: integers in range, the right types', () => {
+    const bad = [
+      { device: -1 }, { device: NaN }, { device: 2 ** 31 }, { priority: 1e9 }, { priority: 0.5 }, { priority: NaN },
+      { spinMicroseconds: -1 }, { spinMicroseconds: Infinity }, { spinMicroseconds: 1e12 }, { waitMode: 3 }, { waitMode: 'nap' },
+      { jsCompletion: 'yes' },
+    ];
+    for (const o of bad) expect(codeOf(() => new n.Stream(o)), JSON.stringify(o) ?? String(o)).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => new n.Stream(5))).toBe('ERR_INVALID_ARGUMENT');
+    // the right options get as far as CUDA (none on a machine without a GPU)
+    expect(['no error', 'ERR_CUDA_UNAVAILABLE']).toContain(codeOf(() => new n.Stream({ device: 0, priority: -1, waitMode: 'spin', spinMicroseconds: 50, jsCompletion: true }).dispose()));
+  });
+
+  it('ExecutionContext refuses an engine or stream that is not one before anything else', () => {
+    expect(codeOf(() => new n.ExecutionContext({}, {}))).toBe('ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => new n.ExecutionContext(Object.create(n.Engine.prototype), Object.create(n.Stream.prototype)))).toBe('ERR_INVALID_ARGUMENT');
   });
 
   it('the error factory may misbehave: every error still carries its code', () => {
