@@ -293,6 +293,13 @@ BuildSpec ReadSpec(const Napi::Object& o) {
     s.calibrationCache = BytesOf(calib, "the calibration cache");
     if (s.calibrationCache.empty()) Invalid("the calibration cache is empty (0 bytes)");
   }
+#if NV_TENSORRT_MAJOR >= 11
+  // TensorRT 11 removed weakly typed networks: the precision is the model's own (its tensor types
+  // and Q/DQ layers), as with trtexec --stronglyTyped.
+  if (s.fp16 || s.bf16 || s.int8 || s.haveCalibration)
+    Invalid("TensorRT 11 builds strongly typed networks only: fp16, bf16, int8 and a calibration cache do not apply; "
+            "export the model with the types it should run in (FP16 weights, or Q/DQ layers for INT8)");
+#endif
   s.workspaceBytes = OptionalBytes(o, "workspaceBytes");
   s.tacticSharedMemoryBytes = OptionalBytes(o, "tacticSharedMemoryBytes");
   Napi::Value tc = o.Get("timingCache");
@@ -499,6 +506,7 @@ class ProgressMonitor : public nvinfer1::IProgressMonitor {
 // data. If it does ask (the cache does not cover the network), there is none to give.
 // (The calibrator interfaces are deprecated from TensorRT 10.1 in favour of explicit Q/DQ models,
 // but they are what reads a calibration cache.)
+#if NV_TENSORRT_MAJOR < 11
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 class CacheCalibrator : public nvinfer1::IInt8EntropyCalibrator2 {
@@ -520,6 +528,12 @@ class CacheCalibrator : public nvinfer1::IInt8EntropyCalibrator2 {
   const std::vector<char>& cache_;
 };
 #pragma GCC diagnostic pop
+#else
+// TensorRT 11 has no calibrators (options refuses a calibration cache there).
+struct CacheCalibrator {
+  std::atomic<bool> askedForData{false};
+};
+#endif
 
 class BuildJob {
  public:
@@ -717,6 +731,7 @@ class BuildJob {
   // dynamic range so that INT8 kernels can be timed. Inputs of a layer get ±2 (±4 into a
   // concatenation, so that it needs no requantization), outputs ±4 (±2 out of pooling, whose
   // input and output ranges must agree). The plan is fast but its outputs are not accurate.
+#if NV_TENSORRT_MAJOR < 11
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   static bool SetPlaceholderRanges(nvinfer1::INetworkDefinition& network) {
@@ -739,6 +754,7 @@ class BuildJob {
     return true;
   }
 #pragma GCC diagnostic pop
+#endif
 
   void Build() {
     UseDevice(spec_.device);
@@ -750,7 +766,11 @@ class BuildJob {
     if (!builder)
       Fail("ERR_TRT", "TensorRT could not create a builder (" + libs_->infer->path +
                           "; the builder also needs libnvinfer_builder_resource.so beside libnvinfer or on LD_LIBRARY_PATH)");
+#if NV_TENSORRT_MAJOR < 11
     const uint32_t networkFlags = spec_.stronglyTyped ? 1U << static_cast<uint32_t>(nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED) : 0U;
+#else
+    const uint32_t networkFlags = 0U;  // every TensorRT 11 network is strongly typed (the flag is ignored)
+#endif
     std::unique_ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(networkFlags));
     if (!network) Fail("ERR_TRT", "TensorRT could not create a network definition");
     std::unique_ptr<nvonnxparser::IParser> parser(static_cast<nvonnxparser::IParser*>(libs_->createParser(network.get(), logger_.get(), NV_ONNX_PARSER_VERSION)));
@@ -851,14 +871,20 @@ class BuildJob {
             for (const auto* v : {&s.min, &s.opt, &s.max})
               for (int64_t x : *v)
                 if (x < -kInt32Max - 1 || x > kInt32Max) ok = false;
+#if NV_TENSORRT_MAJOR < 11
             std::vector<int32_t> mn(s.min.begin(), s.min.end()), op(s.opt.begin(), s.opt.end()), mx(s.max.begin(), s.max.end());
-            // The int32 form is what 10.6 has (newer headers deprecate it for an int64 one).
+            // The int32 form is what 10.3-10.6 have (newer 10.x headers deprecate it for the int64 V2).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
             ok = ok && profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kMIN, mn.data(), static_cast<int32_t>(mn.size())) &&
                  profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kOPT, op.data(), static_cast<int32_t>(op.size())) &&
                  profile->setShapeValues(t->getName(), nvinfer1::OptProfileSelector::kMAX, mx.data(), static_cast<int32_t>(mx.size()));
 #pragma GCC diagnostic pop
+#else
+            ok = ok && profile->setShapeValuesV2(t->getName(), nvinfer1::OptProfileSelector::kMIN, s.min.data(), static_cast<int32_t>(s.min.size())) &&
+                 profile->setShapeValuesV2(t->getName(), nvinfer1::OptProfileSelector::kOPT, s.opt.data(), static_cast<int32_t>(s.opt.size())) &&
+                 profile->setShapeValuesV2(t->getName(), nvinfer1::OptProfileSelector::kMAX, s.max.data(), static_cast<int32_t>(s.max.size()));
+#endif
           } else {
             ok = profile->setDimensions(t->getName(), nvinfer1::OptProfileSelector::kMIN, ToDims(s.min)) &&
                  profile->setDimensions(t->getName(), nvinfer1::OptProfileSelector::kOPT, ToDims(s.opt)) &&
@@ -885,6 +911,7 @@ class BuildJob {
     config->setHardwareCompatibilityLevel(static_cast<nvinfer1::HardwareCompatibilityLevel>(spec_.hardwareCompatibilityLevel));
     // The precision flags of weakly typed networks, trtexec's --fp16/--bf16/--int8 (TensorRT
     // headers newer than 10.6 deprecate them in favour of strongly typed networks).
+#if NV_TENSORRT_MAJOR < 11
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     if (spec_.fp16) config->setFlag(nvinfer1::BuilderFlag::kFP16);
@@ -919,6 +946,7 @@ class BuildJob {
 #pragma GCC diagnostic pop
       }
     }
+#endif
     if (spec_.timingCache) {
       timingCache.reset(config->createTimingCache(spec_.timingCacheBytes.empty() ? nullptr : spec_.timingCacheBytes.data(), spec_.timingCacheBytes.size()));
       if (!timingCache) Fail("ERR_INVALID_ARGUMENT", "the timing cache file is not a TensorRT timing cache");
