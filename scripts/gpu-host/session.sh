@@ -36,8 +36,11 @@ case "$step" in
     fi
     bash scripts/gpu-host/run.sh > "$work/run.txt" 2>&1
     rc=$?
+    # the README's and docs' GPU examples, as written, against this checkout's dist/
+    node test/docs-examples-gpu.mjs --fixtures "$TRTNODE_FIXTURES" --json "$work/docs-examples-gpu.json" > "$work/docs-examples-gpu.txt" 2>&1 || echo "docs-examples-gpu exit $?" >> "$work/docs-examples-gpu.txt"
     if [ -f scripts/reliability/misuse-fuzz-gpu.sh ]; then
-      timeout 240 bash scripts/reliability/misuse-fuzz-gpu.sh > "$work/misuse-fuzz-gpu.txt" 2>&1 || echo "misuse-fuzz-gpu exit $?" >> "$work/misuse-fuzz-gpu.txt"
+      # a shorter run than the script's default (100,000 calls) to fit one call beside the suite
+      MISUSE_CALLS=${MISUSE_CALLS:-20000} MISUSE_LIMIT=${MISUSE_LIMIT:-150} timeout 240 bash scripts/reliability/misuse-fuzz-gpu.sh plain > "$work/misuse-fuzz-gpu-run.txt" 2>&1 || echo "misuse-fuzz-gpu exit $?" >> "$work/misuse-fuzz-gpu-run.txt"
     fi
     for p in "$work"/fixtures/resnet50_fp16.plan.part*; do [ -f "$p" ] && mv "$p" "$final/"; done
     ;;
@@ -54,7 +57,7 @@ esac
 mkdir -p "$final"
 tar -C "$work" -cJf "$final/$step.tar.xz" --exclude='*.plan' --exclude='*.onnx' --exclude='*.plan.part*' . 2>/dev/null
 echo "=== $step: exit $rc"
-for f in run.txt workflow.txt bench-summary.txt misuse-fuzz-gpu.txt; do
+for f in run.txt docs-examples-gpu.txt workflow.txt bench-summary.txt misuse-fuzz-gpu.txt; do
   [ -f "$work/$f" ] && { echo "--- $f"; sed 's/\x1b\[[0-9;]*m//g' "$work/$f" | tail -40; }
 done
 exit $rc
