@@ -16,7 +16,8 @@
  *
  * Every case runs the C++ reference loop and the JS loop (and trtexec when TRTEXEC is set and is
  * trtexec); each timed phase lasts DURATION_MS (default 2000) after WARMUP_MS (default 500).
- * SECTIONS=matrix,session,batcher (default: all) runs only the parts named.
+ * SECTIONS=matrix,session,batcher (default: all) runs only the parts named; CASES=<regexp> only
+ * the matrix cases whose id matches.
  * Writes one JSON file (default $OUT/bench-<date>.json, or bench/results/ without OUT), the
  * Markdown report and SVG chart next to it (bench/report.mjs), and prints a summary table.
  * Library: bench/lib.mjs (../dist, or the dist/index.js in TRTNODE_LIB).
@@ -110,6 +111,11 @@ add({ id: 'resnet50_fp16-b32-s1-graph-poll', group: 'resnet50_fp16', model: 'res
 // session.run alone in a short device call.
 const SECTIONS = new Set((process.env.SECTIONS ?? 'matrix,session,batcher').split(','));
 if (!SECTIONS.has('matrix')) cases.length = 0;
+// CASES=<regular expression>: only the matrix cases whose id matches (a shorter device call).
+if (process.env.CASES) {
+  const only = new RegExp(process.env.CASES);
+  for (let i = cases.length - 1; i >= 0; i--) if (!only.test(cases[i].id)) cases.splice(i, 1);
+}
 const results = [];
 for (const [i, c] of cases.entries()) {
   const entry = { ...c, plan: plan(c.model) };

@@ -5,7 +5,8 @@
 #   bash scripts/gpu-host/session.sh tests      ResNet-50 fixture (if missing), npm run test:gpu,
 #                                              the misuse fuzzer's GPU mode when present
 #   bash scripts/gpu-host/session.sh workflow   scripts/gpu-host/workflow.sh (issue 24's workflow)
-#   bash scripts/gpu-host/session.sh bench      bench/run-gpu-bench.mjs (SECTIONS, DURATION_MS apply)
+#   bash scripts/gpu-host/session.sh bench      bench/run-gpu-bench.mjs, one run per section (BENCH_ORDER, BENCH_BUDGET_S,
+#                                              CASES, DURATION_MS apply)
 # Needs the staged TensorRT with its builder (stage.sh builder) in /tmp/opt/trt and .stage/app
 # carried in this call or an earlier one on this host; see docs/gpu-host.md.
 set -uo pipefail
@@ -49,8 +50,17 @@ case "$step" in
     rc=$?
     ;;
   bench)
-    node bench/run-gpu-bench.mjs "$work/bench.json" > "$work/bench-summary.txt" 2> "$work/bench.log"
-    rc=$?
+    # one run per section, in BENCH_ORDER (default: the batcher first), each with its own JSON and
+    # report: a call that runs out of time still brings back the sections that finished.
+    # BENCH_BUDGET_S (default 540): a section is not started past it.
+    start=$(date +%s)
+    for section in ${BENCH_ORDER:-batcher session matrix}; do
+      if [ $(( $(date +%s) - start )) -ge "${BENCH_BUDGET_S:-540}" ]; then echo "bench: $section not started (time budget spent)" >> "$work/bench-summary.txt"; continue; fi
+      echo "=== section $section" >> "$work/bench-summary.txt"
+      SECTIONS=$section node bench/run-gpu-bench.mjs "$work/bench-$section.json" >> "$work/bench-summary.txt" 2> "$work/bench-$section.log"
+      r=$?
+      [ $r -ne 0 ] && rc=$r && echo "bench $section: exit $r" >> "$work/bench-summary.txt"
+    done
     ;;
   *) echo "session.sh: unknown step $step" >&2; exit 2 ;;
 esac
