@@ -1,6 +1,6 @@
 // Issue 7's CPU parts, shortened: plan fuzzing on a machine without a GPU must fail every case
 // cleanly (no crash, no hang), and a soak through the batcher on ONNX Runtime must neither
-// fail nor grow. The full runs are scripts/reliability/*.mjs (results in test/results/).
+// fail nor grow. The full runs are scripts/reliability/*.mjs (results in docs/benchmarks/reliability.md).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
