@@ -26,7 +26,7 @@ export interface StreamOptions {
   spinMicroseconds?: number;
   /**
    * How finished work reaches JS. 'wake' (default): the watcher wakes the event loop, which
-   * costs 15–25 µs per completion where waking a sleeping thread is slow (VMs). 'poll': while
+   * costs a thread wake-up per completion (tens of µs on hosts where that is slow). 'poll': while
    * work is in flight on the stream, the JS thread collects completions itself, in turns chained
    * by setImmediate and, after a turn that delivered something, by microtasks: a few µs, but the
    * JS thread stays busy until the work is done. Timers and I/O still get the thread between
