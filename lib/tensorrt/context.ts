@@ -10,7 +10,7 @@
 import { loadNative, type NativeBenchmarkResult, type NativeExecutionContext, type NativeRunOptions } from '../native/binding.js';
 import { TensorRtError } from '../errors.js';
 import { formatShape } from '../tensor.js';
-import { Stream, settle, type DeviceBuffer, type HostBuffer } from './cuda.js';
+import { Stream, rejectOnThrow, type DeviceBuffer, type HostBuffer } from './cuda.js';
 import type { Engine } from './runtime.js';
 
 export interface ExecutionContextOptions {
@@ -163,7 +163,7 @@ export class ExecutionContext {
   }
   /** The same work in a C++ loop on a worker thread: the floor for JS-path comparisons. */
   benchmark(options: BenchmarkOptions = {}): Promise<NativeBenchmarkResult> {
-    return settle(() => this.native.benchmark(options));
+    return rejectOnThrow(() => this.native.benchmark(options));
   }
   /** Work in flight completes; the context is released after it. Idempotent. */
   dispose(): void {

@@ -41,7 +41,7 @@ export interface StreamOptions {
 const poller = new CompletionPoller();
 
 /** Calls an async native method so that a synchronous throw becomes a rejection. */
-export function settle<T>(f: () => Promise<T>): Promise<T> {
+export function rejectOnThrow<T>(f: () => Promise<T>): Promise<T> {
   try {
     return f();
   } catch (e) {
@@ -102,7 +102,7 @@ export class Stream {
   }
   /** Resolves when everything enqueued so far has completed. */
   synchronize(): Promise<void> {
-    return settle(() => this.watch(this.native.synchronize()));
+    return rejectOnThrow(() => this.watch(this.native.synchronize()));
   }
   /** No new work; the stream is destroyed once the work in flight is delivered. Idempotent. */
   dispose(): void {
@@ -149,15 +149,15 @@ export class DeviceBuffer {
   }
   /** Asynchronous copy into this buffer from host memory or another device buffer. */
   copyFrom(src: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return settle(() => options.stream.watch(this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength })));
+    return rejectOnThrow(() => options.stream.watch(this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength })));
   }
   /** Asynchronous copy from this buffer into host memory or another device buffer. */
   copyTo(dst: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return settle(() => options.stream.watch(this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength })));
+    return rejectOnThrow(() => options.stream.watch(this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength })));
   }
   /** Sets every byte (cudaMemsetAsync). */
   fill(byte: number, options: { stream: Stream }): Promise<void> {
-    return settle(() => options.stream.watch(this.native.fill(byte, { stream: options.stream.native })));
+    return rejectOnThrow(() => options.stream.watch(this.native.fill(byte, { stream: options.stream.native })));
   }
   dispose(): void {
     this.native.dispose();
