@@ -13,15 +13,17 @@
 //     --out DIR   the build folder. Default: build/ for this machine and TensorRT 10 (what the tests
 //                 and a source install load), build-trt11/ for TensorRT 11, build-arm64[-trt11]/ for
 //                 arm64, build-asan/ for --sanitize: one CMake cache per configuration
-//     --parser    also pass NvOnnxParser.h's folder (toolchain.mjs parser) as TENSORRT_PARSER_INCLUDE_DIR
-//                 (needs --onnx-tensorrt-from or TRTNODE_ONNX_TENSORRT_FROM for 10.x headers before 10.16)
-// TENSORRT_HEADERS_FROM=<NVIDIA/TensorRT git dir> extracts the exact headers when they are not cached.
+//     --parser    also pass NvOnnxParser.h's folder (toolchain.mjs parser) to CMake as TENSORRT_PARSER_INCLUDE_DIR
+//                 (needs TRTNODE_ONNX_TENSORRT_FROM for 10.x headers before 10.16)
+// TRTNODE_HEADERS_FROM=<NVIDIA/TensorRT git dir> extracts the exact headers when they are not cached;
+// TRTNODE_PARSER_INCLUDE_DIR=<folder holding NvOnnxParser.h> names the parser's header. The old
+// names TENSORRT_HEADERS_FROM and TENSORRT_PARSER_INCLUDE_DIR are read for one more release.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CACHE, resolveToolchain } from './toolchain.mjs';
+import { CACHE, renamedEnv, resolveToolchain } from './toolchain.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -73,7 +75,7 @@ async function main() {
       tensorrt: o.tensorrt,
       cuda: o.cuda,
       arch: o.arch,
-      headersFrom: process.env.TENSORRT_HEADERS_FROM,
+      headersFrom: renamedEnv('TRTNODE_HEADERS_FROM', 'TENSORRT_HEADERS_FROM'),
       onnxTensorrtFrom: process.env.TRTNODE_ONNX_TENSORRT_FROM,
     });
   } catch (e) {
@@ -81,15 +83,15 @@ async function main() {
     process.exit(1);
   }
   // NvOnnxParser.h, for the plan builder (native/src/builder.cc): beside the TensorRT headers where
-  // they carry it; else TENSORRT_PARSER_INCLUDE_DIR, the toolchain's parser component (onnx/onnx-
+  // they carry it; else TRTNODE_PARSER_INCLUDE_DIR, the toolchain's parser component (onnx/onnx-
   // tensorrt's header of the same line, --parser or TRTNODE_ONNX_TENSORRT_FROM), or one extracted
   // into the cache's onnx-parser/include. CMake stops with the reason when none is found.
   let parserInclude = '';
   if (!existsSync(join(tc.headers.include, 'NvOnnxParser.h'))) {
-    parserInclude = process.env.TENSORRT_PARSER_INCLUDE_DIR ?? '';
+    parserInclude = renamedEnv('TRTNODE_PARSER_INCLUDE_DIR', 'TENSORRT_PARSER_INCLUDE_DIR') ?? '';
     if (!parserInclude && !tc.parser) {
       try {
-        tc.parser = (await resolveToolchain(['parser'], { tensorrt: o.tensorrt, headersFrom: process.env.TENSORRT_HEADERS_FROM, onnxTensorrtFrom: process.env.TRTNODE_ONNX_TENSORRT_FROM })).parser;
+        tc.parser = (await resolveToolchain(['parser'], { tensorrt: o.tensorrt, headersFrom: renamedEnv('TRTNODE_HEADERS_FROM', 'TENSORRT_HEADERS_FROM'), onnxTensorrtFrom: process.env.TRTNODE_ONNX_TENSORRT_FROM })).parser;
       } catch {
         const cached = join(CACHE, 'onnx-parser', 'include');
         if (existsSync(join(cached, 'NvOnnxParser.h'))) parserInclude = cached;

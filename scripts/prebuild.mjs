@@ -55,7 +55,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultBuildDir } from './build-native.mjs';
-import { PINS, headerVersionOf, resolveToolchain } from './toolchain.mjs';
+import { PINS, headerVersionOf, renamedEnv, resolveToolchain } from './toolchain.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -194,7 +194,7 @@ async function one(o, major, outRoot) {
   // The headers the build takes (the same resolution build-native.mjs makes).
   let tc;
   try {
-    tc = await resolveToolchain(['headers', 'cuda', ...(cross ? ['cross'] : [])], { tensorrt: String(major), arch: o.arch, headersFrom: process.env.TENSORRT_HEADERS_FROM });
+    tc = await resolveToolchain(['headers', 'cuda', ...(cross ? ['cross'] : [])], { tensorrt: String(major), arch: o.arch, headersFrom: renamedEnv('TRTNODE_HEADERS_FROM', 'TENSORRT_HEADERS_FROM') });
   } catch (e) {
     die(e.message);
   }

@@ -9,9 +9,10 @@
 //   node scripts/toolchain.mjs [components...] [options]
 //     headers      TensorRT headers (--tensorrt 10|11|10.3|10.6|11.0|..., default 10: the oldest of
 //                  the line, 10.3.0; 11: 11.0.0). Exact ones from --headers-from <NVIDIA/TensorRT
-//                  git dir> (kept in the cache once extracted), else the crates registry's trtx-sys
-//                  copy of the line (10.16 / 11.4: compile-only, see docs/toolchain.md)
-//     parser       NvOnnxParser.h for the in-process builder (CMake TENSORRT_PARSER_INCLUDE_DIR): from
+//                  git dir> or TRTNODE_HEADERS_FROM (kept in the cache once extracted), else the
+//                  crates registry's trtx-sys copy of the line (10.16 / 11.4: compile-only, see
+//                  docs/toolchain.md)
+//     parser       NvOnnxParser.h for the in-process builder (CMake's TENSORRT_PARSER_INCLUDE_DIR): from
 //                  the TensorRT headers where they carry it (10.16+, 11.x), else from an onnx/onnx-tensorrt
 //                  git dir (--onnx-tensorrt-from; branch 10.1-GA, whose API the 10.3-10.6 parsers have)
 //     cuda         CUDA headers + libcudart_static.a (--cuda 12 (default) | 13; --arch x64|arm64)
@@ -39,6 +40,21 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const CACHE = process.env.TRTNODE_TOOLCHAIN_DIR ?? join(root, '.cache', 'toolchain');
+
+const deprecatedSeen = new Set();
+/**
+ * An environment variable that moved to the TRTNODE_ prefix: its value under `name`, else under
+ * `oldName` (still read for one release, with a one-line note on stderr, once per process).
+ */
+export function renamedEnv(name, oldName, env = process.env) {
+  if (env[name] !== undefined) return env[name];
+  const value = env[oldName];
+  if (value !== undefined && !deprecatedSeen.has(oldName)) {
+    deprecatedSeen.add(oldName);
+    process.stderr.write(`tensorrt-node: ${oldName} is deprecated and will be ignored in the next release; set ${name} instead\n`);
+  }
+  return value;
+}
 
 export const PINS = {
   // The headers each published binary is built against: the oldest of its TensorRT line the
@@ -252,7 +268,7 @@ async function headers(opts = {}) {
   }
   const req = tensorrtRequest(opts.tensorrt);
   const exactDir = join(CACHE, `tensorrt-${req.version}`, 'include');
-  const from = opts.headersFrom ?? process.env.TENSORRT_HEADERS_FROM;
+  const from = opts.headersFrom ?? renamedEnv('TRTNODE_HEADERS_FROM', 'TENSORRT_HEADERS_FROM');
   if (!existsSync(join(exactDir, 'NvInferRuntime.h')) && from) {
     // A checkout (or bare mirror) of the public NVIDIA/TensorRT repository: include/ of the version's tag.
     const git = gitDir(from);

@@ -324,7 +324,7 @@ export class DynamicBatcher implements InferenceScheduler {
       if (idx < 0) break;
       const d = formBatch(this.#policy, this.#queues, now, this.#closed);
       if (d.batch !== undefined && d.batch.length > 0) {
-        if (this.#executor.isSettling(idx) && d.full !== true) break; // rescheduled when it stops settling
+        if (this.#executor.isAwaitingCallers(idx) && d.full !== true) break; // rescheduled when it stops awaiting them
         this.#executor.dispatch(idx, d.batch, now, (r) => this.#leave(r));
         continue;
       }

@@ -39,7 +39,7 @@ interface InstanceState {
    * request that had waited out the queue delay behind two busy instances would leave alone in a
    * batch of one as soon as one of them was done.
    */
-  settling: boolean;
+  awaitingCallers: boolean;
   /** the next batch it will run, being assembled: the first `staged.length` queued requests */
   builder: BatchBuilder | undefined;
   staged: Pending[];
@@ -58,7 +58,7 @@ export class BatchExecutor {
       capacity: Math.max(1, Math.floor(instance.batchCapacity ?? 1)),
       running: false,
       startedUs: 0,
-      settling: false,
+      awaitingCallers: false,
       builder: undefined,
       staged: [],
       stagedItems: 0,
@@ -75,8 +75,8 @@ export class BatchExecutor {
   }
 
   /**
-   * The free instance the next batch goes to: one not settling if there is one, and among those
-   * one that assembled the batch's first requests already; -1 if none is free.
+   * The free instance the next batch goes to: one not awaiting its callers if there is one, and
+   * among those one that assembled the batch's first requests already; -1 if none is free.
    */
   freeInstance(): number {
     let pick = -1;
@@ -84,7 +84,7 @@ export class BatchExecutor {
     for (let i = 0; i < this.#states.length; i++) {
       const s = this.#states[i] as InstanceState;
       if (s.running) continue;
-      const rank = (s.settling ? 2 : 0) + (s.staged.length > 0 ? 0 : 1);
+      const rank = (s.awaitingCallers ? 2 : 0) + (s.staged.length > 0 ? 0 : 1);
       if (rank < pickRank) {
         pick = i;
         pickRank = rank;
@@ -93,9 +93,9 @@ export class BatchExecutor {
     return pick;
   }
 
-  /** Whether a free instance is settling (it then takes full batches only). */
-  isSettling(idx: number): boolean {
-    return (this.#states[idx] as InstanceState).settling;
+  /** Whether a free instance awaits the callers it just answered (it then takes full batches only). */
+  isAwaitingCallers(idx: number): boolean {
+    return (this.#states[idx] as InstanceState).awaitingCallers;
   }
 
   /**
@@ -110,7 +110,7 @@ export class BatchExecutor {
       const s = this.#states[i] as InstanceState;
       if (s.staged.length > 0) return i;
       if (!s.running) {
-        if (free < 0 || (this.#states[free] as InstanceState).settling) free = i;
+        if (free < 0 || (this.#states[free] as InstanceState).awaitingCallers) free = i;
       } else if (s.capacity >= 2 && (busy < 0 || s.startedUs < (this.#states[busy] as InstanceState).startedUs)) {
         busy = i;
       }
@@ -246,9 +246,9 @@ export class BatchExecutor {
       // One request answered: no crowd of callers to wait for (and no loop turn added to a lone
       // caller's next request).
       if (batch.length > 1) {
-        s.settling = true;
+        s.awaitingCallers = true;
         host.defer(() => {
-          s.settling = false;
+          s.awaitingCallers = false;
           host.schedule();
         });
       }

@@ -272,6 +272,7 @@ export function chooseAddon(root: string, env: Env = process.env, hint: { librar
   if (env.TRTNODE_ADDON) {
     return existsSync(env.TRTNODE_ADDON) ? { file: resolve(env.TRTNODE_ADDON), major: undefined, reason: 'TRTNODE_ADDON' } : { error: `TRTNODE_ADDON=${env.TRTNODE_ADDON} does not exist` };
   }
+  // node-gyp-build's override for this package (<PACKAGE_NAME>_PREBUILD), so that both pick the same binary
   const base = env.TENSORRT_NODE_PREBUILD ?? root;
   const built = join(base, 'build', 'Release', 'tensorrt_node.node');
   if (!env.PREBUILDS_ONLY && existsSync(built)) return { file: built, major: undefined, reason: 'build/Release (built from source)' };

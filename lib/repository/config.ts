@@ -1,8 +1,8 @@
 /**
  * Triton model configuration (config.pbtxt): the schema subset tensorrt-node understands, the
  * mapping from the text-format tree to a plain object (Triton's JSON form: snake_case names,
- * enum values as strings), validation against the model file's signature, and auto-completion
- * of what the config leaves out.
+ * enum values as strings), validation against the model file's signature, and auto-complete
+ * (Triton's term) of what the config leaves out.
  */
 import { TensorRtError } from '../errors.js';
 import { kserveDataType, dataTypeFromKserve, type DataType } from '../dtypes.js';
@@ -430,9 +430,9 @@ export function configDataType(t: DataType): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// completion against the model file
+// auto-complete against the model file
 
-/** The resolved view of one model's config after completion against its signature. */
+/** The resolved view of one model's config after auto-complete against its signature. */
 export interface ResolvedModelConfig extends ModelConfig {
   name: string;
   platform: string;

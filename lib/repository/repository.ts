@@ -81,7 +81,7 @@ interface ModelEntry {
   state: ModelState;
   reason: string;
   warnings: string[];
-  /** the config as written (before completion) */
+  /** the config as written (before auto-complete) */
   rawConfig?: ModelConfig;
   versions: Map<number, VersionEntry>;
   fingerprint: string;

@@ -252,7 +252,7 @@ export function requestedOutputs(model: LoadedModelVersion, names: string[] | un
  * array of its own that writeOutput would then copy. Only outputs whose size the model's
  * signature fixes (given the request's batch size) and whose region holds them at an aligned
  * offset get one, so that the scheduler's checks of these buffers cannot fail; the others are
- * left to writeOutput as before. Undefined when none.
+ * left to writeOutput, which copies them into their regions. Undefined when none.
  */
 export function sharedMemoryOutputBuffers(
   model: LoadedModelVersion,

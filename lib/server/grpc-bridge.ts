@@ -54,8 +54,8 @@ export const CALL_FIELDS = 3;
 /**
  * Collects a thread's outgoing calls or answers and posts them as one message at `flush`: the
  * receiving thread then pays one wake-up, one event and one deserialization per batch instead of
- * per call, which (with hundreds of small calls per second) was a good part of the main thread's
- * work per call. `schedule` arranges the flush (the main thread: process.nextTick, so everything
+ * per call; with hundreds of small calls per second, those per-message costs would be a large
+ * part of the main thread's work per call. `schedule` arranges the flush (the main thread: process.nextTick, so everything
  * that settles in one macrotask and its microtasks goes together; a worker: setImmediate).
  */
 export class MessageBatcher {

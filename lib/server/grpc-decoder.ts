@@ -4,9 +4,9 @@
  *
  * grpc-js (1.14, pinned) collects a message's DATA chunks as slices and Buffer.concat()s them
  * into a fresh buffer once the message is complete; protobufjs then decodes the tensor bytes
- * (raw_input_contents) as views into that buffer, and moveBytesOut() would copy them once more
- * into a buffer of their own to transfer to the main thread: for a 600 KB image, two copies, 600
- * KB of fresh memory (page faults) and 600 KB of garbage per call. Here a complete message of
+ * (raw_input_contents) as views into that buffer, and moveBytesOut() copies them into a buffer of
+ * their own to transfer to the main thread: two copies of each tensor, and as much fresh memory
+ * (page faults) and garbage, per call. Here a complete message of
  * POOLED_MIN_BYTES and more is concatenated into an ArrayBuffer from the thread's BufferPool (those
  * the main thread hands back) instead, and the tensor bytes are transferred in place when they sit
  * at an aligned offset: one copy, no fresh memory in steady traffic. The chunks are held as they
@@ -16,7 +16,7 @@
  * The offset: the framed message starts `pad` bytes into its ArrayBuffer, so that the first
  * raw_input_contents entry (whose place depends on the request's header fields) lands 8-byte
  * aligned, as the main thread needs to use it in place (codec.ts copies unaligned bytes). `pad`
- * is learnt per message size: a misaligned first entry (copied, as before) sets the pad that
+ * is learnt per message size: a misaligned first entry (copied out by moveBytesOut) sets the pad that
  * aligns it for the next message of that size, which for steady traffic (the same header each
  * time) is every later one.
  */
@@ -136,7 +136,7 @@ export function pooledWrite(messages: PooledMessages): (this: StreamDecoderState
  * Make this thread's grpc-js assemble large messages with pooledWrite (every StreamDecoder of
  * the thread's grpc-js, server and client side). Returns false, changing nothing, when grpc-js's
  * StreamDecoder is not the one this was written against (internals/grpc-js.ts), e.g. after a
- * grpc-js upgrade: messages are then assembled as before, and their bytes copied once more.
+ * grpc-js upgrade: grpc-js then assembles messages itself, and moveBytesOut copies their tensor bytes.
  */
 export function installPooledDecoder(messages: PooledMessages): boolean {
   return replaceStreamDecoderWrite(pooledWrite(messages));

@@ -5,8 +5,8 @@
  * forwards each call to the main thread, where the same handlers as the in-thread server run
  * (createBridgedGrpcHandlers). The main thread thus spends per call a share of a postMessage
  * each way (calls and answers travel in batches, grpc-bridge.ts) instead of the HTTP/2 framing
- * and protobuf decoding of the whole message, which for 600 KB tensors bounded the server at a
- * few hundred calls per second.
+ * and protobuf decoding of the whole message, which for large tensors costs the main thread far
+ * more per call than the inference's scheduling does.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';

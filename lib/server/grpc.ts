@@ -259,8 +259,8 @@ type FlatModelInferRequest = ModelInferRequest<unknown>;
  * Replace, in place, the parameters maps of a decoded ModelInferRequest (the request's, each
  * input's and each requested output's) by their values ({ name: value }), the form modelInfer
  * reads. The gRPC front-end threads do this before passing a call to the main thread (less to
- * clone and to read there). Never throws: what is not of the shape expected is left for
- * modelInfer to reject as before.
+ * clone and to read there). Never throws: what is not of the shape expected is left as it is,
+ * for modelInfer to reject.
  */
 export function flattenModelInferRequest(request: unknown): void {
   if (request === null || typeof request !== 'object') return;

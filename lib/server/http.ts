@@ -473,8 +473,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
 
   /**
    * An inference request served on node's request and response, past fastify's body parsing and
-   * reply pipeline (about a fifth of the main thread's time per request over HTTP: fastify's
-   * content-type parser alone binds an AsyncResource per request). Fastify has routed it (URL
+   * reply pipeline (a large share of the main thread's time per request: fastify's content-type
+   * parser alone binds an AsyncResource per request). Fastify has routed it (URL
    * decoding, 404, 503 while closing); the answer is what the route's handler would send, byte
    * for byte: the body read by readBody with the same limits, the same headers in the same order
    * (Date, Connection and Keep-Alive are node's, as there), errors as fail() gives them, and a

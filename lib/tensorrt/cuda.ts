@@ -26,13 +26,14 @@ export interface StreamOptions {
   spinMicroseconds?: number;
   /**
    * How finished work reaches JS. 'wake' (default): the watcher wakes the event loop, which
-   * costs 15–25 µs per completion where waking a sleeping thread is slow (VMs). 'poll': while
+   * costs a thread wake-up per completion (tens of µs on hosts where that is slow). 'poll': while
    * work is in flight on the stream, the JS thread collects completions itself, in turns chained
    * by setImmediate and, after a turn that delivered something, by microtasks: a few µs, but the
    * JS thread stays busy until the work is done. Timers and I/O still get the thread between
-   * turns (at least every 200 µs). Unless waitMode is
-   * given, 'poll' also makes the watcher spin instead of sleeping: a thread woken late (tens of
-   * µs in a VM) would delay the completion the JS thread is waiting for.
+   * turns (at least every 200 µs). Unless waitMode is given, 'poll' also makes it 'spin'. On a
+   * 'poll' stream the watcher only launches the work the JS thread does not launch inline, so a
+   * watcher that sleeps and wakes late (tens of µs where waking a thread is slow) delays the next
+   * launch, not a completion.
    */
   completion?: CompletionMode;
 }
@@ -40,7 +41,7 @@ export interface StreamOptions {
 const poller = new CompletionPoller();
 
 /** Calls an async native method so that a synchronous throw becomes a rejection. */
-export function settle<T>(f: () => Promise<T>): Promise<T> {
+export function rejectOnThrow<T>(f: () => Promise<T>): Promise<T> {
   try {
     return f();
   } catch (e) {
@@ -73,8 +74,9 @@ export class Stream {
     const completion = options.completion ?? 'wake';
     if (completion !== 'wake' && completion !== 'poll') throw new TensorRtError('ERR_INVALID_ARGUMENT', `completion must be 'wake' or 'poll', got ${String(completion)}`);
     const waitMode = options.waitMode ?? (completion === 'poll' ? 'spin' : undefined);
-    // 'poll': the JS thread also detects completions itself (and launches a replayed CUDA graph
-    // inline), since its poller runs whenever work is in flight; the watcher only launches.
+    // 'poll': the JS thread also detects completions itself (and launches cheap work inline: a
+    // CUDA graph replay or an enqueue measured under 30 µs), since its poller runs whenever work
+    // is in flight; the watcher only launches the rest.
     this.native = new (loadNative().Stream)({ ...options, ...(waitMode === undefined ? {} : { waitMode }), ...(completion === 'poll' ? { jsCompletion: true } : {}) });
     this.completion = completion;
   }
@@ -100,7 +102,7 @@ export class Stream {
   }
   /** Resolves when everything enqueued so far has completed. */
   synchronize(): Promise<void> {
-    return settle(() => this.watch(this.native.synchronize()));
+    return rejectOnThrow(() => this.watch(this.native.synchronize()));
   }
   /** No new work; the stream is destroyed once the work in flight is delivered. Idempotent. */
   dispose(): void {
@@ -147,15 +149,15 @@ export class DeviceBuffer {
   }
   /** Asynchronous copy into this buffer from host memory or another device buffer. */
   copyFrom(src: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return settle(() => options.stream.watch(this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength })));
+    return rejectOnThrow(() => options.stream.watch(this.native.copyFrom(hostNative(src), { stream: options.stream.native, offset: options.offset, srcOffset: options.otherOffset, byteLength: options.byteLength })));
   }
   /** Asynchronous copy from this buffer into host memory or another device buffer. */
   copyTo(dst: HostSide | DeviceBuffer, options: CopyOptions): Promise<void> {
-    return settle(() => options.stream.watch(this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength })));
+    return rejectOnThrow(() => options.stream.watch(this.native.copyTo(hostNative(dst), { stream: options.stream.native, offset: options.offset, dstOffset: options.otherOffset, byteLength: options.byteLength })));
   }
   /** Sets every byte (cudaMemsetAsync). */
   fill(byte: number, options: { stream: Stream }): Promise<void> {
-    return settle(() => options.stream.watch(this.native.fill(byte, { stream: options.stream.native })));
+    return rejectOnThrow(() => options.stream.watch(this.native.fill(byte, { stream: options.stream.native })));
   }
   dispose(): void {
     this.native.dispose();

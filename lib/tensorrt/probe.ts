@@ -1,6 +1,6 @@
 /**
  * Isolated plan probe. TensorRT trusts its input: some corrupted plans crash or hang it inside
- * deserialization or the first enqueue (seen when fuzzing; bench/results of issue 7), and no
+ * deserialization or the first enqueue (seen when fuzzing: docs/benchmarks/reliability.md), and no
  * checksum in a plan lets us tell beforehand. For plans from untrusted places, probePlan() loads
  * the plan and runs it once in a child process first; the caller's process loads it only if the
  * child survived. Costs one process start and one TensorRT load (about a second).

@@ -343,7 +343,7 @@ void StreamCore::WatchLoop() {
 // through most of the expected duration of work the JS thread completes, then spin until the
 // turnaround (twice its average, within 1 ms) has passed since the last finish.
 bool StreamCore::AwaitSubmission(uint64_t seen, bool jsDriven) {
-  // Launched inline by the JS thread last time (graph replays): nothing for the watcher to do.
+  // Launched inline by the JS thread last time (cheap launches): nothing for the watcher to do.
   if (lastLaunchInline_.load(std::memory_order_relaxed)) return false;
   const auto submitted = [&] { return submissions_.load(std::memory_order_acquire) != seen; };
   const auto inFlight = [&] {

@@ -1,7 +1,9 @@
-// A CUDA stream with its watcher: one thread per stream (not per call) launches submitted work
-// (so TensorRT's enqueue does not hold up the JS thread; only a launch known to be cheap, a CUDA
-// graph replay, runs inline on a stream whose completions the JS thread polls), waits for
-// recorded events in stream order, and resolves the JS Promises through one thread-safe function.
+// A CUDA stream with its watcher: one thread per stream (not per call) launches submitted work,
+// so that TensorRT's enqueue does not hold up the JS thread. On a 'wake' stream the watcher also
+// waits for recorded events in stream order and resolves the JS Promises through one thread-safe
+// function. On a 'poll' stream (jsCompletion) it does neither: the JS thread detects completions
+// (Poll) and resolves them (Deliver), and launches work inline when the launch is cheap
+// (Launcher::CheapLaunch) and nothing is queued for the watcher.
 //
 // Waiting is adaptive: the watcher learns how long work on this stream takes (EMA), sleeps
 // until shortly before the expected completion, spins on cudaEventQuery for a bounded window,
@@ -41,8 +43,9 @@ struct Launcher {
   virtual ~Launcher() = default;
   // Enqueues c's work on the stream (watcher thread, in submission order). Throws CodedError.
   virtual void Launch(Completion* c) = 0;
-  // JS thread, with no launch pending: whether Launch would cost the JS thread only a few µs
-  // (a captured CUDA graph), so that a stream completed by the JS thread may launch it inline.
+  // JS thread, with no launch pending: whether Launch would cost the JS thread only a few tens of
+  // µs (for a context: a replay of the CUDA graph the IO set used last time, or an enqueue
+  // measured under 30 µs), so that a stream completed by the JS thread may launch it inline.
   virtual bool CheapLaunch(const Completion* c) { return false; }
   // c will not be launched (the stream stopped first).
   virtual void Discard(Completion* c) {}
@@ -160,7 +163,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // waking a sleeping thread costs tens to a hundred µs in a VM.
   std::atomic<int64_t> lastFinishNanos_{0};  // steady_clock, when the last piece finished
   std::atomic<double> turnaroundMicros_{0};
-  // The last launch ran inline on the JS thread (a graph replay): the watcher is not needed.
+  // The last launch ran inline on the JS thread (a cheap one): the watcher is not needed.
   std::atomic<bool> lastLaunchInline_{false};
   // Watcher, idle: waits for a submission after `seen` while awake (see turnaroundMicros_).
   // true: one came; false: go to sleep on cv_.

@@ -39,8 +39,8 @@ const workers = Number(opt('workers', 8));
 const timeoutMs = Number(opt('timeout', 30)) * 1000;
 const out = opt('json');
 
-// The recorded run these ids come from (test/results/reliability/, REPORT.md).
-const KNOWN_RUN = join(here, '..', '..', 'test', 'results', 'reliability', '2026-11-25-h100-fuzz-2048.json');
+// The recorded run these ids come from (summarized in docs/benchmarks/reliability.md).
+const KNOWN_RUN = join(here, '..', '..', 'test', 'fixtures', 'reliability', '2026-11-25-h100-fuzz-2048.json');
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 const planName = (p) => p.split('/').pop();
 let knownIds = [];

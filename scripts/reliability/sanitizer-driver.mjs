@@ -199,7 +199,7 @@ const steps = {
   // the dynamic batcher over 2 TensorRT instances: concurrent requests of 1..4 rows equal running alone
   async 'batcher'() {
     await batcherTour(new TensorRtBackend());
-    // requests in pinned memory: staged on the instances as they arrive (stageInput), the rest DMA'd by runParts
+    // requests in pinned memory: each is DMA'd from where it is as it joins a batch (stageInput), not copied through the staging
     await batcherTour(new TensorRtBackend({ cudaGraph: true }), { pinned: true });
   },
   // the same with completions polled on the event loop (the watcher does not wake it then), plus

@@ -19,6 +19,15 @@ export function missingBuild(): string | undefined {
   return missing.length ? `not built: ${missing.join(', ')} missing (run npm run build)` : undefined;
 }
 
+/**
+ * Why installing the tarball cannot be tested here, or undefined: `npm install` fetches the
+ * package's dependencies from the npm registry, and tests that reach the network run only where
+ * TRTNODE_NETWORK_TESTS=1 (.ci/run sets it).
+ */
+export function networkNotAllowed(): string | undefined {
+  return process.env.TRTNODE_NETWORK_TESTS === '1' ? undefined : 'npm install fetches the dependencies from the npm registry; set TRTNODE_NETWORK_TESTS=1 to run it';
+}
+
 /** Programs that would mean a compile; in the test they exist only as traps on PATH. */
 const COMPILERS = ['cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'cmake', 'make', 'ninja', 'node-gyp', 'cmake-js'];
 

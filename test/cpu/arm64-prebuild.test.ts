@@ -6,12 +6,17 @@
  * loads through node-gyp-build, its versions match, CUDA and TensorRT requests give the typed
  * errors). Runs only where the cross toolchain and qemu are installed (bash
  * scripts/install-cross.sh); CI does not install them, so there it shows as skipped with why.
+ * What the check fetches from the registries when the toolchain cache lacks it (the arm64 Node,
+ * the aarch64 CUDA runtime, the headers) is fetched only where TRTNODE_NETWORK_TESTS=1; otherwise
+ * the test is skipped naming what is missing.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../consumer/harness.js';
+// @ts-expect-error: a plain .mjs script without types
+import { ARCHES, CACHE, PINS } from '../../scripts/toolchain.mjs';
 
 const has = (cmd: string) => {
   const r = spawnSync(cmd, ['--version'], { encoding: 'utf8' });
@@ -28,6 +33,27 @@ const skipReason =
           ? 'not built: dist/index.cjs missing (run npm run build)'
           : undefined;
 
+/** What the check for TensorRT `major` would download (npm, PyPI, crates) because the toolchain cache lacks it. */
+function notCached(major: 10 | 11): string[] {
+  const out: string[] = [];
+  const nodeArm64 = PINS.nodeArm64 as { package: string; version: string };
+  if (!existsSync(join(CACHE, `${nodeArm64.package}-${nodeArm64.version}`, 'package', 'bin', 'node'))) out.push(`the arm64 Node (npm ${nodeArm64.package}@${nodeArm64.version})`);
+  const cuda = PINS.cuda[12] as { version: string; pkg: string; runtime: string };
+  if (!process.env.CUDA_PATH && !existsSync(join(CACHE, `cuda-${cuda.version}-${ARCHES.arm64.wheelTag}`, 'nvidia', cuda.pkg, 'lib', 'libcudart_static.a'))) {
+    out.push(`the aarch64 CUDA runtime (PyPI ${cuda.runtime})`);
+  }
+  const ci = PINS.ciHeaders[major] as { crate: string; version: string; dir: string };
+  const headers = [join(CACHE, `tensorrt-${PINS.oldestHeaders[major]}`, 'include'), join(CACHE, `${ci.crate}-${ci.version}`, ci.dir)];
+  if (!process.env.TENSORRT_INCLUDE_DIR && !process.env.TENSORRT_ROOT && !headers.some((d) => existsSync(join(d, 'NvInferRuntime.h')))) {
+    out.push(`TensorRT ${major} headers (crates ${ci.crate}@${ci.version})`);
+  }
+  return out;
+}
+const fetchReason = (major: 10 | 11): string | undefined => {
+  const missing = process.env.TRTNODE_NETWORK_TESTS === '1' ? [] : notCached(major);
+  return missing.length ? `would fetch ${missing.join(', ')} from the registries; set TRTNODE_NETWORK_TESTS=1 to run it` : undefined;
+};
+
 interface Report {
   ok: boolean;
   missing?: string;
@@ -36,9 +62,10 @@ interface Report {
   checks: { name: string; ok: boolean; detail?: string }[];
 }
 
-for (const major of [10, 11]) {
-  describe.skipIf(skipReason !== undefined)(
-    `linux-arm64 prebuild for TensorRT ${major} under qemu-aarch64${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+for (const major of [10, 11] as const) {
+  const skip = skipReason ?? fetchReason(major);
+  describe.skipIf(skip !== undefined)(
+    `linux-arm64 prebuild for TensorRT ${major} under qemu-aarch64${skip ? ` (skipped: ${skip})` : ''}`,
     () => {
       let report: Report;
       it('prebuild.mjs --arch arm64 cross-builds it (outside prebuilds/) and the check script passes every check', () => {

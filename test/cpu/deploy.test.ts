@@ -77,6 +77,15 @@ function flag(args: string[], name: string): string | undefined {
   return a?.slice(name.length + 1);
 }
 
+/** Polls `cond` until it holds; fails naming `what` after `ms`. */
+async function until(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
@@ -210,7 +219,8 @@ describe('KServe manifests (deploy/kserve)', () => {
       const url = `http://127.0.0.1:${ports['--http-port']}/v2/models/affine/infer`;
       const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] });
       const inFlight = fetch(url, { method: 'POST', headers: { connection: 'close' }, body });
-      await new Promise((r) => setTimeout(r, 300));
+      const queued = /^nv_inference_pending_request_count\{model="affine",version="1"\} 1$/m;
+      await until('the request to wait in the queue', async () => queued.test(await (await fetch(metrics)).text()));
       child.kill('SIGTERM');
       const res = await inFlight;
       expect(res.status).toBe(200);

@@ -15,10 +15,10 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, ROOT, describeFailure, devDependency, folderBytes, listFiles, missingBuild, npmInstall, packAndInstall, run, stagePackage, type Workspace } from '../consumer/harness.js';
+import { CONSUMER, ROOT, describeFailure, devDependency, folderBytes, listFiles, missingBuild, networkNotAllowed, npmInstall, packAndInstall, run, stagePackage, type Workspace } from '../consumer/harness.js';
 import { exampleFileName, extractExamples } from '../consumer/examples.mjs';
 
-const skipReason = missingBuild();
+const skipReason = missingBuild() ?? networkNotAllowed();
 const PREBUILD = 'prebuilds/linux-x64/tensorrt-node.napi.node';
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;

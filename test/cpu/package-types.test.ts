@@ -8,9 +8,9 @@
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSUMER, ROOT, describeFailure, devDependency, missingBuild, packAndInstall, run, type Workspace } from '../consumer/harness.js';
+import { CONSUMER, ROOT, describeFailure, devDependency, missingBuild, networkNotAllowed, packAndInstall, run, type Workspace } from '../consumer/harness.js';
 
-const skipReason = missingBuild();
+const skipReason = missingBuild() ?? networkNotAllowed();
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 describe.skipIf(skipReason !== undefined)(`types of the installed package (strict, NodeNext)${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {

@@ -1,6 +1,6 @@
 // Issue 7's CPU parts, shortened: plan fuzzing on a machine without a GPU must fail every case
 // cleanly (no crash, no hang), and a soak through the batcher on ONNX Runtime must neither
-// fail nor grow. The full runs are scripts/reliability/*.mjs (results in test/results/).
+// fail nor grow. The full runs are scripts/reliability/*.mjs (results in docs/benchmarks/reliability.md).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +41,7 @@ describe.skipIf(!built)(`reliability (CPU path)${built ? '' : ' [skipped: run `n
   });
 });
 
-// The crash and hang ids of the recorded H100 run (test/results/reliability/2026-11-25-h100-fuzz-2048.json)
+// The crash and hang ids of the recorded H100 run (test/fixtures/reliability/2026-11-25-h100-fuzz-2048.json)
 // name these bytes (first 16 hex digits of the sha256 of the mutated plan), over the six fixture
 // plans in that run's order. Computed with mutations.mjs as it was for that run (unchanged since
 // d09b042) and the committed plans (their manifest sha256s); 1084 mutates the ResNet-50 plan,
@@ -80,7 +80,7 @@ describe('fuzz case ids regenerate the same bytes (fuzz-plans.mjs --ids)', () =>
       mutate: (plans: (Buffer | null)[], id: number) => Buffer;
       describe: (id: number, n: number) => { plan: number; kind: string };
     };
-    const rec = JSON.parse(readFileSync('test/results/reliability/2026-11-25-h100-fuzz-2048.json', 'utf8')) as { plans: string[]; failures: { id: number }[] };
+    const rec = JSON.parse(readFileSync('test/fixtures/reliability/2026-11-25-h100-fuzz-2048.json', 'utf8')) as { plans: string[]; failures: { id: number }[] };
     expect(rec.plans).toEqual(RECORDED_PLANS.map((p) => `${p}.plan`));
     expect(rec.failures.map((f) => f.id).sort((x, y) => x - y)).toEqual([...Object.keys(KNOWN_HASHES).map(Number), 1084].sort((x, y) => x - y));
     const plans = RECORDED_PLANS.map((p) => (existsSync(`fixtures/gpu/engines/${p}.plan`) ? readFileSync(`fixtures/gpu/engines/${p}.plan`) : null));

@@ -71,16 +71,29 @@ function patchInfer(name: string, wrap: (infer: Infer) => Infer): () => void {
   return () => void (repo.getModel = original);
 }
 
-/** Make model `name` wait `ms` before each inference, counting the calls that reached it. */
-function slowDown(name: string, ms: number): { arrived: () => number; restore: () => void } {
+/**
+ * Hold model `name`'s inferences until release(): the calls that reached it stay in flight for as
+ * long as the test needs. Counts the calls that arrived and those whose inference has finished.
+ */
+function holdInferences(name: string): { arrived: () => number; finished: () => number; release: () => void; restore: () => void } {
   let arrived = 0;
+  let finished = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
   const restore = patchInfer(name, (infer) => async (...a) => {
     arrived++;
-    await new Promise((r) => setTimeout(r, ms));
-    return infer(...a);
+    await gate;
+    try {
+      return await infer(...a);
+    } finally {
+      finished++;
+    }
   });
-  return { arrived: () => arrived, restore };
+  return { arrived: () => arrived, finished: () => finished, release, restore };
 }
+
+/** One turn of the event loop: what a settled promise queued (microtasks, process.nextTick) has run. */
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -175,11 +188,13 @@ describe('gRPC front-end threads', () => {
     const f = await frontEnd(2);
     const channels = [connect(f.port), connect(f.port)];
     await Promise.all(channels.map((c) => call(c, 'ServerLive', {}))); // connected
-    const slow = slowDown('affine', 300);
+    const held = holdInferences('affine');
     try {
       const inFlight = Array.from({ length: 20 }, (_, k) => call(channels[k % 2], 'ModelInfer', affineRequest([k, k, k, k])));
-      await until('the calls to reach the scheduler', () => slow.arrived() === 20);
-      const closed = f.close(5000);
+      await until('the calls to reach the scheduler', () => held.arrived() === 20);
+      const closed = f.close(5000); // with every call held in flight
+      await nextTurn();
+      held.release();
       const results = await Promise.all(inFlight);
       results.forEach((r, k) => expect(readF32(r.raw_output_contents[0])).toEqual([2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1]));
       await closed;
@@ -187,7 +202,8 @@ describe('gRPC front-end threads', () => {
       const late = connect(f.port);
       expect((await callError(late, 'ServerLive', {})).code).toBe(grpc.status.UNAVAILABLE);
     } finally {
-      slow.restore();
+      held.release();
+      held.restore();
     }
   });
 
@@ -196,17 +212,21 @@ describe('gRPC front-end threads', () => {
     const first = connect(f.port);
     await call(first, 'ServerLive', {}); // the first connection goes to the first thread (fewest connections, first in order)
     const [victim] = f.workerThreads();
-    const slow = slowDown('affine', 500);
+    const held = holdInferences('affine');
     let pending: Promise<grpc.ServiceError>;
     try {
       pending = callError(first, 'ModelInfer', affineRequest([1, 2, 3, 4]));
-      await until('the call to reach the scheduler', () => slow.arrived() === 1);
+      await until('the call to reach the scheduler', () => held.arrived() === 1);
       await victim!.terminate();
       const e = await pending;
       expect([grpc.status.UNAVAILABLE, grpc.status.CANCELLED, grpc.status.INTERNAL]).toContain(e.code);
-      await new Promise((r) => setTimeout(r, 600)); // the main thread answers the dead thread's call: nothing may break
+      // the main thread then answers the dead thread's call (in the turn its inference ends): nothing may break
+      held.release();
+      await until("the dead thread's call to finish", () => held.finished() === 1);
+      await nextTurn();
     } finally {
-      slow.restore();
+      held.release();
+      held.restore();
     }
     await until('a replacement thread', () => f.threads === 2 && !f.workerThreads().includes(victim!));
     for (let k = 0; k < 4; k++) {
