@@ -654,11 +654,15 @@ describe('what already held: lying lengths, malformed bodies and messages, overs
     // The RSS keeps what the allocators keep for reuse (glibc gives back little of a heap that held
     // tens of MB of request chunks): once they have what the heaviest requests need, the same
     // requests again must reuse it, not add to it.
+    // Measured over two more rounds, with 64 MiB of slack for the allocators' and the GC's timing
+    // on a loaded host: the unfixed server added over a GB in one round of these cases.
     await heavyRound();
     tally.rssSecondRound = (await server.memoryUsage(true)).rss;
     await heavyRound();
     tally.rssThirdRound = (await server.memoryUsage(true)).rss;
-    expect(tally.rssThirdRound).toBeLessThan(tally.rssSecondRound + 32 * 2 ** 20);
+    await heavyRound();
+    const rssFourthRound = (await server.memoryUsage(true)).rss;
+    expect(rssFourthRound).toBeLessThan(tally.rssSecondRound + 64 * 2 ** 20);
     expect(tally.crashes).toBe(0);
     expect(tally.hangs).toBe(0);
     expect(tally.lost).toBe(0);
