@@ -229,7 +229,10 @@ if (SECTIONS.has('session') && existsSync(resnetPlan)) {
 // inferences in flight per instance). "defaults": the plain user code, requests in ordinary JS
 // arrays and nothing set on the backend; "tuned": requests in pinned memory and each caller's own
 // output buffers. 2 instances at 8/16/64/256 callers, then 4 instances.
-const batcher = { id: 'resnet50_fp16-batcher', model: 'resnet50_fp16', plan: plan('resnet50_fp16'), maxBatchSize: 32, maxQueueDelayUs: 500 };
+// BATCHER_MODEL=<fixture> runs the same section on another plan with a batch-32 profile (e.g.
+// classifier_fp16 where the ResNet-50 plan could not be built); the issue's case is ResNet-50.
+const BATCHER_MODEL = process.env.BATCHER_MODEL ?? 'resnet50_fp16';
+const batcher = { id: `${BATCHER_MODEL}-batcher`, model: BATCHER_MODEL, plan: plan(BATCHER_MODEL), maxBatchSize: 32, maxQueueDelayUs: 500 };
 const batcherVariants = [];
 const BATCHER_VARIANTS = [
   { id: 'defaults', instances: 2, concurrency: [8, 16, 64, 256], plot: true },
