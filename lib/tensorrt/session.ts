@@ -187,6 +187,7 @@ export class SessionBatch {
   readonly #marks: number[][] = [];
   readonly #rowsAfter: number[] = [];
   #first: number[][] | undefined;
+  #firstByName: Map<string, number[]> | undefined;
   #rows = 0;
   #state: 'open' | 'running' | 'done' = 'open';
 
@@ -207,16 +208,10 @@ export class SessionBatch {
   add(inputs: Record<string, Tensor>): void {
     if (this.#state !== 'open') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'this batch was already run or abandoned');
     const slot = this.#slot;
-    let rows = -1;
-    const dims: number[][] = [];
-    for (let k = 0; k < slot.inputs.length; k++) {
-      const t = slot.inputs[k]!;
-      const f = inputs[t.info.name];
-      if (!(f instanceof Tensor)) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${t.info.name}' is missing`, { tensor: t.info.name });
-      if (f.dims.length === 0) throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${t.info.name}' has no batch dimension`, { tensor: t.info.name });
-      if (rows === -1) rows = f.dims[0]!;
-      dims.push(f.dims as number[]);
-    }
+    // Checked as rows of the whole batch before anything is staged: a request that does not fit
+    // is refused and the batch keeps what it had.
+    const { rows, dims: byName } = this.#session._checkBatchRequest(inputs, this.#rows, this.#firstByName);
+    const dims = slot.inputs.map((t) => byName.get(t.info.name)!);
     try {
       // Rebinding clears what the set staged: bind every input before staging any.
       if (this.size === 0) for (const t of slot.inputs) slot.bindOwn(t);
@@ -230,7 +225,10 @@ export class SessionBatch {
       this.abandon();
       throw e;
     }
-    this.#first ??= dims;
+    if (this.#first === undefined) {
+      this.#first = dims;
+      this.#firstByName = byName;
+    }
     this.#rows += rows;
     this.#rowsAfter.push(this.#rows);
     this.#marks.push([...this.#bytes]);
@@ -247,7 +245,10 @@ export class SessionBatch {
     this.#marks.length = count;
     this.#rowsAfter.length = count;
     this.#rows = count === 0 ? 0 : this.#rowsAfter[count - 1]!;
-    if (count === 0) this.#first = undefined;
+    if (count === 0) {
+      this.#first = undefined;
+      this.#firstByName = undefined;
+    }
   }
 
   /**
@@ -258,6 +259,7 @@ export class SessionBatch {
     if (this.#state !== 'open') throw new TensorRtError('ERR_INVALID_ARGUMENT', 'this batch was already run or abandoned');
     if (this.size === 0) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'the batch is empty');
     this.#state = 'running';
+    this.#session._batchClosed(this);
     const slot = this.#slot;
     try {
       const shapes = this.#first!.map((d) => [this.#rows, ...d.slice(1)]);
@@ -281,6 +283,7 @@ export class SessionBatch {
   abandon(): void {
     if (this.#state !== 'open') return;
     this.#state = 'done';
+    this.#session._batchClosed(this);
     try {
       this.#slot.ctx.clearStaged(this.#slot.index);
     } finally {
@@ -300,6 +303,8 @@ export class Session {
   readonly #contexts: ContextSlot[];
   readonly #sets: IoSlot[];
   readonly #waiting: ((s: IoSlot) => void)[] = [];
+  /** batches begun and neither run nor abandoned: dispose() abandons them (each holds an IO set) */
+  readonly #openBatches = new Set<SessionBatch>();
   readonly #inputs: Map<string, { info: TensorInfo; range: ShapeRange | undefined }>;
   readonly #outputLocation: 'cpu' | 'gpu';
   readonly #reuse: boolean;
@@ -393,7 +398,49 @@ export class Session {
     const slot = this.#sets.find((s) => !s.busy);
     if (slot === undefined) throw new TensorRtError('ERR_BUSY', 'every IO set of this Session is in use');
     slot.busy = true;
-    return new SessionBatch(this, slot, this.inputNames);
+    const batch = new SessionBatch(this, slot, this.inputNames);
+    this.#openBatches.add(batch);
+    return batch;
+  }
+
+  /** @internal SessionBatch: it was run or abandoned. */
+  _batchClosed(batch: SessionBatch): void {
+    this.#openBatches.delete(batch);
+  }
+
+  /**
+   * @internal SessionBatch.add: one request's inputs, checked as rows `rowsBefore`.. of the batch
+   * (names, types, the shape of the whole batch against the profile, the same inner dimensions
+   * as the batch's first request, the data's size). Returns its rows and each input's dims.
+   */
+  _checkBatchRequest(inputs: Record<string, Tensor>, rowsBefore: number, first: ReadonlyMap<string, readonly number[]> | undefined): { rows: number; dims: Map<string, number[]> } {
+    if (typeof inputs !== 'object' || inputs === null) throw new TensorRtError('ERR_INVALID_ARGUMENT', 'add() takes an object of named input tensors');
+    for (const name of Object.keys(inputs)) {
+      if (!this.#inputs.has(name)) throw new TensorRtError('ERR_UNKNOWN_TENSOR', `'${name}' is not an input of this engine (inputs: ${this.inputNames.join(', ')})`, { tensor: name });
+    }
+    let rows = -1;
+    const dims = new Map<string, number[]>();
+    for (const [name, { info, range }] of this.#inputs) {
+      const f = inputs[name];
+      if (f === undefined || f === null) throw new TensorRtError('ERR_MISSING_TENSOR', `input '${name}' is missing`, { tensor: name });
+      if (!(f instanceof Tensor)) throw new TensorRtError('ERR_INVALID_ARGUMENT', `input '${name}' must be a Tensor, got ${Object.prototype.toString.call(f)}`, { tensor: name });
+      if (f.type !== info.dtype) throw new TensorRtError('ERR_DTYPE_MISMATCH', `input '${name}' is ${info.dtype}, got ${f.type}`, { tensor: name, expected: info.dtype, actual: f.type });
+      if (f.dims.length === 0) throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${name}' has no batch dimension`, { tensor: name });
+      const r = f.dims[0]!;
+      if (rows === -1) rows = r;
+      else if (r !== rows) throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${name}' has ${r} rows, another input of the same request ${rows}`, { tensor: name });
+      const prev = first?.get(name);
+      if (prev !== undefined && (prev.length !== f.dims.length || prev.some((d, i) => i > 0 && d !== f.dims[i]))) {
+        throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${name}' ${formatShape(f.dims)} does not stack with the batch's ${formatShape(prev)} (dimensions after the first must agree)`, { tensor: name });
+      }
+      // the whole batch with this request in it must fit the profile (and so the set's buffers)
+      checkInputShape(info, range, [rowsBefore + r, ...f.dims.slice(1)], this.profile);
+      const bytes = byteLength(info.dtype, shapeSize(f.dims));
+      if ((f.data.buffer as ArrayBuffer & { detached?: boolean }).detached) throw new TensorRtError('ERR_DETACHED_BUFFER', `input '${name}': its ArrayBuffer was detached (transferred or disposed)`, { tensor: name });
+      if (f.data.byteLength !== bytes) throw new TensorRtError('ERR_SHAPE_MISMATCH', `input '${name}' ${formatShape(f.dims)} needs ${bytes} bytes, data has ${f.data.byteLength}`, { tensor: name });
+      dims.set(name, f.dims as number[]);
+    }
+    return { rows, dims };
   }
 
   /** IO sets not in use now (runs or batches being assembled take one each). */
@@ -533,6 +580,9 @@ export class Session {
   /** Waits for runs in flight, then frees contexts, buffers and the engine. Idempotent. */
   dispose(): Promise<void> {
     this.#disposed ??= (async () => {
+      // Batches still being assembled will never run: they give their sets back (what they
+      // staged is dropped once the copies in flight end). Runs in flight are waited for.
+      for (const b of [...this.#openBatches]) b.abandon();
       // Take every set: resolves once each is free, so no run is cut short.
       await Promise.all(this.#sets.map(() => this.#acquire()));
       for (const s of this.#contexts) s.dispose();

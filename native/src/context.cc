@@ -635,6 +635,10 @@ Napi::Value ExecutionContext::SetInputShape(const Napi::CallbackInfo& info) {
     c->trtDimsSet[i] = true;
     c->currentDims[i] = d;
     c->currentDimsSet[i] = true;
+    // TensorRT's input shape changed outside Prepare: the output shapes it derived are stale
+    // (Prepare asks again for an output whose cached shape no longer matches).
+    for (size_t j = 0; j < c->engine->io.size(); ++j)
+      if (!c->engine->io[j].isInput) c->trtDims[j].nbDims = -1;
   } catch (const CodedError& e) {
     Throw(env, e.code.c_str(), e.message);
   }
@@ -1084,7 +1088,10 @@ class BenchmarkWorker : public Napi::AsyncWorker {
       std::vector<bool> counted(depth, false);
       for (;; ++i) {
         const size_t k = static_cast<size_t>(i) % depth;
-        if (i >= static_cast<int64_t>(depth)) wait(k, counted[k]);
+        if (i >= static_cast<int64_t>(depth)) {
+          wait(k, counted[k]);
+          counted[k] = false;  // recorded: the drain after the loop must not record it again
+        }
         const double sinceWarm = std::chrono::duration<double, std::milli>(Clock::now() - w0).count();
         if (!measuring && sinceWarm >= o_.warmupMs) {
           // Drain the warm-up, then start the clock.

@@ -144,11 +144,17 @@ describe.skipIf(!GPU_READY)(`DynamicBatcher on TensorRT${SKIP_REASON}`, () => {
     await expectRejectCode(z.run(), 'ERR_INVALID_ARGUMENT'); // spent
     const empty = s.beginBatch();
     await expectRejectCode(empty.run(), 'ERR_INVALID_ARGUMENT');
-    // a request of another shape than the profile allows fails at run, and the set is usable after
+    // a request that would take the batch past the profile (40 rows > 32) is refused when added,
+    // before anything of it is staged; the batch keeps what it had and runs
     const bad = s.beginBatch();
-    bad.add({ input: rows(ref, 0, 20) });
-    bad.add({ input: rows(ref, 0, 20) }); // 40 rows > the profile's 32
-    await expectRejectCode(bad.run(), 'ERR_SHAPE_OUT_OF_PROFILE');
+    bad.add({ input: parts[3]! });
+    expectCode(() => bad.add({ input: rows(ref, 0, 26) }), 'ERR_SHAPE_OUT_OF_PROFILE');
+    expectCode(() => bad.add({ input: new Tensor('float32', new Float32Array(3 * 16 * 16), [1, 3, 16, 16]) }), 'ERR_SHAPE_MISMATCH');
+    expectCode(() => bad.add({ input: new Tensor('int32', new Int32Array(3 * 32 * 32), [1, 3, 32, 32]) }), 'ERR_DTYPE_MISMATCH');
+    expectCode(() => bad.add({ input: parts[0]!, extra: parts[0]! } as never), 'ERR_UNKNOWN_TENSOR');
+    expectCode(() => bad.add({}), 'ERR_MISSING_TENSOR');
+    expect(bad.size).toBe(1);
+    expect(relError((await bad.run()).logits!.data as Float32Array, want.subarray(60, 140))).toBeLessThan(1e-5);
     const again = s.beginBatch();
     again.add({ input: parts[3]! });
     expect(relError((await again.run()).logits!.data as Float32Array, want.subarray(60, 140))).toBeLessThan(1e-5);

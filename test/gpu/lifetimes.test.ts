@@ -29,6 +29,7 @@ describe.skipIf(!GPU_READY)(`native lifetimes and threads${SKIP_REASON}`, () => 
       sessionFailures: number;
       threadsAroundFailures: [number, number];
     };
+    console.log(`per kind (device memory lost, RSS growth, threads): ${JSON.stringify((o as { phases?: unknown }).phases)}`);
     console.log(`collected without dispose: threads ${o.before.threads} → ${o.after.threads} (peak ${o.peakThreads}), RSS ${(o.before.rss / 2 ** 20).toFixed(0)} → ${(o.after.rss / 2 ** 20).toFixed(0)} MiB, device free ${(o.before.free / 2 ** 20).toFixed(0)} → ${(o.after.free / 2 ** 20).toFixed(0)} MiB`);
     expect(o.after.threads - o.before.threads).toBeLessThanOrEqual(2);
     expect(o.before.free - o.after.free).toBeLessThan(64 << 20);
