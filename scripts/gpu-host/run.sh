@@ -27,7 +27,9 @@ export TRTNODE_JUNIT=$out/gpu-junit.xml
 } | tee "$out/environment.txt"
 rc=0
 if [ "$pattern" != NONE ]; then
-  node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts $pattern 2>&1 | tee "$out/test-gpu.log"
+  # A test that hangs fails after TEST_TIMEOUT_MS (default 150 s) instead of holding the whole
+  # device call (the config's 300 s): on 2026-12-07 one hang spent a session's device time.
+  node node_modules/vitest/vitest.mjs run --config vitest.gpu.config.ts --testTimeout="${TEST_TIMEOUT_MS:-150000}" $pattern 2>&1 | tee "$out/test-gpu.log"
   rc=${PIPESTATUS[0]}
 fi
 if [ $bench -ge 1 ]; then
