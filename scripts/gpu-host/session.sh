@@ -35,8 +35,9 @@ case "$step" in
         export TRTNODE_FIXTURES=/tmp/fixtures
       fi
     fi
-    bash scripts/gpu-host/run.sh > "$work/run.txt" 2>&1
-    rc=$?
+    # on stdout as it goes too: a call that times out still shows how far it got
+    bash scripts/gpu-host/run.sh 2>&1 | tee "$work/run.txt" | sed 's/\x1b\[[0-9;]*m//g' | grep -E --line-buffered "^ (✓|×|❯) |Test Files|Tests "
+    rc=${PIPESTATUS[0]}
     # the README's and docs' GPU examples, as written, against this checkout's dist/
     node test/docs-examples-gpu.mjs --fixtures "$TRTNODE_FIXTURES" --json "$work/docs-examples-gpu.json" > "$work/docs-examples-gpu.txt" 2>&1 || echo "docs-examples-gpu exit $?" >> "$work/docs-examples-gpu.txt"
     if [ -f scripts/reliability/misuse-fuzz-gpu.sh ]; then
