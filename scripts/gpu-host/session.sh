@@ -36,7 +36,7 @@ case "$step" in
       fi
     fi
     # on stdout as it goes too: a call that times out still shows how far it got
-    bash scripts/gpu-host/run.sh 2>&1 | tee "$work/run.txt" | sed 's/\x1b\[[0-9;]*m//g' | grep -E --line-buffered "^ (✓|×|❯) |Test Files|Tests "
+    bash scripts/gpu-host/run.sh 2>&1 | tee "$work/run.txt" | sed -u 's/\x1b\[[0-9;]*m//g' | grep -E --line-buffered "^ (✓|×|❯) |Test Files|Tests "
     rc=${PIPESTATUS[0]}
     # the README's and docs' GPU examples, as written, against this checkout's dist/
     node test/docs-examples-gpu.mjs --fixtures "$TRTNODE_FIXTURES" --json "$work/docs-examples-gpu.json" > "$work/docs-examples-gpu.txt" 2>&1 || echo "docs-examples-gpu exit $?" >> "$work/docs-examples-gpu.txt"
