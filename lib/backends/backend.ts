@@ -66,8 +66,11 @@ export interface BackendInstance {
    * of 2 (TensorRT: two IO sets) lets the batcher assemble the next batch while one runs.
    */
   readonly batchCapacity?: number;
-  /** Starts the assembly of a batch (within batchCapacity; throws ERR_BUSY beyond it). */
-  createBatch(): BatchBuilder;
+  /**
+   * Starts the assembly of a batch (within batchCapacity; throws ERR_BUSY beyond it). Optional:
+   * the batcher concatenates requests on the JS thread and calls run() for an instance without it.
+   */
+  createBatch?(): BatchBuilder;
   /**
    * Run one batch given whole. The returned tensors may be views into buffers the instance
    * reuses: valid until this instance's next run starts. Callers copy what they keep.

@@ -9,6 +9,17 @@ import type { BackendInstance, BatchBuilder } from '../backends/backend.js';
 import type { BatcherClock } from './clock.js';
 import type { Outcome, Pending } from './request.js';
 import { scatterOutputs } from './scatter.js';
+import { ConcatBatches } from '../backends/concat-batch.js';
+
+/**
+ * How batches of `instance` are assembled: its own builders, or, for an instance that only runs
+ * whole batches (a custom backend with run() alone), concatenation on the JS thread.
+ */
+function batchesOf(instance: BackendInstance): () => BatchBuilder {
+  if (typeof instance.createBatch === 'function') return () => instance.createBatch!();
+  const concat = new ConcatBatches(instance.signature, (feeds, options) => instance.run(feeds, options));
+  return () => concat.create();
+}
 
 /** What the executor needs from the batcher around it. */
 export interface ExecutionHost {
@@ -26,6 +37,8 @@ export interface ExecutionHost {
 
 interface InstanceState {
   readonly instance: BackendInstance;
+  /** the instance's createBatch, or concatenation over its run() for an instance without one */
+  readonly createBatch: () => BatchBuilder;
   /** batches it can hold at once, running or being assembled */
   readonly capacity: number;
   /** a batch is running on it */
@@ -55,6 +68,7 @@ export class BatchExecutor {
     this.#host = host;
     this.#states = instances.map((instance) => ({
       instance,
+      createBatch: batchesOf(instance),
       capacity: Math.max(1, Math.floor(instance.batchCapacity ?? 1)),
       running: false,
       startedUs: 0,
@@ -133,7 +147,7 @@ export class BatchExecutor {
     if (last !== undefined && (r.level < last.level || r.shapeKey !== last.shapeKey)) return;
     if (s.stagedItems + r.items > maxBatchSize) return;
     try {
-      s.builder ??= s.instance.createBatch();
+      s.builder ??= s.createBatch();
       s.builder.add(r.inputs);
     } catch {
       // It could not start (the instance is being disposed, say): the batch adds its requests
@@ -212,7 +226,7 @@ export class BatchExecutor {
     let ran = false;
     try {
       if (failure !== undefined) throw failure;
-      builder ??= s.instance.createBatch();
+      builder ??= s.createBatch();
       try {
         for (let i = assembled; i < batch.length; i++) builder.add((batch[i] as Pending).inputs);
       } catch (e) {

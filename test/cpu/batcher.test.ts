@@ -560,6 +560,26 @@ describe('DynamicBatcher: failures, validation, close', () => {
     await batcher.close();
   });
 
+  it('an instance with run() alone (a custom backend, no createBatch): requests are concatenated for it, results exact', async () => {
+    const runs: number[][] = [];
+    const plain = {
+      kind: 'custom',
+      signature: { inputs: [{ name: 'x', dtype: 'float32' as const, shape: [-1, 2] }], outputs: [{ name: 'y', dtype: 'float32' as const, shape: [-1, 2] }], maxBatchSize: 8 },
+      run: async (feeds: Record<string, Tensor>) => {
+        runs.push(feeds.x!.dims as number[]);
+        const x = feeds.x!.data as Float32Array;
+        return { y: new Tensor('float32', x.map((v) => v * 10), feeds.x!.dims) };
+      },
+      dispose: async () => {},
+    };
+    const batcher = new DynamicBatcher([plain], { maxBatchSize: 8, maxQueueDelayMicroseconds: 1000 });
+    const res = await Promise.all([batcher.infer({ x: rows(1) }), batcher.infer({ x: rows(2, 2) }), batcher.infer({ x: rows(7) })]);
+    expect(res.map((r) => vals(r.y!))).toEqual([[10, 10], [20, 20, 30, 30], [70, 70]]);
+    expect(runs.reduce((a, d) => a + d[0]!, 0)).toBe(4);
+    expect(runs.length).toBeLessThan(3); // batched, not one run per request
+    await batcher.close();
+  });
+
   it('maxBatchSize 0 on a model that batches: Triton\'s default scheduler, each request its own execution with its own rows', async () => {
     const { instances, batcher, log } = setup(2, { maxBatchSize: 0 }, 8, false);
     expect(batcher.signature.maxBatchSize).toBe(8); // a request may still carry up to 8 rows
