@@ -43,14 +43,14 @@
  * same C (difference of mean latencies) and the throughput ratio to in-process.
  *
  * Correctness: every 8th response (and each caller's first) is decoded and checked. For the `affine`
- * example (y = 2x + 1, scripts/make_example_models.py) the check is exact against 2x+1 in float32;
+ * example (y = 2x + 1, tools/make_example_models.py) the check is exact against 2x+1 in float32;
  * for any other model against the in-process result of the same input (|d| <= 1e-2 * (1 + |ref|)).
  * --methods picks a subset (in-process always runs: it is the baseline); --repeat N runs the whole
  * matrix N times in the same process (the spread between repeats is the noise); --target R (default
  * 0.9) is the issue-6 criterion: at the largest concurrency, grpc throughput / in-process throughput
  * ≥ R in every repeat ("criterion" in the JSON; reported, never turned into the exit status).
- * The GPU run (scripts/gpu-host/serve-suite.sh): the ResNet-50 FP16 plan in the repository made by
- * scripts/gpu-host/model-repository.mjs, `--model resnet50 --concurrency 64 --methods
+ * The GPU run (tools/gpu-host/serve-suite.sh): the ResNet-50 FP16 plan in the repository made by
+ * tools/gpu-host/model-repository.mjs, `--model resnet50 --concurrency 64 --methods
  * in-process,http-binary,grpc --repeat 2 --client-workers 4`: 64 closed-loop single-image callers,
  * once with the server's default gRPC front-end threads (adding grpc-shm,http-shm to --methods)
  * and once with `--grpc-workers 0`.
@@ -884,7 +884,7 @@ async function main() {
       criterion,
       gpuCriterion: isPlan
         ? `Issue 6: ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) at >= ${opts.target} of the in-process throughput. Here, model ${opts.model} at C = ${critC}: grpc / in-process = ${criterion.ratios.map((x) => fmt(x, 3)).join(', ') || 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${criterion.met ? 'met' : '**not met**'}.`
-        : 'Issue 6 asks, on the GPU, that ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) reach at least 90% of the in-process throughput. That needs the H100 and has not been run here. To run it: make a repository with resnet50/config.pbtxt (platform "tensorrt_plan", max_batch_size 32, dynamic_batching { max_queue_delay_microseconds: 500 }, instance_group [{ count: 2, kind: KIND_GPU }]) and resnet50/1/model.plan copied from fixtures/gpu/engines/resnet50_fp16.plan, then `node bench/server-overhead.mjs --model-repository <repo> --model resnet50 --concurrency 1,16,64 --json out.json` and read the grpc row\'s "throughput vs in-process" at C = 16 and 64. scripts/gpu-host/serve-suite.sh does this on the GPU host (repository from scripts/gpu-host/model-repository.mjs).',
+        : 'Issue 6 asks, on the GPU, that ResNet-50 traffic through gRPC (single-item requests grouped by the dynamic batcher) reach at least 90% of the in-process throughput. That needs the H100 and has not been run here. To run it: make a repository with resnet50/config.pbtxt (platform "tensorrt_plan", max_batch_size 32, dynamic_batching { max_queue_delay_microseconds: 500 }, instance_group [{ count: 2, kind: KIND_GPU }]) and resnet50/1/model.plan copied from fixtures/gpu/engines/resnet50_fp16.plan, then `node bench/server-overhead.mjs --model-repository <repo> --model resnet50 --concurrency 1,16,64 --json out.json` and read the grpc row\'s "throughput vs in-process" at C = 16 and 64. tools/gpu-host/serve-suite.sh does this on the GPU host (repository from tools/gpu-host/model-repository.mjs).',
       options: { modelRepository: path.relative(ROOT, opts.modelRepository) || '.', model: opts.model, ortThreads: opts.ortThreads ?? null, duration: opts.duration, warmup: opts.warmup, concurrency: opts.concurrency, batch: opts.batch, client: opts.client, clientWorkers: opts.client === 'worker' ? clientThreads.length : null, grpcWorkers: opts.grpcWorkers ?? null, methods: opts.methods, repeat: opts.repeat, target: opts.target },
       server: { grpcWorkers: server.grpcWorkers ?? null },
       model: modelSummary(model, cfg, inputSpecs, outNames),

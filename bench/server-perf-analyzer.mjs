@@ -2,7 +2,7 @@
 /**
  * The server measured by NVIDIA's perf_analyzer: a second, independent client for issue 6.
  *
- *   npm run build:ts && scripts/perf-analyzer.sh --fetch && node bench/server-perf-analyzer.mjs
+ *   npm run build:ts && tools/perf-analyzer.sh --fetch && node bench/server-perf-analyzer.mjs
  *       [--model-repository DIR] [--model NAME] [--concurrency C] [--batch B] [--methods grpc,grpc-shm,http,http-shm]
  *       [--repeat N] [--measurement-interval MS] [--stability P] [--max-trials N] [--async]
  *       [--duration S] [--warmup S] [--grpc-workers N|auto] [--ort-threads N] [--target 0.9]
@@ -55,12 +55,12 @@
  * perf_analyzer is absent: the run is skipped with a message (and, with --json, a JSON/Markdown
  * saying so).
  *
- * perf_analyzer: --perf-analyzer PATH, else `scripts/perf-analyzer.sh --where` ($PERF_ANALYZER_DIR,
- * .cache/perf-analyzer/ from `scripts/perf-analyzer.sh --fetch`, or /tmp/perf-analyzer/ unpacked on
- * the GPU host by scripts/gpu-host/env.sh from .stage/perf-analyzer, made by
- * `scripts/gpu-host/stage.sh perf-analyzer`).
- * The GPU run: scripts/gpu-host/serve-suite.sh --perf-analyzer (ResNet-50 FP16 plan, repository from
- * scripts/gpu-host/model-repository.mjs): `--model resnet50 --concurrency 64 --repeat 2` (single
+ * perf_analyzer: --perf-analyzer PATH, else `tools/perf-analyzer.sh --where` ($PERF_ANALYZER_DIR,
+ * .cache/perf-analyzer/ from `tools/perf-analyzer.sh --fetch`, or /tmp/perf-analyzer/ unpacked on
+ * the GPU host by tools/gpu-host/env.sh from .stage/perf-analyzer, made by
+ * `tools/gpu-host/stage.sh perf-analyzer`).
+ * The GPU run: tools/gpu-host/serve-suite.sh --perf-analyzer (ResNet-50 FP16 plan, repository from
+ * tools/gpu-host/model-repository.mjs): `--model resnet50 --concurrency 64 --repeat 2` (single
  * images, server-perf-analyzer.json/.md in $OUT), then batch traffic `--batch 8 --concurrency 8
  * --methods grpc,grpc-shm,http-shm --repeat 2` (the same 64 images in flight,
  * server-perf-analyzer-b8.json/.md).
@@ -145,7 +145,7 @@ export function findPerfAnalyzer(explicit) {
     }
   }
   try {
-    return { path: execFileSync('bash', [path.join(ROOT, 'scripts', 'perf-analyzer.sh'), '--where'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() };
+    return { path: execFileSync('bash', [path.join(ROOT, 'tools', 'perf-analyzer.sh'), '--where'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() };
   } catch (e) {
     const msg = e?.stderr?.toString().trim() || (e instanceof Error ? e.message : String(e));
     return { path: null, why: msg };
@@ -338,7 +338,7 @@ async function main() {
   const opts = parseArgs(process.argv);
   const found = findPerfAnalyzer(opts.perfAnalyzer);
   if (!found.path) {
-    const skipped = `perf_analyzer not found, skipped: ${found.why}. Get it with scripts/perf-analyzer.sh --fetch (here) or carry .stage/perf-analyzer from scripts/gpu-host/stage.sh perf-analyzer (GPU host).`;
+    const skipped = `perf_analyzer not found, skipped: ${found.why}. Get it with tools/perf-analyzer.sh --fetch (here) or carry .stage/perf-analyzer from tools/gpu-host/stage.sh perf-analyzer (GPU host).`;
     process.stderr.write(`server-perf-analyzer: ${skipped}\n`);
     writeReport(opts, { skipped, date: new Date().toISOString(), options: { ...opts, modelRepository: path.relative(ROOT, opts.modelRepository) || '.' } });
     return;
@@ -406,7 +406,7 @@ async function main() {
       `Here, model ${opts.model}, ${B > 1 ? `batch traffic: requests of ${B} items` : 'single-item requests'} at C = ${opts.concurrency}, perf_analyzer as the client: grpc / in-process = ${critRows.length ? ratios('grpc') : 'not measured'}${opts.repeat > 1 ? ' (one per repeat)' : ''}: ${critRows.length ? (criterion.met ? 'met' : '**not met**') : 'not measured'}` +
       `${opts.methods.filter((m) => m !== 'grpc').map((m) => `; ${m} ${ratios(m)}`).join('')}.` +
       (isPlan ? '' : ' This is not the GPU criterion: the model runs on ONNX Runtime on the CPU, and server, in-process callers and perf_analyzer share the CPU cores.');
-    let pkgVersions = null; // what scripts/perf-analyzer.sh bundled, pinned
+    let pkgVersions = null; // what tools/perf-analyzer.sh bundled, pinned
     try {
       pkgVersions = readFileSync(path.join(path.dirname(pa), 'VERSIONS'), 'utf8').trim().split('\n');
     } catch {

@@ -35,7 +35,7 @@ const dir = mkdtempSync(join(ROOT, '.cache', 'docs-examples-gpu-'));
 for (const [name, rel] of Object.entries(PLANS)) {
   const target = resolve(values.fixtures, rel);
   if (!existsSync(target)) {
-    console.error(`docs-examples-gpu: ${target} is missing (build the fixtures: scripts/fixtures/build_fixtures.py)`);
+    console.error(`docs-examples-gpu: ${target} is missing (build the fixtures: tools/fixtures/build_fixtures.py)`);
     process.exit(2);
   }
   symlinkSync(target, join(dir, name));

@@ -2,7 +2,7 @@
 /**
  * CPU per plain-gRPC ModelInfer call of the gRPC front-end worker threads (issue 6), Linux only:
  *
- *   npm run build:ts && bash scripts/perf-analyzer.sh --fetch
+ *   npm run build:ts && bash tools/perf-analyzer.sh --fetch
  *   node [--perf-basic-prof] bench/investigations/server-grpc-frontend-cpu.mjs [--seconds S] [--warmup S]
  *       [--concurrency C | --rate R] [--grpc-workers N] [--model-repository DIR] [--model NAME]
  *       [--real] [--perf FILE [--perf-process]] [--bytes-per-call B]
@@ -101,7 +101,7 @@ const threadCpu = () => {
 const newTids = [...readdirSync('/proc/self/task')].filter((t) => !tidsBefore.has(t));
 
 const rchar0 = Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
-const pa = execFileSync('bash', [path.join(ROOT, 'scripts', 'perf-analyzer.sh'), '--where'], { encoding: 'utf8' }).trim();
+const pa = execFileSync('bash', [path.join(ROOT, 'tools', 'perf-analyzer.sh'), '--where'], { encoding: 'utf8' }).trim();
 const paArgs = ['-m', f.model, '-x', '1', '-u', `127.0.0.1:${server.grpcPort}`, '-i', 'grpc', ...(f.rate ? ['--request-rate-range', f.rate, '--max-threads', '16'] : ['--concurrency-range', f.concurrency]), '--measurement-interval', String((Number(f.warmup) + Number(f.seconds) + 30) * 1000), '-s', '100', '-r', '100'];
 const child = spawn(pa, paArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
 let paErr = '';

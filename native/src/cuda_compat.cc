@@ -58,7 +58,7 @@ int CudaDriverVersion() {
 bool MemcpyBatchAvailable() {
 #if CUDART_VERSION >= 12080
   // TRTNODE_MEMCPY_BATCH=0 takes the per-piece path on any driver: how the GPU host tests the path
-  // that drivers older than 12.8 take (scripts/gpu-host/compat-check.sh).
+  // that drivers older than 12.8 take (tools/gpu-host/compat-check.sh).
   static const bool off = std::getenv("TRTNODE_MEMCPY_BATCH") != nullptr && std::strcmp(std::getenv("TRTNODE_MEMCPY_BATCH"), "0") == 0;
   return !off && CudaDriverVersion() >= 12080 && !gBatchRefused.load(std::memory_order_relaxed);
 #else

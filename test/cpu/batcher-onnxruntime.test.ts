@@ -1,4 +1,4 @@
-/** The dynamic batcher over real ONNX Runtime CPU sessions (fixtures/onnx, see scripts/make_cpu_fixtures.py). */
+/** The dynamic batcher over real ONNX Runtime CPU sessions (fixtures/onnx, see tools/make_cpu_fixtures.py). */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConcatBatches } from '../../lib/backends/concat-batch.js';

@@ -1,6 +1,6 @@
 /**
  * bench/server-perf-analyzer.mjs: its parsers of perf_analyzer's output (no perf_analyzer needed),
- * the skip when perf_analyzer is absent, and, where scripts/perf-analyzer.sh --fetch has put
+ * the skip when perf_analyzer is absent, and, where tools/perf-analyzer.sh --fetch has put
  * perf_analyzer in .cache/perf-analyzer (not in CI), a short end-to-end run of all four methods
  * against the server on the CPU example model. Needs dist/ (npm run build:ts).
  */
@@ -91,7 +91,7 @@ describe.skipIf(!HAVE_DIST)('bench/server-perf-analyzer.mjs', () => {
     const r = spawnSync(process.execPath, [SCRIPT, '--json', json], { encoding: 'utf8', env: { ...process.env, PERF_ANALYZER_DIR: path.join(tmp, 'none') }, timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/perf_analyzer not found, skipped/);
-    expect(JSON.parse(readFileSync(json, 'utf8')).skipped).toMatch(/scripts\/perf-analyzer.sh --fetch/);
+    expect(JSON.parse(readFileSync(json, 'utf8')).skipped).toMatch(/tools\/perf-analyzer.sh --fetch/);
     expect(readFileSync(json.replace(/json$/, 'md'), 'utf8')).toMatch(/skipped/);
   });
 

@@ -176,7 +176,7 @@ describe('bench/report.mjs', () => {
     expect(p.status).toBe(0);
     expect(existsSync(path.join(out, '2026-11-26-gpu.md'))).toBe(true);
     expect(existsSync(path.join(out, '2026-11-26-gpu.svg'))).toBe(true);
-    // the folder as a second argument (scripts/gpu-host/run.sh), from another working directory
+    // the folder as a second argument (tools/gpu-host/run.sh), from another working directory
     const out2 = path.join(tmp, 'cli-positional');
     expect(spawnSync(process.execPath, [REPORT, json, out2], { encoding: 'utf8', cwd: tmp }).status).toBe(0);
     expect(existsSync(path.join(out2, '2026-11-26-gpu.md'))).toBe(true);

@@ -52,7 +52,7 @@ describe('bench/server-overhead.mjs', () => {
     else expect(r.server.grpcWorkers).toBe(0);
   });
 
-  // the path the GPU run takes (scripts/gpu-host/serve-suite.sh: --model resnet50 --methods ... --repeat 2),
+  // the path the GPU run takes (tools/gpu-host/serve-suite.sh: --model resnet50 --methods ... --repeat 2),
   // here with the CPU classifier: a reference-checked model, a subset of methods, two repeats
   it.skipIf(!haveDist)('--methods, --repeat and the criterion on a reference-checked model (classifier)', () => {
     const out = path.join(dir, 'c.json');

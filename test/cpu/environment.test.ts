@@ -27,8 +27,8 @@ function namesRead(file: string, text: string): string[] {
 }
 
 describe('environment variables', () => {
-  it('docs/environment.md names every variable that lib/, native/, scripts/, bench/, test/ and .ci/ read', () => {
-    const files = execFileSync('git', ['ls-files', 'lib', 'native', 'scripts', 'bench', 'test', '.ci', 'vitest.config.ts', 'vitest.gpu.config.ts'], { cwd: ROOT, encoding: 'utf8' })
+  it('docs/environment.md names every variable that lib/, native/, scripts/, tools/, bench/, test/ and .ci/ read', () => {
+    const files = execFileSync('git', ['ls-files', 'lib', 'native', 'scripts', 'tools', 'bench', 'test', '.ci', 'vitest.config.ts', 'vitest.gpu.config.ts'], { cwd: ROOT, encoding: 'utf8' })
       .split('\n')
       .filter((f) => f && f !== 'test/cpu/environment.test.ts');
     const doc = readFileSync(join(ROOT, 'docs/environment.md'), 'utf8');
@@ -49,7 +49,7 @@ describe('environment variables', () => {
   });
 
   it('no variable of the old TENSORRT_NODE_ prefix is read, except node-gyp-build\'s own TENSORRT_NODE_PREBUILD', () => {
-    const hits = execFileSync('git', ['grep', '-ho', 'TENSORRT_NODE_[A-Z_]*', '--', 'lib', 'native', 'scripts', 'bench', 'test', '.ci', 'docs', 'README.md', ':!test/cpu/environment.test.ts'], { cwd: ROOT, encoding: 'utf8' })
+    const hits = execFileSync('git', ['grep', '-ho', 'TENSORRT_NODE_[A-Z_]*', '--', 'lib', 'native', 'scripts', 'tools', 'bench', 'test', '.ci', 'docs', 'README.md', ':!test/cpu/environment.test.ts'], { cwd: ROOT, encoding: 'utf8' })
       .split('\n')
       .filter(Boolean);
     expect([...new Set(hits)]).toEqual(['TENSORRT_NODE_PREBUILD']);

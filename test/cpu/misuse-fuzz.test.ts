@@ -3,8 +3,8 @@
 // build; no crash, no hang, every error a TensorRtError with a code, every known-good call
 // between them right. The fuzzer itself is checked first: against a stand-in addon that crashes,
 // hangs and throws untyped errors on some calls, it must say so and fail.
-// The same run under ASan + UBSan is scripts/reliability/asan.sh (.ci/run runs it); the GPU part
-// is scripts/reliability/misuse-fuzz-gpu.sh.
+// The same run under ASan + UBSan is tools/reliability/asan.sh (.ci/run runs it); the GPU part
+// is tools/reliability/misuse-fuzz-gpu.sh.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ function fuzz(args: string[], timeoutMs: number): { status: number | null; out: 
   const dir = mkdtempSync(join(tmpdir(), 'misuse-fuzz-'));
   const json = join(dir, 'summary.json');
   try {
-    const r = spawnSync(process.execPath, ['scripts/reliability/misuse-fuzz.mjs', ...args, '--json', json], { encoding: 'utf8', timeout: timeoutMs });
+    const r = spawnSync(process.execPath, ['tools/reliability/misuse-fuzz.mjs', ...args, '--json', json], { encoding: 'utf8', timeout: timeoutMs });
     return { status: r.status, out: `${r.stdout}${r.stderr}`, summary: JSON.parse(readFileSync(json, 'utf8')) as Summary };
   } finally {
     rmSync(dir, { recursive: true, force: true });

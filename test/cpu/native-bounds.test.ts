@@ -1,6 +1,6 @@
 // Numbers, strings and objects that cross from JS into the native addon are checked before use
 // (issue 20, items 3 and 6): each case here is one the misuse fuzzer
-// (scripts/reliability/misuse-fuzz.mjs) found reaching native code unchecked: a wrapped-around
+// (tools/reliability/misuse-fuzz.mjs) found reaching native code unchecked: a wrapped-around
 // descriptor, a float cast out of range, a region of memory freed under a copy, an untyped error.
 // All run without a GPU. TRTNODE_ADDON=path runs them against another build of the addon.
 import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';

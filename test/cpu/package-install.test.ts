@@ -181,7 +181,7 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
         loaded: string[];
         runtime: RuntimeOutcome;
       };
-      // affine.onnx (scripts/make_cpu_fixtures.py): y = 2x + 1, z = 3 * x_int; request i sends
+      // affine.onnx (tools/make_cpu_fixtures.py): y = 2x + 1, z = 3 * x_int; request i sends
       // x = [i, i/4, -i, 0.5], x_int = [i, -7i], all exact in float32/int32.
       const N = 64;
       expect(out.y).toEqual(Array.from({ length: N }, (_, i) => [2 * i + 1, i / 2 + 1, -2 * i + 1, 2]));
@@ -203,7 +203,7 @@ describe.skipIf(skipReason !== undefined || process.platform !== 'linux' || proc
       expect(existsSync(ws.trapLog)).toBe(false);
     });
 
-    it("the GPU example script of scripts/gpu-host/install-check.sh runs from the installed package; without TensorRT it reports exactly that", () => {
+    it("the GPU example script of tools/gpu-host/install-check.sh runs from the installed package; without TensorRT it reports exactly that", () => {
       const env = { ...ws.env, TENSORRT_LIB_DIR: '/nonexistent/trt', LD_LIBRARY_PATH: '' };
       const missing = run(process.execPath, [join(ws.app, 'check-gpu-example.mjs'), '--expect', 'missing'], { cwd: ws.app, env });
       const m = JSON.parse(missing.stdout) as { pass: boolean; addonFromPrebuild: boolean; packageRoot: string; error?: RuntimeOutcome; runtime?: RuntimeOutcome };

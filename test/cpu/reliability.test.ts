@@ -1,6 +1,6 @@
 // Issue 7's CPU parts, shortened: plan fuzzing on a machine without a GPU must fail every case
 // cleanly (no crash, no hang), and a soak through the batcher on ONNX Runtime must neither
-// fail nor grow. The full runs are scripts/reliability/*.mjs (results in docs/benchmarks/reliability.md).
+// fail nor grow. The full runs are tools/reliability/*.mjs (results in docs/benchmarks/reliability.md).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ describe.skipIf(!built)(`reliability (CPU path)${built ? '' : ' [skipped: run `n
   it('fuzzed plans: 256 cases, 0 crashes, 0 hangs, every error typed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fuzz-'));
     const out = join(dir, 'fuzz.json');
-    const r = spawnSync(process.execPath, ['scripts/reliability/fuzz-plans.mjs', '--cases', '256', '--workers', '2', '--timeout', '60', '--json', out], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, ['tools/reliability/fuzz-plans.mjs', '--cases', '256', '--workers', '2', '--timeout', '60', '--json', out], { encoding: 'utf8', timeout: 120_000 });
     const s = JSON.parse(readFileSync(out, 'utf8')) as { cases: number; crashes: number; hangs: number; cleanErrors: number; loadedAndRan: number; untypedErrors: number };
     rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr).toBe(0);
@@ -29,7 +29,7 @@ describe.skipIf(!built)(`reliability (CPU path)${built ? '' : ' [skipped: run `n
   it('soak: 20,000 requests through the batcher on ONNX Runtime, no error, no growth', () => {
     const dir = mkdtempSync(join(tmpdir(), 'soak-'));
     const out = join(dir, 'soak.json');
-    const r = spawnSync(process.execPath, ['--expose-gc', 'scripts/reliability/soak.mjs', '--model', 'cpu', '--requests', '20000', '--json', out], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, ['--expose-gc', 'tools/reliability/soak.mjs', '--model', 'cpu', '--requests', '20000', '--json', out], { encoding: 'utf8', timeout: 120_000 });
     const s = JSON.parse(readFileSync(out, 'utf8')) as { requests: number; errors: number; badResults: number; pass: boolean; samples: unknown[] };
     rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -57,7 +57,7 @@ const RECORDED_PLANS = ['classifier_fp16', 'classifier_fp32', 'dtypes', 'resnet5
 describe('fuzz case ids regenerate the same bytes (fuzz-plans.mjs --ids)', () => {
   type Row = { id: number; kind: string; plan: number; bytes: number; sha256: string };
   const hashes = (extra: string[]): { status: number | null; rows: Row[]; stderr: string } => {
-    const r = spawnSync(process.execPath, ['scripts/reliability/fuzz-plans.mjs', ...extra, '--print-hashes'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['tools/reliability/fuzz-plans.mjs', ...extra, '--print-hashes'], { encoding: 'utf8', timeout: 60_000 });
     return { status: r.status, stderr: r.stderr, rows: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) };
   };
   // ids covering every kind over the five committed plans (64 truncations each, then 8-case rounds)
@@ -76,7 +76,7 @@ describe('fuzz case ids regenerate the same bytes (fuzz-plans.mjs --ids)', () =>
   });
 
   it('the recorded crash/hang ids still name the recorded cases (pinned hashes over the recorded plan order)', async () => {
-    const m = (await import(pathToFileURL(resolve('scripts/reliability/mutations.mjs')).href)) as {
+    const m = (await import(pathToFileURL(resolve('tools/reliability/mutations.mjs')).href)) as {
       mutate: (plans: (Buffer | null)[], id: number) => Buffer;
       describe: (id: number, n: number) => { plan: number; kind: string };
     };

@@ -1,5 +1,5 @@
 /**
- * The stock Python tritonclient (pinned in scripts/setup-python.sh) against our server:
+ * The stock Python tritonclient (pinned in tools/setup-python.sh) against our server:
  * this file starts the server on loopback over examples/models (ONNX Runtime, CPU), computes
  * the expected outputs in-process, and runs test/python/test_tritonclient.py with pytest from
  * .venv through test/python/harness.ts. The GPU twin is test/gpu/server-tritonclient.test.ts.
@@ -30,7 +30,7 @@ function affineCases(): SmallModelCase[] {
 const skipReason =
   process.env.TRTNODE_NETWORK_TESTS === '1' || venvWorks(PY)
     ? undefined
-    : 'no working .venv with tritonclient, and making one needs PyPI: set TRTNODE_NETWORK_TESTS=1 or run bash scripts/setup-python.sh';
+    : 'no working .venv with tritonclient, and making one needs PyPI: set TRTNODE_NETWORK_TESTS=1 or run bash tools/setup-python.sh';
 
 describe.skipIf(skipReason !== undefined)(`stock tritonclient (Python) against the server${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let server: RunningServer | undefined;
@@ -39,9 +39,9 @@ describe.skipIf(skipReason !== undefined)(`stock tritonclient (Python) against t
 
   beforeAll(async () => {
     if (!venvWorks(PY)) {
-      const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'setup-python.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
+      const r = spawnSync('bash', [path.join(ROOT, 'tools', 'setup-python.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
       if (r.status !== 0 || !venvWorks(PY)) {
-        venvError = `could not create the Python venv with tritonclient (scripts/setup-python.sh exit ${r.status ?? r.signal}): ${tail(r)}`;
+        venvError = `could not create the Python venv with tritonclient (tools/setup-python.sh exit ${r.status ?? r.signal}): ${tail(r)}`;
         return;
       }
     }

@@ -39,7 +39,7 @@ const READY = probe.ready;
 const SKIP = READY ? '' : ` [skipped: ${probe.reason}]`;
 
 const CLASSIFIER = path.join(FIXTURES, 'onnx', 'classifier.onnx');
-// the fixture's own build (scripts/fixtures/build_fixtures.py): one profile 1 / 8 / 32
+// the fixture's own build (tools/fixtures/build_fixtures.py): one profile 1 / 8 / 32
 const CLASSIFIER_PROFILE = { input: { min: [1, 3, 32, 32], opt: [8, 3, 32, 32], max: [32, 3, 32, 32] } };
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'trtn-build-gpu-'));

@@ -12,7 +12,7 @@ import { loadNative } from '../../lib/native/binding.js';
 import { expect } from 'vitest';
 import { isTensorRtError } from '../../lib/errors.js';
 
-/** Folder with manifest.json, engines/, refs/ (what scripts/fixtures/build_fixtures.py writes). */
+/** Folder with manifest.json, engines/, refs/ (what tools/fixtures/build_fixtures.py writes). */
 export const FIXTURES = resolve(process.env.TRTNODE_FIXTURES ?? 'fixtures/gpu');
 
 export interface RefTensor {
@@ -47,7 +47,7 @@ function probe(): { ready: boolean; reason: string; manifest?: Manifest } {
   } catch (e) {
     return { ready: false, reason: `${(e as { code?: string }).code ?? 'ERR'}: ${(e as Error).message.split('\n')[0]}` };
   }
-  if (!existsSync(manifestPath)) return { ready: false, reason: `no fixture engines at ${FIXTURES} (scripts/gpu-host/README)` };
+  if (!existsSync(manifestPath)) return { ready: false, reason: `no fixture engines at ${FIXTURES} (tools/gpu-host/README)` };
   return { ready: true, reason: '', manifest: JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest };
 }
 

@@ -2,7 +2,7 @@
  * The stock Python tritonclient against the server over TensorRT plans: the GPU twin of
  * test/cpu/server-tritonclient.test.ts, running the same test/python/test_tritonclient.py.
  *
- * The repository (scripts/gpu-host/model-repository.mjs, configs in test/gpu/model-repository):
+ * The repository (tools/gpu-host/model-repository.mjs, configs in test/gpu/model-repository):
  *   resnet50    tensorrt_plan, resnet50_fp16.plan, max_batch_size 32, dynamic_batching, 2 instances
  *   classifier  tensorrt_plan, classifier_fp32.plan (3x32x32 → 10), 1 instance
  * Expected outputs come from Session.run on the same plans in this process (batch as sent).
@@ -10,7 +10,7 @@
  *   resnet50 (FP16 engine; the server may run the image inside a batch of up to 32):
  *     rtol 1e-2, atol 1e-2·max|want|
  *   classifier (FP32 engine): rtol 1e-3, atol 1e-3·max|want|
- * The Python venv comes from staged wheels, offline (scripts/gpu-host/tritonclient-venv.sh):
+ * The Python venv comes from staged wheels, offline (tools/gpu-host/tritonclient-venv.sh):
  * $TRTNODE_TRITONCLIENT_VENV (default /tmp/trtn-tritonclient-venv) if it already works, else built
  * from $TRTNODE_TRITONCLIENT_WHEELS, .stage/tritonclient or /tmp/tritonclient. Without GPU, without
  * the ResNet-50 plan or without wheels, the suite is skipped with the reason in its name.
@@ -35,7 +35,7 @@ const HAVE_RESNET = existsSync(plan('resnet50_fp16'));
 function skipReason(): string {
   if (!GPU_READY) return SKIP_REASON;
   if (!HAVE_RESNET) return ` [skipped: no ${plan('resnet50_fp16')} (stage.sh resnet, then run.sh joins the parts)]`;
-  if (!WHEELS && !venvWorks(PY)) return ` [skipped: no tritonclient wheels (bash scripts/gpu-host/stage.sh tritonclient, carry .stage/tritonclient) and no working venv at ${VENV}]`;
+  if (!WHEELS && !venvWorks(PY)) return ` [skipped: no tritonclient wheels (bash tools/gpu-host/stage.sh tritonclient, carry .stage/tritonclient) and no working venv at ${VENV}]`;
   return '';
 }
 const SKIP = skipReason();
@@ -54,11 +54,11 @@ function scaledAtol(want: ArrayLike<number>, k: number): number {
 describe.skipIf(SKIP !== '')(`stock tritonclient (Python) against the server on TensorRT${SKIP}`, () => {
   beforeAll(async () => {
     if (!venvWorks(PY)) {
-      const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'gpu-host', 'tritonclient-venv.sh'), WHEELS!, VENV], { encoding: 'utf8', timeout: 240_000 });
+      const r = spawnSync('bash', [path.join(ROOT, 'tools', 'gpu-host', 'tritonclient-venv.sh'), WHEELS!, VENV], { encoding: 'utf8', timeout: 240_000 });
       if (r.status !== 0 || !venvWorks(PY)) throw new Error(`tritonclient-venv.sh ${WHEELS} ${VENV} failed (exit ${r.status ?? r.signal}): ${tail(r)}`);
     }
     dir = mkdtempSync(path.join(tmpdir(), 'trtn-pyclient-gpu-'));
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'gpu-host', 'model-repository.mjs'), path.join(dir, 'models'), FIXTURES], { stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(ROOT, 'tools', 'gpu-host', 'model-repository.mjs'), path.join(dir, 'models'), FIXTURES], { stdio: 'pipe' });
     server = await startLoopbackServer(path.join(dir, 'models'), { info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) });
   }, 300_000);
 

@@ -1,4 +1,4 @@
-// Run inside a project that installed the tensorrt-node tarball (scripts/gpu-host/install-check.sh
+// Run inside a project that installed the tensorrt-node tarball (tools/gpu-host/install-check.sh
 // on the GPU host; test/cpu/package-install.test.ts for the no-TensorRT branch): the low-level
 // API, Session and the dynamic batcher on the classifier fixture plan (input [N,3,32,32] float32,
 // logits [N,10]; the plan the docs' GPU examples name classifier.plan), each result compared with

@@ -3,7 +3,7 @@
 # (`stage.sh install` on the development machine: npm pack + npm install into an empty project),
 # runs README's GPU examples against the staged TensorRT 10.6 runtime, and without TensorRT
 # says exactly what is missing.
-#   bash scripts/gpu-host/install-check.sh            (carry .stage/install; TensorRT at /tmp/opt/trt/lib)
+#   bash tools/gpu-host/install-check.sh            (carry .stage/install; TensorRT at /tmp/opt/trt/lib)
 # Node: /tmp/node/bin/node (left by run.sh on the held host), else .stage/install/node.xz
 # (stage with INSTALL_WITH_NODE=1), else .stage/app/node.xz.
 # Writes to $OUT: install-check.txt (summary), install-check-gpu.json, install-check-missing.json.
@@ -18,7 +18,7 @@ summary=$out/install-check.txt
 say() { echo "$*" | tee -a "$summary"; }
 : > "$summary"
 stage=.stage/install
-[ -f $stage/app.tar.xz ] || { say "install-check: $stage/app.tar.xz missing: run 'bash scripts/gpu-host/stage.sh install' and carry .stage/install"; exit 2; }
+[ -f $stage/app.tar.xz ] || { say "install-check: $stage/app.tar.xz missing: run 'bash tools/gpu-host/stage.sh install' and carry .stage/install"; exit 2; }
 if [ ! -x $nodedir/node ]; then
   for x in $stage/node.xz .stage/app/node.xz; do
     if [ -f $x ]; then xz -dc $x > $nodedir/node && chmod +x $nodedir/node && break; fi

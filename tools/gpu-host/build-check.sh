@@ -5,7 +5,7 @@
 # and with TRTEXEC measures both plans with `trtexec --loadEngine` (in the order A B B A); then
 # runs test/gpu/build.test.ts (progress, cancellation, parse errors, the repository's build on
 # first load).
-#   bash scripts/gpu-host/build-check.sh [--no-tests]
+#   bash tools/gpu-host/build-check.sh [--no-tests]
 # Needs: the full TensorRT 10.6 in $TENSORRT_LIB_DIR (default /tmp/opt/trt/lib: libnvinfer,
 # libnvinfer_builder_resource, libnvonnxparser; `stage.sh builder`), node + node_modules + the addon
 # + dist/ (.stage/app, unpacked by env.sh). Optional: TRTEXEC=/path/to/trtexec (issue 24 item 1);
@@ -16,7 +16,7 @@
 # two builders agree, and the GPU test passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 export LD_LIBRARY_PATH="$TENSORRT_LIB_DIR:${LD_LIBRARY_PATH:-}"
 run_tests=1
 [ "${1:-}" = "--no-tests" ] && run_tests=0

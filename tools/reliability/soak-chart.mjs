@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Draws the memory curves of soak runs (RSS, V8 external + ArrayBuffers, GPU memory in use)
 // against completed requests, one panel per run, as one SVG.
-//   node scripts/reliability/soak-chart.mjs out.svg soak-a.json [soak-b.json ...]
+//   node tools/reliability/soak-chart.mjs out.svg soak-a.json [soak-b.json ...]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 

@@ -1,5 +1,5 @@
 // Exercises the native addon's CPU-reachable paths (loader, argument validation, CUDA failures,
-// error objects, stream creation failures, process exit) so that scripts/reliability/asan.sh can
+// error objects, stream creation failures, process exit) so that tools/reliability/asan.sh can
 // run them under AddressSanitizer + UBSan. Exits 0 when every call behaved (typed error or success).
 import { createRequire } from 'node:module';
 const addon = process.argv[2];

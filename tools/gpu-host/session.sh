@@ -2,10 +2,10 @@
 # On the GPU test host: one device call's worth of the routine, its results packed so that they
 # fit what a call brings back (8 files): $OUT/<step>.tar.xz with every log and report, plus, for
 # `tests`, the ResNet-50 plan in 15 MiB parts when it was built here (for a later session).
-#   bash scripts/gpu-host/session.sh tests      ResNet-50 fixture (if missing), npm run test:gpu,
+#   bash tools/gpu-host/session.sh tests      ResNet-50 fixture (if missing), npm run test:gpu,
 #                                              the misuse fuzzer's GPU mode when present
-#   bash scripts/gpu-host/session.sh workflow   scripts/gpu-host/workflow.sh (issue 24's workflow)
-#   bash scripts/gpu-host/session.sh bench      bench/run-gpu-bench.mjs, one run per section (BENCH_ORDER, BENCH_BUDGET_S,
+#   bash tools/gpu-host/session.sh workflow   tools/gpu-host/workflow.sh (issue 24's workflow)
+#   bash tools/gpu-host/session.sh bench      bench/run-gpu-bench.mjs, one run per section (BENCH_ORDER, BENCH_BUDGET_S,
 #                                              CASES, DURATION_MS apply)
 # Needs the staged TensorRT with its builder (stage.sh builder) in /tmp/opt/trt and .stage/app
 # carried in this call or an earlier one on this host; see docs/gpu-host.md.
@@ -16,13 +16,13 @@ final=${OUT:-/tmp/out}
 work=/tmp/session-$step
 rm -rf "$work" && mkdir -p "$work"
 export OUT=$work
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 rc=0
 case "$step" in
   tests)
     if [ ! -f "$TRTNODE_FIXTURES/engines/resnet50_fp16.plan" ] && [ ! -f /tmp/fixtures/engines/resnet50_fp16.plan ]; then
       mkdir -p "$work/fixtures"
-      OUT=$work/fixtures bash scripts/gpu-host/build-fixtures.sh --only resnet50 > "$work/build-fixtures.txt" 2>&1 || echo "build-fixtures exit $?" >> "$work/build-fixtures.txt"
+      OUT=$work/fixtures bash tools/gpu-host/build-fixtures.sh --only resnet50 > "$work/build-fixtures.txt" 2>&1 || echo "build-fixtures exit $?" >> "$work/build-fixtures.txt"
       # the repository's small fixtures plus the ResNet-50 plan and references just built
       if [ -f /tmp/fixtures/engines/resnet50_fp16.plan ]; then
         cp -rn fixtures/gpu/. /tmp/fixtures/ 2>/dev/null
@@ -36,18 +36,18 @@ case "$step" in
       fi
     fi
     # on stdout as it goes too: a call that times out still shows how far it got
-    bash scripts/gpu-host/run.sh 2>&1 | tee "$work/run.txt" | sed -u 's/\x1b\[[0-9;]*m//g' | grep -E --line-buffered "^ (✓|×|❯) |Test Files|Tests "
+    bash tools/gpu-host/run.sh 2>&1 | tee "$work/run.txt" | sed -u 's/\x1b\[[0-9;]*m//g' | grep -E --line-buffered "^ (✓|×|❯) |Test Files|Tests "
     rc=${PIPESTATUS[0]}
     # the README's and docs' GPU examples, as written, against this checkout's dist/
     node test/docs-examples-gpu.mjs --fixtures "$TRTNODE_FIXTURES" --json "$work/docs-examples-gpu.json" > "$work/docs-examples-gpu.txt" 2>&1 || echo "docs-examples-gpu exit $?" >> "$work/docs-examples-gpu.txt"
-    if [ -f scripts/reliability/misuse-fuzz-gpu.sh ]; then
+    if [ -f tools/reliability/misuse-fuzz-gpu.sh ]; then
       # a shorter run than the script's default (100,000 calls) to fit one call beside the suite
-      MISUSE_CALLS=${MISUSE_CALLS:-20000} MISUSE_LIMIT=${MISUSE_LIMIT:-150} timeout 240 bash scripts/reliability/misuse-fuzz-gpu.sh plain > "$work/misuse-fuzz-gpu-run.txt" 2>&1 || echo "misuse-fuzz-gpu exit $?" >> "$work/misuse-fuzz-gpu-run.txt"
+      MISUSE_CALLS=${MISUSE_CALLS:-20000} MISUSE_LIMIT=${MISUSE_LIMIT:-150} timeout 240 bash tools/reliability/misuse-fuzz-gpu.sh plain > "$work/misuse-fuzz-gpu-run.txt" 2>&1 || echo "misuse-fuzz-gpu exit $?" >> "$work/misuse-fuzz-gpu-run.txt"
     fi
     for p in "$work"/fixtures/resnet50_fp16.plan.part*; do [ -f "$p" ] && mv "$p" "$final/"; done
     ;;
   workflow)
-    bash scripts/gpu-host/workflow.sh > "$work/workflow-run.txt" 2>&1
+    bash tools/gpu-host/workflow.sh > "$work/workflow-run.txt" 2>&1
     rc=$?
     ;;
   bench)

@@ -2,7 +2,7 @@
 """Generate the tiny ONNX models used by the CPU tests and benchmarks (test/cpu, bench/).
 
 Needs only `onnx` and `numpy` (pip install onnx numpy). Deterministic: running it again
-writes byte-identical files. Usage: python3 scripts/make_cpu_fixtures.py [outdir]
+writes byte-identical files. Usage: python3 tools/make_cpu_fixtures.py [outdir]
 
 Models (all hand-built, outputs exactly known):
   affine.onnx            inputs  x float32 [N,4], x_int int32 [N,2]

@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
 # On the development machine: prepares the payloads a GPU test host run needs, each small
 # enough for one device call (64 MiB), under .stage/ (git-ignored). See docs/gpu-host.md.
-#   scripts/gpu-host/stage.sh app       node binary + slim node_modules + built addon  -> .stage/app
-#   scripts/gpu-host/stage.sh runtime   TensorRT 10.6 libnvinfer (run plans)           -> .stage/runtime/<k>
-#   scripts/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
-#   scripts/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
-#   scripts/gpu-host/stage.sh resnet    the ResNet-50 plan (not in git), split         -> .stage/resnet
-#   scripts/gpu-host/stage.sh install   npm pack (with the 10.6 prebuild) installed into an empty
+#   tools/gpu-host/stage.sh app       node binary + slim node_modules + built addon  -> .stage/app
+#   tools/gpu-host/stage.sh runtime   TensorRT 10.6 libnvinfer (run plans)           -> .stage/runtime/<k>
+#   tools/gpu-host/stage.sh lean      TensorRT 10.15 lean + dispatch runtimes        -> .stage/lean
+#   tools/gpu-host/stage.sh builder   TensorRT 10.6 + builder resource + bindings    -> .stage/builder/<k>
+#   tools/gpu-host/stage.sh resnet    the ResNet-50 plan (not in git), split         -> .stage/resnet
+#   tools/gpu-host/stage.sh install   npm pack (with the 10.6 prebuild) installed into an empty
 #                                       project, node_modules and all                -> .stage/install
 #                                       (INSTALL_WITH_NODE=1 adds node.xz, ~24 MB, for a host without run.sh's node)
-#   scripts/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
-#       (CPython 3.12 manylinux x86_64, binary only, pinned in scripts/gpu-host/tritonclient-requirements.txt;
+#   tools/gpu-host/stage.sh tritonclient  wheels of tritonclient[http,grpc], numpy, pytest -> .stage/tritonclient
+#       (CPython 3.12 manylinux x86_64, binary only, pinned in tools/gpu-host/tritonclient-requirements.txt;
 #        STAGE_PYTHON_VERSION=3.11 STAGE_DEST=DIR downloads the same set for another Python, for a local check)
-#   scripts/gpu-host/stage.sh prebuilds the release prebuilds for linux-x64: TensorRT 10 (10.3 headers) and 11 (11.0
+#   tools/gpu-host/stage.sh prebuilds the release prebuilds for linux-x64: TensorRT 10 (10.3 headers) and 11 (11.0
 #                                       headers), CUDA 12.9 runtime linked statically          -> .stage/prebuilds
-#   scripts/gpu-host/stage.sh runtime11 TensorRT 11.2 libnvinfer.so.11 (Maven)                  -> .stage/runtime11/<k>
-#   scripts/gpu-host/stage.sh builder11 TensorRT 11.2 builder resource (PTX), ONNX parser, plugins and the
+#   tools/gpu-host/stage.sh runtime11 TensorRT 11.2 libnvinfer.so.11 (Maven)                  -> .stage/runtime11/<k>
+#   tools/gpu-host/stage.sh builder11 TensorRT 11.2 builder resource (PTX), ONNX parser, plugins and the
 #                                       Python bindings 11.2.1.2 (PyPI, cp312)                   -> .stage/builder11/<k>
-#   scripts/gpu-host/stage.sh trtexec   trtexec 10.6.0 built by toolchain.mjs (issue 24)         -> .stage/trtexec
-#       (scripts/gpu-host/compat-check.sh uses prebuilds, runtime11, builder11; env.sh unpacks prebuilds and trtexec)
-#   scripts/gpu-host/stage.sh perf-analyzer  NVIDIA perf_analyzer (tritonclient 2.48.0) + libb64, libcudart 12, and an
-#                                       OpenSSL 3 fallback, pinned in scripts/perf-analyzer.sh -> .stage/perf-analyzer
-#       (one .tar.xz, ~6 MB; scripts/gpu-host/env.sh unpacks it to /tmp/perf-analyzer, where
+#   tools/gpu-host/stage.sh trtexec   trtexec 10.6.0 built by toolchain.mjs (issue 24)         -> .stage/trtexec
+#       (tools/gpu-host/compat-check.sh uses prebuilds, runtime11, builder11; env.sh unpacks prebuilds and trtexec)
+#   tools/gpu-host/stage.sh perf-analyzer  NVIDIA perf_analyzer (tritonclient 2.48.0) + libb64, libcudart 12, and an
+#                                       OpenSSL 3 fallback, pinned in tools/perf-analyzer.sh -> .stage/perf-analyzer
+#       (one .tar.xz, ~6 MB; tools/gpu-host/env.sh unpacks it to /tmp/perf-analyzer, where
 #        bench/server-perf-analyzer.mjs finds it; serve-suite.sh --perf-analyzer runs that bench)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,7 +74,7 @@ case "$what" in
     ;;
   install)
     # issue 8, GPU half: the tarball a user would get, installed as a user would, carried to the
-    # host (no network there) and run by scripts/gpu-host/install-check.sh.
+    # host (no network there) and run by tools/gpu-host/install-check.sh.
     # 1. the release prebuilds (TensorRT 10: the exact 10.3 headers, which the host's 10.6 runtime
     #    accepts; TensorRT 11: 11.0's): prebuild.mjs --release refuses any other headers
     node scripts/prebuild.mjs --all --release
@@ -112,12 +112,12 @@ case "$what" in
     du -sh .stage/install/*; du -shc .stage/install/* | tail -1
     ;;
   tritonclient)
-    reqs=scripts/gpu-host/tritonclient-requirements.txt
+    reqs=tools/gpu-host/tritonclient-requirements.txt
     # the GPU suite must run the same client as the CPU suite: top-level pins as in setup-python.sh
     for p in 'tritonclient\[http,grpc\]' numpy pytest; do
-      a=$(grep -oE "\"$p==[^\"]+\"" scripts/setup-python.sh | tr -d '"')
+      a=$(grep -oE "\"$p==[^\"]+\"" tools/setup-python.sh | tr -d '"')
       b=$(grep -E "^$p==" $reqs || true)
-      [ -n "$a" ] && [ "$a" = "$b" ] || { echo "stage.sh: $reqs pins '${b:-nothing}' but scripts/setup-python.sh '${a:-nothing}'" >&2; exit 2; }
+      [ -n "$a" ] && [ "$a" = "$b" ] || { echo "stage.sh: $reqs pins '${b:-nothing}' but tools/setup-python.sh '${a:-nothing}'" >&2; exit 2; }
     done
     pyver=${STAGE_PYTHON_VERSION:-3.12}
     dest=${STAGE_DEST:-.stage/tritonclient}
@@ -134,7 +134,7 @@ case "$what" in
     du -sh "$dest"
     ;;
   prebuilds)
-    # issue 22: the published binaries themselves, one per TensorRT major (scripts/gpu-host/compat-check.sh runs them)
+    # issue 22: the published binaries themselves, one per TensorRT major (tools/gpu-host/compat-check.sh runs them)
     node scripts/prebuild.mjs --all --release
     node scripts/prebuild.mjs --verify
     rm -rf .stage/prebuilds && mkdir -p .stage/prebuilds
@@ -168,7 +168,7 @@ case "$what" in
     du -sh .stage/trtexec/*
     ;;
   perf-analyzer)
-    bash scripts/perf-analyzer.sh --fetch >/dev/null
+    bash tools/perf-analyzer.sh --fetch >/dev/null
     rm -rf .stage/perf-analyzer && mkdir -p .stage/perf-analyzer
     tar -C .cache/perf-analyzer -cf - --exclude=downloads . | xz -T0 -6 > .stage/perf-analyzer/perf-analyzer.tar.xz
     cat .cache/perf-analyzer/VERSIONS

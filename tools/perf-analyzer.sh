@@ -11,10 +11,10 @@
 #                     mirror: the download then warns and the bundle goes without it)
 # Layout: bin/perf_analyzer, lib/, lib-ssl/, and the launcher `perf_analyzer` at the top, which sets
 # LD_LIBRARY_PATH from its own location (so the same folder works unpacked anywhere, e.g. /tmp/perf-analyzer
-# on the GPU host: scripts/gpu-host/stage.sh perf-analyzer, unpacked by scripts/gpu-host/env.sh).
-#   scripts/perf-analyzer.sh --fetch        download and extract into .cache/perf-analyzer/ (once), print the launcher's path
-#   scripts/perf-analyzer.sh --where        print the launcher's path, exit 3 when there is none
-#   scripts/perf-analyzer.sh ARGS...        run perf_analyzer ARGS... (fetching first when needed)
+# on the GPU host: tools/gpu-host/stage.sh perf-analyzer, unpacked by tools/gpu-host/env.sh).
+#   tools/perf-analyzer.sh --fetch        download and extract into .cache/perf-analyzer/ (once), print the launcher's path
+#   tools/perf-analyzer.sh --where        print the launcher's path, exit 3 when there is none
+#   tools/perf-analyzer.sh ARGS...        run perf_analyzer ARGS... (fetching first when needed)
 # PERF_ANALYZER_DIR=DIR uses an unpacked bundle there instead (--where/ARGS); default: .cache/perf-analyzer,
 # else /tmp/perf-analyzer. Needs python3 with pip, apt-get (Debian), dpkg-deb or ar, unzip (for --fetch only).
 set -euo pipefail
@@ -91,7 +91,7 @@ fetch() {
   chmod 755 "$new/bin/perf_analyzer"
   cat > "$new/perf_analyzer" <<'EOF'
 #!/bin/sh
-# perf_analyzer with the libraries bundled next to it (made by scripts/perf-analyzer.sh); OpenSSL 3
+# perf_analyzer with the libraries bundled next to it (made by tools/perf-analyzer.sh); OpenSSL 3
 # from lib-ssl/ only where the system has none
 d=$(cd "$(dirname "$0")" && pwd)
 lp=$d/lib
@@ -129,7 +129,7 @@ where() {
 case "${1:-}" in
   --fetch) fetch && where ;;
   --where)
-    where || { echo "perf-analyzer.sh: no perf_analyzer in ${PERF_ANALYZER_DIR:-$cache or /tmp/perf-analyzer}: run scripts/perf-analyzer.sh --fetch" >&2; exit 3; } ;;
+    where || { echo "perf-analyzer.sh: no perf_analyzer in ${PERF_ANALYZER_DIR:-$cache or /tmp/perf-analyzer}: run tools/perf-analyzer.sh --fetch" >&2; exit 3; } ;;
   *)
     pa=$(where) || { [ -z "${PERF_ANALYZER_DIR:-}" ] && fetch >&2 && pa=$(where); } || { echo "perf-analyzer.sh: no perf_analyzer" >&2; exit 3; }
     exec "$pa" "$@" ;;

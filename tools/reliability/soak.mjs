@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Soak: N inferences through the dynamic batcher while sampling host RSS, V8 external memory and
 // GPU memory every few seconds. Growth after warm-up beyond the thresholds, or any error, fails.
-//   node scripts/reliability/soak.mjs --model tiny|resnet50|cpu [--requests N] [--concurrency C]
+//   node tools/reliability/soak.mjs --model tiny|resnet50|cpu [--requests N] [--concurrency C]
 //        [--sample-seconds S] [--json out.json]
 // Thresholds (growth from the end of the first 20% of requests to the end): RSS 64 MiB, V8
 // external + ArrayBuffers 32 MiB, GPU memory 16 MiB. RSS moves with V8's heap sizing and glibc's

@@ -7,7 +7,7 @@
 # with a report (a crash in the fuzzer's summary, with the call that did it); undefined behaviour
 # is reported once per source location and counted (UBSan halt_on_error=0, so one run finds it
 # all). Exits non-zero on any of them outside misuse-known.mjs.
-#   bash scripts/reliability/asan.sh [--no-build] [more misuse-fuzz.mjs options]
+#   bash tools/reliability/asan.sh [--no-build] [more misuse-fuzz.mjs options]
 #   MISUSE_CALLS (default 100000), MISUSE_SEED (default 20261206), MISUSE_JSON (a summary file)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,8 +29,8 @@ lean=$cache/tensorrt-10.15.1.29-lean/tensorrt_lean_libs/libnvinfer_lean.so.10
 preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 asan=detect_leaks=0:abort_on_error=1:halt_on_error=1
 ubsan=halt_on_error=0:print_stacktrace=1
-LD_PRELOAD="$preload" ASAN_OPTIONS=$asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 node scripts/reliability/asan-native.mjs "$addon"
+LD_PRELOAD="$preload" ASAN_OPTIONS=$asan UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 node tools/reliability/asan-native.mjs "$addon"
 t0=$(date +%s)
-node scripts/reliability/misuse-fuzz.mjs --addon "$addon" --calls "${MISUSE_CALLS:-100000}" --seed "${MISUSE_SEED:-20261206}" --timeout 300 \
+node tools/reliability/misuse-fuzz.mjs --addon "$addon" --calls "${MISUSE_CALLS:-100000}" --seed "${MISUSE_SEED:-20261206}" --timeout 300 \
   ${MISUSE_JSON:+--json "$MISUSE_JSON"} --env "LD_PRELOAD=$preload" --env "ASAN_OPTIONS=$asan" --env "UBSAN_OPTIONS=$ubsan" "$@"
 echo "asan: misuse fuzzer under ASan + UBSan in $(( $(date +%s) - t0 )) s"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU test host, after the full TensorRT runtime was staged into /tmp/opt/trt
-# (scripts/gpu-host/stage.sh builder): builds the fixture engines with the TensorRT builder and
+# (tools/gpu-host/stage.sh builder): builds the fixture engines with the TensorRT builder and
 # puts them, their ONNX files and references under $OUT for the trip back.
 #   build-fixtures.sh [--only a,b | --skip a,b]
 set -uo pipefail

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or completes) the Python virtual environment .venv used by test/python and
-# scripts/make_example_models.py. Idempotent: a venv whose pinned packages are already
+# tools/make_example_models.py. Idempotent: a venv whose pinned packages are already
 # installed is left as it is. Needs PyPI; exits non-zero with a one-line reason otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 // Plan fuzzing: mutates the fixture plans and loads each through the addon in worker processes;
 // counts crashes (a worker killed by a signal), hangs (no answer within --timeout) and clean
 // errors. A crashed or hung worker is replaced and continues with the next case.
-//   node scripts/reliability/fuzz-plans.mjs [--cases N] [--workers K] [--timeout S] [--plans a.plan,b.plan] [--json out.json] [--probe]
+//   node tools/reliability/fuzz-plans.mjs [--cases N] [--workers K] [--timeout S] [--plans a.plan,b.plan] [--json out.json] [--probe]
 //                                          [--ids 417,425,...|known] [--random N] [--seed S] [--print-hashes]
 // --probe: each worker first probes the plan in a child process (probePlan), as a service that
 // loads untrusted plans would; crashes then count only if they reach the worker itself.

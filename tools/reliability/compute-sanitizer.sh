@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# On the GPU host, after scripts/gpu-host/run.sh (node, node_modules, dist/ and the addon in
-# place, TensorRT at /tmp/opt/trt/lib): compute-sanitizer over scripts/reliability/sanitizer-driver.mjs,
+# On the GPU host, after tools/gpu-host/run.sh (node, node_modules, dist/ and the addon in
+# place, TensorRT at /tmp/opt/trt/lib): compute-sanitizer over tools/reliability/sanitizer-driver.mjs,
 # which drives the GPU paths on the tiny and classifier fixtures and checks every result.
-#   bash scripts/reliability/compute-sanitizer.sh
+#   bash tools/reliability/compute-sanitizer.sh
 #   SANITIZER_TOOLS="memcheck racecheck synccheck"   which tools (default: all three)
 #   SANITIZER_TIMEOUT=120      seconds per memcheck run; racecheck/synccheck get SANITIZER_TIMEOUT_OTHER (60)
 #   SANITIZER_ITERS=1          iterations per driver step under the sanitizer
@@ -39,7 +39,7 @@ if [ -z "$cs" ] || [ ! -x "$cs" ]; then
   exit 0
 fi
 if ! command -v node >/dev/null || [ ! -f dist/index.js ]; then
-  say "compute-sanitizer: node or dist/ missing: run scripts/gpu-host/run.sh first (same call or an earlier one on the held host)"
+  say "compute-sanitizer: node or dist/ missing: run tools/gpu-host/run.sh first (same call or an earlier one on the held host)"
   exit 2
 fi
 
@@ -50,7 +50,7 @@ say "node $(node --version); TENSORRT_LIB_DIR=$TENSORRT_LIB_DIR; fixtures $TRTNO
 
 # without the sanitizer first: the driver must pass on its own, and how long it takes
 t0=$(date +%s%N)
-node scripts/reliability/sanitizer-driver.mjs --iters 2 > "$logs/driver-plain.log" 2>&1
+node tools/reliability/sanitizer-driver.mjs --iters 2 > "$logs/driver-plain.log" 2>&1
 rc=$?
 say "plain (no sanitizer): exit $rc, $(elapsed "$t0") s, $(tail -1 "$logs/driver-plain.log")"
 grep '^FAIL' "$logs/driver-plain.log" | tee -a "$summary"
@@ -79,7 +79,7 @@ for tool in ${SANITIZER_TOOLS:-memcheck racecheck synccheck}; do
   t0=$(date +%s%N)
   timeout -k 10 "$limit" "$cs" --tool "$tool" --target-processes all --launch-timeout 120 --print-limit 200 \
     --error-exitcode 86 --log-file "$logs/$tool.log" "${extra[@]}" \
-    node scripts/reliability/sanitizer-driver.mjs --iters "${SANITIZER_ITERS:-1}" "${only[@]}" > "$logs/$tool.driver.log" 2>&1
+    node tools/reliability/sanitizer-driver.mjs --iters "${SANITIZER_ITERS:-1}" "${only[@]}" > "$logs/$tool.driver.log" 2>&1
   rc=$?
   secs=$(elapsed "$t0")
   summ=$(grep -h 'ERROR SUMMARY' "$logs/$tool.log" 2>/dev/null | tr '\n' ' ')

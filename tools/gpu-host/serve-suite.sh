@@ -4,22 +4,22 @@
 # (bench/server-overhead.mjs: ResNet-50 FP16, 64 closed-loop single-image callers, in-process vs
 # HTTP binary vs gRPC, twice; with the default gRPC threads also gRPC and HTTP over system shared
 # memory), writes logs and results to $OUT and prints a short summary last.
-#   bash scripts/gpu-host/serve-suite.sh --venv-only   (call carrying .stage/tritonclient: the venv only)
-#   bash scripts/gpu-host/serve-suite.sh [--no-tests] [--no-bench] [--duration S] [--perf-analyzer]
+#   bash tools/gpu-host/serve-suite.sh --venv-only   (call carrying .stage/tritonclient: the venv only)
+#   bash tools/gpu-host/serve-suite.sh [--no-tests] [--no-bench] [--duration S] [--perf-analyzer]
 # --perf-analyzer also runs bench/server-perf-analyzer.mjs on the same ResNet-50 repository: NVIDIA's
 # perf_analyzer (C++, a separate process) as the client instead of grpc-js threads in the server's
 # process: in-process vs perf_analyzer over gRPC, gRPC + system shared memory, HTTP, HTTP + shared
 # memory, 64 concurrent single-image requests, twice (server-perf-analyzer.json/.md in $OUT); then
 # batch traffic, issue 6's case: 8 concurrent requests of 8 images (the same 64 images in flight),
 # in-process vs gRPC, gRPC + shm, HTTP + shm, twice, compared in inferences/s
-# (server-perf-analyzer-b8.json/.md). Needs .stage/perf-analyzer (scripts/gpu-host/stage.sh
+# (server-perf-analyzer-b8.json/.md). Needs .stage/perf-analyzer (tools/gpu-host/stage.sh
 # perf-analyzer) carried now or unpacked to /tmp/perf-analyzer by an earlier call; skipped with a
 # message otherwise. The single-image pass took 92 s on the H100, the batch pass adds about as much
 # (estimate); with the tests and the other bench a call can pass the 10-minute limit, so on its own:
-#   bash scripts/gpu-host/serve-suite.sh --no-tests --no-bench --perf-analyzer
+#   bash tools/gpu-host/serve-suite.sh --no-tests --no-bench --perf-analyzer
 # TRTNODE_SERVE_REPOSITORY=DIR TRTNODE_SERVE_MODEL=NAME: bench that repository and model instead of
 # making the ResNet-50 one (e.g. bench/models image-stub, for a dry run on a CPU machine).
-# Needs .stage/app carried now or unpacked by an earlier call on this host (see scripts/gpu-host/env.sh),
+# Needs .stage/app carried now or unpacked by an earlier call on this host (see tools/gpu-host/env.sh),
 # the ResNet-50 plan (stage.sh resnet, carried earlier to /tmp/resnet) and a tritonclient venv:
 # $TRTNODE_TRITONCLIENT_VENV (default /tmp/trtn-tritonclient-venv), made here from .stage/tritonclient
 # or /tmp/tritonclient when missing. Writes to $OUT: serve.log, serve-junit.xml (tests), server-gpu.json,
@@ -51,13 +51,13 @@ wheels=""
 for d in "${TRTNODE_TRITONCLIENT_WHEELS:-}" .stage/tritonclient /tmp/tritonclient; do
   if [ -n "$d" ] && ls "$d"/tritonclient-*.whl >/dev/null 2>&1; then wheels=$d; break; fi
 done
-bash scripts/gpu-host/tritonclient-venv.sh "${wheels:-/nonexistent}" "$TRTNODE_TRITONCLIENT_VENV" > /tmp/trtn-tritonclient-venv.log 2>&1
+bash tools/gpu-host/tritonclient-venv.sh "${wheels:-/nonexistent}" "$TRTNODE_TRITONCLIENT_VENV" > /tmp/trtn-tritonclient-venv.log 2>&1
 venv_rc=$?
 venv_line="$(tail -1 /tmp/trtn-tritonclient-venv.log) (exit $venv_rc)"
 echo "$venv_line"
 if [ $venv_only = 1 ]; then exit $venv_rc; fi
 
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 log=$out/serve.log
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -85,7 +85,7 @@ if [ $bench = 1 ] || [ $perf_analyzer = 1 ]; then
     repo=$TRTNODE_SERVE_REPOSITORY; repo_ok=1
   else
     repo=/tmp/trtn-serve-repository
-    node scripts/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"
+    node tools/gpu-host/model-repository.mjs "$repo" "$TRTNODE_FIXTURES" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] && repo_ok=1
   fi
 fi

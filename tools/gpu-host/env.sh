@@ -1,4 +1,4 @@
-# Sourced (not run) by scripts/gpu-host/run.sh, serve-suite.sh and compat-check.sh on the GPU test host,
+# Sourced (not run) by tools/gpu-host/run.sh, serve-suite.sh and compat-check.sh on the GPU test host,
 # from the repository root: unpacks node, node_modules and the built addon from .stage/app (each only when
 # missing or carried again), perf_analyzer from .stage/perf-analyzer to /tmp/perf-analyzer (when carried),
 # the release prebuilds from .stage/prebuilds to /tmp/trtnode-prebuilds and trtexec from .stage/trtexec to
@@ -17,7 +17,7 @@ if [ -f .stage/lean/lean.tar.xz ] && [ ! -d /tmp/opt/lean ]; then
 fi
 if [ -f .stage/app/build.tar.xz ]; then tar -xJf .stage/app/build.tar.xz; fi
 if [ -f .stage/perf-analyzer/perf-analyzer.tar.xz ]; then
-  # scripts/gpu-host/stage.sh perf-analyzer: the launcher /tmp/perf-analyzer/perf_analyzer sets LD_LIBRARY_PATH itself
+  # tools/gpu-host/stage.sh perf-analyzer: the launcher /tmp/perf-analyzer/perf_analyzer sets LD_LIBRARY_PATH itself
   rm -rf /tmp/perf-analyzer && mkdir -p /tmp/perf-analyzer && xz -dc .stage/perf-analyzer/perf-analyzer.tar.xz | tar -C /tmp/perf-analyzer -xf -
 fi
 if [ -f .stage/prebuilds/prebuilds.tar.xz ]; then
@@ -36,4 +36,4 @@ fi
 [ -f build/Release/tensorrt_node.node ] || echo "env.sh: no build/Release/tensorrt_node.node: carry .stage/app" >&2
 export TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
 export TRTNODE_LEAN_DIR=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}
-source scripts/gpu-host/fixtures.sh
+source tools/gpu-host/fixtures.sh

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// A short tour of the GPU paths for compute-sanitizer (scripts/reliability/compute-sanitizer.sh):
+// A short tour of the GPU paths for compute-sanitizer (tools/reliability/compute-sanitizer.sh):
 // the tiny and classifier fixture plans through the public API of dist/ — a low-level context
 // run (with and without a CUDA graph), Session.run with CPU and GPU outputs, DeviceBuffer and
 // HostBuffer copies, disposal while runs are in flight, and the dynamic batcher on 2 instances
 // (completions woken and polled; batches gathered on the launch thread and DMA'd from staging).
 // Every result is checked against the fixture references, so a run under the sanitizer is also
 // a correctness run. Small on purpose: the sanitizer slows kernels down by 10-100x.
-//   node scripts/reliability/sanitizer-driver.mjs [--iters N] [--only step,step]
+//   node tools/reliability/sanitizer-driver.mjs [--iters N] [--only step,step]
 // Prints one line per step ("ok <step> <ms>" or "FAIL <step>: <why>") and "driver: N ok, M failed";
 // exits 1 if any step failed.
 import { readFileSync } from 'node:fs';

@@ -2,9 +2,9 @@
 /**
  * Makes the GPU server model repository: a copy of test/gpu/model-repository (config.pbtxt of each
  * model) with <model>/1/model.plan linked to the fixture plan named in its plans.json.
- *   node scripts/gpu-host/model-repository.mjs OUT_DIR [FIXTURES_DIR]
+ *   node tools/gpu-host/model-repository.mjs OUT_DIR [FIXTURES_DIR]
  * FIXTURES_DIR defaults to $TRTNODE_FIXTURES, else fixtures/gpu. Fails (exit 2) if a plan is missing.
- * Used by test/gpu/server-tritonclient.test.ts and scripts/gpu-host/serve-suite.sh (the benchmark).
+ * Used by test/gpu/server-tritonclient.test.ts and tools/gpu-host/serve-suite.sh (the benchmark).
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +14,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const TEMPLATE = path.join(ROOT, 'test', 'gpu', 'model-repository');
 const [out, fixturesArg] = process.argv.slice(2);
 if (!out) {
-  console.error('usage: node scripts/gpu-host/model-repository.mjs OUT_DIR [FIXTURES_DIR]');
+  console.error('usage: node tools/gpu-host/model-repository.mjs OUT_DIR [FIXTURES_DIR]');
   process.exit(2);
 }
 const fixtures = path.resolve(fixturesArg ?? process.env.TRTNODE_FIXTURES ?? path.join(ROOT, 'fixtures', 'gpu'));

@@ -12,7 +12,7 @@
 #      resource (it may fail: what happened is recorded), then the TensorRT 11 prebuild loads the 11.2 runtime, inspects that plan if one
 #      was built, and refuses a 10.6 plan with ERR_TRT_VERSION naming both versions.
 #
-#   bash scripts/gpu-host/compat-check.sh [--no-suite]
+#   bash tools/gpu-host/compat-check.sh [--no-suite]
 #
 # Needs, on a host still held after run.sh (node, node_modules, dist/ and TensorRT 10.6 in
 # /tmp/opt/trt, the lean runtime in /tmp/opt/lean): .stage/prebuilds carried (and .stage/trtexec
@@ -30,7 +30,7 @@ for a in "$@"; do
     *) echo "compat-check: unknown argument '$a'" >&2; exit 2 ;;
   esac
 done
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 work=/tmp/compat
 rm -rf $work && mkdir -p $work/results
 summary=$out/compat-check.txt
@@ -38,7 +38,7 @@ summary=$out/compat-check.txt
 say() { echo "$*" | tee -a "$summary"; }
 P10=$TRTNODE_PREBUILDS/tensorrt-node.napi.node
 P11=$TRTNODE_PREBUILDS/tensorrt-node.trt11.napi.node
-[ -f "$P10" ] && [ -f "$P11" ] || { say "compat-check: no prebuilds in $TRTNODE_PREBUILDS: carry .stage/prebuilds (bash scripts/gpu-host/stage.sh prebuilds)"; exit 2; }
+[ -f "$P10" ] && [ -f "$P11" ] || { say "compat-check: no prebuilds in $TRTNODE_PREBUILDS: carry .stage/prebuilds (bash tools/gpu-host/stage.sh prebuilds)"; exit 2; }
 TRT10=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
 TRT11=${TENSORRT11_LIB_DIR:-/tmp/opt/trt11/lib}
 fixtures=$TRTNODE_FIXTURES
@@ -86,7 +86,7 @@ if [ -n "${TRTEXEC:-}" ] && [ -x "$TRTEXEC" ]; then
   say "trtexec 10.6.0 --loadEngine classifier_fp32.plan: exit $rc_te"
   [ $rc_te = 0 ] || rc=1
 else
-  say "trtexec: not staged (carry .stage/trtexec: bash scripts/gpu-host/stage.sh trtexec)"
+  say "trtexec: not staged (carry .stage/trtexec: bash tools/gpu-host/stage.sh trtexec)"
 fi
 
 # 3. the loader's choice between the two prebuilds, as an installed package has them

@@ -2,7 +2,7 @@
 # Creates a Python venv with tritonclient[http,grpc], numpy and pytest from staged wheels, offline
 # (pip --no-index --find-links): what the GPU host, which has no network, runs the stock Python
 # client from. Idempotent: a venv that already imports everything is left as it is.
-#   bash scripts/gpu-host/tritonclient-venv.sh WHEELS_DIR VENV_DIR
+#   bash tools/gpu-host/tritonclient-venv.sh WHEELS_DIR VENV_DIR
 # Exit 0: VENV_DIR/bin/python is ready. Exit 3: WHEELS_DIR has no wheels. Other: the install failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +15,7 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
   exit 0
 fi
 if ! ls "$wheels"/tritonclient-*.whl >/dev/null 2>&1; then
-  echo "tritonclient-venv: no tritonclient wheel in $wheels (bash scripts/gpu-host/stage.sh tritonclient)" >&2
+  echo "tritonclient-venv: no tritonclient wheel in $wheels (bash tools/gpu-host/stage.sh tritonclient)" >&2
   exit 3
 fi
 rm -rf "$venv"

@@ -5,10 +5,10 @@
               -> reshape [-1,150528] -> slice [:, 0:1000] -> "output" FP32 [-1,1000] (ResNet-50's
               logits). Inference costs next to nothing, so bench/server-overhead.mjs measures the
               server's handling of ResNet-50-sized tensors, not the model. Config as in the GPU run
-              (scripts/gpu-host/model-repository.mjs): max_batch_size 32, dynamic batching, 2 instances.
+              (tools/gpu-host/model-repository.mjs): max_batch_size 32, dynamic batching, 2 instances.
 
-Run from the repository root: .venv/bin/python scripts/make_bench_models.py (onnx + numpy only;
-scripts/setup-python.sh creates .venv). Output is deterministic.
+Run from the repository root: .venv/bin/python tools/make_bench_models.py (onnx + numpy only;
+tools/setup-python.sh creates .venv). Output is deterministic.
 """
 import os
 
@@ -42,7 +42,7 @@ def image_stub() -> None:
     onnx.save(m, os.path.join(d, "1", "model.onnx"))
     with open(os.path.join(d, "config.pbtxt"), "w") as f:
         f.write(
-            """# ResNet-50-sized request and response at almost no inference cost (scripts/make_bench_models.py):
+            """# ResNet-50-sized request and response at almost no inference cost (tools/make_bench_models.py):
 # output = input.reshape(N, 150528)[:, :1000]. For bench/server-overhead.mjs on the CPU.
 name: "image-stub"
 platform: "onnxruntime_onnx"

@@ -5,7 +5,7 @@
 // that reproduce it, and the run goes on. Passes when no process crashed or hung, every error was
 // a typed TensorRtError (or the caller's own exception passed through, or V8 refusing a wrong
 // receiver), every known-good call between the misuses worked and every promise settled.
-//   node scripts/reliability/misuse-fuzz.mjs [--calls 100000] [--batch 5000] [--jobs 2] [--seed S]
+//   node tools/reliability/misuse-fuzz.mjs [--calls 100000] [--batch 5000] [--jobs 2] [--seed S]
 //        [--mode cpu|gpu] [--addon PATH] [--timeout 120] [--json OUT] [--only-batch I] [--trace]
 //        [--exclude op,op] [--probe id,id] [--lean PATH] [--fixtures DIR] [--logs DIR]
 //        [--env K=V] (for each worker, e.g. LD_PRELOAD for a sanitizer build; repeatable)
@@ -80,7 +80,7 @@ const total = {
   surface: null,
   mismatches: [],
 };
-const repro = (i) => `node scripts/reliability/misuse-fuzz.mjs --mode ${mode} --seed ${seed} --calls ${calls} --batch ${batchSize} --only-batch ${i}${passThrough.length ? ` ${passThrough.join(' ')}` : ''} --trace`;
+const repro = (i) => `node tools/reliability/misuse-fuzz.mjs --mode ${mode} --seed ${seed} --calls ${calls} --batch ${batchSize} --only-batch ${i}${passThrough.length ? ` ${passThrough.join(' ')}` : ''} --trace`;
 
 function runBatch(i) {
   return new Promise((done) => {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# On the GPU host, after scripts/gpu-host/run.sh (node, node_modules and the addon in place,
+# On the GPU host, after tools/gpu-host/run.sh (node, node_modules and the addon in place,
 # TensorRT at /tmp/opt/trt/lib): the API misuse fuzzer in GPU mode (misuse-fuzz.mjs --mode gpu:
 # engines of the GPU fixtures, contexts, runs and benchmarks in flight, dispose during flight,
 # objects of another engine, plus everything the CPU mode does), first plain, then under
 # compute-sanitizer memcheck (which follows the worker processes).
-#   bash scripts/reliability/misuse-fuzz-gpu.sh [plain|memcheck|all]      (default all)
+#   bash tools/reliability/misuse-fuzz-gpu.sh [plain|memcheck|all]      (default all)
 #   MISUSE_CALLS=100000           calls of the plain run
 #   MISUSE_SANITIZER_CALLS=10000  calls under memcheck (each CUDA call is much slower there)
 #   MISUSE_SEED=20261206  MISUSE_BATCH=2500  MISUSE_JOBS=2
@@ -22,7 +22,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 phase=${1:-all}
 export PATH=/tmp/node/bin:$PATH TENSORRT_LIB_DIR=${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}
-source scripts/gpu-host/fixtures.sh
+source tools/gpu-host/fixtures.sh
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 logs=$(mktemp -d /tmp/misuse-gpu-logs.XXXXXX)
@@ -30,7 +30,7 @@ summary=$out/misuse-fuzz-gpu.txt
 say() { echo "$*" | tee -a "$summary"; }
 : > "$summary"
 if ! command -v node >/dev/null || [ ! -f build/Release/tensorrt_node.node ]; then
-  say "misuse-fuzz-gpu: node or build/Release/tensorrt_node.node missing: run scripts/gpu-host/run.sh first (same call or an earlier one on the held host)"
+  say "misuse-fuzz-gpu: node or build/Release/tensorrt_node.node missing: run tools/gpu-host/run.sh first (same call or an earlier one on the held host)"
   exit 2
 fi
 lean=${TRTNODE_LEAN_DIR:-/tmp/opt/lean}/tensorrt_lean_libs/libnvinfer_lean.so.10
@@ -46,7 +46,7 @@ fail=0
 
 if [ "$phase" = plain ] || [ "$phase" = all ]; then
   t0=$(date +%s)
-  timeout -k 10 "$limit" node scripts/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_CALLS:-100000}" --timeout "${MISUSE_TIMEOUT:-240}" \
+  timeout -k 10 "$limit" node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_CALLS:-100000}" --timeout "${MISUSE_TIMEOUT:-240}" \
     --json "$out/misuse-fuzz-gpu-plain.json" --logs "$logs/plain" > "$logs/plain.txt" 2>&1
   rc=$?
   say "plain: exit $rc$([ $rc = 124 ] && echo " (TIMED OUT after $limit s: lower MISUSE_CALLS)"), $(( $(date +%s) - t0 )) s"
@@ -71,7 +71,7 @@ if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
     # finishes its batch, so the ERROR SUMMARY lines below are the verdict, with the fuzzer's own
     timeout -k 10 "$limit" "$cs" --tool memcheck --target-processes all --launch-timeout 120 --print-limit 100 --error-exitcode 86 \
       --log-file "$logs/memcheck/memcheck.%p.log" \
-      node scripts/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_SANITIZER_CALLS:-10000}" --timeout "${MISUSE_SANITIZER_TIMEOUT:-480}" \
+      node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_SANITIZER_CALLS:-10000}" --timeout "${MISUSE_SANITIZER_TIMEOUT:-480}" \
       --json "$out/misuse-fuzz-gpu-memcheck.json" --logs "$logs/memcheck-batches" > "$logs/memcheck.txt" 2>&1
     rc=$?
     errors=$(grep -h 'ERROR SUMMARY' "$logs"/memcheck/*.log 2>/dev/null | awk '{ n += $4 } END { print n + 0 }')

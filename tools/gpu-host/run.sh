@@ -2,7 +2,7 @@
 # On the GPU test host: unpacks node, node_modules and the built addon (.stage/app), points the
 # addon at the staged TensorRT, runs `npm run test:gpu` and, with --bench, the GPU benchmarks;
 # logs and results go to $OUT, and a short summary is printed last.
-#   bash scripts/gpu-host/run.sh [--bench] [--tests PATTERN]
+#   bash tools/gpu-host/run.sh [--bench] [--tests PATTERN]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bench=0
@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 # node, node_modules, the addon, TensorRT and fixture paths (shared with serve-suite.sh)
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 export TRTNODE_RESULTS_DIR=$out
 export TRTNODE_JUNIT=$out/gpu-junit.xml
 {

@@ -5,13 +5,13 @@
 # serve` -> NVIDIA's stock Python tritonclient (HTTP and gRPC) infers and gets PyTorch's argmax.
 # The node-built plan is left in $TRTNODE_FIXTURES/engines/wide_resnet101_2_fp16.plan for the
 # bench matrix (bench/run-gpu-bench.mjs).
-#   bash scripts/gpu-host/workflow.sh
+#   bash tools/gpu-host/workflow.sh
 # Needs: the full TensorRT 10.6 with its builder in $TENSORRT_LIB_DIR (stage.sh builder), .stage/app,
 # a tritonclient venv ($TRTNODE_TRITONCLIENT_VENV, made by serve-suite.sh --venv-only), python3 with
 # torch/torchvision. Optional TRTEXEC. Writes $OUT/workflow.txt and $OUT/workflow.json.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/gpu-host/env.sh
+source tools/gpu-host/env.sh
 export LD_LIBRARY_PATH="$TENSORRT_LIB_DIR:${LD_LIBRARY_PATH:-}"
 venv=${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}
 w=/tmp/workflow
@@ -25,7 +25,7 @@ say "date: $(date -u +%FT%TZ); $(nvidia-smi --query-gpu=name,driver_version --fo
 FLAGS="--minShapes=input:1x3x224x224 --optShapes=input:16x3x224x224 --maxShapes=input:32x3x224x224 --fp16"
 
 # 1. ONNX and PyTorch's own answers
-python3 scripts/fixtures/export_workflow.py "$w" > "$w/export.log" 2>&1 || { say "export failed: $(tail -3 "$w/export.log")"; exit 1; }
+python3 tools/fixtures/export_workflow.py "$w" > "$w/export.log" 2>&1 || { say "export failed: $(tail -3 "$w/export.log")"; exit 1; }
 say "export: $(tail -1 "$w/export.log" | cut -c1-300)"
 
 # 2. the plan, built by tensorrt-node and by trtexec with the same flags

@@ -6,8 +6,8 @@ Hand-built ONNX graphs with seeded weights (onnx + numpy only):
               -> "logits" FP32 [-1,10]; max_batch_size 32, dynamic batching, 2 instances.
   affine:     input "x" FP32 [-1,4] -> y = 2x + 1 -> "y" FP32 [-1,4]; exact outputs.
 
-Run from the repository root: .venv/bin/python scripts/make_example_models.py
-(scripts/setup-python.sh creates .venv). Output is deterministic.
+Run from the repository root: .venv/bin/python tools/make_example_models.py
+(tools/setup-python.sh creates .venv). Output is deterministic.
 """
 import os
 
