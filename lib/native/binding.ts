@@ -159,7 +159,8 @@ export interface CudaInfo {
   devices: CudaDeviceInfo[];
 }
 
-export interface NativeBinding {
+/** The engine API: what lib/tensorrt wraps. */
+export interface NativeEngineApi {
   Stream: new (options?: { device?: number; priority?: number; waitMode?: 'adaptive' | 'spin' | 'block'; spinMicroseconds?: number; jsCompletion?: boolean }) => NativeStream;
   DeviceBuffer: new (byteLength: number, options?: { device?: number }) => NativeDeviceBuffer;
   HostBuffer: new (byteLength: number) => NativeHostBuffer;
@@ -181,6 +182,10 @@ export interface NativeBinding {
   cudaInfo(): CudaInfo;
   /** Marks the time origin of timed runs' [start, end] on `device` (a diagnostic; see markTimingEpoch in tensorrt/cuda.ts). */
   markTimingEpoch(device: number): void;
+}
+
+/** OS utilities the server needs native code for (lib/server only): not part of the engine API. */
+export interface NativeServerUtilities {
   /** A close-on-exec duplicate of a file descriptor (hands an accepted socket to a worker thread). */
   dupFd(fd: number): number;
   /**
@@ -189,11 +194,18 @@ export interface NativeBinding {
    * object's size now (-1 after an access faulted), `close()` drops its descriptor (server/shared-memory.ts).
    */
   mapSharedMemory(key: string, offset: number, byteSize: number, pin?: boolean): { buffer: ArrayBuffer; pinned: boolean; size(): number; close(): void };
+}
+
+/** The addon itself: how it reports errors, and what it was built from. */
+export interface NativeAddonMeta {
   setErrorFactory(fn: (code: string, message: string) => Error): void;
   headerVersion: string;
   addonVersion: string;
   napiVersion: number;
 }
+
+/** Everything the addon exports (native/src/addon.cc). */
+export interface NativeBinding extends NativeEngineApi, NativeServerUtilities, NativeAddonMeta {}
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
