@@ -18,7 +18,7 @@ const DIST = resolve('dist/index.js');
 const CHILDREN = resolve('test/gpu/children');
 
 describe.skipIf(!GPU_READY)(`native lifetimes and threads${SKIP_REASON}`, () => {
-  it('10,000 streams and contexts dropped without dispose(): threads, GPU memory and RSS stay flat once collected', () => {
+  it('10,000 streams and contexts dropped without dispose(): threads come back; GPU memory and RSS stop growing after the first round of each kind (no leak per object)', () => {
     expect(existsSync(DIST), 'dist/index.js is needed (npm run build:ts)').toBe(true);
     const r = spawnSync(process.execPath, ['--expose-gc', resolve(CHILDREN, 'gc-lifetimes.mjs'), DIST, plan('classifier_fp32'), '10000'], { encoding: 'utf8', timeout: 240_000 });
     expect(r.status, r.stderr).toBe(0);
@@ -29,11 +29,23 @@ describe.skipIf(!GPU_READY)(`native lifetimes and threads${SKIP_REASON}`, () => 
       sessionFailures: number;
       threadsAroundFailures: [number, number];
     };
-    console.log(`per kind (device memory lost, RSS growth, threads): ${JSON.stringify((o as { phases?: unknown }).phases)}`);
-    console.log(`collected without dispose: threads ${o.before.threads} → ${o.after.threads} (peak ${o.peakThreads}), RSS ${(o.before.rss / 2 ** 20).toFixed(0)} → ${(o.after.rss / 2 ** 20).toFixed(0)} MiB, device free ${(o.before.free / 2 ** 20).toFixed(0)} → ${(o.after.free / 2 ** 20).toFixed(0)} MiB`);
+    type Round = { deviceLostBytes: number; rssGrowthBytes: number; threads: number };
+    const phases = (o as unknown as { phases: Record<string, Round[]> }).phases;
+    const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+    for (const [kind, rounds] of Object.entries(phases))
+      console.log(`${kind}: per round, device memory lost ${rounds.map((r) => mib(r.deviceLostBytes)).join(' / ')} MiB, RSS growth ${rounds.map((r) => mib(r.rssGrowthBytes)).join(' / ')} MiB, threads ${rounds.map((r) => r.threads).join(' / ')}`);
+    console.log(`collected without dispose: threads ${o.before.threads} → ${o.after.threads} (peak ${o.peakThreads}), RSS ${mib(o.before.rss)} → ${mib(o.after.rss)} MiB, device free ${mib(o.before.free)} → ${mib(o.after.free)} MiB`);
     expect(o.after.threads - o.before.threads).toBeLessThanOrEqual(2);
-    expect(o.before.free - o.after.free).toBeLessThan(64 << 20);
-    expect(o.after.rss - o.before.rss).toBeLessThan(128 << 20);
+    // The first round of each kind may raise the driver's and the allocator's high-water marks
+    // (see the child); a leak per object would cost as much in every later round (1,111 objects of
+    // a kind per round: a leak of 8 KiB each would show as 9 MiB).
+    for (const [kind, rounds] of Object.entries(phases)) {
+      for (const r of rounds.slice(1)) {
+        expect(r.deviceLostBytes, `${kind}: device memory lost in a later round`).toBeLessThanOrEqual(8 << 20);
+        expect(r.rssGrowthBytes, `${kind}: RSS growth in a later round`).toBeLessThan(32 << 20);
+        expect(r.threads, `${kind}: threads left by a later round`).toBeLessThanOrEqual(1);
+      }
+    }
     expect(o.sessionFailures).toBe(200);
     expect(o.threadsAroundFailures[1] - o.threadsAroundFailures[0]).toBeLessThanOrEqual(2);
   });

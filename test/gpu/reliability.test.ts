@@ -28,23 +28,35 @@ describe.skipIf(!GPU_READY)(`reliability on the GPU${SKIP_REASON}`, () => {
     expect(relError(last.value.logits!.data as Float32Array, r.outputs.logits!.data as Float32Array)).toBeLessThan(1e-3);
   });
 
-  it('engine, context and buffers disposed right after enqueueing 1,000 runs: all resolve, later use is ERR_DISPOSED', async () => {
+  // A context's IO set takes a new run only once its last one settled (context.ts): of 1,000 runs
+  // asked for across 8 sets at once, each set's first is in flight and the rest are refused with
+  // ERR_BUSY before anything is queued. The first H100 run of this test (2026-12-07) expected
+  // all 1,000 to be queued, as a context without IO sets did.
+  it('engine, context and buffers disposed right after 1,000 runs asked on 8 IO sets: the runs in flight resolve, the rest are ERR_BUSY, later use is ERR_DISPOSED', async () => {
     const rt = new Runtime();
     const engine = await rt.deserializeAsync(plan('classifier_fp32'));
-    const ctx = engine.createContext();
-    const dIn = new DeviceBuffer(32 * 3 * 32 * 32 * 4);
-    const dOut = new DeviceBuffer(32 * 10 * 4);
-    ctx.setTensorAddress('input', dIn);
-    ctx.setTensorAddress('logits', dOut);
+    const SETS = 8;
+    const ctx = engine.createContext({ ioSets: SETS });
+    const dIn = new DeviceBuffer(SETS * 32 * 3 * 32 * 32 * 4);
+    const dOut = new DeviceBuffer(SETS * 32 * 10 * 4);
+    for (let k = 0; k < SETS; k++) {
+      ctx.setTensorAddress('input', dIn, k * 32 * 3 * 32 * 32 * 4, k);
+      ctx.setTensorAddress('logits', dOut, k * 32 * 10 * 4, k);
+    }
     ctx.setInputShape('input', [32, ...SHAPE]);
-    const runs = Array.from({ length: 1000 }, () => ctx.run());
+    const runs = Array.from({ length: 1000 }, (_, i) => ctx.run({ set: i % SETS }));
     dIn.dispose();
     dOut.dispose();
     ctx.dispose();
     engine.dispose();
     rt.dispose();
     const settled = await Promise.allSettled(runs);
-    expect(settled.every((x) => x.status === 'fulfilled')).toBe(true);
+    const fulfilled = settled.filter((x) => x.status === 'fulfilled').length;
+    const codes = new Set(settled.flatMap((x) => (x.status === 'rejected' ? [(x.reason as { code?: string }).code] : [])));
+    console.log(`1,000 runs on ${SETS} IO sets, then everything disposed: ${fulfilled} resolved, the rest refused with ${[...codes].join(', ') || 'nothing'}`);
+    // each set's first run was in flight when everything was disposed: it completes
+    for (let k = 0; k < SETS; k++) expect(settled[k]!.status).toBe('fulfilled');
+    expect([...codes].every((c) => c === 'ERR_BUSY')).toBe(true);
     await expect(ctx.run()).rejects.toMatchObject({ code: 'ERR_DISPOSED' });
   });
 

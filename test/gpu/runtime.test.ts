@@ -10,6 +10,8 @@ import { Tensor } from '../../lib/tensor.js';
 import { isTensorRtError } from '../../lib/errors.js';
 import { GPU_READY, SKIP_REASON, manifest, plan, refCase, expectCode } from './helpers.js';
 
+// Fixture plans too large for git (tools/gpu-host/build-fixtures.sh builds them on the GPU host)
+const BUILT_ON_HOST = new Set(['resnet50_fp16', 'wide_resnet101_2_fp16']);
 
 describe.skipIf(!GPU_READY)(`runtime and plans${SKIP_REASON}`, () => {
   it('loads the full runtime and reports its version', () => {
@@ -22,7 +24,13 @@ describe.skipIf(!GPU_READY)(`runtime and plans${SKIP_REASON}`, () => {
   it('deserializes every fixture plan and lists its IO tensors (record kept in $TRTNODE_RESULTS_DIR)', async () => {
     const rt = new Runtime({ hostCodeAllowed: true });
     const record: Record<string, unknown> = { date: new Date().toISOString(), runtime: rt.info, cuda: cudaInfo(), engines: {} };
+    const absent: string[] = [];
     for (const name of Object.keys(manifest.engines)) {
+      // the large plans are not in git: built on the GPU host (session.sh) or carried (stage.sh resnet)
+      if (BUILT_ON_HOST.has(name) && !existsSync(plan(name))) {
+        absent.push(name);
+        continue;
+      }
       const engine = await rt.deserializeAsync(plan(name));
       const want = manifest.engines[name]!;
       expect(engine.io.map((t) => t.name)).toEqual(want.io.map((t) => t.name));
@@ -32,6 +40,8 @@ describe.skipIf(!GPU_READY)(`runtime and plans${SKIP_REASON}`, () => {
       console.log(`${name}: ${engine.io.map((t) => `${t.mode} ${t.name} ${t.dtype}[${t.shape.join(',')}]`).join('; ')}; profiles ${engine.profiles.length}; activation memory ${engine.deviceMemorySize} B`);
       engine.dispose();
     }
+    if (absent.length) console.log(`not on this host (large plans, not in git): ${absent.join(', ')}`);
+    (record as { absent?: string[] }).absent = absent;
     const dir = process.env.TRTNODE_RESULTS_DIR;
     if (dir) {
       mkdirSync(dir, { recursive: true });

@@ -23,26 +23,34 @@ for (let i = 0; i < 50; i++) engine.createContext().dispose();
 await settle();
 const before = snapshot();
 let peakThreads = before.threads;
-// Three phases, one kind of object each, with a snapshot after each: where memory goes, if it
-// goes, is then named (the 2026-12-07 H100 run lost 362 MiB of device memory over the whole loop).
+// One kind of object at a time, in ROUNDS rounds of the same size. The first round of a kind may
+// take device memory and RSS that stay taken: the CUDA driver keeps what its peak of live streams
+// needed (on the 2026-12-07 H100 run each kind's first pass cost 136 MiB per ~250 more streams
+// alive at once before the collector ran, whatever the count). A leak per object shows in every
+// round; a high-water mark only in the first. So the later rounds are what the test bounds.
+const ROUNDS = 3;
 const kinds = {
   streams: () => new Stream(), // a stream alone
-  contexts: () => engine.createContext(), // a context with the stream it made itself
+  contexts: () => engine.createContext(), // a context with the stream it made itself (and its input stream)
   'contexts-2-sets': () => engine.createContext({ stream: new Stream(), ioSets: 2 }),
 };
 const phases = {};
 for (const [name, make] of Object.entries(kinds)) {
-  const start = snapshot();
-  for (let i = 0; i < Math.ceil(count / 3); i++) {
-    make();
-    if (i % 250 === 249) {
-      peakThreads = Math.max(peakThreads, threads());
-      await settle();
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = snapshot();
+    for (let i = 0; i < Math.ceil(count / 3 / ROUNDS); i++) {
+      make();
+      if (i % 250 === 249) {
+        peakThreads = Math.max(peakThreads, threads());
+        await settle();
+      }
     }
+    await settle();
+    const end = snapshot();
+    rounds.push({ deviceLostBytes: start.free - end.free, rssGrowthBytes: end.rss - start.rss, threads: end.threads - start.threads });
   }
-  await settle();
-  const end = snapshot();
-  phases[name] = { deviceLostBytes: start.free - end.free, rssGrowthBytes: end.rss - start.rss, threads: end.threads - start.threads };
+  phases[name] = rounds;
 }
 await settle();
 const after = snapshot();
