@@ -145,7 +145,7 @@ case "$what" in
   runtime11)
     node scripts/toolchain.mjs runtime --tensorrt 11.2 >/dev/null
     mkdir -p "$tmp/src/lib" && cp .cache/toolchain/tensorrt-11.2.1/lib/libnvinfer.so.11 "$tmp/src/lib/"
-    bash "$pack" "$tmp/src" .stage/runtime11 40
+    bash "$pack" "$tmp/src" .stage/runtime11 55   # 55 MiB parts: one per call beside the ~7 MiB tree
     ;;
   builder11)
     # what the 11.2 builder needs beside libnvinfer.so.11 (runtime11): its PTX builder resource (the
