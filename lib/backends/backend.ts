@@ -63,7 +63,8 @@ export interface BackendInstance {
   readonly signature: ModelSignature;
   /**
    * Batches the instance can hold at once, running or being assembled (default 1). An instance
-   * of 2 (TensorRT: two IO sets) lets the batcher assemble the next batch while one runs.
+   * of 2 (TensorRT: two IO sets) lets the batcher assemble the next batch while one runs, and
+   * run it behind the first without waiting for it (two batches queued on the instance's stream).
    */
   readonly batchCapacity?: number;
   /**

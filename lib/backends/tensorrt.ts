@@ -4,7 +4,8 @@
  * (weights once in memory). A batch is assembled on a free IO set as its requests are added:
  * each request's inputs start towards the device at once, from whatever memory they are in
  * (pinned memory by DMA, other memory through copy threads into the pinned staging), on the
- * set's own input stream, so the next batch's copies overlap the current batch's compute.
+ * set's own input stream, so the next batch's copies overlap the current batch's compute, and
+ * once formed it is launched behind the current one without waiting for it (batchCapacity 2).
  */
 import { resolve } from 'node:path';
 import { TensorRtError } from '../errors.js';

@@ -185,9 +185,9 @@ export class DynamicBatcher implements InferenceScheduler {
     };
   }
 
-  /** Number of instances currently running a batch. */
+  /** Number of instances currently running a batch (one may run two: see BatchExecutor). */
   get busyInstances(): number {
-    return this.#executor.running;
+    return this.#executor.busyInstances;
   }
 
   statistics(): ModelStatistics {

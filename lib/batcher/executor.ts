@@ -39,11 +39,15 @@ interface InstanceState {
   readonly instance: BackendInstance;
   /** the instance's createBatch, or concatenation over its run() for an instance without one */
   readonly createBatch: () => BatchBuilder;
-  /** batches it can hold at once, running or being assembled */
+  /** batches it can hold at once, running or being assembled (its IO sets, for TensorRT) */
   readonly capacity: number;
-  /** a batch is running on it */
-  running: boolean;
-  /** when that batch was dispatched (µs) */
+  /**
+   * Batches running on it (at most capacity). A second batch is launched while the first is in
+   * flight, as trtexec and the static loop keep two queued on a context's stream: the stream is
+   * never empty between them for the first one's completion, scatter and the next launch.
+   */
+  running: number;
+  /** when its latest batch was dispatched (µs) */
   startedUs: number;
   /**
    * It delivered a batch of several requests in the current turn of the event loop. The callers
@@ -70,7 +74,7 @@ export class BatchExecutor {
       instance,
       createBatch: batchesOf(instance),
       capacity: Math.max(1, Math.floor(instance.batchCapacity ?? 1)),
-      running: false,
+      running: 0,
       startedUs: 0,
       awaitingCallers: false,
       builder: undefined,
@@ -79,9 +83,16 @@ export class BatchExecutor {
     }));
   }
 
-  /** Batches running now. */
+  /** Batches running now (an instance may run up to its capacity). */
   get running(): number {
     return this.#running;
+  }
+
+  /** Instances running at least one batch. */
+  get busyInstances(): number {
+    let n = 0;
+    for (const s of this.#states) if (s.running > 0) n++;
+    return n;
   }
 
   get instances(): BackendInstance[] {
@@ -89,16 +100,18 @@ export class BatchExecutor {
   }
 
   /**
-   * The free instance the next batch goes to: one not awaiting its callers if there is one, and
-   * among those one that assembled the batch's first requests already; -1 if none is free.
+   * The instance the next batch goes to, among those with room for one more running batch: an
+   * idle one before one already running a batch (the GPU then works on both); then one not
+   * awaiting its callers; then one that assembled the batch's first requests already. -1 if
+   * every instance is full.
    */
   freeInstance(): number {
     let pick = -1;
-    let pickRank = 4;
+    let pickRank = 8;
     for (let i = 0; i < this.#states.length; i++) {
       const s = this.#states[i] as InstanceState;
-      if (s.running) continue;
-      const rank = (s.awaitingCallers ? 2 : 0) + (s.staged.length > 0 ? 0 : 1);
+      if (s.running >= s.capacity) continue;
+      const rank = (s.running > 0 ? 4 : 0) + (s.awaitingCallers ? 2 : 0) + (s.staged.length > 0 ? 0 : 1);
       if (rank < pickRank) {
         pick = i;
         pickRank = rank;
@@ -114,8 +127,9 @@ export class BatchExecutor {
 
   /**
    * Where the next batch is expected to run, for assembling it ahead: the instance holding its
-   * first requests already; else a free instance; else, where an instance can assemble while it
-   * runs, the busy one that started earliest (the first to be done). -1: nowhere.
+   * first requests already; else an idle instance; else one running a batch with room for
+   * another (it runs the assembled batch as soon as the batch forms), the one whose batch
+   * started earliest. -1: nowhere (every instance is full).
    */
   #stagingTarget(): number {
     let free = -1;
@@ -123,9 +137,9 @@ export class BatchExecutor {
     for (let i = 0; i < this.#states.length; i++) {
       const s = this.#states[i] as InstanceState;
       if (s.staged.length > 0) return i;
-      if (!s.running) {
+      if (s.running === 0) {
         if (free < 0 || (this.#states[free] as InstanceState).awaitingCallers) free = i;
-      } else if (s.capacity >= 2 && (busy < 0 || s.startedUs < (this.#states[busy] as InstanceState).startedUs)) {
+      } else if (s.running < s.capacity && (busy < 0 || s.startedUs < (this.#states[busy] as InstanceState).startedUs)) {
         busy = i;
       }
     }
@@ -176,8 +190,9 @@ export class BatchExecutor {
   }
 
   /**
-   * Runs `batch` (requests just taken from the queue, in order) on free instance idx: with the
-   * batch it assembled ahead where that holds the batch's first requests, else a new one.
+   * Runs `batch` (requests just taken from the queue, in order) on instance idx (one with room
+   * for another running batch): with the batch it assembled ahead where that holds the batch's
+   * first requests, else a new one.
    * `leave(r)` takes each request out of the queue.
    */
   dispatch(idx: number, batch: Pending[], now: number, leave: (r: Pending) => void): void {
@@ -203,7 +218,7 @@ export class BatchExecutor {
         failure = e;
       }
     }
-    s.running = true;
+    s.running++;
     s.startedUs = now;
     this.#running++;
     for (const r of batch) {
@@ -255,7 +270,7 @@ export class BatchExecutor {
       if (!ran) host.batchDone(idx, total, batch.length, false, err.code, t1 - t0, t2 - t1, t3 - t2);
       for (const r of batch) if (r.state === 'running') host.finish(r, { ok: false, error: err });
     } finally {
-      s.running = false;
+      s.running--;
       this.#running--;
       // One request answered: no crowd of callers to wait for (and no loop turn added to a lone
       // caller's next request).

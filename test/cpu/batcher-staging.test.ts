@@ -173,15 +173,15 @@ describe('DynamicBatcher: batches assembled by the instance as requests arrive',
     await batcher.close();
   });
 
-  it('while every instance is busy, the next batch is assembled on the one that started first (its second set)', async () => {
+  it('while every instance runs a batch, the next is assembled on the one that started first and runs there at once, in its second set', async () => {
     const { instances, batcher, events, runs } = setup(2, { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 });
     const first = [0, 1].map((i) => batcher.infer({ x: rows(i) })); // full: instance 0 at once
     await flush();
-    const second = [2, 3].map((i) => batcher.infer({ x: rows(i) })); // full: instance 1
+    const second = [2, 3].map((i) => batcher.infer({ x: rows(i) })); // full: the idle instance 1
     await flush();
-    expect(runs().map((e) => [e.instance, e.set])).toEqual([
-      [0, 0],
-      [1, 0],
+    expect(runs().map((e) => [e.instance, e.set, e.busy])).toEqual([
+      [0, 0, false],
+      [1, 0, false],
     ]);
     const third = [4, 5].map((i) => batcher.infer({ x: rows(i) })); // both busy: assembled on instance 0, set 1
     const assembledAhead = events.filter((e) => e.kind === 'add' && e.busy);
@@ -189,28 +189,48 @@ describe('DynamicBatcher: batches assembled by the instance as requests arrive',
       [0, 1, 4],
       [0, 1, 5],
     ]);
-    instances[0]!.release(); // instance 0 frees first: the assembled batch just runs
     await flush();
-    expect(runs().at(-1)).toMatchObject({ instance: 0, set: 1, value: 2 });
-    expect(events.filter((e) => e.kind === 'add')).toHaveLength(6);
+    // full: launched behind instance 0's first batch, without waiting for it (as trtexec keeps two in flight)
+    expect(runs().at(-1)).toMatchObject({ instance: 0, set: 1, value: 2, busy: true });
+    expect(batcher.busyInstances).toBe(2);
+    const fourth = [6, 7].map((i) => batcher.infer({ x: rows(i) })); // both sets of instance 0 in use: instance 1's second
+    await flush();
+    expect(runs().at(-1)).toMatchObject({ instance: 1, set: 1, value: 2, busy: true });
+    const fifth = [8, 9].map((i) => batcher.infer({ x: rows(i) })); // every set in use: it waits in the queue
+    await flush();
+    expect(runs()).toHaveLength(4);
+    expect(events.filter((e) => e.kind === 'add')).toHaveLength(8);
+    instances[0]!.release(); // instance 0's first batch is done: the fifth runs on its set 0
+    await flush();
+    expect(runs().at(-1)).toMatchObject({ instance: 0, set: 0, value: 2 });
+    instances[0]!.release();
+    instances[1]!.release();
     instances[1]!.release();
     instances[0]!.release();
-    const res = await Promise.all([...first, ...second, ...third]);
+    const res = await Promise.all([...first, ...second, ...third, ...fourth, ...fifth]);
     res.forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
     await batcher.close();
   });
 
-  it('a batch assembled on a busy instance is abandoned when another instance frees first; the batch runs there, correctly', async () => {
-    const { instances, batcher, events, runs } = setup(2, { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 });
-    const first = [0, 1].map((i) => batcher.infer({ x: rows(i) }));
+  it('a batch assembled on a busy instance while it fills is abandoned when an idle instance takes it; the batch runs there, correctly', async () => {
+    const { clock, instances, batcher, events, runs } = setup(2, { maxBatchSize: 4, maxQueueDelayMicroseconds: 1000 });
+    const first = [0, 1, 2, 3].map((i) => batcher.infer({ x: rows(i) })); // full: instance 0
     await flush();
-    const second = [2, 3].map((i) => batcher.infer({ x: rows(i) }));
+    const second = [4, 5, 6, 7].map((i) => batcher.infer({ x: rows(i) })); // full: instance 1
     await flush();
-    const third = [4, 5].map((i) => batcher.infer({ x: rows(i) })); // assembled on instance 0 (started first)
-    instances[1]!.release(); // but instance 1 is done first
+    const third = [8, 9].map((i) => batcher.infer({ x: rows(i) })); // not full: assembled on instance 0 (started first), set 1
+    await flush();
+    expect(runs()).toHaveLength(2);
+    expect(events.filter((e) => e.kind === 'add' && e.busy).map((e) => [e.instance, e.set, e.value])).toEqual([
+      [0, 1, 8],
+      [0, 1, 9],
+    ]);
+    instances[1]!.release(); // instance 1 is done first and idle when the queue delay runs out
+    await flush();
+    clock.advance(1000);
     await flush();
     expect(events.some((e) => e.kind === 'abandon' && e.instance === 0 && e.set === 1)).toBe(true);
-    expect(runs().at(-1)).toMatchObject({ instance: 1, value: 2 });
+    expect(runs().at(-1)).toMatchObject({ instance: 1, value: 2, busy: false });
     instances[1]!.release();
     instances[0]!.release();
     const res = await Promise.all([...first, ...second, ...third]);
