@@ -73,7 +73,8 @@ export class BatchExecutor {
     this.#states = instances.map((instance) => ({
       instance,
       createBatch: batchesOf(instance),
-      capacity: Math.max(1, Math.floor(instance.batchCapacity ?? 1)),
+      // concatenation over run() reuses one gather buffer per instance: one batch at a time there
+      capacity: typeof instance.createBatch === 'function' ? Math.max(1, Math.floor(instance.batchCapacity ?? 1)) : 1,
       running: 0,
       startedUs: 0,
       awaitingCallers: false,

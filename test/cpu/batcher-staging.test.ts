@@ -421,4 +421,36 @@ describe('DynamicBatcher: batches assembled by the instance as requests arrive',
     expect(events.some((e) => e.kind === 'add' && e.busy)).toBe(true);
     await batcher.close();
   });
+
+  it('an instance with run() only runs one batch at a time whatever batchCapacity it declares (the concatenation reuses one buffer)', async () => {
+    const clock = new FakeClock();
+    let running = 0;
+    let most = 0;
+    const waiters: (() => void)[] = [];
+    const runOnly: BackendInstance = {
+      kind: 'fake-run-only',
+      signature: { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, -1] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, -1] }], maxBatchSize: 2 },
+      batchCapacity: 2,
+      async run(feeds) {
+        most = Math.max(most, ++running);
+        await new Promise<void>((r) => waiters.push(r));
+        running--;
+        const x = feeds.x!;
+        return { y: new Tensor('float32', Float32Array.from(x.data as Float32Array, (v) => v * 10), [...x.dims]) };
+      },
+      async dispose() {},
+    };
+    const batcher = new DynamicBatcher([runOnly], { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 }, { clock });
+    const ps = [0, 1, 2, 3].map((i) => batcher.infer({ x: rows(i) })); // two full batches
+    await flush();
+    expect(waiters).toHaveLength(1); // the second waits for the first
+    waiters.shift()!();
+    await flush();
+    expect(waiters).toHaveLength(1);
+    waiters.shift()!();
+    (await Promise.all(ps)).forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
+    expect(most).toBe(1);
+    expect(batcher.statistics().executionCount).toBe(2);
+    await batcher.close();
+  });
 });
