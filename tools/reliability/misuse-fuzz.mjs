@@ -178,7 +178,10 @@ async function lane() {
     const i = indices[next++];
     await runBatch(i);
     finished++;
+    // on a terminal one line rewritten; in a log a line per batch, so a run cut off by a time
+    // limit still shows how far it got (the first GPU run, given 40 s, left an empty log)
     if (process.stderr.isTTY) process.stderr.write(`\rmisuse-fuzz: ${finished}/${indices.length} batches, ${total.calls} calls`);
+    else process.stderr.write(`misuse-fuzz: ${finished}/${indices.length} batches, ${total.calls} calls, ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, indices.length) }, lane));
