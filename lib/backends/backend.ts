@@ -55,6 +55,13 @@ export interface BatchBuilder {
   run(options?: RunOptions): Promise<Record<string, Tensor>>;
   /** Forgets the requests added and spends the builder. Idempotent. */
   abandon(): void;
+  /**
+   * The batcher has copied what run() returned: the buffers behind it may be reused. Called
+   * once after run() settles (the batcher calls it after a failed run too). Optional: an
+   * instance whose outputs stay valid until its next run needs nothing here; one that runs
+   * several batches at once (batchCapacity > 1) keeps each batch's outputs until this call.
+   */
+  done?(): void;
 }
 
 /** One model instance: one TensorRT execution context on its stream, or one ORT session. */

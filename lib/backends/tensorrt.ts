@@ -47,7 +47,9 @@ export class TensorRtInstance implements BackendInstance {
 
   createBatch(): BatchBuilder {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the TensorRT instance was disposed');
-    return new TensorRtBatch(this.session.beginBatch(), (p) => this.#track(p));
+    // holdOutputs: with two batches in flight, the next one must not take this batch's set
+    // (and overwrite its outputs) before the batcher has copied them out
+    return new TensorRtBatch(this.session.beginBatch({ holdOutputs: true }), (p) => this.#track(p));
   }
 
   run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>> {
@@ -108,6 +110,10 @@ class TensorRtBatch implements BatchBuilder {
 
   abandon(): void {
     this.#batch.abandon();
+  }
+
+  done(): void {
+    this.#batch.release();
   }
 }
 

@@ -271,6 +271,12 @@ export class BatchExecutor {
       if (!ran) host.batchDone(idx, total, batch.length, false, err.code, t1 - t0, t2 - t1, t3 - t2);
       for (const r of batch) if (r.state === 'running') host.finish(r, { ok: false, error: err });
     } finally {
+      // the outputs are copied (or the batch failed): the instance may reuse their buffers
+      try {
+        builder?.done?.();
+      } catch {
+        /* an instance that cannot take its buffers back fails its next batch instead */
+      }
       s.running--;
       this.#running--;
       // One request answered: no crowd of callers to wait for (and no loop turn added to a lone

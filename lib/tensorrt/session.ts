@@ -190,13 +190,17 @@ export class SessionBatch {
   #firstByName: Map<string, number[]> | undefined;
   #rows = 0;
   #state: 'open' | 'running' | 'done' = 'open';
+  /** holdOutputs: a successful run keeps its set (and the outputs in it) until release() */
+  readonly #hold: boolean;
+  #held = false;
 
   /** @internal */
-  constructor(session: Session, slot: IoSlot, names: readonly string[]) {
+  constructor(session: Session, slot: IoSlot, names: readonly string[], holdOutputs = false) {
     this.#session = session;
     this.#slot = slot;
     this.#names = names;
     this.#bytes = names.map(() => 0);
+    this.#hold = holdOutputs;
   }
 
   /** Requests added so far. */
@@ -265,7 +269,9 @@ export class SessionBatch {
       const shapes = this.#first!.map((d) => [this.#rows, ...d.slice(1)]);
       packDims(shapes, slot.inDims);
       await slot.ctx.run(slot.runOptions);
-      return this.#session._collect(slot, true) as SessionResult;
+      const out = this.#session._collect(slot, true) as SessionResult;
+      this.#held = this.#hold;
+      return out;
     } catch (e) {
       try {
         slot.ctx.clearStaged(slot.index);
@@ -275,8 +281,19 @@ export class SessionBatch {
       throw e;
     } finally {
       this.#state = 'done';
-      this.#session._release(slot);
+      if (!this.#held) this.#session._release(slot);
     }
+  }
+
+  /**
+   * With holdOutputs: gives the set back after a successful run(), once its outputs (views of
+   * the set's buffers) have been copied. Until then no other batch can run on the set and write
+   * them. Idempotent; nothing to do without holdOutputs or after a failed run.
+   */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#session._release(this.#slot);
   }
 
   /** Forgets the requests added; the set is free again. Idempotent. */
@@ -390,15 +407,17 @@ export class Session {
 
   /**
    * Starts a batch on a free IO set (ERR_BUSY if none is free): its requests are added one by
-   * one as they arrive, and copied towards the device at once.
+   * one as they arrive, and copied towards the device at once. holdOutputs: the set stays the
+   * batch's after its run until SessionBatch.release(), so that a batch run meanwhile on this
+   * Session cannot land on it and overwrite the outputs before they are copied.
    * @internal used by the TensorRT backend for the batcher
    */
-  beginBatch(): SessionBatch {
+  beginBatch(options: { holdOutputs?: boolean } = {}): SessionBatch {
     if (this.#disposed) throw new TensorRtError('ERR_DISPOSED', 'the Session was disposed');
     const slot = this.#sets.find((s) => !s.busy);
     if (slot === undefined) throw new TensorRtError('ERR_BUSY', 'every IO set of this Session is in use');
     slot.busy = true;
-    const batch = new SessionBatch(this, slot, this.inputNames);
+    const batch = new SessionBatch(this, slot, this.inputNames, options.holdOutputs === true);
     this.#openBatches.add(batch);
     return batch;
   }

@@ -16,7 +16,7 @@ import { FakeClock, code, flush, rows } from './batcher-helpers.js';
 const vals = (t: Tensor) => Array.from(t.data as Float32Array);
 
 interface Event {
-  kind: 'add' | 'run' | 'abandon' | 'truncate';
+  kind: 'add' | 'run' | 'abandon' | 'truncate' | 'done';
   instance: number;
   set: number;
   /** add: the request's first value; run: rows; truncate: requests kept */
@@ -38,6 +38,9 @@ class AssemblingInstance implements BackendInstance {
   };
   readonly batchCapacity: number;
   readonly device: Float32Array[];
+  /** per set: the output buffers a run's results are views of (kept until the batcher's done()) */
+  readonly outY: Float32Array[];
+  readonly outS: Float32Array[];
   readonly inUse: boolean[];
   running = 0;
   manual = true;
@@ -53,6 +56,8 @@ class AssemblingInstance implements BackendInstance {
   ) {
     this.batchCapacity = sets;
     this.device = Array.from({ length: sets }, () => new Float32Array(64 * 8));
+    this.outY = Array.from({ length: sets }, () => new Float32Array(64 * 8));
+    this.outS = Array.from({ length: sets }, () => new Float32Array(64));
     this.inUse = Array.from({ length: sets }, () => false);
   }
 
@@ -81,6 +86,7 @@ class AssemblingInstance implements BackendInstance {
     let at = 0; // floats written
     const marks: number[] = [];
     let state: 'open' | 'spent' = 'open';
+    let holding = false; // ran: the set (and the outputs in it) stays in use until done()
     const done = () => {
       state = 'spent';
       inst.inUse[set] = false;
@@ -119,17 +125,27 @@ class AssemblingInstance implements BackendInstance {
           if (inst.manual) await new Promise<void>((r) => inst.waiters.push(r));
           else await Promise.resolve();
           if (inst.failRun) throw new TensorRtError('ERR_CUDA', 'the batch failed');
-          const y = new Float32Array(at);
-          const s = new Float32Array(rowsN);
+          // views of the set's output buffers, as a TensorRT instance returns them: a batch run
+          // on this set before the batcher copied them would change these results
+          const y = inst.outY[set]!.subarray(0, at);
+          const s = inst.outS[set]!.subarray(0, rowsN).fill(0);
           for (let i = 0; i < at; i++) {
             y[i] = dev[i]! * 10;
             s[Math.floor(i / cols)]! += dev[i]!;
           }
+          holding = true;
           return { y: new Tensor('float32', y, [rowsN, cols]), s: new Tensor('float32', s, [rowsN, 1]) };
         } finally {
           inst.running--;
-          done();
+          if (holding) state = 'spent';
+          else done();
         }
+      },
+      done() {
+        if (!holding) return;
+        holding = false;
+        inst.inUse[set] = false;
+        log('done', 0);
       },
       abandon() {
         if (state === 'spent') return;
