@@ -18,13 +18,9 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { describe, mutate } from './mutations.mjs';
+import { flag, opt } from './cli-args.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const fixtures = process.env.TRTNODE_FIXTURES ?? join(here, '..', '..', 'fixtures', 'gpu');
 const plans = (opt('plans') ?? readdirSync(join(fixtures, 'engines')).filter((f) => f.endsWith('.plan')).sort().map((f) => join(fixtures, 'engines', f)).join(','))
   .split(',')
@@ -51,7 +47,7 @@ if (idsArg === 'known') {
   knownIds = rec.failures.map((f) => f.id);
   // a case's bytes depend on the plan list: the same ids over other plans are other cases
   const have = plans.map(planName);
-  if (JSON.stringify(have) !== JSON.stringify(rec.plans) && !args.includes('--allow-other-plans')) {
+  if (JSON.stringify(have) !== JSON.stringify(rec.plans) && !flag('allow-other-plans')) {
     console.error(`fuzz-plans: --ids known needs the plans of the recorded run (${rec.plans.join(', ')}); found ${have.join(', ')}.` +
       ' Stage the ResNet-50 plan (stage.sh resnet) or pass --allow-other-plans (the ids then name other mutations).');
     process.exit(2);
@@ -87,7 +83,7 @@ if (extra > 0) {
 ids ??= Array.from({ length: total }, (_, i) => i);
 ids = [...new Set(ids)];
 
-if (args.includes('--print-hashes')) {
+if (flag('print-hashes')) {
   const bytes = plans.map((p) => readFileSync(p));
   for (const id of ids) {
     const data = mutate(bytes, id);
@@ -116,7 +112,7 @@ const t0 = Date.now();
 function startWorker() {
   return new Promise((done) => {
     const child = spawn(process.execPath, [join(here, 'fuzz-worker.mjs')], {
-      env: { ...process.env, FUZZ_PLANS: JSON.stringify(plans), ...(args.includes('--probe') ? { FUZZ_PROBE: '1' } : {}), ...(idsArg !== undefined || extra ? { FUZZ_HASH: '1' } : {}) },
+      env: { ...process.env, FUZZ_PLANS: JSON.stringify(plans), ...(flag('probe') ? { FUZZ_PROBE: '1' } : {}), ...(idsArg !== undefined || extra ? { FUZZ_HASH: '1' } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let current = -1;
@@ -180,7 +176,7 @@ const codes = {};
 for (const r of list) if (r.outcome === 'error') codes[`${r.stage}:${r.code}`] = (codes[`${r.stage}:${r.code}`] ?? 0) + 1;
 const summary = {
   date: new Date().toISOString(),
-  probe: args.includes('--probe'),
+  probe: flag('probe'),
   plans: plans.map((p) => p.split('/').pop()),
   planFiles,
   selection: idsArg === undefined && !extra ? `all ${total}` : `${idsArg ? `--ids ${idsArg}` : ''}${extra ? ` --random ${extra} of ${total} (seed ${opt('seed', 20261125)})` : ''}`.trim(),

@@ -20,15 +20,10 @@ import { fileURLToPath } from 'node:url';
 import { FuzzSentinel, describe, detach, label, makeRng, makeValues, NUMBERS, STRINGS } from './misuse-values.mjs';
 import { enumerateAddon, errorCodes, parseBinding, parseParams, compareSurface } from './misuse-surface.mjs';
 import { KNOWN } from './misuse-known.mjs';
+import { flag, opt } from './cli-args.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
-const flag = (name) => argv.includes(`--${name}`);
 const addonPath = resolve(opt('addon', join(root, 'build', 'Release', 'tensorrt_node.node')));
 const seed = Number(opt('seed', 1)) >>> 0;
 const targetCalls = Number(opt('calls', 5000));

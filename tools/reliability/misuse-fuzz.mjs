@@ -18,15 +18,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batchSeed } from './misuse-values.mjs';
 import { CRASH_PROBES, KNOWN } from './misuse-known.mjs';
+import { argv, flag, opt } from './cli-args.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
-const flag = (name) => argv.includes(`--${name}`);
 const calls = Number(opt('calls', 100000));
 const batchSize = Number(opt('batch', 5000));
 const mode = opt('mode', 'cpu');

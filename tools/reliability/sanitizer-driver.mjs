@@ -12,16 +12,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { opt } from './cli-args.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const lib = await import(process.env.TRTNODE_LIB ?? '../../dist/index.js');
 const { Runtime, Session, Tensor, DeviceBuffer, HostBuffer, Stream, TensorRtBackend, DynamicBatcher, deviceTensor, packDims } = lib;
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
 const ITERS = Number(opt('iters', process.env.SANITIZER_ITERS ?? 2));
 const only = opt('only')?.split(',');
 const FIX = process.env.TRTNODE_FIXTURES ?? join(here, '..', '..', 'fixtures', 'gpu');
