@@ -27,13 +27,8 @@ say() { echo "$*" | tee -a "$summary"; }
 elapsed() { local ms=$(( ($(date +%s%N) - $1) / 1000000 )); printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100)); }
 : > "$summary"
 
-cs=${COMPUTE_SANITIZER:-}
+source tools/reliability/find-compute-sanitizer.sh
 if [ -z "$cs" ]; then
-  for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer "$(command -v compute-sanitizer 2>/dev/null)"; do
-    if [ -n "$c" ] && [ -x "$c" ]; then cs=$c; break; fi
-  done
-fi
-if [ -z "$cs" ] || [ ! -x "$cs" ]; then
   say "compute-sanitizer: NOT FOUND (looked in /usr/local/cuda/bin, /usr/local/cuda/compute-sanitizer, PATH; set COMPUTE_SANITIZER=/path): skipped, nothing was checked"
   ls -d /usr/local/cuda* 2>&1 | tee -a "$summary"
   exit 0

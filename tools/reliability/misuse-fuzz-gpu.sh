@@ -55,13 +55,8 @@ if [ "$phase" = plain ] || [ "$phase" = all ]; then
 fi
 
 if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
-  cs=${COMPUTE_SANITIZER:-}
+  source tools/reliability/find-compute-sanitizer.sh
   if [ -z "$cs" ]; then
-    for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer "$(command -v compute-sanitizer 2>/dev/null)"; do
-      if [ -n "$c" ] && [ -x "$c" ]; then cs=$c; break; fi
-    done
-  fi
-  if [ -z "$cs" ] || [ ! -x "$cs" ]; then
     say "memcheck: compute-sanitizer NOT FOUND (set COMPUTE_SANITIZER=/path): skipped, nothing was checked"
   else
     say "memcheck: $cs ($("$cs" --version 2>&1 | grep -iE 'version' | head -1))"
