@@ -43,6 +43,7 @@ say "date: $(date -u +%FT%TZ)"
 say "gpu: $( (nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || echo "nvidia-smi failed") 2>&1 | head -1)"
 say "node $(node --version); TENSORRT_LIB_DIR=$TENSORRT_LIB_DIR; fixtures $TRTNODE_FIXTURES; $(git log -1 --format='commit %h' 2>/dev/null || echo 'commit ?')"
 fail=0
+skipped=""   # phases asked for that could not run: the verdict names them
 
 if [ "$phase" = plain ] || [ "$phase" = all ]; then
   t0=$(date +%s)
@@ -58,6 +59,7 @@ if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
   source tools/reliability/find-compute-sanitizer.sh
   if [ -z "$cs" ]; then
     say "memcheck: compute-sanitizer NOT FOUND (set COMPUTE_SANITIZER=/path): skipped, nothing was checked"
+    skipped="; memcheck NOT run (no compute-sanitizer)"
   else
     say "memcheck: $cs ($("$cs" --version 2>&1 | grep -iE 'version' | head -1))"
     mkdir -p "$logs/memcheck"
@@ -86,5 +88,5 @@ if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
 fi
 
 tar -C "$logs" -cJf "$out/misuse-fuzz-gpu-logs.tar.xz" . && rm -rf "$logs"
-say "misuse-fuzz-gpu: $([ $fail = 0 ] && echo 'all clean' || echo 'NOT clean (see above)'); logs in misuse-fuzz-gpu-logs.tar.xz"
+say "misuse-fuzz-gpu: $([ $fail = 0 ] && echo 'clean, every phase that ran' || echo 'NOT clean (see above)')$skipped; logs in misuse-fuzz-gpu-logs.tar.xz"
 exit $fail
