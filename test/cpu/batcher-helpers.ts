@@ -54,6 +54,30 @@ export interface RunRecord {
   feed: TypedArray;
 }
 
+/** Runs held until the test lets them go, first in, first out (the fake instances' manual mode). */
+export class ManualGate {
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(readonly name: string) {}
+
+  /** Number of runs waiting for release(). */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /** Resolves when release() lets this run go. */
+  wait(): Promise<void> {
+    return new Promise<void>((r) => this.#waiters.push(r));
+  }
+
+  /** Lets the run that waited longest go. */
+  release(): void {
+    const w = this.#waiters.shift();
+    if (!w) throw new Error(`${this.name} has no run waiting`);
+    w();
+  }
+}
+
 /**
  * Signature: input x float32 [-1,-1] (batch, features), output y = 10 * x float32 and
  * output s = row sums float32 [-1,1]. Manual mode: run() waits until release(). Outputs are views
@@ -66,10 +90,10 @@ export class FakeInstance implements BackendInstance {
   failNext: Error | undefined;
   disposed = 0;
   running = 0;
-  private waiters: (() => void)[] = [];
   private outBuf = new Float32Array(0);
   /** batches are concatenated on the JS thread when they run, as ONNX Runtime's instance does */
   readonly batches: ConcatBatches;
+  private readonly gate: ManualGate;
 
   constructor(
     readonly index: number,
@@ -89,6 +113,7 @@ export class FakeInstance implements BackendInstance {
       maxBatchSize,
     };
     this.batches = new ConcatBatches(this.signature, (feeds, o) => this.run(feeds, o));
+    this.gate = new ManualGate(`instance ${index}`);
   }
 
   createBatch(): BatchBuilder {
@@ -97,13 +122,11 @@ export class FakeInstance implements BackendInstance {
 
   /** Number of runs waiting for release(). */
   get waiting(): number {
-    return this.waiters.length;
+    return this.gate.waiting;
   }
 
   release(): void {
-    const w = this.waiters.shift();
-    if (!w) throw new Error(`instance ${this.index} has no run waiting`);
-    w();
+    this.gate.release();
   }
 
   async run(feeds: Record<string, Tensor>, _o?: RunOptions): Promise<Record<string, Tensor>> {
@@ -111,7 +134,7 @@ export class FakeInstance implements BackendInstance {
     this.log.push({ instance: this.index, dims: [...x.dims], data: Array.from(x.data as Float32Array), time: this.clock.now(), feed: x.data });
     this.running++;
     try {
-      if (this.manual) await new Promise<void>((r) => this.waiters.push(r));
+      if (this.manual) await this.gate.wait();
       else await Promise.resolve();
       if (this.failNext) {
         const e = this.failNext;

@@ -11,7 +11,7 @@ import type { DynamicBatchingOptions } from '../../lib/batcher/types.js';
 import type { BackendInstance, BatchBuilder, ModelSignature } from '../../lib/backends/backend.js';
 import { TensorRtError } from '../../lib/errors.js';
 import { Tensor } from '../../lib/tensor.js';
-import { FakeClock, code, flush, rows } from './batcher-helpers.js';
+import { FakeClock, ManualGate, code, flush, rows } from './batcher-helpers.js';
 
 const vals = (t: Tensor) => Array.from(t.data as Float32Array);
 
@@ -42,12 +42,12 @@ class AssemblingInstance implements BackendInstance {
   readonly outY: Float32Array[];
   readonly outS: Float32Array[];
   readonly inUse: boolean[];
+  readonly gate: ManualGate;
   running = 0;
   manual = true;
   failAdd: (() => boolean) | undefined;
   failRun = false;
   disposed = false;
-  private waiters: (() => void)[] = [];
 
   constructor(
     readonly index: number,
@@ -59,16 +59,15 @@ class AssemblingInstance implements BackendInstance {
     this.outY = Array.from({ length: sets }, () => new Float32Array(64 * 8));
     this.outS = Array.from({ length: sets }, () => new Float32Array(64));
     this.inUse = Array.from({ length: sets }, () => false);
+    this.gate = new ManualGate(`instance ${index}`);
   }
 
   get waiting(): number {
-    return this.waiters.length;
+    return this.gate.waiting;
   }
 
   release(): void {
-    const w = this.waiters.shift();
-    if (!w) throw new Error(`instance ${this.index} has no run waiting`);
-    w();
+    this.gate.release();
   }
 
   run(): Promise<Record<string, Tensor>> {
@@ -122,7 +121,7 @@ class AssemblingInstance implements BackendInstance {
         log('run', rowsN);
         inst.running++;
         try {
-          if (inst.manual) await new Promise<void>((r) => inst.waiters.push(r));
+          if (inst.manual) await inst.gate.wait();
           else await Promise.resolve();
           if (inst.failRun) throw new TensorRtError('ERR_CUDA', 'the batch failed');
           // views of the set's output buffers, as a TensorRT instance returns them: a batch run
@@ -442,14 +441,14 @@ describe('DynamicBatcher: batches assembled by the instance as requests arrive',
     const clock = new FakeClock();
     let running = 0;
     let most = 0;
-    const waiters: (() => void)[] = [];
+    const gate = new ManualGate('the run-only instance');
     const runOnly: BackendInstance = {
       kind: 'fake-run-only',
       signature: { inputs: [{ name: 'x', dtype: 'float32', shape: [-1, -1] }], outputs: [{ name: 'y', dtype: 'float32', shape: [-1, -1] }], maxBatchSize: 2 },
       batchCapacity: 2,
       async run(feeds) {
         most = Math.max(most, ++running);
-        await new Promise<void>((r) => waiters.push(r));
+        await gate.wait();
         running--;
         const x = feeds.x!;
         return { y: new Tensor('float32', Float32Array.from(x.data as Float32Array, (v) => v * 10), [...x.dims]) };
@@ -459,11 +458,11 @@ describe('DynamicBatcher: batches assembled by the instance as requests arrive',
     const batcher = new DynamicBatcher([runOnly], { maxBatchSize: 2, maxQueueDelayMicroseconds: 1000 }, { clock });
     const ps = [0, 1, 2, 3].map((i) => batcher.infer({ x: rows(i) })); // two full batches
     await flush();
-    expect(waiters).toHaveLength(1); // the second waits for the first
-    waiters.shift()!();
+    expect(gate.waiting).toBe(1); // the second waits for the first
+    gate.release();
     await flush();
-    expect(waiters).toHaveLength(1);
-    waiters.shift()!();
+    expect(gate.waiting).toBe(1);
+    gate.release();
     (await Promise.all(ps)).forEach((r, i) => expect(vals(r.y!)).toEqual([i * 10, i * 10]));
     expect(most).toBe(1);
     expect(batcher.statistics().executionCount).toBe(2);

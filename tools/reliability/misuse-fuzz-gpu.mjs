@@ -8,6 +8,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FuzzSentinel, NUMBERS, STRINGS, detach, label } from './misuse-values.mjs';
+import { relError } from './rel-error.mjs';
 
 const readFileSyncSafe = (path) => {
   try {
@@ -633,13 +634,7 @@ export function makeGpuOps(f) {
         const i = want.findIndex((w, j) => got[j] !== w);
         if (i >= 0) return failure('check', 'gpu check', `tiny output ${k}[${i}]`, `got ${got[i]}, the reference is ${want[i]}`);
       } else {
-        let num = 0;
-        let den = 0;
-        for (let i = 0; i < want.length; i++) {
-          num += (got[i] - want[i]) ** 2;
-          den += want[i] ** 2;
-        }
-        const rel = Math.sqrt(num) / Math.sqrt(den || 1);
+        const rel = relError(got, want);
         if (!(rel <= 1e-3)) return failure('check', 'gpu check', `tiny output ${k}`, `relative error ${rel} against the reference (first: got ${got[0]}, want ${want[0]})`);
       }
     }

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { opt } from './cli-args.mjs';
+import { relError } from './rel-error.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const lib = await import(process.env.TRTNODE_LIB ?? '../../dist/index.js');
@@ -41,17 +42,6 @@ function ref(engine, c) {
 function rows(t, from, to) {
   const per = t.size / t.dims[0];
   return new Tensor(t.type, t.data.slice(from * per, to * per), [to - from, ...t.dims.slice(1)]);
-}
-function relError(a, b) {
-  if (a.length !== b.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  const r = Math.sqrt(num) / Math.sqrt(den || 1);
-  return Number.isNaN(r) ? Infinity : r;
 }
 function check(cond, why) {
   if (!cond) throw new Error(why);
