@@ -27,6 +27,10 @@ export TRTNODE_PREBUILDS=/tmp/trtnode-prebuilds/linux-x64
 if [ -f .stage/trtexec/trtexec.xz ]; then
   mkdir -p /tmp/trtexec/bin && xz -dc .stage/trtexec/trtexec.xz > /tmp/trtexec/bin/trtexec && chmod +x /tmp/trtexec/bin/trtexec
 fi
+# the plugin library and ONNX parser that trtexec dlopens, beside the runtime (the builder payload has them too)
+if [ -f .stage/trtexec/trtexec-libs.tar.xz ] && [ ! -f "${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}/libnvinfer_plugin.so.10" ]; then
+  mkdir -p "${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}" && xz -dc .stage/trtexec/trtexec-libs.tar.xz | tar -C "${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}" -xf -
+fi
 # trtexec dlopens TensorRT: its launcher puts the 10.6 runtime on LD_LIBRARY_PATH (bench's TRTEXEC runs it)
 if [ -x /tmp/trtexec/bin/trtexec ]; then
   printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec /tmp/trtexec/bin/trtexec "$@"\n' "${TENSORRT_LIB_DIR:-/tmp/opt/trt/lib}" > /tmp/trtexec/trtexec

@@ -17,7 +17,8 @@
 #   tools/gpu-host/stage.sh runtime11 TensorRT 11.2 libnvinfer.so.11 (Maven)                  -> .stage/runtime11/<k>
 #   tools/gpu-host/stage.sh builder11 TensorRT 11.2 builder resource (PTX), ONNX parser, plugins and the
 #                                       Python bindings 11.2.1.2 (PyPI, cp312)                   -> .stage/builder11/<k>
-#   tools/gpu-host/stage.sh trtexec   trtexec 10.6.0 built by toolchain.mjs (issue 24)         -> .stage/trtexec
+#   tools/gpu-host/stage.sh trtexec   trtexec 10.6.0 built by toolchain.mjs (issue 24), with the 10.6
+#                                       plugin and parser libraries it dlopens            -> .stage/trtexec
 #       (tools/gpu-host/compat-check.sh uses prebuilds, runtime11, builder11; env.sh unpacks prebuilds and trtexec)
 #   tools/gpu-host/stage.sh perf-analyzer  NVIDIA perf_analyzer (tritonclient 2.48.0) + libb64, libcudart 12, and an
 #                                       OpenSSL 3 fallback, pinned in tools/perf-analyzer.sh -> .stage/perf-analyzer
@@ -165,6 +166,10 @@ case "$what" in
     rm -rf .stage/trtexec && mkdir -p .stage/trtexec
     xz -T0 -6 -c .cache/toolchain/trtexec-10.6.0/bin/trtexec > .stage/trtexec/trtexec.xz
     cp .cache/toolchain/trtexec-10.6.0/BUILT_FROM .stage/trtexec/
+    # trtexec dlopens the plugin library and the ONNX parser at start, even for --loadEngine; the
+    # runtime payload has neither (only the 690 MB builder payload had), so they come along (~11 MB)
+    node scripts/toolchain.mjs runtime >/dev/null
+    tar -C .cache/toolchain/tensorrt-10.6.0/lib -cf - libnvinfer_plugin.so.10 libnvonnxparser.so.10 | xz -T0 -6 > .stage/trtexec/trtexec-libs.tar.xz
     du -sh .stage/trtexec/*
     ;;
   perf-analyzer)
