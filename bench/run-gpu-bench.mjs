@@ -267,6 +267,19 @@ if (!SECTIONS.has('batcher')) {
       log(`  error: ${batcher.error.message} [${batcher.error.code}]`);
     }
   }
+  // A second reference with as many images in flight as 64 single-image callers can have: batch 32,
+  // one batch at a time per context (the static loop above keeps two, 128 images on 2 contexts).
+  // 64 callers cannot reach the two-in-flight figure whatever the batcher does; this one says how
+  // far the batcher is from what 64 images in flight allow.
+  for (const instances of [2]) {
+    log(`batcher: static batch 32, one in flight per context, ${instances} contexts (64 images in flight)`);
+    try {
+      const r = await runBench({ plan: batcher.plan, batch: 32, streams: instances, overlap: false, cudaGraph: true, durationMs: Math.min(DURATION_MS, 1000), warmupMs: WARMUP_MS, methods: ['cpp'] });
+      batcher[`static${instances}OneInFlight`] = { batchSize: 32, inferencesPerSecond: r.results.cpp.inferencesPerSecond };
+    } catch (e) {
+      log(`  error: ${errorInfo(e).message} [${errorInfo(e).code}]`);
+    }
+  }
   for (const v of BATCHER_VARIANTS) {
     log(`batcher ${v.id}: ${v.instances} instances, callers ${v.concurrency.join(', ')}`);
     const entry = { ...v };
@@ -295,6 +308,7 @@ if (!SECTIONS.has('batcher')) {
       entry.runs = r.batcher.runs.map((x) => ({
         ...x,
         ratioToBestStatic: best ? x.inferencesPerSecond / best.inferencesPerSecond : undefined,
+        ratioToOneInFlight: batcher[`static${v.instances}OneInFlight`] ? x.inferencesPerSecond / batcher[`static${v.instances}OneInFlight`].inferencesPerSecond : undefined,
         // p99 ≤ max queue delay + 2 × one batch's compute time (the static batch-32 latency)
         p99BoundUs: bound !== undefined ? batcher.maxQueueDelayUs + 2 * bound : undefined,
         p99WithinBound: bound !== undefined ? x.latency.p99 <= batcher.maxQueueDelayUs + 2 * bound : undefined,
@@ -350,16 +364,18 @@ for (const e of results) {
 for (const n of [2, 4]) {
   const st = batcher[`static${n}`];
   if (st?.best) rows.push([`best static, ${n} instances`, f(st.best.inferencesPerSecond), `batch ${st.best.batchSize}`, '', '', '', '']);
+  const one = batcher[`static${n}OneInFlight`];
+  if (one) rows.push([`static, ${n} instances, 1 in flight each`, f(one.inferencesPerSecond), 'batch 32', '', '', '', '']);
 }
 if (batcher.skipped) rows.push(['batcher', batcher.skipped, '', '', '', '', '']);
 for (const r of sessionRuns) rows.push([r.id, r.error ? `error ${r.error.code}` : '', f(r.cppQps), f(r.sessionQps), f(r.ratio, 3), '', '']);
-if (batcherVariants.length) rows.push(['batcher variant ×callers', 'infer/s', '/best static', 'p50 ms', 'p99 ms', 'mean batch', 'p99 ≤ bound']);
+if (batcherVariants.length) rows.push(['batcher variant ×callers', 'infer/s', '/best static (/1 in flight)', 'p50 ms', 'p99 ms', 'mean batch', 'p99 ≤ bound']);
 for (const v of batcherVariants) {
   if (!v.runs) {
     rows.push([`batcher ${v.id}`, `error ${v.error?.code ?? ''}`, '', '', '', '', '']);
     continue;
   }
-  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), f(r.ratioToBestStatic, 3), f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), String(r.p99WithinBound ?? '-')]);
+  for (const r of v.runs) rows.push([`${v.id} ×${r.concurrency}`, f(r.inferencesPerSecond), `${f(r.ratioToBestStatic, 3)}${r.ratioToOneInFlight !== undefined ? ` (${f(r.ratioToOneInFlight, 3)})` : ''}`, f(r.latency.median / 1000, 3), f(r.latency.p99 / 1000, 3), f(r.meanBatchSize, 2), String(r.p99WithinBound ?? '-')]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));

@@ -77,6 +77,19 @@ const total = {
 };
 const repro = (i) => `node tools/reliability/misuse-fuzz.mjs --mode ${mode} --seed ${seed} --calls ${calls} --batch ${batchSize} --only-batch ${i}${passThrough.length ? ` ${passThrough.join(' ')}` : ''} --trace`;
 
+// The batches running now (index → worker and its last progress line), for a run stopped from
+// outside (`timeout` sends SIGTERM): it says where each unfinished batch was, instead of nothing.
+const running = new Map();
+process.once('SIGTERM', () => {
+  process.stderr.write(`misuse-fuzz: stopped (SIGTERM) after ${((Date.now() - started) / 1000).toFixed(1)} s: ${finished}/${indices.length} batches done, ${total.calls} calls in them\n`);
+  for (const [i, r] of running) {
+    const [step, op, desc] = (r.last() || '0\t-\t-').split('\t');
+    process.stderr.write(`  batch ${i} unfinished after ${((Date.now() - r.since) / 1000).toFixed(1)} s, at step ${step}: ${op}: ${desc}\n    repro: ${repro(i)}\n`);
+    r.child.kill('SIGKILL');
+  }
+  process.exit(124);
+});
+
 function runBatch(i) {
   return new Promise((done) => {
     const n = Math.min(batchSize, calls - i * batchSize);
@@ -87,6 +100,7 @@ function runBatch(i) {
     let err = '';
     let last = '';
     let progress = '';
+    running.set(i, { child, since: Date.now(), last: () => last });
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => {
       err += d;
@@ -105,6 +119,7 @@ function runBatch(i) {
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(i);
       // shared-memory objects and scratch files of a worker that could not clean up after itself
       for (const [dir, prefix] of [['/dev/shm', `trtnode-fuzz-${child.pid}-`], [tmpdir(), `trtnode-misuse-${child.pid}-`]]) {
         try {
