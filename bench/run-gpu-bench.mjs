@@ -243,6 +243,9 @@ const BATCHER_VARIANTS = [
   { id: 'no-graphs', instances: 2, concurrency: [64], cudaGraph: false },
   { id: 'wake', instances: 2, concurrency: [64], completion: 'wake' },
   { id: 'no-stage-on-arrival', instances: 2, concurrency: [64], stageOnArrival: false },
+  // 64 callers fill only one batch of 32 per instance: batches of 16 give each instance two to
+  // pipeline (the next one's copy under the current one's compute)
+  { id: 'preferred-16', instances: 2, concurrency: [64], preferredBatchSizes: [16] },
 ];
 if (!SECTIONS.has('batcher')) {
   batcher.skipped = 'not in SECTIONS';
@@ -300,6 +303,7 @@ if (!SECTIONS.has('batcher')) {
           requestMemory: v.requestMemory ?? 'js',
           callerOutputs: v.callerOutputs === true,
           ...(v.stageOnArrival === false ? { stageOnArrival: false } : {}),
+          ...(v.preferredBatchSizes ? { preferredBatchSizes: v.preferredBatchSizes } : {}),
         },
       });
       const best = staticBest[v.instances];

@@ -51,6 +51,8 @@ export interface BatcherBenchOptions {
   maxBatchSize?: number;
   /** default 500 */
   maxQueueDelayUs?: number;
+  /** DynamicBatcher's preferredBatchSize (default: none, as Triton's) */
+  preferredBatchSizes?: readonly number[];
   /** measure the best static-batch throughput (default true) */
   staticSweep?: boolean;
   /** duration of each static batch size (default min(durationMs, 1000)) */
@@ -166,6 +168,7 @@ export function validateBenchOptions(o: RunBenchOptions): void {
     checkInt(o.batcher.maxQueueDelayUs, 'max queue delay (µs)', 0);
     checkNum(o.batcher.staticDurationMs, 'static duration', 1);
     for (const b of o.batcher.staticBatchSizes ?? []) checkInt(b, 'static batch size', 1);
+    for (const b of o.batcher.preferredBatchSizes ?? []) checkInt(b, 'preferred batch size', 1);
     if (o.batcher.requestMemory !== undefined && !['js', 'pinned'].includes(o.batcher.requestMemory)) throw bad(`requestMemory must be js or pinned, got ${String(o.batcher.requestMemory)}`);
   }
 }
@@ -750,7 +753,11 @@ async function batcherBench(engine: Engine, planPath: string, shapes: Record<str
   }
   let batcher: DynamicBatcher;
   try {
-    batcher = new DynamicBatcher(instances, { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs }, { stageOnArrival: bo.stageOnArrival !== false });
+    batcher = new DynamicBatcher(
+      instances,
+      { maxBatchSize: maxBatch, maxQueueDelayMicroseconds: delayUs, ...(bo.preferredBatchSizes?.length ? { preferredBatchSize: [...bo.preferredBatchSizes] } : {}) },
+      { stageOnArrival: bo.stageOnArrival !== false },
+    );
   } catch (e) {
     await Promise.allSettled(instances.map((x) => x.dispose()));
     throw e;
