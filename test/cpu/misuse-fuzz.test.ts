@@ -28,6 +28,7 @@ interface Summary {
   failures: { kind: string; op: string; desc: string; error: string }[];
   promises: { lost: number };
   surface: { classes: Record<string, string[]>; functions: string[] };
+  mismatches: string[];
   pass: boolean;
 }
 
@@ -92,6 +93,9 @@ describe.skipIf(!built)(`misuse fuzzer on the addon${built ? '' : ' [skipped: ru
     const native = Object.keys(summary.surface.classes);
     for (const cls of ['DeviceBuffer', 'HostBuffer', 'Stream', 'Runtime', 'Engine', 'ExecutionContext']) expect(native).toContain(cls);
     for (const fn of ['cudaInfo', 'dupFd', 'markTimingEpoch', 'mapSharedMemory']) expect(summary.surface.functions).toContain(fn);
+    // and lib/native/binding.ts declares exactly that surface (NativeBinding with what it extends
+    // and merges): before the parser followed `extends`, every export read as undeclared
+    expect(summary.mismatches).toEqual([]);
     expect(summary.pass).toBe(true);
     expect(status, out).toBe(0);
   }, 300_000);

@@ -29,6 +29,10 @@ export function makeGpuOps(f) {
   const meta = new WeakMap(); // native object → what the fuzzer knows of it
   const live = (cls) => pool.live[cls] ?? [];
   const any = (cls) => [...live(cls), ...(pool.disposed[cls] ?? [])];
+  // invoke()'s context for a method called on `obj`: maybe() also hands out made-up receivers
+  // (NaN, a typed array...), which V8 refuses ('Illegal invocation') before the addon runs; that
+  // is counted as V8's refusal, as the CPU mode counts it, not as an untyped error of the addon.
+  const receiverOf = (cls, obj) => ({ receiverMisuse: !any(cls).includes(obj) });
   const maybe = (cls) => (live(cls).length && chance(0.85) ? pick(live(cls)) : chance(0.5) && any(cls).length ? pick(any(cls)) : V());
   let ready = false;
   let good = null;
@@ -167,17 +171,40 @@ export function makeGpuOps(f) {
 
   // ------------------------------------------------------------------------- helpers
 
-  const settle = (p, what) =>
-    Promise.race([
+  // Streams made with jsCompletion: true leave their completions to the JS thread, which must
+  // call poll() (the library's poller does, for completion: 'poll'). The fuzzer stands in for
+  // that poller while it awaits something, or work on such a stream would never settle: the GPU
+  // run of 2026-12-07 counted those waits as hangs of the known-good check.
+  const jsStreams = new Set();
+  const pollJsStreams = () => {
+    for (const st of jsStreams) {
+      try {
+        addon.Stream.prototype.poll.call(st, 0);
+      } catch {
+        jsStreams.delete(st);
+      }
+    }
+  };
+  const settle = (p, what) => {
+    let waiting = true;
+    const pump = () => {
+      if (!waiting) return;
+      pollJsStreams();
+      setImmediate(pump);
+    };
+    if (jsStreams.size) setImmediate(pump);
+    return Promise.race([
       p.then(
         (v) => ({ ok: true, value: v }),
         (e) => ({ ok: false, error: e }),
       ),
       new Promise((r) => setTimeout(() => r({ lost: true }), SETTLE_MS).unref()),
     ]).then((r) => {
+      waiting = false;
       if (r.lost) failure('lost', what, what, `not settled after ${SETTLE_MS / 1000} s`);
       return r;
     });
+  };
   const engineOf = (ctx) => meta.get(ctx)?.engine;
   const ioOf = (engine) => meta.get(engine)?.io ?? [];
   function tensorName(ctx) {
@@ -242,6 +269,7 @@ export function makeGpuOps(f) {
       const o = chance(0.6) ? { waitMode: pick(['adaptive', 'spin', 'block']), jsCompletion: chance(0.3), priority: int(-2, 1) } : values.options();
       const s = invoke('new Stream', `new Stream(${describe(o)})`, () => new addon.Stream(o));
       if (s.ok) adopt('Stream', s.value);
+      if (s.ok && o?.jsCompletion === true) jsStreams.add(s.value);
       return;
     }
     const bytes = chance(0.7) ? pick([1, 64, 256, 4096, int(1, 1 << 20)]) : pick([0, -1, NaN, 2 ** 53 - 1, 2 ** 40, 2 ** 53, 1.5, V()]);
@@ -339,38 +367,38 @@ export function makeGpuOps(f) {
       case 0:
       case 1: {
         const dims = t && chance(0.5) ? shapeFor(engineOf(ctx), t, meta.get(ctx)?.profile ?? 0) : t ? hostileDims(t) : hostileDims({ shape: [-1, 3] });
-        invoke('ExecutionContext.setInputShape', `${describe(ctx)}.setInputShape(${describe(name)}, ${describe(dims)})`, () => C.setInputShape.call(ctx, name, dims));
+        invoke('ExecutionContext.setInputShape', `${describe(ctx)}.setInputShape(${describe(name)}, ${describe(dims)})`, () => C.setInputShape.call(ctx, name, dims), receiverOf('ExecutionContext', ctx));
         return;
       }
       case 2:
       case 3: {
         const buf = chance(0.8) ? maybe('DeviceBuffer') : chance(0.5) ? null : V();
         const off = chance(0.5) ? undefined : offset();
-        invoke('ExecutionContext.setTensorAddress', `${describe(ctx)}.setTensorAddress(${describe(name)}, ${describe(buf)}, ${describe(off)})`, () => C.setTensorAddress.call(ctx, name, buf, off));
+        invoke('ExecutionContext.setTensorAddress', `${describe(ctx)}.setTensorAddress(${describe(name)}, ${describe(buf)}, ${describe(off)})`, () => C.setTensorAddress.call(ctx, name, buf, off), receiverOf('ExecutionContext', ctx));
         return;
       }
       case 4:
       case 5: {
         const buf = chance(0.8) ? maybe('HostBuffer') : chance(0.5) ? null : V();
         const off = chance(0.5) ? undefined : offset();
-        invoke('ExecutionContext.setHostStaging', `${describe(ctx)}.setHostStaging(${describe(name)}, ${describe(buf)}, ${describe(off)})`, () => C.setHostStaging.call(ctx, name, buf, off));
+        invoke('ExecutionContext.setHostStaging', `${describe(ctx)}.setHostStaging(${describe(name)}, ${describe(buf)}, ${describe(off)})`, () => C.setHostStaging.call(ctx, name, buf, off), receiverOf('ExecutionContext', ctx));
         return;
       }
       case 6: {
         const p = chance(0.6) ? int(0, 1) : pick([-1, 2, NaN, 2 ** 31, 2 ** 32, 1.5, V()]);
-        const r = invoke('ExecutionContext.setOptimizationProfile', `${describe(ctx)}.setOptimizationProfile(${describe(p)})`, () => C.setOptimizationProfile.call(ctx, p));
+        const r = invoke('ExecutionContext.setOptimizationProfile', `${describe(ctx)}.setOptimizationProfile(${describe(p)})`, () => C.setOptimizationProfile.call(ctx, p), receiverOf('ExecutionContext', ctx));
         if (r.ok && meta.get(ctx)) meta.get(ctx).profile = p;
         return;
       }
       case 7: {
         const v = chance(0.8) ? chance(0.5) : V();
-        invoke('ExecutionContext.setCudaGraph', `${describe(ctx)}.setCudaGraph(${describe(v)})`, () => C.setCudaGraph.call(ctx, v));
+        invoke('ExecutionContext.setCudaGraph', `${describe(ctx)}.setCudaGraph(${describe(v)})`, () => C.setCudaGraph.call(ctx, v), receiverOf('ExecutionContext', ctx));
         return;
       }
       case 8: {
         const into = pick([undefined, null, new Float64Array(3), new Float64Array(5), new Float64Array(2), new Float32Array(5), V()]);
         const on = chance(0.7) ? chance(0.5) : V();
-        invoke('ExecutionContext.setTiming', `${describe(ctx)}.setTiming(${describe(on)}, ${describe(into)})`, () => C.setTiming.call(ctx, on, into));
+        invoke('ExecutionContext.setTiming', `${describe(ctx)}.setTiming(${describe(on)}, ${describe(into)})`, () => C.setTiming.call(ctx, on, into), receiverOf('ExecutionContext', ctx));
         return;
       }
       default: {
@@ -448,9 +476,9 @@ export function makeGpuOps(f) {
       const hb = live('HostBuffer').length ? pick(live('HostBuffer')) : undefined;
       const view = hb && !hb.disposed ? new Uint8Array(hb.buffer, 0, Math.min(hb.byteLength, int(0, 4096))) : V();
       const off = chance(0.7) ? 0 : offset();
-      invoke('ExecutionContext.stageInput', `${describe(ctx)}.stageInput(${describe(name)}, ${describe(off)}, ${describe(view)})`, () => addon.ExecutionContext.prototype.stageInput.call(ctx, name, off, view));
+      invoke('ExecutionContext.stageInput', `${describe(ctx)}.stageInput(${describe(name)}, ${describe(off)}, ${describe(view)})`, () => addon.ExecutionContext.prototype.stageInput.call(ctx, name, off, view), receiverOf('ExecutionContext', ctx));
     }
-    const r = invoke('ExecutionContext.run', `${describe(ctx)}.run(${argsText(args)})`, () => addon.ExecutionContext.prototype.run.call(ctx, ...args));
+    const r = invoke('ExecutionContext.run', `${describe(ctx)}.run(${argsText(args)})`, () => addon.ExecutionContext.prototype.run.call(ctx, ...args), receiverOf('ExecutionContext', ctx));
     if (!r.ok) return;
     // while it runs: reconfigure, run again, read, dispose what it uses
     for (let i = int(0, 4); i > 0; i--) {
@@ -490,7 +518,7 @@ export function makeGpuOps(f) {
     const D = addon.DeviceBuffer.prototype;
     const which = pick(['copyFrom', 'copyTo', 'fill']);
     const a0 = which === 'fill' ? (chance(0.7) ? int(0, 255) : pick([256, -1, NaN, 1.5, 2 ** 32, V()])) : other;
-    const c = invoke(`DeviceBuffer.${which}`, `${describe(dbuf)}.${which}(${describe(a0)}, ${describe(o)})`, () => D[which].call(dbuf, a0, o));
+    const c = invoke(`DeviceBuffer.${which}`, `${describe(dbuf)}.${which}(${describe(a0)}, ${describe(o)})`, () => D[which].call(dbuf, a0, o), receiverOf('DeviceBuffer', dbuf));
     if (c.ok && chance(0.3)) {
       // dispose the memory or the stream of a copy in flight
       if (chance(0.5) && live('DeviceBuffer').includes(dbuf)) disposeObject('DeviceBuffer', dbuf);
@@ -505,7 +533,7 @@ export function makeGpuOps(f) {
     const o = hostile
       ? { iterations: pick([NaN, -1, 1.5, Infinity, '10', 2 ** 53]), durationMs: pick([NaN, -1, Infinity, 1e300]), warmupMs: pick([NaN, -1, Infinity]), cudaGraph: V() }
       : { iterations: int(1, 20), warmupMs: int(0, 3), cudaGraph: chance(0.5) };
-    const r = invoke('ExecutionContext.benchmark', `${describe(ctx)}.benchmark(${describe(o)})`, () => addon.ExecutionContext.prototype.benchmark.call(ctx, o));
+    const r = invoke('ExecutionContext.benchmark', `${describe(ctx)}.benchmark(${describe(o)})`, () => addon.ExecutionContext.prototype.benchmark.call(ctx, o), receiverOf('ExecutionContext', ctx));
     if (!r.ok) return;
     // the benchmark's worker thread uses the context: everything now must be refused or safe
     for (let i = int(1, 6); i > 0; i--) {
@@ -521,26 +549,26 @@ export function makeGpuOps(f) {
   function streamOp(stream = maybe('Stream')) {
     const S = addon.Stream.prototype;
     const r = int(0, 4);
-    if (r === 0) invoke('Stream.synchronize', `${describe(stream)}.synchronize()`, () => S.synchronize.call(stream));
+    if (r === 0) invoke('Stream.synchronize', `${describe(stream)}.synchronize()`, () => S.synchronize.call(stream), receiverOf('Stream', stream));
     else if (r === 1) {
       const spin = chance(0.6) ? pick([0, 10, 200]) : pick([-1, NaN, Infinity, 1e9, V()]);
-      invoke('Stream.poll', `${describe(stream)}.poll(${describe(spin)})`, () => S.poll.call(stream, spin));
+      invoke('Stream.poll', `${describe(stream)}.poll(${describe(spin)})`, () => S.poll.call(stream, spin), receiverOf('Stream', stream));
     } else if (r === 2) {
       const g = pick(['device', 'pending', 'disposed', 'estimatedMicroseconds', 'handle']);
-      invoke(`Stream.get ${g}`, `${describe(stream)}.${g}`, () => Object.getOwnPropertyDescriptor(S, g).get.call(stream));
+      invoke(`Stream.get ${g}`, `${describe(stream)}.${g}`, () => Object.getOwnPropertyDescriptor(S, g).get.call(stream), receiverOf('Stream', stream));
     } else if (r === 3 && live('Stream').includes(stream)) disposeObject('Stream', stream);
-    else invoke('Stream.synchronize', `${describe(stream)}.synchronize() twice`, () => [S.synchronize.call(stream), S.synchronize.call(stream)][1]);
+    else invoke('Stream.synchronize', `${describe(stream)}.synchronize() twice`, () => [S.synchronize.call(stream), S.synchronize.call(stream)][1], receiverOf('Stream', stream));
   }
 
   function engineOp() {
     const engine = maybe('Engine');
     const E = addon.Engine.prototype;
     const r = int(0, 3);
-    if (r === 0) invoke('Engine.layerInformation', `${describe(engine)}.layerInformation()`, () => E.layerInformation.call(engine));
+    if (r === 0) invoke('Engine.layerInformation', `${describe(engine)}.layerInformation()`, () => E.layerInformation.call(engine), receiverOf('Engine', engine));
     else if (r === 1 && live('Engine').includes(engine)) disposeObject('Engine', engine); // its contexts may be running
     else {
       const g = pick(['io', 'profiles', 'deviceMemorySize', 'name', 'disposed']);
-      invoke(`Engine.get ${g}`, `${describe(engine)}.${g}`, () => Object.getOwnPropertyDescriptor(E, g).get.call(engine));
+      invoke(`Engine.get ${g}`, `${describe(engine)}.${g}`, () => Object.getOwnPropertyDescriptor(E, g).get.call(engine), receiverOf('Engine', engine));
     }
   }
 
@@ -550,11 +578,11 @@ export function makeGpuOps(f) {
     const r = int(0, 3);
     if (r === 0) {
       const s = chance(0.5) ? int(0, 4) : pick([-1, 5, NaN, 2 ** 31, 'warning', V()]);
-      invoke('Runtime.setLogSeverity', `${describe(rt)}.setLogSeverity(${describe(s)})`, () => R.setLogSeverity.call(rt, s));
+      invoke('Runtime.setLogSeverity', `${describe(rt)}.setLogSeverity(${describe(s)})`, () => R.setLogSeverity.call(rt, s), receiverOf('Runtime', rt));
     } else if (r === 1) {
       const fn = pick([undefined, null, () => {}, () => { throw new FuzzSentinel('log callback'); }, (s, msg) => { try { addon.cudaInfo(); } catch { /* typed */ } return msg; }, V()]);
-      invoke('Runtime.setLogger', `${describe(rt)}.setLogger(${describe(fn)})`, () => R.setLogger.call(rt, fn));
-    } else if (r === 2) invoke('Runtime.get info', `${describe(rt)}.info`, () => Object.getOwnPropertyDescriptor(R, 'info').get.call(rt));
+      invoke('Runtime.setLogger', `${describe(rt)}.setLogger(${describe(fn)})`, () => R.setLogger.call(rt, fn), receiverOf('Runtime', rt));
+    } else if (r === 2) invoke('Runtime.get info', `${describe(rt)}.info`, () => Object.getOwnPropertyDescriptor(R, 'info').get.call(rt), receiverOf('Runtime', rt));
     else if (live('Runtime').length > 1 && live('Runtime').includes(rt)) disposeObject('Runtime', rt); // engines keep what they need
   }
 
@@ -612,7 +640,9 @@ export function makeGpuOps(f) {
     if (chance(0.2)) {
       // fresh objects all the way: stream, context, buffers
       try {
-        temp = bindGood(good.engine, new addon.Stream(pick([{}, { waitMode: 'spin' }, { jsCompletion: true }])));
+        const so = pick([{}, { waitMode: 'spin' }, { jsCompletion: true }]);
+        temp = bindGood(good.engine, new addon.Stream(so));
+        if (so.jsCompletion) jsStreams.add(temp.stream);
         g = { ...good, ...temp };
       } catch (e) {
         failure('check', 'gpu check', 'fresh stream + context', errText(e));
@@ -641,6 +671,7 @@ export function makeGpuOps(f) {
     if (temp) {
       temp.ctx.dispose();
       temp.stream.dispose();
+      jsStreams.delete(temp.stream);
       for (const b of [...Object.values(temp.dev), ...Object.values(temp.host)]) b.dispose();
     }
   }
@@ -649,9 +680,13 @@ export function makeGpuOps(f) {
 
   async function breathe() {
     await new Promise((r) => setImmediate(r));
+    pollJsStreams();
     if (outstanding.size <= 64) return;
     const until = Date.now() + SETTLE_MS;
-    while (outstanding.size > 32 && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+    while (outstanding.size > 32 && Date.now() < until) {
+      pollJsStreams();
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
   async function finish() {
     for (const cls of ['ExecutionContext', 'Engine', 'Stream', 'DeviceBuffer', 'HostBuffer', 'Runtime']) for (const o of [...live(cls)]) disposeObject(cls, o);

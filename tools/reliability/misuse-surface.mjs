@@ -34,22 +34,47 @@ export function enumerateAddon(addon) {
 }
 
 /**
+ * The `export interface` blocks of a TypeScript file: name, the interfaces it extends, and its
+ * body ('' for `{}`). A block ends at the first line that is a lone `}`.
+ */
+function interfaceBlocks(text) {
+  const blocks = [];
+  for (const m of text.matchAll(/export interface (\w+)(?:\s+extends\s+([\w\s,]+?))?\s*\{(\}|[\s\S]*?\n\})/g)) {
+    const [, name, parents, rest] = m;
+    blocks.push({ name, parents: parents ? parents.split(',').map((x) => x.trim()).filter(Boolean) : [], body: rest === '}' ? '' : rest.slice(0, -1) });
+  }
+  return blocks;
+}
+
+/**
  * lib/native/binding.ts: members of each Native* interface (NativeBinding: the module's own
- * exports) and every option key of an inline `{ key?: ... }` type or an *Options interface.
+ * exports), with what it extends and what other declarations of the same name merge in, and
+ * every option key of an inline `{ key?: ... }` type or an *Options interface.
  */
 export function parseBinding(path) {
   const text = readFileSync(path, 'utf8');
-  const interfaces = {};
+  const own = {};
+  const parentsOf = {};
   const optionKeys = new Set();
-  for (const m of text.matchAll(/export interface (\w+)[^{]*\{([\s\S]*?)\n\}/g)) {
-    const [, name, body] = m;
-    const members = new Set();
+  for (const { name, parents, body } of interfaceBlocks(text)) {
+    const members = (own[name] ??= new Set()); // declaration merging: every block of the name adds
+    (parentsOf[name] ??= []).push(...parents);
     for (const line of body.split('\n')) {
       const mm = /^\s{2}(?:readonly\s+)?([A-Za-z_]\w*)\??\s*[:(]/.exec(line);
       if (mm) members.add(mm[1]);
     }
-    interfaces[name] = members;
-    if (/Options$/.test(name)) for (const k of members) optionKeys.add(k);
+  }
+  const interfaces = {};
+  const resolve = (name, seen = new Set()) => {
+    if (seen.has(name)) return new Set();
+    seen.add(name);
+    const all = new Set(own[name] ?? []);
+    for (const p of parentsOf[name] ?? []) for (const k of resolve(p, seen)) all.add(k);
+    return all;
+  };
+  for (const name of Object.keys(own)) {
+    interfaces[name] = resolve(name);
+    if (/Options$/.test(name)) for (const k of interfaces[name]) optionKeys.add(k);
   }
   for (const m of text.matchAll(/\{([^{}]*)\}/g)) for (const k of m[1].matchAll(/([A-Za-z_]\w*)\?:/g)) optionKeys.add(k[1]);
   return { interfaces, optionKeys: [...optionKeys].sort() };
@@ -65,9 +90,15 @@ export function parseParams(path) {
   const text = readFileSync(path, 'utf8');
   const { interfaces } = parseBinding(path);
   const params = {};
-  for (const m of text.matchAll(/export interface (\w+)[^{]*\{([\s\S]*?)\n\}/g)) {
-    const [, iface, body] = m;
-    const owner = iface === 'NativeBinding' ? '' : iface.replace(/^Native/, '');
+  const blocks = interfaceBlocks(text);
+  // the module's own functions: NativeBinding and the interfaces it is made of
+  const moduleLevel = new Set(['NativeBinding']);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const b of blocks) if (moduleLevel.has(b.name)) for (const p of b.parents) if (!moduleLevel.has(p)) grew = moduleLevel.add(p) !== undefined;
+  }
+  for (const { name: iface, body } of blocks) {
+    const owner = moduleLevel.has(iface) ? '' : iface.replace(/^Native/, '');
     for (const mm of body.matchAll(/^ {2}(?:readonly\s+)?([A-Za-z_]\w*)\??(?:: new |: \(|\()/gm)) {
       const start = body.indexOf('(', mm.index + mm[0].length - 1);
       let depth = 0;
