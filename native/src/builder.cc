@@ -77,6 +77,11 @@ std::shared_ptr<BuilderLibraries> LoadBuilderLibraries(const std::string& librar
   std::vector<std::string> tried;
   void* handle = nullptr;
   for (const auto& c : candidates) {
+    const std::string unloadable = UnloadableElfReason(c);
+    if (!unloadable.empty()) {
+      tried.push_back(c + ": " + unloadable);
+      continue;
+    }
     handle = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle != nullptr) {
       libs->parserPath = c;

@@ -1,9 +1,14 @@
 #include "trt_library.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -36,6 +41,11 @@ std::vector<std::string> SplitPath(const char* s) {
 
 // Tries one file; on success fills lib, else appends "path: reason" to tried.
 bool TryOpen(const std::string& file, const std::string& flavor, TrtLibrary& lib, std::vector<std::string>& tried) {
+  const std::string unloadable = UnloadableElfReason(file);
+  if (!unloadable.empty()) {
+    tried.push_back(file + ": " + unloadable);
+    return false;
+  }
   void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (h == nullptr) {
     const char* err = dlerror();
@@ -59,6 +69,35 @@ bool TryOpen(const std::string& file, const std::string& flavor, TrtLibrary& lib
 }
 
 }  // namespace
+
+std::string UnloadableElfReason(const std::string& file) {
+  if (file.find('/') == std::string::npos) return "";
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";  // missing or unreadable: dlopen says which
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return "";
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  Elf64_Ehdr eh{};
+  if (pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh)) return "";
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64) return "";
+  // the program headers, then each loadable segment, must lie inside the file (overflow-safe)
+  const uint64_t phBytes = static_cast<uint64_t>(eh.e_phnum) * eh.e_phentsize;
+  if (eh.e_phentsize < sizeof(Elf64_Phdr) || eh.e_phoff > size || phBytes > size - eh.e_phoff)
+    return "a truncated ELF file (its program headers end past its " + std::to_string(size) + " bytes): not loaded";
+  for (uint16_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    if (pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + static_cast<uint64_t>(i) * eh.e_phentsize)) != static_cast<ssize_t>(sizeof ph)) return "";
+    if (ph.p_type != PT_LOAD) continue;
+    if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
+      return "a truncated ELF file (a loadable segment ends at byte " + std::to_string(ph.p_offset + ph.p_filesz) + ", past its " + std::to_string(size) +
+             " bytes): not loaded";
+  }
+  return "";
+}
 
 int32_t HeaderVersion() { return TRTNODE_TRT_HEADER_VERSION; }
 

@@ -23,6 +23,13 @@ struct TrtLibrary {
 // Libraries stay loaded for the life of the process (TensorRT does not support unloading).
 std::shared_ptr<TrtLibrary> LoadTrtLibrary(const std::string& flavor, const std::string& libraryPath);
 
+// Why dlopen must not be given `file`, or "" when it may: a 64-bit ELF shorter than its program
+// headers or its loadable segments say. glibc's dlopen maps such segments past the end of the
+// file and the process dies of SIGBUS on the first touch (a truncated copy or an interrupted
+// download of a library). Files that are not 64-bit ELF are left to dlopen, which refuses them
+// with a message. Only paths with a '/' are checked (a bare soname is the dynamic linker's search).
+std::string UnloadableElfReason(const std::string& file);
+
 // The TensorRT version whose headers this addon was compiled with.
 int32_t HeaderVersion();
 std::string VersionString(int32_t v);

@@ -1,7 +1,8 @@
 // The native addon on a machine without a GPU (CI): it loads, says precisely what is missing,
 // validates arguments, and never takes the process down.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fstatSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNative } from '../../lib/native/binding.js';
@@ -78,6 +79,28 @@ describe('native addon without a GPU', () => {
       }
     }
     expect(codeOf(() => new Runtime({ flavor: 'turbo' as 'full' }))).toBe('ERR_INVALID_ARGUMENT');
+  });
+
+  it('a truncated library (a cut copy of a real ELF) is refused with ERR_TRT_NOT_FOUND, not loaded: dlopen would die of SIGBUS', () => {
+    const libc = ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6'].find(existsSync);
+    if (!libc) return expect.fail('no libc.so.6 to cut');
+    const dir = mkdtempSync(join(tmpdir(), 'trtnode-truncated-'));
+    try {
+      const cut = join(dir, 'libnvinfer.so.10');
+      writeFileSync(cut, readFileSync(libc).subarray(0, 8192));
+      // in a child: before the check, the process itself died (SIGBUS in glibc's dlopen)
+      const script = `const { Runtime } = require(${JSON.stringify(join(process.cwd(), 'dist/index.cjs'))});
+        try { new Runtime({ libraryPath: ${JSON.stringify(cut)} }); console.log(JSON.stringify({ code: 'created' })); }
+        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { code?: string; message?: string };
+      expect(out.code).toBe('ERR_TRT_NOT_FOUND');
+      expect(out.message).toMatch(/truncated ELF file .*past its 8192 bytes/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // The lean runtime is a 43 MB wheel: fetched only where network tests are allowed (TRTNODE_NETWORK_TESTS=1, as
