@@ -23,16 +23,13 @@ const BITS = { 0: 32, 1: 16, 2: 8, 3: 32, 4: 8, 5: 8, 6: 8, 7: 16, 8: 64, 9: 4, 
 const SETTLE_MS = 30_000;
 
 export function makeGpuOps(f) {
-  const { addon, rng, values, invoke, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats } = f;
+  const { addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats } = f;
   const { pick, chance, int } = rng;
   const V = (d = 0) => values.value(d);
   const meta = new WeakMap(); // native object → what the fuzzer knows of it
   const live = (cls) => pool.live[cls] ?? [];
   const any = (cls) => [...live(cls), ...(pool.disposed[cls] ?? [])];
-  // invoke()'s context for a method called on `obj`: maybe() also hands out made-up receivers
-  // (NaN, a typed array...), which V8 refuses ('Illegal invocation') before the addon runs; that
-  // is counted as V8's refusal, as the CPU mode counts it, not as an untyped error of the addon.
-  const receiverOf = (cls, obj) => ({ receiverMisuse: !any(cls).includes(obj) });
+  // maybe() also hands out made-up receivers (NaN, a typed array...): calls on them pass receiverOf(cls, obj)
   const maybe = (cls) => (live(cls).length && chance(0.85) ? pick(live(cls)) : chance(0.5) && any(cls).length ? pick(any(cls)) : V());
   let ready = false;
   let good = null;

@@ -187,6 +187,14 @@ for (const [name, { ctor }] of Object.entries(surface.classes)) {
   pool.disposed[name] = [];
   pool.fakes.push(label(Object.create(ctor.prototype), `fake ${name}`));
 }
+/**
+ * invoke()'s context for a call with `receiver` as `this` on a method of `cls`: a receiver the
+ * fuzzer made up (not a live or disposed object of that class) is refused by V8 before the addon
+ * runs ('Illegal invocation'), which counts as V8's refusal, not as an untyped error.
+ */
+function receiverOf(cls, receiver) {
+  return { receiverMisuse: !((pool.live[cls] ?? []).includes(receiver) || (pool.disposed[cls] ?? []).includes(receiver)) };
+}
 let serial = 0;
 function adopt(cls, obj) {
   label(obj, `${cls}#${++serial}`);
@@ -273,17 +281,16 @@ function genericCall(depth = 0, prefix = 'generic') {
   const disposed = pool.disposed[cls].length ? pick(pool.disposed[cls]) : undefined;
   const candidates = [own, own, disposed, pick(allInstances()), V(depth + 1), ctor.prototype, undefined, null, 7].filter((x, i) => i > 1 || x !== undefined);
   const receiver = pick(candidates);
-  const receiverMisuse = !(pool.live[cls].includes(receiver) || pool.disposed[cls].includes(receiver));
   if ((kind <= 6 && methods.length) || !getters.length) {
     const m = pick(methods);
     const args = mkArgs(`${cls}.${m}`);
-    const r = invoke(`${cls}.${m}`, `${describe(receiver)}.${m}(${argsText(args)})`, () => ctor.prototype[m].apply(receiver, args), { receiverMisuse });
+    const r = invoke(`${cls}.${m}`, `${describe(receiver)}.${m}(${argsText(args)})`, () => ctor.prototype[m].apply(receiver, args), receiverOf(cls, receiver));
     if (r.ok && m === 'dispose' && pool.live[cls].includes(receiver)) disposeObject(cls, receiver);
     return;
   }
   const g = pick(getters);
   const getter = Object.getOwnPropertyDescriptor(ctor.prototype, g).get;
-  invoke(`${cls}.get ${g}`, `${describe(receiver)}.${g}`, () => getter.call(receiver), { receiverMisuse });
+  invoke(`${cls}.get ${g}`, `${describe(receiver)}.${g}`, () => getter.call(receiver), receiverOf(cls, receiver));
 }
 
 /** Results that hold resources: a descriptor from dupFd (always a new one) is closed; nothing else is kept. */
@@ -740,7 +747,7 @@ function checkOp() {
 
 // ----------------------------------------------------------------------------- GPU mode
 
-const gpu = mode === 'gpu' ? await import('./misuse-fuzz-gpu.mjs').then((m) => m.makeGpuOps({ addon, rng, values, invoke, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats })) : null;
+const gpu = mode === 'gpu' ? await import('./misuse-fuzz-gpu.mjs').then((m) => m.makeGpuOps({ addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats })) : null;
 
 // ----------------------------------------------------------------------------- the batch
 
