@@ -9,17 +9,18 @@
 #      libnvinfer.so.<major> it finds (TENSORRT_LIB_DIR at 10.6, then at 11.2);
 #   4. TensorRT 11.2 (Maven): the 11.x builder (its Python bindings, PyPI tensorrt-cu12-bindings
 #      11.2.1.2) tries to build a plan from fixtures/gpu/onnx/tiny.onnx with the jar's PTX builder
-#      resource (it may fail: what happened is recorded), then the TensorRT 11 prebuild loads the 11.2 runtime, inspects that plan if one
-#      was built, and refuses a 10.6 plan with ERR_TRT_VERSION naming both versions.
+#      resource (it may fail: what happened is recorded), then the TensorRT 11 prebuild loads the 11.2 runtime,
+#      tries its own build() of the same model, runs each 11.x plan built against the fixture's
+#      reference, and refuses a 10.6 plan with ERR_TRT_VERSION naming both versions (trt11-run.mjs).
 #
 #   bash tools/gpu-host/compat-check.sh [--no-suite]
 #
 # Needs, on a host still held after run.sh (node, node_modules, dist/ and TensorRT 10.6 in
 # /tmp/opt/trt, the lean runtime in /tmp/opt/lean): .stage/prebuilds carried (and .stage/trtexec
 # for step 2); TensorRT 11.2 in /tmp/opt/trt11 (stage.sh runtime11, and builder11 for step 4's
-# build) for step 4. Writes to $OUT (7 files): compat-check.txt (the summary, printed last),
+# build) for step 4. Writes to $OUT (8 files): compat-check.txt (the summary, printed last),
 # compat-gpu-trt10.log, compat-gpu-junit.xml, compat-results.tar.xz, compat-trtexec10.log,
-# compat-builder11.log, compat-trt11.json. Exit 0 when every step that could run passed.
+# compat-builder11.log, compat-trt11.json, compat-trt11.stderr.log (8). Exit 0 when every step that could run passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -143,26 +144,18 @@ PY
   else
     say "11.x builder: not staged (stage.sh builder11: the PTX builder resource, parser, plugins, bindings): no 11.x plan to run"
   fi
-  TRTNODE_ADDON=$P11 TENSORRT_LIB_DIR=$TRT11 node -e "
-    const t = require('./dist/index.cjs');
-    const out = {};
-    const typed = (e) => ({ code: e.code, message: e.message, details: e.details });
-    try {
-      const r = new t.Runtime();
-      out.runtime = r.info;
-      try { r.deserialize('$fixtures/engines/tiny.plan'); out.plan10 = 'loaded (unexpected)'; } catch (e) { out.plan10 = typed(e); }
-      if (require('fs').existsSync('$plan11')) {
-        try { const e = r.deserialize('$plan11'); out.plan11 = { io: e.io, profiles: e.profiles, deviceMemorySize: e.deviceMemorySize }; e.dispose(); } catch (e) { out.plan11 = typed(e); }
-      }
-      r.dispose();
-    } catch (e) { out.error = typed(e); }
-    console.log(JSON.stringify(out, null, 1));" > "$out/compat-trt11.json" 2>&1
+  # the TensorRT 11 prebuild on the 11.2 runtime: build() through libnvinfer.so.11 and its ONNX
+  # parser, every 11.x plan run against tiny's reference, the 10.6 plan refused (trt11-run.mjs)
+  TRTNODE_ADDON=$P11 TENSORRT_LIB_DIR=$TRT11 timeout 600 node tools/gpu-host/trt11-run.mjs "$fixtures" $work $plan11 > "$out/compat-trt11.json" 2> "$out/compat-trt11.stderr.log"
+  rc_11=$?
   node -e "
-    const o = JSON.parse(require('fs').readFileSync('$out/compat-trt11.json', 'utf8'));
-    console.log('TensorRT 11 prebuild + 11.2 runtime: ' + (o.runtime ? o.runtime.version + ' (' + o.runtime.flavor + ', headers ' + o.runtime.headerVersion + ') at ' + o.runtime.libraryPath : 'error ' + JSON.stringify(o.error)));
+    let o; try { o = JSON.parse(require('fs').readFileSync('$out/compat-trt11.json', 'utf8')); } catch (e) { console.log('trt11-run.mjs printed no JSON (exit $rc_11): see compat-trt11.json'); process.exit(1); }
+    console.log('TensorRT 11 prebuild + 11.2 runtime: ' + (o.runtime ? o.runtime.version + ' (' + o.runtime.flavor + ', headers ' + o.runtime.headerVersion + ') at ' + o.runtime.libraryPath : 'error ' + JSON.stringify(o.runtimeError)));
     if (o.plan10) console.log('10.6 plan on the 11.2 runtime: ' + (o.plan10.code ? o.plan10.code + ': ' + o.plan10.message.slice(0, 400) : o.plan10));
-    console.log('11.x plan: ' + (o.plan11 ? JSON.stringify(o.plan11).slice(0, 400) : 'none built'));
-    process.exitCode = o.runtime && o.plan10 && o.plan10.code === 'ERR_TRT_VERSION' ? 0 : 1;" 2>&1 | tee -a "$summary"
+    console.log('tensorrt-node build() on 11.2: ' + (o.build.ok ? 'built, ' + o.build.bytes + ' bytes in ' + o.build.buildMs + ' ms on ' + o.build.device.name : o.build.error.code + ': ' + o.build.error.message.slice(0, 400)));
+    for (const [k, v] of Object.entries(o.plans)) console.log('11.x plan ' + k + ': ' + (v.ok ? 'ran, outputs within 1e-3 of the reference ' : 'FAILED ') + JSON.stringify(v).slice(0, 300));
+    if (!Object.keys(o.plans).length) console.log('11.x plan: none built, none run');
+    process.exit($rc_11);" 2>&1 | tee -a "$summary"
   [ ${PIPESTATUS[0]} = 0 ] || rc=1
 fi
 say "compat-check: $([ $rc = 0 ] && echo PASS || echo FAIL)"

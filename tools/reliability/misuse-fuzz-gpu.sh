@@ -11,6 +11,9 @@
 #   MISUSE_EXCLUDE=op,op          fuzzer ops to leave out (e.g. gpu-bench-hostile while its fix is pending)
 #   MISUSE_TIMEOUT=240            seconds per batch, plain; MISUSE_SANITIZER_TIMEOUT=480 under memcheck
 #   MISUSE_LIMIT=540              seconds for each phase as a whole (the device runs a command 600 s at most)
+#   MISUSE_DEADLINE=, MISUSE_SANITIZER_DEADLINE=   seconds after which a phase starts no more batches
+#                                 (its finished batches are reported; exit 3 when clean but fewer calls
+#                                 than asked); default: unset, so the limit cuts a long run off instead
 #   MISUSE_LEAN=1                 also hand the loader the TensorRT 10.15 lean runtime (TRTNODE_LEAN_DIR):
 #                                 a second TensorRT in the process, so off by default
 #   COMPUTE_SANITIZER=/path       the binary, if not in /usr/local/cuda/bin or on PATH
@@ -47,10 +50,10 @@ skipped=""   # phases asked for that could not run: the verdict names them
 
 if [ "$phase" = plain ] || [ "$phase" = all ]; then
   t0=$(date +%s)
-  timeout -k 10 "$limit" node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_CALLS:-100000}" --timeout "${MISUSE_TIMEOUT:-240}" \
+  timeout -k 10 "$limit" node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_CALLS:-100000}" --timeout "${MISUSE_TIMEOUT:-240}" ${MISUSE_DEADLINE:+--deadline "$MISUSE_DEADLINE"} \
     --json "$out/misuse-fuzz-gpu-plain.json" --logs "$logs/plain" > "$logs/plain.txt" 2>&1
   rc=$?
-  say "plain: exit $rc$([ $rc = 124 ] && echo " (TIMED OUT after $limit s: lower MISUSE_CALLS)"), $(( $(date +%s) - t0 )) s"
+  say "plain: exit $rc$([ $rc = 124 ] && echo " (TIMED OUT after $limit s: lower MISUSE_CALLS)")$([ $rc = 3 ] && echo " (INCOMPLETE: clean, but MISUSE_DEADLINE stopped it before MISUSE_CALLS)"), $(( $(date +%s) - t0 )) s"
   sed 's/^/  /' "$logs/plain.txt" | tee -a "$summary"
   [ $rc = 0 ] || fail=1
 fi
@@ -68,7 +71,7 @@ if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
     # finishes its batch, so the ERROR SUMMARY lines below are the verdict, with the fuzzer's own
     timeout -k 10 "$limit" "$cs" --tool memcheck --target-processes all --launch-timeout 120 --print-limit 100 --error-exitcode 86 \
       --log-file "$logs/memcheck/memcheck.%p.log" \
-      node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_SANITIZER_CALLS:-10000}" --timeout "${MISUSE_SANITIZER_TIMEOUT:-480}" \
+      node tools/reliability/misuse-fuzz.mjs "${common[@]}" --calls "${MISUSE_SANITIZER_CALLS:-10000}" --timeout "${MISUSE_SANITIZER_TIMEOUT:-480}" ${MISUSE_SANITIZER_DEADLINE:+--deadline "$MISUSE_SANITIZER_DEADLINE"} \
       --json "$out/misuse-fuzz-gpu-memcheck.json" --logs "$logs/memcheck-batches" > "$logs/memcheck.txt" 2>&1
     rc=$?
     errors=$(grep -h 'ERROR SUMMARY' "$logs"/memcheck/*.log 2>/dev/null | awk '{ n += $4 } END { print n + 0 }')
@@ -78,6 +81,7 @@ if [ "$phase" = memcheck ] || [ "$phase" = all ]; then
       0) ;;
       86) what="memcheck reported errors" ;;
       124|137) what="TIMED OUT after $limit s (lower MISUSE_SANITIZER_CALLS)" ;;
+      3) what="INCOMPLETE: clean, but MISUSE_SANITIZER_DEADLINE stopped it before MISUSE_SANITIZER_CALLS" ;;
       *) what="the fuzzer failed (its summary below)" ;;
     esac
     say "memcheck: exit $rc ($what), $(( $(date +%s) - t0 )) s, $procs process logs, $errors errors in their ERROR SUMMARY lines"

@@ -9,6 +9,8 @@
 //        [--mode cpu|gpu] [--addon PATH] [--timeout 120] [--json OUT] [--only-batch I] [--trace]
 //        [--exclude op,op] [--probe id,id] [--lean PATH] [--fixtures DIR] [--logs DIR]
 //        [--env K=V] (for each worker, e.g. LD_PRELOAD for a sanitizer build; repeatable)
+//        [--deadline S] (start no batch after S seconds: a run on a device with a fixed time
+//        slot ends with its finished batches reported, exit 3 when they were clean but too few)
 // --seed defaults to a random one (printed); batch i's seed is derived from (seed, i), so
 // `--seed S --batch B --only-batch I` replays batch I alone (add --trace to print every call).
 import { spawn } from 'node:child_process';
@@ -30,6 +32,7 @@ const seed = Number(opt('seed', Math.floor(Math.random() * 2 ** 31))) >>> 0;
 const timeoutMs = Number(opt('timeout', 120)) * 1000;
 const addon = resolve(opt('addon', join(root, 'build', 'Release', 'tensorrt_node.node')));
 const onlyBatch = opt('only-batch');
+const deadlineMs = opt('deadline') === undefined ? Infinity : Number(opt('deadline')) * 1000;
 const logsDir = opt('logs');
 const workerEnv = { ...process.env };
 argv.forEach((a, i) => {
@@ -41,8 +44,8 @@ argv.forEach((a, i) => {
 const passThrough = [];
 for (const name of ['exclude', 'probe', 'lean', 'fixtures']) if (opt(name) !== undefined) passThrough.push(`--${name}`, opt(name));
 for (const name of ['trace']) if (flag(name)) passThrough.push(`--${name}`);
-if (!Number.isInteger(calls) || calls < 1 || !Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(jobs) || jobs < 1) {
-  console.error('misuse-fuzz: --calls, --batch and --jobs take positive integers');
+if (!Number.isInteger(calls) || calls < 1 || !Number.isInteger(batchSize) || batchSize < 1 || !Number.isInteger(jobs) || jobs < 1 || !(deadlineMs > 0)) {
+  console.error('misuse-fuzz: --calls, --batch and --jobs take positive integers, --deadline a positive number of seconds');
   process.exit(2);
 }
 
@@ -183,8 +186,13 @@ function merge(s, i) {
 
 let next = 0;
 let finished = 0;
+let cutByDeadline = false;
 async function lane() {
   while (next < indices.length) {
+    if (Date.now() - started >= deadlineMs) {
+      cutByDeadline = true;
+      return;
+    }
     const i = indices[next++];
     await runBatch(i);
     finished++;
@@ -199,6 +207,9 @@ if (process.stderr.isTTY) process.stderr.write('\n');
 total.seconds = (Date.now() - started) / 1000;
 const failed = total.failures;
 total.pass = total.crashes.length === 0 && total.hangs.length === 0 && total.untyped === 0 && total.ubsan === 0 && failed.length === 0 && total.calls >= total.requestedCalls;
+
+total.deadline = Number.isFinite(deadlineMs) ? { seconds: deadlineMs / 1000, batchesRun: finished, cut: cutByDeadline } : null;
+const clean = total.crashes.length === 0 && total.hangs.length === 0 && total.untyped === 0 && total.ubsan === 0 && failed.length === 0;
 
 const line = (s) => console.log(s);
 const codes = Object.entries(total.typed).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
@@ -223,7 +234,8 @@ for (const p of CRASH_PROBES.filter((x) => !probed.includes(x.id))) line(`known 
 if (total.mismatches.length) line(`binding.ts vs the addon: ${total.mismatches.join('; ')}`);
 const classes = total.surface ? Object.entries(total.surface.classes).map(([k, v]) => `${k} (${v.length})`).join(', ') : '?';
 line(`surface fuzzed: classes ${classes}; functions ${total.surface?.functions.join(', ') ?? '?'}`);
-line(`time: ${total.seconds.toFixed(1)} s; ${total.pass ? 'PASS' : 'FAIL'}`);
+if (cutByDeadline) line(`deadline: no batch started after ${deadlineMs / 1000} s: ${finished} of ${indices.length} batches ran (${total.calls} of ${total.requestedCalls} calls)${clean ? ', all of them clean' : ''}`);
+line(`time: ${total.seconds.toFixed(1)} s; ${total.pass ? 'PASS' : clean && cutByDeadline ? 'INCOMPLETE (clean so far)' : 'FAIL'}`);
 const out = opt('json');
 if (out) writeFileSync(out, JSON.stringify(total, null, 1));
-process.exit(total.pass ? 0 : 1);
+process.exit(total.pass ? 0 : clean && cutByDeadline ? 3 : 1);
