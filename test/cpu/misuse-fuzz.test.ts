@@ -78,6 +78,52 @@ describe('misuse fuzzer: it notices what it is for', () => {
   });
 });
 
+describe('misuse fuzzer: a deadline ends a run early without calling it a pass', () => {
+  // a stand-in whose every call is slow (2 ms) and refused with a typed error: a clean addon
+  const standIn = (body: string): { dir: string; file: string } => {
+    const dir = mkdtempSync(join(tmpdir(), 'misuse-deadline-'));
+    const file = join(dir, 'stand-in.cjs');
+    writeFileSync(
+      file,
+      `let factory = (code, message) => Object.assign(new Error(message), { code });
+       module.exports = {
+         setErrorFactory(f) { if (typeof f === 'function') factory = f; },
+         slow(x) { ${body} const t = Date.now() + 2; while (Date.now() < t); throw factory('ERR_INVALID_ARGUMENT', 'refused'); },
+       };`,
+    );
+    return { dir, file };
+  };
+
+  it('clean batches before the deadline: exit 3, INCOMPLETE, the batches run and calls made reported', () => {
+    const { dir, file } = standIn('');
+    try {
+      // 40 batches of 200 calls of >= 2 ms each: about 16 s of work, one lane, a 1 s deadline
+      const { status, out, summary } = fuzz(['--addon', file, '--calls', '8000', '--batch', '200', '--jobs', '1', '--seed', '3', '--deadline', '1'], 120_000);
+      expect(status, out).toBe(3);
+      expect(summary.pass).toBe(false);
+      expect(summary.crashes).toEqual([]);
+      expect(summary.calls).toBeGreaterThan(0);
+      expect(summary.calls).toBeLessThan(8000);
+      expect(out).toMatch(/deadline: no batch started after 1 s: \d+ of 40 batches ran \(\d+ of 8000 calls\), all of them clean/);
+      expect(out).toMatch(/INCOMPLETE \(clean so far\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a crash before the deadline still fails the run (exit 1)', () => {
+    const { dir, file } = standIn("if (x === 7) process.kill(process.pid, 'SIGSEGV');");
+    try {
+      const { status, out, summary } = fuzz(['--addon', file, '--calls', '40000', '--batch', '2000', '--jobs', '1', '--seed', '1', '--deadline', '3'], 120_000);
+      expect(summary.crashes.length, out).toBeGreaterThan(0);
+      expect(status, out).toBe(1);
+      expect(out).not.toMatch(/INCOMPLETE/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!built)(`misuse fuzzer on the addon${built ? '' : ' [skipped: run `npm run build` first]'}`, () => {
   it('100,000 calls: no crash, no hang, every error typed, every known-good call right', () => {
     const { status, out, summary } = fuzz(['--calls', '100000', '--seed', seed, '--jobs', '2'], 280_000);
