@@ -15,6 +15,8 @@ export interface NativeStream {
   readonly disposed: boolean;
   readonly estimatedMicroseconds: number;
   readonly handle: bigint;
+  /** The JS thread completes this stream's work through poll() (false once disposed). */
+  readonly jsCompletion: boolean;
   synchronize(): Promise<void>;
   /** Settles completed work now (after spinning up to spinMicroseconds for some); returns the work still in flight. */
   poll(spinMicroseconds?: number): number;

@@ -20,6 +20,7 @@ struct AddonData {
   Napi::FunctionReference contextCtor;
   // (code, message) => Error: set by the JS layer so native errors are its TensorRtError.
   Napi::FunctionReference errorFactory;
+  bool makingError = false;  // the error factory is running (MakeError does not call it again)
   // Streams created in this environment (JS thread only): stopped by its cleanup hook.
   std::vector<std::weak_ptr<StreamCore>> streams;
 };

@@ -319,6 +319,9 @@ Napi::Function HostBuffer::Init(Napi::Env env) {
 HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBuffer>(info) {
   Napi::Env env = info.Env();
   const size_t bytes = ByteCount(env, info[0], "byteLength");
+  // its ArrayBuffer could not be made: refused before pinning that much memory
+  if (bytes > MaxExternalBytes(env))
+    Throw(env, "ERR_INVALID_ARGUMENT", "HostBuffer byteLength " + std::to_string(bytes) + " is more than an ArrayBuffer of this Node holds (" + std::to_string(MaxExternalBytes(env)) + " bytes)");
   auto mem = std::make_shared<HostMem>();
   mem->bytes = bytes;
   cudaError_t e = cudaHostAlloc(&mem->ptr, bytes, cudaHostAllocPortable);
@@ -328,14 +331,13 @@ HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBu
     if (e == cudaErrorMemoryAllocation) Throw(env, "ERR_OUT_OF_MEMORY", "out of pinned host memory: cudaHostAlloc of " + std::to_string(bytes) + " bytes failed");
     CheckCudaJs(env, e, "cudaHostAlloc");
   }
+  // The ArrayBuffer's finalizer holds its own reference: JS views never outlive the memory.
+  // (Made before the object counts as constructed: a length this Node refuses frees the memory.)
+  Napi::ArrayBuffer ab = ExternalArrayBuffer(env, mem->ptr, bytes, mem, "ERR_INVALID_ARGUMENT", "HostBuffer byteLength", &hold_);
+  arrayBuffer_ = Napi::Persistent(ab);
   mem_ = mem;
   info.This().As<Napi::Object>().TypeTag(&kHostBufferTag);
   RegisterPinned(mem);
-  // The ArrayBuffer's finalizer holds its own reference: JS views never outlive the memory.
-  auto* hold = new std::shared_ptr<HostMem>(mem);
-  hold_ = hold;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, mem->ptr, bytes, [](Napi::Env, void*, std::shared_ptr<HostMem>* h) { delete h; }, hold);
-  arrayBuffer_ = Napi::Persistent(ab);
 }
 
 HostBuffer::~HostBuffer() = default;

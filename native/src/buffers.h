@@ -74,7 +74,7 @@ class HostBuffer : public Napi::ObjectWrap<HostBuffer> {
 
   std::shared_ptr<HostMem> mem_;
   Napi::Reference<Napi::ArrayBuffer> arrayBuffer_;
-  std::shared_ptr<HostMem>* hold_ = nullptr;  // owned by the ArrayBuffer's finalizer
+  std::shared_ptr<void>* hold_ = nullptr;  // holds mem_ for the ArrayBuffer; owned by its finalizer
 };
 
 // The live HostBuffer memory holding all of [p, p + bytes), or nullptr. A TypedArray over a

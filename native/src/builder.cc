@@ -408,6 +408,16 @@ Napi::Object EventToJs(Napi::Env env, BuildEvent& ev) {
       o.Set("message", ev.message);
       break;
     case BuildEvent::kDone: {
+      // Node 20's Buffers end at 4 GiB (and N-API, refusing a longer one, frees its memory twice)
+      const size_t planBytes = ev.plan != nullptr ? ev.plan->size() : 0;
+      if (planBytes > MaxExternalBytes(env)) {
+        o.Set("type", "error");
+        o.Set("code", "ERR_BUILD_FAILED");
+        o.Set("message", "the plan TensorRT built is " + std::to_string(planBytes) + " bytes, more than a Buffer of this Node holds (" + std::to_string(MaxExternalBytes(env)) +
+                             " bytes; Node 22 and later hold 2^53 - 1)");
+        o.Set("parserErrors", Napi::Array::New(env, 0));
+        break;
+      }
       o.Set("type", "done");
       // The Buffer owns TensorRT's memory: no copy of a plan that may be hundreds of MB.
       auto external = [&env](nvinfer1::IHostMemory*& mem) -> Napi::Value {

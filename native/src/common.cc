@@ -15,9 +15,15 @@ namespace trtnode {
 
 Napi::Error MakeError(Napi::Env env, const char* code, const std::string& message) {
   AddonData* data = Data(env);
-  if (data != nullptr && !data->errorFactory.IsEmpty()) {
+  // An error made while the factory runs (it called back into the addon and that call failed)
+  // is a plain coded Error: asking the factory again could recurse without end.
+  if (data != nullptr && !data->errorFactory.IsEmpty() && !data->makingError) {
     // The factory is JS: whatever it does (throw, return something else, call back into the
     // addon), the caller gets an error that carries `code`.
+    struct Making {
+      bool& flag;
+      ~Making() { flag = false; }
+    } making{data->makingError = true};
     try {
       Napi::String codeValue = Napi::String::New(env, code);
       Napi::Value v = data->errorFactory.Call({codeValue, Napi::String::New(env, message)});
@@ -34,6 +40,23 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
 
 void Throw(Napi::Env env, const char* code, const std::string& message) {
   throw MakeError(env, code, message);
+}
+
+size_t MaxExternalBytes(Napi::Env env) {
+  const napi_node_version* v = nullptr;
+  const bool node22 = napi_get_node_version(env, &v) == napi_ok && v != nullptr && v->major >= 22;
+  if (sizeof(size_t) < 8) return static_cast<size_t>(INT32_MAX);  // 32-bit builds (none published)
+  return node22 ? static_cast<size_t>(kMaxSafeInteger) : static_cast<size_t>(1) << 32;
+}
+
+Napi::ArrayBuffer ExternalArrayBuffer(Napi::Env env, void* data, size_t bytes, std::shared_ptr<void> keep, const char* code, const std::string& what,
+                                      std::shared_ptr<void>** hold) {
+  const size_t most = MaxExternalBytes(env);
+  if (bytes > most)
+    Throw(env, code, what + " is " + std::to_string(bytes) + " bytes; an ArrayBuffer of this Node holds at most " + std::to_string(most) + " bytes (buffer.constants.MAX_LENGTH)");
+  auto* holder = new std::shared_ptr<void>(std::move(keep));
+  if (hold != nullptr) *hold = holder;
+  return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, std::shared_ptr<void>* h) { delete h; }, holder);
 }
 
 const char* CudaErrorCode(cudaError_t e) {

@@ -519,6 +519,7 @@ Napi::Function Stream::Init(Napi::Env env) {
                          InstanceAccessor("disposed", &Stream::GetDisposed, nullptr),
                          InstanceAccessor("estimatedMicroseconds", &Stream::GetEstimate, nullptr),
                          InstanceAccessor("handle", &Stream::GetHandle, nullptr),
+                         InstanceAccessor("jsCompletion", &Stream::GetJsCompletion, nullptr),
                          InstanceMethod("poll", &Stream::Poll),
                      });
 }
@@ -591,6 +592,7 @@ Napi::Value Stream::GetDisposed(const Napi::CallbackInfo& info) { return Napi::B
 Napi::Value Stream::GetEstimate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), core_ ? core_->EstimatedMicros() : 0);
 }
+Napi::Value Stream::GetJsCompletion(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), core_ && core_->jsDriven()); }
 Napi::Value Stream::GetHandle(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(core(info.Env())->stream())));
 }

@@ -98,6 +98,8 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // JS thread: no new work; shuts down once the work in flight has been delivered.
   void RequestDispose();
   bool disposed() const { return disposeRequested_; }
+  // The JS thread completes this stream's work (poll()); false once it is disposed.
+  bool jsDriven() const { return jsDriven_.load(std::memory_order_acquire); }
 
   // JS thread: settles what has completed now, without waiting for the thread-safe function's
   // wake-up (an event-loop poller calls it while work is in flight); first spins up to
@@ -190,6 +192,7 @@ class Stream : public Napi::ObjectWrap<Stream> {
   Napi::Value GetPending(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetEstimate(const Napi::CallbackInfo& info);
+  Napi::Value GetJsCompletion(const Napi::CallbackInfo& info);
   Napi::Value GetHandle(const Napi::CallbackInfo& info);
   Napi::Value Poll(const Napi::CallbackInfo& info);
 

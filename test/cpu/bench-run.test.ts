@@ -64,6 +64,7 @@ vi.mock('../../lib/native/binding.js', () => {
     disposed = false;
     estimatedMicroseconds = 0;
     handle = 0n;
+    jsCompletion = false;
     constructor(o: Record<string, unknown> = {}) {
       log.streams.push(o);
       this.device = (o.device as number) ?? 0;

@@ -146,4 +146,44 @@ describe.skipIf(!built)(`native argument checks${built ? '' : ' [skipped: run `n
     expect(codeOf(() => n.dupFd(-1))).toBe('ERR_INVALID_ARGUMENT');
   });
 
+  // Found by the GPU misuse fuzzer (2026-12-07): a factory that calls back into the addon, where
+  // that call fails too, was asked again for that error, and again, until the stack ran out
+  // (on the GPU each level also queried every device: 90 s without an answer).
+  it('an error made while the error factory runs is a plain coded Error: the factory is asked once per error', () => {
+    let asked = 0;
+    let inner: unknown;
+    try {
+      n.setErrorFactory((code: string, message: string) => {
+        asked++;
+        try {
+          n.dupFd(-1);
+        } catch (e) {
+          inner = e;
+        }
+        return new TensorRtError(code as never, message);
+      });
+      expect(codeOf(() => n.dupFd(-1))).toBe('ERR_INVALID_ARGUMENT');
+      expect(asked).toBe(1);
+      expect(inner).toBeInstanceOf(Error);
+      expect(inner).not.toBeInstanceOf(TensorRtError);
+      expect((inner as { code: string }).code).toBe('ERR_INVALID_ARGUMENT');
+      // a factory that fails again without catching: the outer error still carries the code
+      asked = 0;
+      n.setErrorFactory(() => {
+        asked++;
+        n.dupFd(-1);
+      });
+      let caught: unknown;
+      try {
+        n.dupFd(-1);
+      } catch (e) {
+        caught = e;
+      }
+      expect(asked).toBe(1);
+      expect((caught as { code: string }).code).toBe('ERR_INVALID_ARGUMENT');
+    } finally {
+      n.setErrorFactory(realFactory);
+    }
+    expect(codeOf(() => n.dupFd(-1))).toBe('ERR_INVALID_ARGUMENT');
+  });
 });

@@ -114,6 +114,36 @@ describe.skipIf(!HAVE_SHM)('native mapSharedMemory under a client that truncates
     expect(JSON.parse(r.stdout)).toEqual({ before: 65536, truncated: 10, read: 0, after: -1 });
   });
 
+  // Found by the GPU misuse fuzzer's HostBuffer crash (2026-12-07): a region longer than an
+  // ArrayBuffer of this Node (2^32 bytes before Node 22) was mapped, then Node refused its
+  // ArrayBuffer and the finalizer data was freed twice: a client's register aborted the server.
+  it('a region longer than an ArrayBuffer of this Node is refused with a typed error, not a crash (a sparse 4 GiB object)', () => {
+    const script = `
+      const fs = require('fs');
+      const addon = require(${JSON.stringify(nativeBinaryPath())});
+      const key = '/trtn-test-big-' + process.pid;
+      const fd = fs.openSync('/dev/shm' + key, 'w+');
+      fs.ftruncateSync(fd, 2 ** 32 + 8192);
+      const out = {};
+      try {
+        try { out.length = addon.mapSharedMemory(key, 0, 2 ** 32 + 1, false).buffer.byteLength; } catch (e) { out.code = e.code; out.message = e.message; }
+        out.next = addon.mapSharedMemory(key, 4096, 100, false).buffer.byteLength;
+      } finally {
+        fs.closeSync(fd);
+        fs.unlinkSync('/dev/shm' + key);
+      }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect({ signal: r.signal, status: r.status }, r.stderr).toEqual({ signal: null, status: 0 });
+    const out = JSON.parse(r.stdout);
+    if (Number(process.versions.node.split('.')[0]) >= 22) expect(out).toEqual({ length: 2 ** 32 + 1, next: 100 });
+    else {
+      expect(out.code).toBe('ERR_INVALID_ARGUMENT');
+      expect(out.message).toMatch(/byte_size 4294967297 is more than an ArrayBuffer of this Node holds \(4294967296 bytes\)/);
+      expect(out.next).toBe(100);
+    }
+  });
+
   it('keeps its object open: size() follows the object, and a region past its end is refused before use', () => {
     const s = makeShm('size', 8192);
     try {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Runtime } from '../../lib/tensorrt/runtime.js';
-import { DeviceBuffer, HostBuffer } from '../../lib/tensorrt/cuda.js';
+import { DeviceBuffer, HostBuffer, Stream } from '../../lib/tensorrt/cuda.js';
 import { Session } from '../../lib/tensorrt/session.js';
 import { packDims } from '../../lib/tensorrt/context.js';
 import { Tensor } from '../../lib/tensor.js';
@@ -48,6 +48,15 @@ describe.skipIf(!GPU_READY)(`native lifetimes and threads${SKIP_REASON}`, () => 
     }
     expect(o.sessionFailures).toBe(200);
     expect(o.threadsAroundFailures[1] - o.threadsAroundFailures[0]).toBeLessThanOrEqual(2);
+  });
+
+  it("a stream says whether the JS thread completes its work (completion 'poll'); a disposed one no longer does", () => {
+    const polled = new Stream({ completion: 'poll' });
+    const woken = new Stream();
+    expect([polled.native.jsCompletion, woken.native.jsCompletion]).toEqual([true, false]);
+    polled.dispose();
+    woken.dispose();
+    expect([polled.native.jsCompletion, woken.native.jsCompletion]).toEqual([false, false]);
   });
 
   it('8 Workers that load the addon, infer and exit, 20 times, while the main thread infers: nothing fails', async () => {

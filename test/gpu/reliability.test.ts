@@ -91,6 +91,23 @@ describe.skipIf(!GPU_READY)(`reliability on the GPU${SKIP_REASON}`, () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
+  // Found by the GPU misuse fuzzer (2026-12-07, H100): new HostBuffer(2^32 + 1) pinned the memory,
+  // then Node 20 refused the ArrayBuffer, freed its finalizer data and node-addon-api freed it
+  // again: "free(): double free detected", SIGABRT. In a process of its own, as it crashed one.
+  it.skipIf(Number(process.versions.node.split('.')[0]) >= 22)('a HostBuffer longer than an ArrayBuffer of this Node is refused before anything is pinned; the next one works', () => {
+    const script = `
+      const { HostBuffer } = await import(${JSON.stringify(resolve('dist/index.js'))});
+      let code;
+      try { new HostBuffer(2 ** 32 + 1); } catch (e) { code = e.code + ' ' + e.constructor.name; }
+      const ok = new HostBuffer(4096);
+      new Uint8Array(ok.buffer).fill(1);
+      console.log(JSON.stringify({ code, next: ok.byteLength }));
+      ok.dispose();`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: process.env });
+    expect({ signal: r.signal, status: r.status }, r.stderr).toEqual({ signal: null, status: 0 });
+    expect(JSON.parse(r.stdout)).toEqual({ code: 'ERR_INVALID_ARGUMENT TensorRtError', next: 4096 });
+  });
+
   it('input matrix: dtype × rank × dims × names × buffer states, through Session and the batcher', async () => {
     const s = await Session.create(plan('classifier_fp32'));
     const backend = new TensorRtBackend();
