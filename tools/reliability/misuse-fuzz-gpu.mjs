@@ -172,8 +172,17 @@ export function makeGpuOps(f) {
   // call poll() (the library's poller does, for completion: 'poll'). The fuzzer stands in for
   // that poller while it awaits something, or work on such a stream would never settle: the GPU
   // run of 2026-12-07 counted those waits as hangs of the known-good check.
+  // (A stream says so itself: options with getters may have told the addon another value than
+  // the fuzzer read, and streams made by generic calls are not in this set.)
   const jsStreams = new Set();
   const pollJsStreams = () => {
+    for (const st of live('Stream')) {
+      try {
+        if (st.jsCompletion) jsStreams.add(st);
+      } catch {
+        /* a disposed or confused stream */
+      }
+    }
     for (const st of jsStreams) {
       try {
         addon.Stream.prototype.poll.call(st, 0);
@@ -189,7 +198,7 @@ export function makeGpuOps(f) {
       pollJsStreams();
       setImmediate(pump);
     };
-    if (jsStreams.size) setImmediate(pump);
+    setImmediate(pump);
     return Promise.race([
       p.then(
         (v) => ({ ok: true, value: v }),
@@ -323,6 +332,7 @@ export function makeGpuOps(f) {
     const async = chance(0.5);
     const call = invoke(`Runtime.${async ? 'deserializeAsync' : 'deserialize'}`, `rt.${async ? 'deserializeAsync' : 'deserialize'}(${describe(arg)})`, () =>
       async ? addon.Runtime.prototype.deserializeAsync.call(rt, arg) : addon.Runtime.prototype.deserialize.call(rt, arg),
+      receiverOf('Runtime', rt),
     );
     const plan = typeof arg === 'string' ? plans.find((x) => x.path === arg) : p;
     if (call.ok && !async) adoptEngine(call.value, plan);
@@ -602,16 +612,17 @@ export function makeGpuOps(f) {
     Object.setPrototypeOf(victim, addon[a].prototype);
     try {
       const r = int(0, 3);
-      if (r === 0) bindWith(victim);
-      else if (r === 1 && live('DeviceBuffer').length) invoke('DeviceBuffer.copyFrom', `dbuf.copyFrom(${describe(victim)} as ${a}, { stream })`, () => pick(live('DeviceBuffer')).copyFrom(victim, { stream: live('Stream')[0] }));
+      // (the object called is never the victim itself: its methods are the other class's now)
+      const others = (cls) => live(cls).filter((o) => o !== victim);
+      if (r === 0) bindWith(victim, others('ExecutionContext')[0]);
+      else if (r === 1 && others('DeviceBuffer').length) invoke('DeviceBuffer.copyFrom', `dbuf.copyFrom(${describe(victim)} as ${a}, { stream })`, () => pick(others('DeviceBuffer')).copyFrom(victim, { stream: others('Stream')[0] }));
       else if (r === 2) invoke('new ExecutionContext', `new ExecutionContext(${describe(victim)} as ${a}, ${describe(victim)} as ${a})`, () => new addon.ExecutionContext(victim, victim));
-      else invoke('DeviceBuffer.copyFrom', `dbuf.copyFrom(u8, { stream: ${describe(victim)} as ${a} })`, () => (live('DeviceBuffer')[0] ?? {}).copyFrom?.(new Uint8Array(4), { stream: victim }));
+      else invoke('DeviceBuffer.copyFrom', `dbuf.copyFrom(u8, { stream: ${describe(victim)} as ${a} })`, () => (others('DeviceBuffer')[0] ?? {}).copyFrom?.(new Uint8Array(4), { stream: victim }));
     } finally {
       Object.setPrototypeOf(victim, original);
     }
   }
-  function bindWith(obj) {
-    const ctx = live('ExecutionContext')[0];
+  function bindWith(obj, ctx = live('ExecutionContext')[0]) {
     if (!ctx) return;
     const name = tensorName(ctx);
     invoke('ExecutionContext.setTensorAddress', `ctx.setTensorAddress(${describe(name)}, ${describe(obj)} of swapped prototype)`, () => ctx.setTensorAddress(name, obj));
