@@ -23,7 +23,7 @@ const BITS = { 0: 32, 1: 16, 2: 8, 3: 32, 4: 8, 5: 8, 6: 8, 7: 16, 8: 64, 9: 4, 
 const SETTLE_MS = 30_000;
 
 export function makeGpuOps(f) {
-  const { addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats } = f;
+  const { addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats, step } = f;
   const { pick, chance, int } = rng;
   const V = (d = 0) => values.value(d);
   const meta = new WeakMap(); // native object → what the fuzzer knows of it
@@ -191,7 +191,8 @@ export function makeGpuOps(f) {
       }
     }
   };
-  const settle = (p, what) => {
+  // state(): what to report of the objects involved if p does not settle in time
+  const settle = (p, what, state) => {
     let waiting = true;
     const pump = () => {
       if (!waiting) return;
@@ -207,9 +208,28 @@ export function makeGpuOps(f) {
       new Promise((r) => setTimeout(() => r({ lost: true }), SETTLE_MS).unref()),
     ]).then((r) => {
       waiting = false;
-      if (r.lost) failure('lost', what, what, `not settled after ${SETTLE_MS / 1000} s`);
+      if (r.lost) failure('lost', what, what, `not settled after ${SETTLE_MS / 1000} s${state ? `; ${safeState(state)}` : ''}`);
       return r;
     });
+  };
+  const safeState = (state) => {
+    try {
+      return state();
+    } catch (e) {
+      return `(state unreadable: ${errText(e)})`;
+    }
+  };
+  // A stream or context as the lost-promise report shows it: its own counters, read safely.
+  const streamState = (st) => {
+    if (!st) return 'no stream';
+    const get = (k) => {
+      try {
+        return String(Object.getOwnPropertyDescriptor(addon.Stream.prototype, k).get.call(st));
+      } catch (e) {
+        return `<${e instanceof Error ? e.code : 'threw'}>`;
+      }
+    };
+    return `${describe(st)} pending ${get('pending')}, jsCompletion ${get('jsCompletion')}, disposed ${get('disposed')}, live ${live('Stream').includes(st)}`;
   };
   const engineOf = (ctx) => meta.get(ctx)?.engine;
   const ioOf = (engine) => meta.get(engine)?.io ?? [];
@@ -488,8 +508,11 @@ export function makeGpuOps(f) {
     const r = invoke('ExecutionContext.run', `${describe(ctx)}.run(${argsText(args)})`, () => addon.ExecutionContext.prototype.run.call(ctx, ...args), receiverOf('ExecutionContext', ctx));
     if (!r.ok) return;
     // while it runs: reconfigure, run again, read, dispose what it uses
+    const startStep = step();
+    const during = [];
     for (let i = int(0, 4); i > 0; i--) {
       const what = int(0, 9);
+      during.push(['bind', 'bind', 'bind', 'bind', 'run again', 'dispose used', 'copy', 'benchmark', 'stream op', 'stream op'][what]);
       if (what <= 3) bindOp(ctx);
       else if (what === 4) invoke('ExecutionContext.run', `${describe(ctx)}.run() again in flight`, () => ctx.run(null, null));
       else if (what === 5) disposeUsed(ctx);
@@ -497,7 +520,9 @@ export function makeGpuOps(f) {
       else if (what === 7) invoke('ExecutionContext.benchmark', `${describe(ctx)}.benchmark() with a run in flight`, () => ctx.benchmark({ iterations: 2, warmupMs: 0 }));
       else streamOp(meta.get(ctx)?.stream);
     }
-    if (chance(0.5)) await settle(r.value, 'run');
+    const stream = meta.get(ctx)?.stream;
+    if (chance(0.5))
+      await settle(r.value, 'run', () => `${describe(ctx)} (live ${live('ExecutionContext').includes(ctx)}) of the run at step ${startStep}; its stream ${streamState(stream)}; meanwhile: ${during.join(', ') || 'nothing'}; steps ${startStep}..${step()}`);
   }
 
   function disposeUsed(ctx) {
@@ -622,8 +647,8 @@ export function makeGpuOps(f) {
       Object.setPrototypeOf(victim, original);
     }
   }
-  function bindWith(obj, ctx = live('ExecutionContext')[0]) {
-    if (!ctx) return;
+  function bindWith(obj, ctx) {
+    if (!ctx) return; // (no default: undefined would pick the victim itself)
     const name = tensorName(ctx);
     invoke('ExecutionContext.setTensorAddress', `ctx.setTensorAddress(${describe(name)}, ${describe(obj)} of swapped prototype)`, () => ctx.setTensorAddress(name, obj));
     invoke('ExecutionContext.setHostStaging', `ctx.setHostStaging(${describe(name)}, ${describe(obj)} of swapped prototype)`, () => ctx.setHostStaging(name, obj));

@@ -773,7 +773,7 @@ function checkOp() {
 
 // ----------------------------------------------------------------------------- GPU mode
 
-const gpu = mode === 'gpu' ? await import('./misuse-fuzz-gpu.mjs').then((m) => m.makeGpuOps({ addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats })) : null;
+const gpu = mode === 'gpu' ? await import('./misuse-fuzz-gpu.mjs').then((m) => m.makeGpuOps({ addon, rng, values, invoke, receiverOf, failure, adopt, disposeObject, pool, describe, argsText, fixtures, FuzzTensorRtError, errText, outstanding, stats, step: () => step })) : null;
 
 // ----------------------------------------------------------------------------- the batch
 
