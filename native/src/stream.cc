@@ -295,7 +295,7 @@ void StreamCore::Finish(Completion* c, cudaError_t status, bool fromJs) {
     hasDone_.store(true, std::memory_order_seq_cst);
   }
   // One outstanding call drains everything completed meanwhile.
-  if (notify && !fromJs && !jsPolling_.load(std::memory_order_seq_cst)) WakeLoop();
+  if (notify && !fromJs) WakeLoop();
 }
 
 void StreamCore::WakeLoop() {
@@ -467,21 +467,23 @@ size_t StreamCore::Poll(Napi::Env env, double spinMicros) {
       if ((n & 63) == 0 && Micros(Clock::now() - t0) > spinMicros) break;
     }
   }
+  // (The watcher still wakes the event loop for what completes later: a stream the JS poller
+  // does not own must not wait for another poll() that may never come. Until 2026-12-07 one
+  // poll() of such a stream silenced that wake-up and its next run never settled: the GPU
+  // misuse fuzzer's "lost" runs.)
   if (hasDone_.load(std::memory_order_acquire)) Deliver(env);
-  jsPolling_.store(inflight_ > 0, std::memory_order_seq_cst);
   return inflight_;
 }
 
 void StreamCore::RequestDispose() {
   disposeRequested_ = true;
   // The JS poller drops a disposed stream: the watcher waits for what is still in flight (had
-  // the JS thread been completing it), completions from here on wake the loop, and what was
-  // finished without waking it is handed to the loop now.
+  // the JS thread been completing it) and completions from here on wake the loop. (What the JS
+  // thread finished, its poll() delivered in the same call.)
   if (jsDriven_.exchange(false, std::memory_order_seq_cst)) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     cv_.notify_all();
   }
-  if (jsPolling_.exchange(false, std::memory_order_seq_cst) && hasDone_.load(std::memory_order_seq_cst)) WakeLoop();
   if (inflight_ == 0) Shutdown();
 }
 

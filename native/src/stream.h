@@ -138,9 +138,6 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   std::atomic<bool> stopFlag_{false};
   std::vector<Completion*> done_;
   std::atomic<bool> hasDone_{false};  // done_ is not empty: lets Poll skip the lock
-  // The JS poller will call Poll again (its last call left work in flight): Finish need not
-  // wake the event loop, which would only cost the JS thread an empty delivery per completion.
-  std::atomic<bool> jsPolling_{false};
   // The JS thread completes this stream's work (jsCompletion), until dispose hands it back.
   std::atomic<bool> jsDriven_{false};
   std::vector<Completion*> delivering_;

@@ -59,6 +59,30 @@ describe.skipIf(!GPU_READY)(`native lifetimes and threads${SKIP_REASON}`, () => 
     expect([polled.native.jsCompletion, woken.native.jsCompletion]).toEqual([false, false]);
   });
 
+  // The GPU misuse fuzzer's "lost" runs (2026-12-07, H100): poll() of a stream the JS thread does
+  // not complete (completion 'wake') while a run was in flight told its watcher that JS would
+  // poll again, so the watcher stopped waking the event loop and the run never settled.
+  it("poll() of a 'wake' stream with work in flight does not strand that work: every run settles", async () => {
+    const rt = new Runtime();
+    const engine = await rt.deserializeAsync(plan('classifier_fp32'));
+    const stream = new Stream();
+    const ctx = engine.createContext({ stream });
+    const dIn = new DeviceBuffer(8 * 3 * 32 * 32 * 4);
+    const dOut = new DeviceBuffer(8 * 10 * 4);
+    ctx.setTensorAddress('input', dIn);
+    ctx.setTensorAddress('logits', dOut);
+    ctx.setInputShape('input', [8, 3, 32, 32]);
+    const within = <T,>(p: Promise<T>) => Promise.race([p.then(() => 'settled'), new Promise<string>((r) => setTimeout(() => r('not settled after 10 s'), 10_000).unref())]);
+    for (let i = 0; i < 20; i++) {
+      const run = ctx.run();
+      stream.native.poll(0);
+      expect(await within(run), `run ${i}`).toBe('settled');
+    }
+    ctx.dispose();
+    stream.dispose();
+    engine.dispose();
+  });
+
   it('8 Workers that load the addon, infer and exit, 20 times, while the main thread infers: nothing fails', async () => {
     expect(existsSync(DIST), 'dist/index.js is needed (npm run build:ts)').toBe(true);
     const ref = refCase('classifier', 'b32');
