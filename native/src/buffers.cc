@@ -319,9 +319,7 @@ Napi::Function HostBuffer::Init(Napi::Env env) {
 HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBuffer>(info) {
   Napi::Env env = info.Env();
   const size_t bytes = ByteCount(env, info[0], "byteLength");
-  // its ArrayBuffer could not be made: refused before pinning that much memory
-  if (bytes > MaxExternalBytes(env))
-    Throw(env, "ERR_INVALID_ARGUMENT", "HostBuffer byteLength " + std::to_string(bytes) + " is more than an ArrayBuffer of this Node holds (" + std::to_string(MaxExternalBytes(env)) + " bytes)");
+  CheckExternalBytes(env, bytes, "HostBuffer byteLength");  // before pinning that much memory
   auto mem = std::make_shared<HostMem>();
   mem->bytes = bytes;
   cudaError_t e = cudaHostAlloc(&mem->ptr, bytes, cudaHostAllocPortable);
@@ -333,7 +331,7 @@ HostBuffer::HostBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<HostBu
   }
   // The ArrayBuffer's finalizer holds its own reference: JS views never outlive the memory.
   // (Made before the object counts as constructed: a length this Node refuses frees the memory.)
-  Napi::ArrayBuffer ab = ExternalArrayBuffer(env, mem->ptr, bytes, mem, "ERR_INVALID_ARGUMENT", "HostBuffer byteLength", &hold_);
+  Napi::ArrayBuffer ab = ExternalArrayBuffer(env, mem->ptr, bytes, mem, "HostBuffer byteLength", &hold_);
   arrayBuffer_ = Napi::Persistent(ab);
   mem_ = mem;
   info.This().As<Napi::Object>().TypeTag(&kHostBufferTag);

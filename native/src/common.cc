@@ -43,17 +43,21 @@ void Throw(Napi::Env env, const char* code, const std::string& message) {
 }
 
 size_t MaxExternalBytes(Napi::Env env) {
+  if (sizeof(size_t) < 8) return static_cast<size_t>(INT32_MAX);  // 32-bit builds (none published)
   const napi_node_version* v = nullptr;
   const bool node22 = napi_get_node_version(env, &v) == napi_ok && v != nullptr && v->major >= 22;
-  if (sizeof(size_t) < 8) return static_cast<size_t>(INT32_MAX);  // 32-bit builds (none published)
   return node22 ? static_cast<size_t>(kMaxSafeInteger) : static_cast<size_t>(1) << 32;
 }
 
-Napi::ArrayBuffer ExternalArrayBuffer(Napi::Env env, void* data, size_t bytes, std::shared_ptr<void> keep, const char* code, const std::string& what,
-                                      std::shared_ptr<void>** hold) {
+void CheckExternalBytes(Napi::Env env, size_t bytes, const std::string& what) {
   const size_t most = MaxExternalBytes(env);
   if (bytes > most)
-    Throw(env, code, what + " is " + std::to_string(bytes) + " bytes; an ArrayBuffer of this Node holds at most " + std::to_string(most) + " bytes (buffer.constants.MAX_LENGTH)");
+    Throw(env, "ERR_INVALID_ARGUMENT", what + " " + std::to_string(bytes) + " is more than an ArrayBuffer of this Node holds (" + std::to_string(most) + " bytes)");
+}
+
+Napi::ArrayBuffer ExternalArrayBuffer(Napi::Env env, void* data, size_t bytes, std::shared_ptr<void> keep, const std::string& what,
+                                      std::shared_ptr<void>** hold) {
+  CheckExternalBytes(env, bytes, what);
   auto* holder = new std::shared_ptr<void>(std::move(keep));
   if (hold != nullptr) *hold = holder;
   return Napi::ArrayBuffer::New(env, data, bytes, [](Napi::Env, void*, std::shared_ptr<void>* h) { delete h; }, holder);

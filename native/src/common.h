@@ -42,13 +42,16 @@ Napi::Error MakeError(Napi::Env env, const char* code, const std::string& messag
 // The longest ArrayBuffer or Buffer this Node makes over external memory
 // (buffer.constants.MAX_LENGTH): 2^32 bytes before Node 22, 2^53 - 1 from it.
 size_t MaxExternalBytes(Napi::Env env);
+// ERR_INVALID_ARGUMENT "<what> N is more than an ArrayBuffer of this Node holds (M bytes)" when
+// bytes > MaxExternalBytes: called before memory that long is pinned or mapped.
+void CheckExternalBytes(Napi::Env env, size_t bytes, const std::string& what);
 
 // An ArrayBuffer over memory the addon owns; `keep` stays alive until V8 collects it. A length
-// above MaxExternalBytes is refused first with `code` ("<what> is N bytes ..."): Node 20 frees the
-// finalizer's data itself when it refuses a length, and node-addon-api frees it again (a double
-// free that a 4 GiB shared-memory region or HostBuffer reached). `hold`, when given, receives the
-// holder of `keep`, which an owner may empty early (HostBuffer.dispose).
-Napi::ArrayBuffer ExternalArrayBuffer(Napi::Env env, void* data, size_t bytes, std::shared_ptr<void> keep, const char* code, const std::string& what,
+// above MaxExternalBytes is refused first (CheckExternalBytes): Node 20 frees the finalizer's data
+// itself when it refuses a length, and node-addon-api frees it again (a double free that a 4 GiB
+// shared-memory region or HostBuffer reached). `hold`, when given, receives the holder of `keep`,
+// which an owner may empty early (HostBuffer.dispose).
+Napi::ArrayBuffer ExternalArrayBuffer(Napi::Env env, void* data, size_t bytes, std::shared_ptr<void> keep, const std::string& what,
                                       std::shared_ptr<void>** hold = nullptr);
 
 // C++ exception carrying a code, for code that runs off the JS thread (workers, watchers).

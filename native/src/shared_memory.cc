@@ -153,9 +153,8 @@ Napi::Value MapSharedMemory(const Napi::CallbackInfo& info) {
     Throw(env, "ERR_INVALID_ARGUMENT", "shared memory key is not a valid POSIX shm name (one path component, at most 255 bytes, no NUL)");
   if (bytes == 0) Throw(env, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "': byte_size must be at least 1");
   if (offset > SIZE_MAX - bytes) Throw(env, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "': offset + byte_size overflows");
-  if (bytes > MaxExternalBytes(env))
-    Throw(env, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "': byte_size " + std::to_string(bytes) + " is more than an ArrayBuffer of this Node holds (" +
-                                           std::to_string(MaxExternalBytes(env)) + " bytes)");
+  const std::string region = "shared memory region of key '" + key + "': byte_size";
+  CheckExternalBytes(env, bytes, region);  // before mapping (and maybe pinning) that much
   InstallGuard();
   if (!gInstalled) Throw(env, "ERR_INVALID_ARGUMENT", "shared memory cannot be mapped safely: the SIGBUS handler could not be installed");
 
@@ -210,12 +209,12 @@ Napi::Value MapSharedMemory(const Napi::CallbackInfo& info) {
     mem->bytes = m->length;
     mem->release = [m] {};  // the mapping (unlocked and unmapped by ShmMapping) lives as long as this
     RegisterPinned(mem);
-    result.Set("buffer", ExternalArrayBuffer(env, data, bytes, mem, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "'"));
+    result.Set("buffer", ExternalArrayBuffer(env, data, bytes, mem, region));
     result.Set("pinned", true);
     return result;
   }
   if (pin) cudaGetLastError();  // clear the failed registration
-  result.Set("buffer", ExternalArrayBuffer(env, data, bytes, m, "ERR_INVALID_ARGUMENT", "shared memory region of key '" + key + "'"));
+  result.Set("buffer", ExternalArrayBuffer(env, data, bytes, m, region));
   result.Set("pinned", false);
   return result;
 }
