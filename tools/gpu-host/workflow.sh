@@ -9,12 +9,17 @@
 # Needs: the full TensorRT 10.6 with its builder in $TENSORRT_LIB_DIR (stage.sh builder), .stage/app,
 # a tritonclient venv ($TRTNODE_TRITONCLIENT_VENV, made by serve-suite.sh --venv-only), python3 with
 # torch/torchvision. Optional TRTEXEC. Writes $OUT/workflow.txt and $OUT/workflow.json.
+# Resumable over device calls: each step leaves its result in /tmp/workflow and a later run skips
+# the steps already done (the export, each build with its time, the --loadEngine runs);
+# WORKFLOW_UNTIL=build stops after the two builds (they may not fit one call with the rest).
+# WORKFLOW_FRESH=1 starts over.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tools/gpu-host/env.sh
 export LD_LIBRARY_PATH="$TENSORRT_LIB_DIR:${LD_LIBRARY_PATH:-}"
 venv=${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}
 w=/tmp/workflow
+[ "${WORKFLOW_FRESH:-0}" = 1 ] && rm -rf "$w"
 mkdir -p "$w/repo/wide_resnet101_2/1"
 summary=$out/workflow.txt
 : > "$summary"
@@ -25,34 +30,49 @@ say "date: $(date -u +%FT%TZ); $(nvidia-smi --query-gpu=name,driver_version --fo
 FLAGS="--minShapes=input:1x3x224x224 --optShapes=input:16x3x224x224 --maxShapes=input:32x3x224x224 --fp16"
 
 # 1. ONNX and PyTorch's own answers
-python3 tools/fixtures/export_workflow.py "$w" > "$w/export.log" 2>&1 || { say "export failed: $(tail -3 "$w/export.log")"; exit 1; }
+if [ ! -f "$w/meta.json" ]; then
+  python3 tools/fixtures/export_workflow.py "$w" > "$w/export.log" 2>&1 || { say "export failed: $(tail -3 "$w/export.log")"; rm -f "$w/meta.json"; exit 1; }
+fi
 say "export: $(tail -1 "$w/export.log" | cut -c1-300)"
 
 # 2. the plan, built by tensorrt-node and by trtexec with the same flags
-t0=$(now)
-# shellcheck disable=SC2086
-node dist/cli/main.js build --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/node.plan" > "$w/build-node.log" 2>&1
-nrc=$?
-t1=$(now)
-node_s=$(secs "$t0" "$t1")
+if [ ! -f "$w/build-node.s" ]; then
+  t0=$(now)
+  # shellcheck disable=SC2086
+  node dist/cli/main.js build --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/node.plan" > "$w/build-node.log" 2>&1
+  nrc=$?
+  t1=$(now)
+  [ $nrc -eq 0 ] && secs "$t0" "$t1" > "$w/build-node.s"
+else
+  nrc=0
+fi
+node_s=$(cat "$w/build-node.s" 2>/dev/null || echo 0)
 say "tensorrt-node build: exit $nrc, ${node_s} s, $(stat -c %s "$w/node.plan" 2>/dev/null || echo 0) bytes"
 [ $nrc -eq 0 ] || { say "$(tail -5 "$w/build-node.log")"; exit 1; }
 trt_s=""
 if [ -n "${TRTEXEC:-}" ]; then
-  t0=$(now)
-  # shellcheck disable=SC2086
-  "$TRTEXEC" --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/trtexec.plan" > "$w/build-trtexec.log" 2>&1
-  trc=$?
-  t1=$(now)
-  trt_s=$(secs "$t0" "$t1")
+  if [ ! -f "$w/build-trtexec.s" ]; then
+    t0=$(now)
+    # shellcheck disable=SC2086
+    "$TRTEXEC" --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/trtexec.plan" > "$w/build-trtexec.log" 2>&1
+    trc=$?
+    t1=$(now)
+    [ $trc -eq 0 ] && secs "$t0" "$t1" > "$w/build-trtexec.s"
+  else
+    trc=0
+  fi
+  trt_s=$(cat "$w/build-trtexec.s" 2>/dev/null || echo 0)
   say "trtexec build: exit $trc, ${trt_s} s, $(stat -c %s "$w/trtexec.plan" 2>/dev/null || echo 0) bytes; build time tensorrt-node / trtexec: $(awk -v a="$node_s" -v b="$trt_s" 'BEGIN { printf "%.3f", a / b }')"
+  [ "${WORKFLOW_UNTIL:-}" = build ] && { say "stopped after the builds (WORKFLOW_UNTIL=build)"; exit 0; }
   # 3. both plans measured by trtexec the same way, A B B A
-  for p in node trtexec trtexec node; do
+  [ "$(wc -l < "$w/load.tsv" 2>/dev/null || echo 0)" -ge 4 ] || rm -f "$w/load.tsv"
+  [ -f "$w/load.tsv" ] || for p in node trtexec trtexec node; do
     "$TRTEXEC" --loadEngine="$w/$p.plan" --shapes=input:32x3x224x224 --useCudaGraph --useSpinWait --duration=5 --warmUp=500 > "$w/load-$p.log" 2>&1
     q=$(grep -oE 'Throughput: [0-9.]+ qps' "$w/load-$p.log" | tail -1 | grep -oE '[0-9.]+')
     echo "$p $q" >> "$w/load.tsv"
     say "trtexec --loadEngine $p.plan (batch 32, CUDA graph): ${q:-?} qps"
   done
+  say "trtexec --loadEngine qps, A B B A: $(tr '\n' ' ' < "$w/load.tsv")"
   awk '{ s[$1] += $2; n[$1]++ } END { if (n["node"] && n["trtexec"]) printf "plan built by tensorrt-node / by trtexec, trtexec throughput: %.4f\n", (s["node"] / n["node"]) / (s["trtexec"] / n["trtexec"]) }' "$w/load.tsv" | tee -a "$summary"
 fi
 cp "$w/node.plan" "$TRTNODE_FIXTURES/engines/wide_resnet101_2_fp16.plan"
