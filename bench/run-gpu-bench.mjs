@@ -101,6 +101,13 @@ for (const model of ['resnet50_fp16', 'wide_resnet101_2_fp16'])
         if (streams === 2 && batch !== 32) continue;
         add({ id: `${model}-b${batch}-s${streams}${cudaGraph ? '-graph' : ''}`, group: model, model, batch, streams, cudaGraph });
       }
+// Batch 32, one stream, no graph (where JS trailed trtexec most on 2026-12-07): the watcher
+// spinning instead of sleeping adaptively, and completions polled by the JS thread; which one
+// closes the gap says where the time goes.
+for (const model of ['resnet50_fp16', 'wide_resnet101_2_fp16']) {
+  add({ id: `${model}-b32-s1-spin`, group: model, model, batch: 32, waitMode: 'spin' });
+  add({ id: `${model}-b32-s1-poll`, group: model, model, batch: 32, completion: 'poll' });
+}
 // One inference at a time (trtexec --exposeDMA): what overlapping the copies gains.
 add({ id: 'resnet50_fp16-b32-s1-no-overlap', group: 'resnet50_fp16', model: 'resnet50_fp16', batch: 32, overlap: false });
 // Device-resident inputs and outputs, and completions polled.
