@@ -311,6 +311,7 @@ export interface NativeBuilderInfo {
   parserPath: string;
   parserVersion: string;
   headerVersion: string;
+  builderResources: string[];
   device: { index: number; name: string; computeCapability: string };
 }
 

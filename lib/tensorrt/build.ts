@@ -24,6 +24,12 @@ export interface BuilderInfo {
   libraryPath: string;
   parserPath: string;
   parserVersion: string;
+  /**
+   * The builder resources (libnvinfer_builder_resource*.so.X.Y.Z) loaded from libnvinfer's folder
+   * ahead of TensorRT's own search, which only looks on LD_LIBRARY_PATH and the system's folders.
+   * Empty when none is there (the builder may still find one on its own search path).
+   */
+  builderResources: string[];
   device: { index: number; name: string; computeCapability: string };
 }
 
@@ -253,7 +259,7 @@ export function builderInfo(options: { libraryPath?: string; device?: number } =
   if (options.libraryPath !== undefined) spec.libraryPath = options.libraryPath;
   if (options.device !== undefined) spec.device = options.device;
   const i = loadNative().builderInfo(spec);
-  return { tensorrtVersion: i.version, libraryPath: i.libraryPath, parserPath: i.parserPath, parserVersion: i.parserVersion, device: i.device };
+  return { tensorrtVersion: i.version, libraryPath: i.libraryPath, parserPath: i.parserPath, parserVersion: i.parserVersion, builderResources: i.builderResources, device: i.device };
 }
 
 async function readInput(what: string, p: string): Promise<Buffer> {

@@ -10,6 +10,7 @@
 #include <NvInferVersion.h>
 #include <NvOnnxParser.h>
 #include <cuda_runtime_api.h>
+#include <dirent.h>
 #include <dlfcn.h>
 
 #include <atomic>
@@ -39,6 +40,7 @@ struct BuilderLibraries {
   std::shared_ptr<TrtLibrary> infer;
   void* (*createBuilder)(void* logger, int32_t version) = nullptr;
   std::string parserPath;
+  std::vector<std::string> resources;  // builder resources loaded from libnvinfer's folder (PreloadBuilderResources)
   void* (*createParser)(void* network, void* logger, int version) = nullptr;
   int32_t parserVersion = 0;
 };
@@ -49,6 +51,37 @@ std::map<std::string, std::shared_ptr<BuilderLibraries>> gLibraries;  // by the 
 std::string DirectoryOf(const std::string& file) {
   const size_t slash = file.rfind('/');
   return slash == std::string::npos ? std::string() : file.substr(0, slash);
+}
+
+// TensorRT's builder dlopens its resource library (libnvinfer_builder_resource.so.X.Y.Z, in 11.x one
+// per GPU architecture: _sm90, _ptx, ...) by bare name, which the dynamic loader looks for on
+// LD_LIBRARY_PATH and in the system's folders, not beside libnvinfer. Loading every resource of
+// this version found beside libnvinfer first makes the builder's own dlopen find it loaded (glibc
+// matches a bare name against the sonames of loaded libraries), so a TensorRT unpacked anywhere
+// and named by TENSORRT_LIB_DIR builds without LD_LIBRARY_PATH. Mapping costs address space only;
+// the handles stay open for the process's life, as TensorRT keeps its own. Files that do not load
+// are left for the builder's own search, which names what is missing.
+std::vector<std::string> PreloadBuilderResources(const std::string& dir, int32_t version) {
+  std::vector<std::string> loaded;
+  if (dir.empty()) return loaded;
+  const std::string prefix = "libnvinfer_builder_resource";
+  const std::string suffix = ".so." + VersionString(version);
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return loaded;
+  std::vector<std::string> names;
+  while (const dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n.size() >= prefix.size() + suffix.size() && n.compare(0, prefix.size(), prefix) == 0 && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+      names.push_back(n);
+  }
+  closedir(d);
+  for (const auto& n : names) {
+    const std::string file = dir + "/" + n;
+    if (!UnloadableElfReason(file).empty()) continue;  // a truncated file would crash dlopen
+    if (dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL) != nullptr) loaded.push_back(file);
+    else dlerror();
+  }
+  return loaded;
 }
 
 // The full libnvinfer (the lean and dispatch runtimes have no builder) and the ONNX parser beside it.
@@ -109,6 +142,7 @@ std::shared_ptr<BuilderLibraries> LoadBuilderLibraries(const std::string& librar
     throw CodedError{"ERR_TRT_VERSION", "the ONNX parser at " + libs->parserPath + " is version " + VersionString(libs->parserVersion) + ", but libnvinfer at " +
                                             libs->infer->path + " is " + VersionString(libs->infer->version) + ": use the parser of the same TensorRT"};
   }
+  libs->resources = PreloadBuilderResources(dir, libs->infer->version);
   gLibraries[libraryPath] = libs;
   return libs;
 }
@@ -779,8 +813,9 @@ class BuildJob {
 
     std::unique_ptr<nvinfer1::IBuilder> builder(static_cast<nvinfer1::IBuilder*>(libs_->createBuilder(logger_.get(), NV_TENSORRT_VERSION)));
     if (!builder)
-      Fail("ERR_TRT", "TensorRT could not create a builder (" + libs_->infer->path +
-                          "; the builder also needs libnvinfer_builder_resource.so beside libnvinfer or on LD_LIBRARY_PATH)");
+      Fail("ERR_TRT", "TensorRT could not create a builder (" + libs_->infer->path + "; the builder also needs its libnvinfer_builder_resource*.so." +
+                          VersionString(libs_->infer->version) + " for this GPU beside libnvinfer or on LD_LIBRARY_PATH; loaded beside it: " +
+                          (libs_->resources.empty() ? std::string("none") : std::to_string(libs_->resources.size())) + ")");
 #if NV_TENSORRT_MAJOR < 11
     const uint32_t networkFlags = spec_.stronglyTyped ? 1U << static_cast<uint32_t>(nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED) : 0U;
 #else
@@ -827,6 +862,10 @@ class BuildJob {
       f.message = msg;
       throw f;
     }
+    // The parser takes some bytes that are not ONNX (text, say) for an empty model without a
+    // complaint: a network with nothing to compute is not a model either.
+    if (network->getNbOutputs() == 0)
+      throw BuildFailure{"ERR_ONNX_INVALID", "the ONNX model has no graph outputs: it is empty or not an ONNX model (TensorRT's parser reported no error)", {}};
     CheckCancelled();
 
     // ---- optimization profiles
@@ -1077,7 +1116,7 @@ Napi::Object DeviceToJs(Napi::Env env, int index, const DeviceInfo& d) {
 }
 
 // builderInfo({ libraryPath, device }) → { version, versionNumber, libraryPath, parserPath,
-// parserVersion, headerVersion, device: { index, name, computeCapability } }: what a build would
+// parserVersion, headerVersion, builderResources, device: { index, name, computeCapability } }: what a build would
 // use, without building. Throws ERR_TRT_NOT_FOUND, ERR_TRT_VERSION, ERR_CUDA_UNAVAILABLE.
 Napi::Value BuilderInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1093,6 +1132,9 @@ Napi::Value BuilderInfo(const Napi::CallbackInfo& info) {
     r.Set("parserPath", libs->parserPath);
     r.Set("parserVersion", VersionString(libs->parserVersion));
     r.Set("headerVersion", VersionString(HeaderVersion()));
+    Napi::Array resources = Napi::Array::New(env, libs->resources.size());
+    for (size_t i = 0; i < libs->resources.size(); ++i) resources.Set(static_cast<uint32_t>(i), libs->resources[i]);
+    r.Set("builderResources", resources);
     r.Set("device", DeviceToJs(env, device, d));
     return r;
   } catch (const CodedError& e) {

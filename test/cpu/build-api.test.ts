@@ -4,7 +4,7 @@
 // runtime), one without a parser beside it, a parser of another TensorRT major, and a complete pair
 // (which then needs a GPU).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,6 +199,45 @@ describe.skipIf(!NATIVE_READY)(`the builder loader with stand-in TensorRT librar
     const e = thrown(() => builderInfo({ libraryPath: lib }));
     expect(e.code).toBe('ERR_TRT_VERSION');
     expect(e.message).toMatch(/parser .* is version 8\.6\.1/);
+  });
+
+  it.skipIf(!cc)(`the builder resources of this version beside libnvinfer are loaded, so that TensorRT's dlopen by bare name finds them without LD_LIBRARY_PATH; others are not, a truncated one is skipped${cc ? '' : ' [skipped: no C compiler]'}`, () => {
+    const lib = fakeTensorRt('resources', { builder: true, parserVersion: headerVersion() });
+    const dir = path.dirname(lib);
+    const v = loadNative().headerVersion;
+    const marker = (tag: string): string => path.join(dir, `loaded-${tag}`);
+    // A stand-in resource whose constructor leaves a marker file: proof that it was mapped.
+    const resource = (file: string, tag: string): void => {
+      const src = path.join(dir, `${tag}.c`);
+      writeFileSync(src, `#include <stdio.h>\n__attribute__((constructor)) static void mark(void) { FILE* f = fopen(${JSON.stringify(marker(tag))}, "w"); if (f) fclose(f); }\n`);
+      execFileSync(cc!, ['-shared', '-fPIC', `-Wl,-soname,${file}`, '-o', path.join(dir, file), src]);
+    };
+    const mine = `libnvinfer_builder_resource.so.${v}`;
+    resource(mine, 'mine');
+    resource('libnvinfer_builder_resource.so.9.9.9', 'other');
+    // an ELF header and nothing else: dlopen would map past the file's end
+    writeFileSync(path.join(dir, `libnvinfer_builder_resource_sm90.so.${v}`), readFileSync(lib).subarray(0, 64));
+    const bare = (): string => {
+      try {
+        process.dlopen({ exports: {} }, mine);
+        return 'loaded';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    // Not on the loader's search path: a bare name does not find it before.
+    expect(bare()).toMatch(/cannot open shared object file/);
+    let info: { builderResources?: string[] } | undefined;
+    try {
+      info = builderInfo({ libraryPath: lib }) as never;
+    } catch (e) {
+      expect((e as TensorRtError).code).toBe('ERR_CUDA_UNAVAILABLE'); // the libraries load before the GPU is asked for
+    }
+    expect(existsSync(marker('mine'))).toBe(true);
+    expect(existsSync(marker('other'))).toBe(false);
+    if (info) expect(info.builderResources).toEqual([path.join(dir, mine)]);
+    // The same bare name now finds the loaded library (Node then says it is no Node module).
+    expect(bare()).not.toMatch(/cannot open shared object file/);
   });
 
   it.skipIf(!cc || hasGpu)('builder and parser found, no GPU: ERR_CUDA_UNAVAILABLE from builderInfo(), startBuild and build()', async () => {

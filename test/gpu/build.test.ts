@@ -133,6 +133,12 @@ function checkNesting(events: BuildProgressEvent[]): void {
 }
 
 describe.skipIf(!READY)(`build() with TensorRT's builder${SKIP}`, () => {
+  it('the builder resource beside libnvinfer is loaded ahead of TensorRT (no LD_LIBRARY_PATH needed), and builderInfo names it', () => {
+    const info = builderInfo();
+    const beside = readdirSync(path.dirname(info.libraryPath)).filter((f) => f.startsWith('libnvinfer_builder_resource') && f.endsWith(`.so.${info.tensorrtVersion}`));
+    expect(info.builderResources.map((f) => path.basename(f)).sort()).toEqual(beside.sort());
+  });
+
   it('builds the classifier as trtexec would (FP32, profile 1/8/32): IO, profile, outputs match the references; progress well nested', async () => {
     const events: BuildProgressEvent[] = [];
     const saveEngine = path.join(tmp, 'classifier.plan');
