@@ -17,7 +17,7 @@ for _ in $(seq 1 120); do
   node -e "fetch('http://127.0.0.1:18100/v2/models/m/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" && break
   sleep 0.5
 done
-/tmp/trtn-tritonclient-venv/bin/python test/python/workflow_client.py $w localhost:18100 localhost:18101 m > "$out/client-$tag.json" 2> "$out/client-$tag.err"
+"${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}/bin/python" test/python/workflow_client.py $w localhost:18100 localhost:18101 m > "$out/client-$tag.json" 2> "$out/client-$tag.err"
 echo "$tag: client exit $? $(cat "$out/client-$tag.json")"
 kill -TERM $pid 2>/dev/null
 wait $pid 2>/dev/null
