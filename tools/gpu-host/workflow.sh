@@ -36,32 +36,33 @@ fi
 say "export: $(tail -1 "$w/export.log" | cut -c1-300)"
 
 # 2. the plan, built by tensorrt-node and by trtexec with the same flags
-if [ ! -f "$w/build-node.s" ]; then
-  t0=$(now)
-  # shellcheck disable=SC2086
-  node dist/cli/main.js build --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/node.plan" > "$w/build-node.log" 2>&1
-  nrc=$?
-  t1=$(now)
-  [ $nrc -eq 0 ] && secs "$t0" "$t1" > "$w/build-node.s"
-else
-  nrc=0
-fi
-node_s=$(cat "$w/build-node.s" 2>/dev/null || echo 0)
+# timed_build NAME COMMAND...: runs the build once, keeping its time in $w/build-NAME.s (a later
+# run of this script takes it from there); sets rc and build_s.
+timed_build() {
+  local name=$1
+  shift
+  rc=0
+  if [ ! -f "$w/build-$name.s" ]; then
+    local t0
+    t0=$(now)
+    "$@" > "$w/build-$name.log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && secs "$t0" "$(now)" > "$w/build-$name.s"
+  fi
+  build_s=$(cat "$w/build-$name.s" 2>/dev/null || echo 0)
+}
+# shellcheck disable=SC2086
+timed_build node node dist/cli/main.js build --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/node.plan"
+nrc=$rc
+node_s=$build_s
 say "tensorrt-node build: exit $nrc, ${node_s} s, $(stat -c %s "$w/node.plan" 2>/dev/null || echo 0) bytes"
 [ $nrc -eq 0 ] || { say "$(tail -5 "$w/build-node.log")"; exit 1; }
 trt_s=""
 if [ -n "${TRTEXEC:-}" ]; then
-  if [ ! -f "$w/build-trtexec.s" ]; then
-    t0=$(now)
-    # shellcheck disable=SC2086
-    "$TRTEXEC" --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/trtexec.plan" > "$w/build-trtexec.log" 2>&1
-    trc=$?
-    t1=$(now)
-    [ $trc -eq 0 ] && secs "$t0" "$t1" > "$w/build-trtexec.s"
-  else
-    trc=0
-  fi
-  trt_s=$(cat "$w/build-trtexec.s" 2>/dev/null || echo 0)
+  # shellcheck disable=SC2086
+  timed_build trtexec "$TRTEXEC" --onnx="$w/wide_resnet101_2.onnx" $FLAGS --saveEngine="$w/trtexec.plan"
+  trc=$rc
+  trt_s=$build_s
   say "trtexec build: exit $trc, ${trt_s} s, $(stat -c %s "$w/trtexec.plan" 2>/dev/null || echo 0) bytes; build time tensorrt-node / trtexec: $(awk -v a="$node_s" -v b="$trt_s" 'BEGIN { printf "%.3f", a / b }')"
   [ "${WORKFLOW_UNTIL:-}" = build ] && { say "stopped after the builds (WORKFLOW_UNTIL=build)"; exit 0; }
   # 3. both plans measured by trtexec the same way, A B B A
