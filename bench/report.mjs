@@ -275,6 +275,43 @@ export function renderReport(data) {
   }
   L.push(mdTable(['Case', 'Batch', 'Streams', 'Graph', 'Wait', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'JS/C++ per round', 'C++ latency mean (ms)', 'JS latency mean (ms)', 'JS−C++ mean (µs)', 'JS−C++ p99 (µs)', 'GPU compute mean (ms)'], rows, ['l', 'r', 'r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
 
+  // Against trtexec, in its vocabulary: the numbers issue 24 asks for, in the report itself (a
+  // GPU host call may bring the Markdown back without the JSON).
+  const vsTrtexec = (data.cases ?? []).filter((c) => c.report?.results?.trtexec);
+  if (vsTrtexec.length) {
+    L.push('## Against trtexec', '');
+    L.push(
+      'trtexec ran on the same plan with the same options in the same run. Its latency is H2D + GPU compute + D2H from CUDA events; ours is host wall time per query, so "JS − trtexec median" is what a JS caller waits beyond the GPU work trtexec measures. Medians in µs.',
+      '',
+    );
+    const trows = vsTrtexec.map((c) => {
+      const { trtexec, cpp, js } = c.report.results;
+      const q = c.report.ratios;
+      return [
+        caseLabel(c),
+        fx(trtexec.throughputQps),
+        fx(q.jsOverTrtexecThroughput, 3),
+        fx(q.cppOverTrtexecThroughput, 3),
+        fx(trtexec.latency?.median),
+        fx(js?.latency?.median),
+        sgn(isNum(js?.latency?.median) && isNum(trtexec.latency?.median) ? js.latency.median - trtexec.latency.median : undefined),
+        fx(trtexec.compute?.median),
+        fx(trtexec.h2d?.median),
+        fx(trtexec.d2h?.median),
+        fx(trtexec.enqueue?.median),
+        fx(cpp?.latency?.median),
+      ];
+    });
+    L.push(
+      mdTable(
+        ['Case', 'trtexec qps', 'JS / trtexec', 'C++ / trtexec', 'trtexec latency', 'JS latency', 'JS − trtexec', 'trtexec GPU compute', 'trtexec H2D', 'trtexec D2H', 'trtexec enqueue', 'C++ latency'],
+        trows,
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+  }
+
   const variants = (data.batcherVariants ?? []).filter((v) => v.runs?.length || v.error);
   if (variants.length || data.batcher?.static2) {
     const bt = data.batcher;

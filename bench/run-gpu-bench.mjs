@@ -355,7 +355,7 @@ try {
 
 // ------------------------------------------------------------------ summary
 const f = (v, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
-const rows = [['case', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'JS−C++ mean µs', 'JS−C++ p99 µs']];
+const rows = [['case', 'trtexec qps', 'C++ qps', 'JS qps', 'JS/C++', 'JS−C++ mean µs', 'JS−C++ p99 µs', 'JS/trtexec', 'trtexec median µs', 'JS median µs']];
 for (const e of results) {
   const r = e.report;
   if (!r) {
@@ -370,6 +370,9 @@ for (const e of results) {
     f(r.ratios.jsOverCppThroughput, 3),
     f(r.ratios.jsMinusCppLatencyUs?.mean),
     f(r.ratios.jsMinusCppLatencyUs?.p99),
+    f(r.ratios.jsOverTrtexecThroughput, 3),
+    f(r.results.trtexec?.latency?.median),
+    f(r.results.js?.latency?.median),
   ]);
 }
 for (const n of [2, 4]) {

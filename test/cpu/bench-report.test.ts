@@ -186,6 +186,25 @@ describe('bench/report.mjs', () => {
     expect(spawnSync(process.execPath, [REPORT, json, out2, '--out-dir', out], { encoding: 'utf8' }).status).toBe(2);
   });
 
+  it('puts the cases trtexec ran in a table of their own, in its vocabulary, with JS − trtexec median latency', () => {
+    const { markdown } = mod.renderReport(synthetic());
+    const section = markdown.split('## Against trtexec')[1]?.split('\n## ')[0] ?? '';
+    const rowsOf = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| Case') && !l.startsWith('|:'));
+    expect(rowsOf).toHaveLength(2); // the two resnet50 cases; tiny had no trtexec
+    const b32 = rowsOf[0]!.split('|').map((c) => c.trim());
+    // report(32, 250, 247.5, 252): JS 247.5 qps over trtexec's 252
+    expect(b32[2]).toBe('252.0');
+    expect(b32[3]).toBe((247.5 / 252).toFixed(3));
+    expect(b32[4]).toBe((250 / 252).toFixed(3));
+    const jsMedian = Number(b32[6]);
+    const trtMedian = Number(b32[5]);
+    expect(Number(b32[7])).toBeCloseTo(jsMedian - trtMedian, 0);
+    expect(section).not.toMatch(/NaN|undefined/);
+    // no trtexec anywhere: no such section
+    const none = { ...synthetic(), cases: (synthetic().cases as { id: string }[]).filter((c) => !c.id.startsWith('resnet50')) };
+    expect(mod.renderReport(none).markdown).not.toContain('## Against trtexec');
+  });
+
   it('copes with a run that has no batcher and no cases', () => {
     const d = { ...synthetic(), cases: [], batcher: { skipped: 'missing plan' }, batcherVariants: [] };
     const { markdown, svg } = mod.renderReport(d);
