@@ -17,10 +17,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tools/gpu-host/env.sh
 export LD_LIBRARY_PATH="$TENSORRT_LIB_DIR:${LD_LIBRARY_PATH:-}"
-venv=${TRTNODE_TRITONCLIENT_VENV:-/tmp/trtn-tritonclient-venv}
 w=/tmp/workflow
 [ "${WORKFLOW_FRESH:-0}" = 1 ] && rm -rf "$w"
-mkdir -p "$w/repo/wide_resnet101_2/1"
+mkdir -p "$w"
 summary=$out/workflow.txt
 : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
@@ -78,33 +77,10 @@ if [ -n "${TRTEXEC:-}" ]; then
 fi
 cp "$w/node.plan" "$TRTNODE_FIXTURES/engines/wide_resnet101_2_fp16.plan"
 
-# 4. served, and asked by the stock tritonclient
-cp "$w/node.plan" "$w/repo/wide_resnet101_2/1/model.plan"
-cat > "$w/repo/wide_resnet101_2/config.pbtxt" <<'PBTXT'
-name: "wide_resnet101_2"
-platform: "tensorrt_plan"
-max_batch_size: 32
-dynamic_batching { max_queue_delay_microseconds: 500 }
-instance_group [ { count: 2, kind: KIND_GPU } ]
-PBTXT
-node dist/cli/main.js serve --model-repository "$w/repo" --http-port 18000 --grpc-port 18001 --metrics-port 18002 > "$w/serve.log" 2>&1 &
-spid=$!
-ready=0
-for _ in $(seq 1 120); do
-  if node -e "fetch('http://127.0.0.1:18000/v2/models/wide_resnet101_2/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then ready=1; break; fi
-  sleep 0.5
-done
-crc=1
-if [ $ready = 1 ] && [ -x "$venv/bin/python" ]; then
-  "$venv/bin/python" test/python/workflow_client.py "$w" localhost:18000 localhost:18001 wide_resnet101_2 > "$w/client.json" 2> "$w/client.err"
-  crc=$?
-  say "tritonclient: exit $crc $(cat "$w/client.json")"
-else
-  say "served: $ready; venv: $( [ -x "$venv/bin/python" ] && echo yes || echo "missing ($venv)")"
-  tail -5 "$w/serve.log" | tee -a "$summary"
-fi
-kill -TERM $spid 2>/dev/null
-wait $spid 2>/dev/null
+# 4. served, and asked by the stock tritonclient (workflow-check.sh)
+WORKFLOW_DIR="$w" bash tools/gpu-host/workflow-check.sh "$w/node.plan" node | tee -a "$summary"
+crc=${PIPESTATUS[0]}
+cp "$out/client-node.json" "$w/client.json" 2>/dev/null
 node -e "
 const fs=require('fs');const w='$w';
 const read=(f)=>{try{return fs.readFileSync(w+'/'+f,'utf8')}catch{return null}};
