@@ -444,10 +444,11 @@ Napi::Object EventToJs(Napi::Env env, BuildEvent& ev) {
     case BuildEvent::kDone: {
       // Node 20's Buffers end at 4 GiB (and N-API, refusing a longer one, frees its memory twice)
       const size_t planBytes = ev.plan != nullptr ? ev.plan->size() : 0;
-      if (planBytes > MaxExternalBytes(env)) {
+      const size_t most = MaxExternalBytes(env);
+      if (planBytes > most) {
         o.Set("type", "error");
         o.Set("code", "ERR_BUILD_FAILED");
-        o.Set("message", "the plan TensorRT built is " + std::to_string(planBytes) + " bytes, more than a Buffer of this Node holds (" + std::to_string(MaxExternalBytes(env)) +
+        o.Set("message", "the plan TensorRT built is " + std::to_string(planBytes) + " bytes, more than a Buffer of this Node holds (" + std::to_string(most) +
                              " bytes; Node 22 and later hold 2^53 - 1)");
         o.Set("parserErrors", Napi::Array::New(env, 0));
         break;
